@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.views.decorators.http import require_http_methods
+from django_htmx.http import trigger_client_event
+
+from accounts import selectors, services
+from accounts.forms import TeamCreateForm
+from pilotplan.http import UNPROCESSABLE, AuthedHtmxRequest
+
+
+@login_required
+@require_http_methods(["GET"])
+def team_list(request: AuthedHtmxRequest) -> HttpResponse:
+    context = {"teams": selectors.team_list_for_user(user=request.user), "team_form": TeamCreateForm()}
+    return TemplateResponse(request, "accounts/teams.html", context)
+
+
+@login_required
+@require_http_methods(["POST"])
+def team_create(request: AuthedHtmxRequest) -> HttpResponse:
+    """Create a team inline (HTMX swaps the team section) or by a plain form POST (no JavaScript)."""
+    form = TeamCreateForm(request.POST)
+    team = None
+    if form.is_valid():
+        try:
+            team = services.team_create(
+                creator=request.user,
+                name=form.cleaned_data["name"],
+                time_zone=form.cleaned_data["time_zone"],
+                creator_role=form.cleaned_data["role"],
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+    if team is not None and not request.htmx:
+        return redirect("accounts:team_list")
+
+    context = {
+        "teams": selectors.team_list_for_user(user=request.user),
+        "team_form": TeamCreateForm() if team else form,
+        "created_team": team,
+    }
+    status = 200 if team else UNPROCESSABLE
+    template = "accounts/teams.html#teams" if request.htmx else "accounts/teams.html"
+    response = TemplateResponse(request, template, context, status=status)
+    if team is not None:
+        trigger_client_event(response, "teamsChanged", {"id": team.pk})
+    return response

@@ -1,0 +1,1 @@
+"""Product backlog items, cohort feedback, findings and change control grow here."""
