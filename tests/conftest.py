@@ -1,0 +1,152 @@
+"""Fixtures shared by every test: one user per role in one team, an outsider, clients, a browser.
+
+Tests run against the real PostgreSQL and Redis named by DATABASE_URL / REDIS_URL (``make test``
+provides them). With ``CI=true`` a missing browser or service fails the run instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+
+import pytest
+from django.test import Client
+
+from accounts.models import Membership, Team, User
+from tests.factories import PASSWORD, MembershipFactory, TeamFactory, UserFactory
+
+# Playwright's sync API keeps an event loop running in the test thread; Django's ORM refuses to
+# run under a running loop unless told that this thread is synchronous code.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def missing(reason: str) -> None:
+    """Skip locally, fail in CI: a missing dependency must never pass silently there."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: missing dependencies fail the run)", pytrace=False)
+    pytest.skip(reason)
+
+
+# --- people ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def team(db: None) -> Team:
+    return TeamFactory(name="Checkout", slug="checkout")
+
+
+def _member(team: Team, role: str, email: str) -> User:
+    return MembershipFactory(team=team, role=role, user=UserFactory(email=email)).user
+
+
+@pytest.fixture
+def po(team: Team) -> User:
+    return _member(team, Membership.Role.PRODUCT_OWNER, "po@example.test")
+
+
+@pytest.fixture
+def sm(team: Team) -> User:
+    return _member(team, Membership.Role.SCRUM_MASTER, "sm@example.test")
+
+
+@pytest.fixture
+def developer(team: Team) -> User:
+    return _member(team, Membership.Role.DEVELOPER, "dev@example.test")
+
+
+@pytest.fixture
+def devops(team: Team) -> User:
+    return _member(team, Membership.Role.DEVOPS, "devops@example.test")
+
+
+@pytest.fixture
+def stakeholder(team: Team) -> User:
+    return _member(team, Membership.Role.STAKEHOLDER, "stakeholder@example.test")
+
+
+@pytest.fixture
+def other_team(db: None) -> Team:
+    return TeamFactory(name="Elsewhere", slug="elsewhere")
+
+
+@pytest.fixture
+def outsider(other_team: Team) -> User:
+    """A Product Owner, but of another team: sees nothing of ``team``."""
+    return _member(other_team, Membership.Role.PRODUCT_OWNER, "outsider@example.test")
+
+
+@pytest.fixture
+def password() -> str:
+    return PASSWORD
+
+
+@pytest.fixture
+def client_for() -> Callable[[User], Client]:
+    """``client_for(user)``: a test client logged in as ``user``."""
+
+    def make(user: User) -> Client:
+        c = Client()
+        c.force_login(user)
+        return c
+
+    return make
+
+
+# --- browser -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    path = shutil.which("chromium")
+    if not path:
+        missing("Debian's chromium is not installed (apt-get install chromium)")
+    assert path
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_path: str) -> Iterator[object]:
+    """One headless Chromium for the session (Debian's, launched by Playwright)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing("playwright is not installed")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def login(live_server):  # type: ignore[no-untyped-def]
+    """``login(page, user)``: log ``user`` in through the real login form."""
+
+    def do(page, user: User) -> None:  # type: ignore[no-untyped-def]
+        page.goto(f"{live_server.url}/login/")
+        page.get_by_label("E-mail").fill(user.email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url(f"{live_server.url}/")
+
+    return do
