@@ -34,6 +34,11 @@ class UserManager(BaseUserManager["User"]):
         extra.setdefault("is_superuser", False)
         return self._create_user(email, password, **extra)
 
+    def get_by_natural_key(self, username: str | None) -> User:
+        # Login looks users up by this. E-mails are stored lower-case and unique regardless of
+        # case (accounts_user_email_ci_unique), so "Ada@Example.com" must find "ada@example.com".
+        return self.get(email__iexact=username)
+
     def create_superuser(self, email: str, password: str | None = None, **extra: object) -> User:
         extra.setdefault("is_staff", True)
         extra.setdefault("is_superuser", True)
@@ -109,7 +114,9 @@ class Membership(models.Model):
     class Meta:
         ordering = ["team__name", "user__email"]
         constraints = [
-            models.UniqueConstraint(fields=["user", "team"], name="accounts_membership_one_per_team"),
+            models.UniqueConstraint(
+                fields=["user", "team"], name="accounts_membership_one_per_team"
+            ),
             models.CheckConstraint(
                 # Spelled out: the nested Role is not in scope inside Meta.
                 condition=models.Q(
@@ -121,3 +128,22 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} — {self.get_role_display()} in {self.team}"
+
+
+class TeamHoliday(models.Model):
+    """A day the team does not work: pilots' business days skip it."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="holidays")
+    date = models.DateField()
+    name = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["date"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "date"], name="accounts_teamholiday_one_per_day"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.team}: {self.date} {self.name}".strip()

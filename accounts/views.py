@@ -16,14 +16,17 @@ from pilotplan.http import UNPROCESSABLE, AuthedHtmxRequest
 @login_required
 @require_http_methods(["GET"])
 def team_list(request: AuthedHtmxRequest) -> HttpResponse:
-    context = {"teams": selectors.team_list_for_user(user=request.user), "team_form": TeamCreateForm()}
+    context = {
+        "teams": selectors.team_list_for_user(user=request.user),
+        "team_form": TeamCreateForm(),
+    }
     return TemplateResponse(request, "accounts/teams.html", context)
 
 
 @login_required
 @require_http_methods(["POST"])
 def team_create(request: AuthedHtmxRequest) -> HttpResponse:
-    """Create a team inline (HTMX swaps the team section) or by a plain form POST (no JavaScript)."""
+    """Create a team inline (HTMX swaps the team section) or by a plain POST (no JavaScript)."""
     form = TeamCreateForm(request.POST)
     team = None
     if form.is_valid():

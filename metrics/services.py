@@ -10,7 +10,6 @@ from django.utils import timezone
 from metrics.models import TICK, Heartbeat
 
 
-
 def heartbeat_record(*, name: str = TICK, at: datetime | None = None) -> Heartbeat:
     """Record that ``name`` ran at ``at`` (now by default). Safe to call concurrently."""
     at = at or timezone.now()

@@ -14,6 +14,7 @@ from django.db import transaction
 from accounts.models import Membership, Team, User
 from accounts.services import membership_set
 from pilots.models import PilotPlan
+from pilots.services import plan_create
 
 DEMO_PASSWORD = "pilotplan-demo"  # noqa: S105 - documented demo password, demo data only
 
@@ -40,7 +41,10 @@ TEAMS = (
         "Checkout",
         "Europe/Berlin",
         (
-            ("Saved cards for returning shoppers", "US-145, US-152 to 200 internal users in Region A"),
+            (
+                "Saved cards for returning shoppers",
+                "US-145, US-152 to 200 internal users in Region A",
+            ),
             ("One-page checkout", "Shorter checkout for mobile web"),
         ),
     ),
@@ -95,8 +99,7 @@ def seed_demo() -> list[tuple[str, str, str]]:
         membership_set(team=team, user=portfolio, role=Membership.Role.STAKEHOLDER)
         assert po is not None
         for title, summary in spec.plans:
-            PilotPlan.objects.get_or_create(
-                team=team, title=title, defaults={"summary": summary, "created_by": po}
-            )
+            if not PilotPlan.objects.filter(team=team, title=title).exists():
+                plan_create(team=team, author=po, title=title, summary=summary)
     logins.append((portfolio.email, "every team", "Stakeholder"))
     return logins

@@ -2,12 +2,50 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 
-from accounts.models import User
-from pilots.models import PilotPlan
+from accounts.models import TeamHoliday, User
+from pilots.access import Action, plan_for_user
+from pilots.models import ExitCriterion, OnCallShift, PilotPlan, Risk, RollbackStep, RollbackTrigger
 
 
 def plan_list_for_user(*, user: User) -> QuerySet[PilotPlan]:
     """Every plan of every team ``user`` belongs to (the portfolio's base query)."""
     return PilotPlan.objects.filter(team__memberships__user=user).select_related("team")
+
+
+def plan_detail_queryset() -> QuerySet[PilotPlan]:
+    """A plan with every section loaded in a constant number of queries (the plan page, the
+    health panel, exports and the API all read through this)."""
+    return PilotPlan.objects.select_related(
+        "team",
+        "owner",
+        "scrum_master",
+        "decision_owner",
+        "rollback_executor",
+        "cohort",
+        "environment__compliance_validated_by",
+        "monitoring",
+        "rollback_plan__approver",
+    ).prefetch_related(
+        "sections",
+        "scope_items",
+        "segments",
+        "entry_criteria__confirmed_by",
+        Prefetch(
+            "exit_criteria",
+            queryset=ExitCriterion.objects.select_related("metric", "denominator"),
+        ),
+        "dashboards",
+        Prefetch("on_call", queryset=OnCallShift.objects.select_related("person")),
+        "response_slas",
+        Prefetch("rollback_triggers", queryset=RollbackTrigger.objects.select_related("metric")),
+        Prefetch("rollback_steps", queryset=RollbackStep.objects.select_related("owner")),
+        "rollback_rehearsals",
+        Prefetch("risks", queryset=Risk.objects.select_related("owner")),
+        Prefetch("team__holidays", queryset=TeamHoliday.objects.order_by("date")),
+    )
+
+
+def plan_detail(*, user: User, plan_id: int, action: Action = Action.VIEW) -> PilotPlan:
+    return plan_for_user(user=user, plan_id=plan_id, action=action, queryset=plan_detail_queryset())

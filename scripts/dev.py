@@ -30,6 +30,7 @@ from urllib.parse import quote
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("PILOTPLAN_DATA_DIR", ROOT / ".data"))
 PYTHON = sys.executable
+CELERY = [PYTHON, "-m", "celery", "-A", "pilotplan"]
 
 
 def log(message: str) -> None:
@@ -147,10 +148,9 @@ def cmd_run(args: argparse.Namespace, env: dict[str, str]) -> int:
     return supervise(
         {
             "web": [PYTHON, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-            "worker": [PYTHON, "-m", "celery", "-A", "pilotplan", "worker", "-l", "info",
-                       "--concurrency", "2"],
-            "beat": [PYTHON, "-m", "celery", "-A", "pilotplan", "beat", "-l", "info"],
-        },  # fmt: skip
+            "worker": [*CELERY, "worker", "-l", "info", "--concurrency", "2"],
+            "beat": [*CELERY, "beat", "-l", "info"],
+        },
         env,
     )
 
@@ -168,7 +168,9 @@ def cmd_exec(args: argparse.Namespace, env: dict[str, str]) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="migrate, seed the demo, run web + worker + beat")
     run.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))

@@ -7,6 +7,7 @@ from factory.django import DjangoModelFactory
 
 from accounts.models import Membership, Team, User
 from pilots.models import PilotPlan
+from pilots.services import plan_create
 
 PASSWORD = "correct-horse-battery"
 
@@ -45,9 +46,20 @@ class MembershipFactory(DjangoModelFactory):
 
 
 class PilotPlanFactory(DjangoModelFactory):
+    """A Draft plan made through ``plan_create``, so every section exists as in production."""
+
     class Meta:
         model = PilotPlan
 
     team = factory.SubFactory(TeamFactory)
     title = factory.Sequence(lambda n: f"Pilot {n}")
-    created_by = factory.SubFactory(UserFactory)
+    owner = factory.SubFactory(UserFactory)
+
+    @classmethod
+    def _create(cls, model_class, team, owner, title, **kwargs):  # type: ignore[no-untyped-def]
+        plan = plan_create(team=team, author=owner, title=title)
+        for name, value in kwargs.items():
+            setattr(plan, name, value)
+        if kwargs:
+            plan.save()
+        return plan

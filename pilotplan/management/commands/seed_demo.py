@@ -8,6 +8,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: object, **options: object) -> None:
         logins = seed_demo()
-        self.stdout.write(self.style.SUCCESS(f"Demo ready. Password for every login: {DEMO_PASSWORD}"))
+        self.stdout.write(
+            self.style.SUCCESS(f"Demo ready. Password for every login: {DEMO_PASSWORD}")
+        )
         for email, team, role in logins:
             self.stdout.write(f"  {email:<28} {team:<12} {role}")

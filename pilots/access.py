@@ -1,0 +1,74 @@
+"""Who may see and do what with a plan: the one access layer for pages, partials and the API.
+
+A plan is visible to the members of its team; to anyone else it does not exist (404, never 403,
+so outsiders cannot probe for plans). Within the team, what a member may do depends on their role.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import Http404
+
+from accounts.models import Membership, Team, User
+from pilots.models import PilotPlan
+
+Role = Membership.Role
+
+
+class Action(StrEnum):
+    VIEW = "view"
+    EDIT = "edit"
+
+
+# Stakeholders read; the people who write the plan edit it (PRODUCT.md, "Who uses it").
+EDITORS = frozenset({Role.PRODUCT_OWNER, Role.SCRUM_MASTER, Role.DEVELOPER, Role.DEVOPS})
+PLAN_CREATORS = frozenset({Role.PRODUCT_OWNER})
+
+_MESSAGES = {
+    Action.EDIT: "Stakeholders can read this plan but not change it.",
+}
+
+
+def role_in_team(*, user: User, team_id: int) -> str | None:
+    return (
+        Membership.objects.filter(user=user, team_id=team_id).values_list("role", flat=True).first()
+    )
+
+
+def plans_visible_to(*, user: User) -> QuerySet[PilotPlan]:
+    return PilotPlan.objects.filter(team__memberships__user=user)
+
+
+def plan_for_user(
+    *, user: User, plan_id: int, action: Action = Action.VIEW, queryset: QuerySet | None = None
+) -> PilotPlan:
+    """The plan if ``user`` may perform ``action`` on it; 404 if they may not see it, 403 if
+    they see it but may not do this. ``queryset`` lets callers add select/prefetch."""
+    base = queryset if queryset is not None else PilotPlan.objects.all()
+    plan = base.filter(pk=plan_id).select_related("team").first()
+    if plan is None:
+        raise Http404("No such plan")
+    role = role_in_team(user=user, team_id=plan.team_id)
+    if role is None:
+        raise Http404("No such plan")
+    if action == Action.EDIT and role not in EDITORS:
+        raise PermissionDenied(_MESSAGES[Action.EDIT])
+    plan.viewer_role = role  # type: ignore[attr-defined]
+    return plan
+
+
+def team_for_plan_creation(*, user: User, team_id: int) -> Team:
+    """The team, if ``user`` may start a plan in it (its Product Owner)."""
+    role = role_in_team(user=user, team_id=team_id)
+    if role is None:
+        raise Http404("No such team")
+    if role not in PLAN_CREATORS:
+        raise PermissionDenied("Only the team's Product Owner can start a pilot plan.")
+    return Team.objects.get(pk=team_id)
+
+
+def can_edit(role: str | None) -> bool:
+    return role in EDITORS

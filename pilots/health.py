@@ -1,0 +1,165 @@
+"""Plan health: every gap the seed warns about, as plain functions over a loaded plan.
+
+Each rule takes a plan whose sections are loaded (``selectors.plan_detail``) and returns the gaps
+it finds; ``plan_health`` runs them all. Rules read only what is already loaded: the panel is
+re-rendered on every edit and must not add queries per row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from pilots import timeline
+from pilots.models import PilotPlan, ScopeItem, Section
+
+
+@dataclass(frozen=True)
+class Gap:
+    section: str  # a Section value: the panel links to #section-<section>
+    code: str  # stable identifier, for tests and the API
+    message: str
+
+    @property
+    def section_label(self) -> str:
+        return str(Section(self.section).label)
+
+
+Rule = Callable[[PilotPlan], Iterable[Gap]]
+
+
+def empty_sections(plan: PilotPlan) -> Iterable[Gap]:
+    def gap(section: Section, message: str) -> Gap:
+        return Gap(section, f"empty_{section.value}", message)
+
+    if not any(i.kind == ScopeItem.Kind.INCLUDED for i in plan.scope_items.all()):
+        yield gap(Section.SCOPE, "Scope names no included story or epic slice.")
+    if not plan.cohort.description.strip() or not plan.cohort.target_size:
+        yield gap(Section.COHORT, "Cohort has no description or target size.")
+    if not plan.environment.environment.strip():
+        yield gap(Section.ENVIRONMENT, "No pilot environment is named.")
+    if not plan.entry_criteria.all():
+        yield gap(Section.ENTRY_CRITERIA, "No entry criteria.")
+    if not plan.exit_criteria.all():
+        yield gap(Section.EXIT_CRITERIA, "No exit criteria: the go / no-go has nothing to go on.")
+    if not plan.dashboards.all():
+        yield gap(Section.MONITORING, "No monitoring dashboard is linked.")
+    if not plan.response_slas.all():
+        yield gap(Section.MONITORING, "No response SLA per severity.")
+    if not plan.risks.all():
+        yield gap(Section.RISKS, "No risks recorded.")
+    if plan.start_date is None:
+        yield gap(Section.TIMELINE, "No start date.")
+    if plan.decision_owner_id is None or plan.rollback_executor_id is None:
+        yield gap(Section.OWNERSHIP, "Name who decides at exit and who executes a rollback.")
+    if not plan.change_control.strip():
+        yield gap(Section.CHANGE_CONTROL, "Say how learnings become Product Backlog items.")
+
+
+def exit_criteria_quantitative(plan: PilotPlan) -> Iterable[Gap]:
+    for criterion in plan.exit_criteria.all():
+        if criterion.threshold is None:
+            yield Gap(
+                Section.EXIT_CRITERIA,
+                "exit_criterion_without_threshold",
+                f"Exit criterion “{criterion.metric.name}” has no numeric threshold.",
+            )
+
+
+def rollback_defined(plan: PilotPlan) -> Iterable[Gap]:
+    if not plan.rollback_triggers.all():
+        yield Gap(Section.ROLLBACK_TRIGGERS, "no_rollback_trigger", "No rollback trigger.")
+    if not plan.rollback_steps.all():
+        yield Gap(Section.ROLLBACK_PLAN, "no_rollback_steps", "No rollback steps.")
+
+
+def rollback_rehearsed(plan: PilotPlan) -> Iterable[Gap]:
+    if not plan.rollback_rehearsals.all():
+        yield Gap(Section.ROLLBACK_PLAN, "rollback_not_rehearsed", "Rollback never rehearsed.")
+
+
+def cohort_consent_and_feedback(plan: PilotPlan) -> Iterable[Gap]:
+    if not plan.cohort.consent_recorded:
+        yield Gap(Section.COHORT, "cohort_without_consent", "Cohort consent is not recorded.")
+    if not plan.cohort.feedback_channel.strip():
+        yield Gap(Section.COHORT, "cohort_without_feedback_channel", "No feedback channel.")
+
+
+def real_data_validated(plan: PilotPlan) -> Iterable[Gap]:
+    env = plan.environment
+    if not env.uses_real_data:
+        return
+    if not env.masking_rules.strip():
+        yield Gap(
+            Section.ENVIRONMENT, "real_data_without_masking", "Real data but no masking rules."
+        )
+    if env.compliance_validated_at is None:
+        yield Gap(
+            Section.ENVIRONMENT,
+            "real_data_not_validated",
+            "Real data, but compliance and masking have not been validated.",
+        )
+
+
+def on_call_covers_window(plan: PilotPlan) -> Iterable[Gap]:
+    if plan.start_date is None:
+        return  # nothing to cover yet; the timeline gap says so
+    holidays = [h.date for h in plan.team.holidays.all()]
+    shifts = list(plan.on_call.all())
+    uncovered = [
+        day
+        for day in timeline.business_days(plan.start_date, plan.business_days, holidays)
+        if not any(s.starts_on <= day <= s.ends_on for s in shifts)
+    ]
+    if uncovered:
+        yield Gap(
+            Section.MONITORING,
+            "on_call_gap",
+            f"On-call coverage misses {len(uncovered)} business day(s) of the pilot, "
+            f"first {_day(uncovered[0])}.",
+        )
+
+
+def segment_mix_complete(plan: PilotPlan) -> Iterable[Gap]:
+    segments = list(plan.segments.all())
+    if not segments:
+        return
+    # Segments of one dimension partition the cohort; each dimension must add up to 100 %.
+    totals: dict[str, Decimal] = {}
+    for segment in segments:
+        totals[segment.dimension] = totals.get(segment.dimension, Decimal(0)) + Decimal(
+            segment.intended_share
+        )
+    for dimension, total in sorted(totals.items()):
+        if total != 100:
+            label = segments[0].Dimension(dimension).label
+            yield Gap(
+                Section.COHORT,
+                "segment_mix_not_100",
+                f"{label} segments add up to {total.normalize():f} %, not 100 %.",
+            )
+
+
+def _day(day: dt.date) -> str:
+    return day.strftime("%a %d %b")
+
+
+RULES: tuple[Rule, ...] = (
+    empty_sections,
+    exit_criteria_quantitative,
+    rollback_defined,
+    rollback_rehearsed,
+    cohort_consent_and_feedback,
+    real_data_validated,
+    on_call_covers_window,
+    segment_mix_complete,
+)
+
+
+def plan_health(plan: PilotPlan) -> list[Gap]:
+    """Every gap in ``plan``, in the order of the plan's sections."""
+    order = {key: i for i, key in enumerate(Section.values)}
+    gaps = [gap for rule in RULES for gap in rule(plan)]
+    return sorted(gaps, key=lambda g: order[g.section])

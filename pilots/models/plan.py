@@ -1,0 +1,167 @@
+"""The plan itself and the version of each of its sections."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.utils import timezone
+
+from accounts.models import Team, validate_time_zone
+
+
+def default_check_times() -> list[dt.time]:
+    return [dt.time(10, 0), dt.time(16, 0)]
+
+
+class Section(models.TextChoices):
+    """The sections of a plan (PRODUCT.md, "The plan document"). Each is edited and versioned
+    on its own, so two people editing different sections never conflict."""
+
+    OVERVIEW = "overview", "Overview"
+    SCOPE = "scope", "Scope"
+    COHORT = "cohort", "Cohort"
+    ENVIRONMENT = "environment", "Environment and data"
+    ENTRY_CRITERIA = "entry_criteria", "Entry criteria"
+    EXIT_CRITERIA = "exit_criteria", "Exit criteria"
+    MONITORING = "monitoring", "Monitoring and support"
+    ROLLBACK_TRIGGERS = "rollback_triggers", "Rollback triggers"
+    ROLLBACK_PLAN = "rollback_plan", "Rollback and contingency"
+    TIMELINE = "timeline", "Timeline"
+    OWNERSHIP = "ownership", "Ownership"
+    CHANGE_CONTROL = "change_control", "Change control"
+    RISKS = "risks", "Risks"
+
+
+class PilotPlan(models.Model):
+    """A limited, time-boxed release of an increment to a small cohort, and the plan for it."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        IN_REVIEW = "in_review", "In review"
+        APPROVED = "approved", "Approved"
+        RUNNING = "running", "Running"
+        EVALUATING = "evaluating", "Evaluating"
+        DECIDED = "decided", "Decided"
+        CLOSED = "closed", "Closed"
+
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="plans")
+    # Overview
+    title = models.CharField(max_length=200)
+    summary = models.TextField(blank=True)
+    release_ref = models.CharField(
+        "release / increment", max_length=100, blank=True, help_text="e.g. Release 2026.12, PI-7"
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
+    # Ownership
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="owned_plans",
+        help_text="The Product Owner who owns the plan.",
+    )
+    scrum_master = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decision_owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Decides go / iterate / roll back at exit (normally the Product Owner).",
+    )
+    rollback_executor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Executes the rollback when a trigger fires (normally the DevOps lead).",
+    )
+    # Timeline
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    start_date = models.DateField(null=True, blank=True)
+    business_days = models.PositiveSmallIntegerField(default=10)
+    # Derived from start_date + business_days, skipping weekends and the team's holidays;
+    # stored so lists and the scheduler can filter on it. Only services.timeline_* write it.
+    end_date = models.DateField(null=True, blank=True, editable=False)
+    check_times = ArrayField(models.TimeField(), default=default_check_times)
+    # Change control
+    change_control = models.TextField(
+        blank=True, help_text="How learnings become or re-prioritise Product Backlog items."
+    )
+    cloned_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="clones"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    # Bumped by every write to the plan or any section: the API's ETag for the whole plan.
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["-updated_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(
+                    status__in=[
+                        "draft", "in_review", "approved", "running",
+                        "evaluating", "decided", "closed",
+                    ]
+                ),
+                name="pilots_pilotplan_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(business_days__gte=1) & models.Q(business_days__lte=260),
+                name="pilots_pilotplan_business_days_range",
+                violation_error_message="A pilot lasts between 1 and 260 business days.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(end_date__isnull=True)
+                | models.Q(start_date__isnull=False, end_date__gte=models.F("start_date")),
+                name="pilots_pilotplan_end_after_start",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(check_times=[]),
+                name="pilots_pilotplan_check_times_not_empty",
+                violation_error_message="A running pilot is checked at least once a day.",
+            ),
+        ]  # fmt: skip
+        indexes = [
+            # Serves plan_list_for_user: a team's plans, most recently changed first.
+            models.Index(fields=["team", "-updated_at"], name="pilots_plan_team_updated_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class PlanSection(models.Model):
+    """The version of one section of one plan: the unit of lost-update protection.
+
+    Every edit of a section (including adding, editing, reordering or removing its rows) states
+    the version it was based on; the service bumps it with a compare-and-set UPDATE and refuses
+    the edit when someone else got there first. Later, sign-offs record these versions.
+    """
+
+    plan = models.ForeignKey(PilotPlan, on_delete=models.CASCADE, related_name="sections")
+    key = models.CharField(max_length=30, choices=Section.choices)
+    version = models.PositiveIntegerField(default=1)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["plan", "key"]
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "key"], name="pilots_plansection_one_per_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.plan} · {self.get_key_display()} v{self.version}"

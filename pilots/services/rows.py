@@ -1,0 +1,195 @@
+"""Rows of list sections (scope items, segments, criteria, triggers, steps, …): add, edit, move,
+remove. One set of functions for every kind of row; ``ROW_KINDS`` says what each kind is."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from django.db.models import Max
+from django.http import Http404
+from django.utils import timezone
+
+from accounts.models import User
+from pilots.models import (
+    CohortSegment,
+    Dashboard,
+    EntryCriterion,
+    ExitCriterion,
+    OnCallShift,
+    PilotPlan,
+    ResponseSla,
+    Risk,
+    RollbackRehearsal,
+    RollbackStep,
+    RollbackTrigger,
+    ScopeItem,
+    Section,
+)
+from pilots.services.sections import section_claim, validate_references
+
+
+@dataclass(frozen=True)
+class RowKind:
+    slug: str  # in URLs and the API: /plans/7/rows/exit-criteria/3
+    model: type[models.Model]
+    section: Section
+    fields: tuple[str, ...]
+    label: str  # singular, for buttons: "Add exit criterion"
+
+    @property
+    def ordered(self) -> bool:
+        return any(f.name == "position" for f in self.model._meta.fields)
+
+
+ROW_KINDS: dict[str, RowKind] = {
+    kind.slug: kind
+    for kind in (
+        RowKind("scope-items", ScopeItem, Section.SCOPE,
+                ("kind", "reference", "title", "reason"), "scope item"),
+        RowKind("segments", CohortSegment, Section.COHORT,
+                ("dimension", "value", "intended_share"), "segment"),
+        RowKind("entry-criteria", EntryCriterion, Section.ENTRY_CRITERIA,
+                ("text", "kind", "status", "evidence_url", "waiver_reason"), "entry criterion"),
+        RowKind("exit-criteria", ExitCriterion, Section.EXIT_CRITERIA,
+                ("metric", "aggregation", "percentile", "denominator", "per_n", "comparator",
+                 "threshold", "unit", "window_hours", "min_sample_size", "blocking"),
+                "exit criterion"),
+        RowKind("dashboards", Dashboard, Section.MONITORING, ("name", "url"), "dashboard"),
+        RowKind("on-call", OnCallShift, Section.MONITORING,
+                ("person", "person_name", "starts_on", "ends_on"), "on-call shift"),
+        RowKind("response-slas", ResponseSla, Section.MONITORING,
+                ("severity", "response_minutes"), "response SLA"),
+        RowKind("rollback-triggers", RollbackTrigger, Section.ROLLBACK_TRIGGERS,
+                ("metric", "comparator", "threshold", "mode", "sustained_minutes", "description"),
+                "rollback trigger"),
+        RowKind("rollback-steps", RollbackStep, Section.ROLLBACK_PLAN,
+                ("action", "owner", "expected_minutes"), "rollback step"),
+        RowKind("rehearsals", RollbackRehearsal, Section.ROLLBACK_PLAN,
+                ("rehearsed_on", "outcome", "notes"), "rehearsal"),
+        RowKind("risks", Risk, Section.RISKS,
+                ("description", "likelihood", "impact", "mitigation", "owner"), "risk"),
+    )
+}  # fmt: skip
+
+
+def row_kind(slug: str) -> RowKind:
+    try:
+        return ROW_KINDS[slug]
+    except KeyError:
+        raise Http404(f"No such list: {slug}") from None
+
+
+def _row(plan: PilotPlan, kind: RowKind, row_id: int) -> Any:
+    row = kind.model._default_manager.filter(plan=plan, pk=row_id).first()
+    if row is None:
+        raise Http404(f"No such {kind.label}")
+    return row
+
+
+def _siblings(plan: PilotPlan, kind: RowKind, row: Any) -> models.QuerySet:
+    qs = kind.model._default_manager.filter(plan=plan)
+    if kind.model is ScopeItem:  # included and excluded items are ordered separately
+        qs = qs.filter(kind=row.kind)
+    return qs
+
+
+def _apply(plan: PilotPlan, kind: RowKind, row: Any, values: dict[str, Any], user: User) -> None:
+    unknown = set(values) - set(kind.fields)
+    if unknown:
+        raise ValidationError({name: "Not a field of this list." for name in sorted(unknown)})
+    for name, value in values.items():
+        setattr(row, name, value)
+    if isinstance(row, EntryCriterion):
+        # Whoever marks a criterion met or waived is the one who confirmed it.
+        if row.status == EntryCriterion.Status.PENDING:
+            row.confirmed_by, row.confirmed_at = None, None
+        elif row.confirmed_by_id is None:
+            row.confirmed_by, row.confirmed_at = user, timezone.now()
+    # The database's deferred unique position constraint is not checked by full_clean.
+    row.full_clean(exclude=["plan"])
+    validate_references(plan=plan, instance=row, fields=tuple(values))
+
+
+@transaction.atomic
+def row_add(
+    *, plan: PilotPlan, kind: RowKind, user: User, expected_version: int, values: dict[str, Any]
+) -> Any:
+    row = kind.model(plan=plan)
+    if kind.ordered:
+        row.position = 0  # placeholder so validation passes; set below
+    _apply(plan, kind, row, values, user)
+    section_claim(plan=plan, key=kind.section, expected_version=expected_version, user=user)
+    if kind.ordered:
+        last = _siblings(plan, kind, row).aggregate(last=Max("position"))["last"]
+        row.position = (last or 0) + 1
+    row.save()
+    return row
+
+
+@transaction.atomic
+def row_update(
+    *,
+    plan: PilotPlan,
+    kind: RowKind,
+    row_id: int,
+    user: User,
+    expected_version: int,
+    values: dict[str, Any],
+) -> Any:
+    row = _row(plan, kind, row_id)
+    _apply(plan, kind, row, values, user)
+    section_claim(plan=plan, key=kind.section, expected_version=expected_version, user=user)
+    row.save()
+    return row
+
+
+@transaction.atomic
+def row_remove(
+    *, plan: PilotPlan, kind: RowKind, row_id: int, user: User, expected_version: int
+) -> None:
+    row = _row(plan, kind, row_id)
+    section_claim(plan=plan, key=kind.section, expected_version=expected_version, user=user)
+    row.delete()
+    if kind.ordered:
+        _renumber(_siblings(plan, kind, row))
+
+
+@transaction.atomic
+def row_move(
+    *,
+    plan: PilotPlan,
+    kind: RowKind,
+    row_id: int,
+    user: User,
+    expected_version: int,
+    offset: int,
+) -> None:
+    """Move a row ``offset`` places (-1 up, +1 down), clamped to the list's ends."""
+    if not kind.ordered:
+        raise ValidationError({"position": "This list has no order to change."})
+    row = _row(plan, kind, row_id)
+    rows = list(_siblings(plan, kind, row).order_by("position"))
+    index = next(i for i, r in enumerate(rows) if r.pk == row.pk)
+    target = max(0, min(len(rows) - 1, index + offset))
+    section_claim(plan=plan, key=kind.section, expected_version=expected_version, user=user)
+    rows.insert(target, rows.pop(index))
+    _renumber_rows(rows)
+
+
+def _renumber(queryset: models.QuerySet) -> None:
+    _renumber_rows(list(queryset.order_by("position")))
+
+
+def _renumber_rows(rows: list[Any]) -> None:
+    # Positions are unique per list with the check deferred to commit, so rows may briefly
+    # share a position while they are rewritten here.
+    changed = []
+    for position, row in enumerate(rows, start=1):
+        if row.position != position:
+            row.position = position
+            changed.append(row)
+    if changed:
+        type(changed[0])._default_manager.bulk_update(changed, ["position"])
