@@ -3,11 +3,12 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from pilotplan import api, health
-from pilots.views import home
+from pilots.views.home import home
 
 api_v1 = [
     path("", api.api_root, name="root"),
     path("", include("accounts.api.urls")),
+    path("", include("pilots.api.urls")),
 ]
 
 urlpatterns = [

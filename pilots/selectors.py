@@ -49,3 +49,8 @@ def plan_detail_queryset() -> QuerySet[PilotPlan]:
 
 def plan_detail(*, user: User, plan_id: int, action: Action = Action.VIEW) -> PilotPlan:
     return plan_for_user(user=user, plan_id=plan_id, action=action, queryset=plan_detail_queryset())
+
+
+def section_versions_loaded(plan: PilotPlan) -> dict[str, int]:
+    """``{section key: version}`` from a plan loaded with ``plan_detail_queryset`` (no query)."""
+    return {section.key: section.version for section in plan.sections.all()}

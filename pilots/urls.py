@@ -1,4 +1,5 @@
+from pilots.views import export, plans, rows
+
 app_name = "pilots"
 
-# Plan pages arrive with plan authoring (issue "Plan authoring").
-urlpatterns: list = []
+urlpatterns = [*plans.urlpatterns, *rows.urlpatterns, *export.urlpatterns]

@@ -1,0 +1,1 @@
+"""HTML views of the pilots app, one module per screen or topic; each exports ``urlpatterns``."""
