@@ -70,5 +70,19 @@ def team_for_plan_creation(*, user: User, team_id: int) -> Team:
     return Team.objects.get(pk=team_id)
 
 
+CALENDAR_KEEPERS = frozenset({Role.PRODUCT_OWNER, Role.SCRUM_MASTER})
+
+
+def team_for_calendar(*, user: User, team_id: int, change: bool) -> tuple[Team, str]:
+    """The team and the user's role, if they may see (any member) or change (PO, SM) its
+    holidays; 404 for non-members."""
+    role = role_in_team(user=user, team_id=team_id)
+    if role is None:
+        raise Http404("No such team")
+    if change and role not in CALENDAR_KEEPERS:
+        raise PermissionDenied("Only the team's Product Owner or Scrum Master can change holidays.")
+    return Team.objects.get(pk=team_id), role
+
+
 def can_edit(role: str | None) -> bool:
     return role in EDITORS

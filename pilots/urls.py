@@ -1,5 +1,10 @@
-from pilots.views import export, plans, rows
+from pilots.views import export, holidays, plans, rows
 
 app_name = "pilots"
 
-urlpatterns = [*plans.urlpatterns, *rows.urlpatterns, *export.urlpatterns]
+urlpatterns = [
+    *plans.urlpatterns,
+    *rows.urlpatterns,
+    *export.urlpatterns,
+    *holidays.urlpatterns,
+]
