@@ -3,13 +3,34 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, inline_serializer
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import Serializer
 from rest_framework.settings import api_settings
+
+PAGE_PARAMETER = OpenApiParameter(
+    "page", OpenApiTypes.INT, description="Page number, from 1.", required=False
+)
 
 
 def paginate(request: Request, queryset: QuerySet, serializer_class: type[Serializer]) -> Response:
     paginator = api_settings.DEFAULT_PAGINATION_CLASS()
     page = paginator.paginate_queryset(queryset, request)
     return paginator.get_paginated_response(serializer_class(page, many=True).data)
+
+
+def paginated(serializer_class: type[Serializer]) -> Serializer:
+    """The OpenAPI shape of what ``paginate`` returns: count, next, previous, results."""
+    name = serializer_class.__name__.removesuffix("Serializer").removesuffix("Output")
+    return inline_serializer(
+        name=f"Paginated{name}List",
+        fields={
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": serializer_class(many=True),
+        },
+    )

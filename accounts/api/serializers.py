@@ -1,3 +1,4 @@
+from django.conf import settings
 from rest_framework import serializers
 
 from accounts.models import Membership
@@ -20,7 +21,7 @@ class TeamOutputSerializer(serializers.Serializer):
 
 class TeamCreateInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
-    time_zone = serializers.CharField(max_length=64, default="UTC")
+    time_zone = serializers.CharField(max_length=64, default=lambda: settings.TIME_ZONE)
     role = serializers.ChoiceField(
         choices=Membership.Role.choices, default=Membership.Role.PRODUCT_OWNER
     )

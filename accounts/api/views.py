@@ -12,7 +12,7 @@ from accounts.api.serializers import (
     TeamCreateInputSerializer,
     TeamOutputSerializer,
 )
-from pilotplan.pagination import paginate
+from pilotplan.pagination import PAGE_PARAMETER, paginate, paginated
 
 
 @extend_schema(responses=MeOutputSerializer)
@@ -29,9 +29,17 @@ def me(request: Request) -> Response:
     return Response(MeOutputSerializer(data).data)
 
 
-@extend_schema(methods=["GET"], responses=TeamOutputSerializer(many=True))
 @extend_schema(
-    methods=["POST"], request=TeamCreateInputSerializer, responses={201: TeamOutputSerializer}
+    methods=["GET"],
+    operation_id="teams_list",
+    parameters=[PAGE_PARAMETER],
+    responses=paginated(TeamOutputSerializer),
+)
+@extend_schema(
+    methods=["POST"],
+    operation_id="teams_create",
+    request=TeamCreateInputSerializer,
+    responses={201: TeamOutputSerializer},
 )
 @api_view(["GET", "POST"])
 def team_list(request: Request) -> Response:
@@ -50,7 +58,7 @@ def team_list(request: Request) -> Response:
     return paginate(request, selectors.team_list_for_user(user=request.user), TeamOutputSerializer)
 
 
-@extend_schema(responses=TeamOutputSerializer)
+@extend_schema(operation_id="teams_retrieve", responses=TeamOutputSerializer)
 @api_view(["GET"])
 def team_detail(request: Request, team_id: int) -> Response:
     """One of the caller's teams; 404 for a team the caller does not belong to."""
