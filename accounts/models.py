@@ -69,6 +69,12 @@ class User(AbstractBaseUser, PermissionsMixin):
     def __str__(self) -> str:
         return self.display_name
 
+    def clean(self) -> None:
+        # Forms (the admin's included) validate through here: store the address lower-case as
+        # create_user does, so a duplicate in another case gets the unique-field message.
+        super().clean()
+        self.email = UserManager.normalize_email(self.email).lower()
+
     @property
     def display_name(self) -> str:
         return self.full_name or self.email

