@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zoneinfo
 
+import pghistory
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -86,6 +87,7 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.display_name
 
 
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
 class Team(models.Model):
     """A product team. Plans belong to a team; its members see them according to their role."""
 
@@ -102,6 +104,7 @@ class Team(models.Model):
         return self.name
 
 
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
 class Membership(models.Model):
     """A person's place in a team: one role per team, different roles in different teams."""
 
@@ -136,6 +139,7 @@ class Membership(models.Model):
         return f"{self.user} — {self.get_role_display()} in {self.team}"
 
 
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
 class TeamHoliday(models.Model):
     """A day the team does not work: pilots' business days skip it."""
 

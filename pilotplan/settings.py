@@ -37,6 +37,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "django_htmx",
+    "pgtrigger",
+    "pghistory",
     "template_partials",
     "rest_framework",
     "drf_spectacular",
@@ -58,6 +60,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Puts the request's user and URL into the context of every audit event the request causes.
+    "pghistory.middleware.HistoryMiddleware",
 ]
 
 ROOT_URLCONF = "pilotplan.urls"

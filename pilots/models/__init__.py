@@ -1,6 +1,7 @@
 """The pilot plan and its sections. One module per topic; import models from here."""
 
 from pilots.models.plan import PilotPlan, PlanSection, Section
+from pilots.models.review import Contribution, PlanTransition, Review, ReviewKind, SignOff
 from pilots.models.sections import (
     Cohort,
     CohortSegment,
@@ -22,6 +23,7 @@ from pilots.models.sections import (
 __all__ = [
     "Cohort",
     "CohortSegment",
+    "Contribution",
     "Dashboard",
     "EntryCriterion",
     "EnvironmentAndData",
@@ -30,7 +32,10 @@ __all__ = [
     "OnCallShift",
     "PilotPlan",
     "PlanSection",
+    "PlanTransition",
     "ResponseSla",
+    "Review",
+    "ReviewKind",
     "Risk",
     "RollbackPlan",
     "RollbackRehearsal",
@@ -38,4 +43,5 @@ __all__ = [
     "RollbackTrigger",
     "ScopeItem",
     "Section",
+    "SignOff",
 ]

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pghistory
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils import timezone
 
 from accounts.models import Team, validate_time_zone
+
+
+def audited() -> tuple[pghistory.RowEvent, ...]:
+    """Every insert, update and delete of an audited model is recorded by a database trigger
+    (django-pghistory) with the request's user in its context, bulk updates included. Fresh
+    tracker objects per model: pghistory binds each one to the model it tracks."""
+    return (pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
 
 
 def default_check_times() -> list[dt.time]:
@@ -35,6 +43,7 @@ class Section(models.TextChoices):
     RISKS = "risks", "Risks"
 
 
+@pghistory.track(*audited(), exclude=["version", "updated_at"])
 class PilotPlan(models.Model):
     """A limited, time-boxed release of an increment to a small cohort, and the plan for it."""
 
@@ -46,6 +55,11 @@ class PilotPlan(models.Model):
         EVALUATING = "evaluating", "Evaluating"
         DECIDED = "decided", "Decided"
         CLOSED = "closed", "Closed"
+
+    class Decision(models.TextChoices):
+        GO = "go", "Go (full release)"
+        ITERATE = "iterate", "Iterate (another pilot)"
+        ROLL_BACK = "roll_back", "Roll back"
 
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="plans")
     # Overview
@@ -93,6 +107,13 @@ class PilotPlan(models.Model):
     change_control = models.TextField(
         blank=True, help_text="How learnings become or re-prioritise Product Backlog items."
     )
+    # Lifecycle: the review round (bumped on each submission) and the exit decision.
+    review_round = models.PositiveIntegerField(default=0)
+    decision = models.CharField(max_length=10, choices=Decision.choices, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
     cloned_from = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="clones"
     )
@@ -125,6 +146,10 @@ class PilotPlan(models.Model):
                 condition=models.Q(end_date__isnull=True)
                 | models.Q(start_date__isnull=False, end_date__gte=models.F("start_date")),
                 name="pilots_pilotplan_end_after_start",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(decision="") | models.Q(status__in=["decided", "closed"]),
+                name="pilots_pilotplan_decision_only_when_decided",
             ),
             models.CheckConstraint(
                 condition=~models.Q(check_times=[]),

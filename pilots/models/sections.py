@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pghistory
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from pilots.models.plan import PilotPlan
+from pilots.models.plan import PilotPlan, audited
 
 COMPARATORS = ["lt", "le", "eq", "ge", "gt"]
 MAX_THRESHOLD = Decimal("9999999999.9999")  # the largest numeric(14, 4)
@@ -57,6 +58,7 @@ class Orderable(models.Model):
 # --- Scope -------------------------------------------------------------------------------------
 
 
+@pghistory.track(*audited())
 class ScopeItem(Orderable):
     """A story or epic slice in the pilot (``included``), or left out of it with the reason."""
 
@@ -87,6 +89,7 @@ class ScopeItem(Orderable):
 # --- Cohort ------------------------------------------------------------------------------------
 
 
+@pghistory.track(*audited())
 class Cohort(models.Model):
     plan = models.OneToOneField(PilotPlan, on_delete=models.CASCADE, related_name="cohort")
     description = models.TextField(blank=True, help_text="e.g. 200 internal users in Region A")
@@ -101,6 +104,7 @@ class Cohort(models.Model):
         return f"Cohort of {self.plan}"
 
 
+@pghistory.track(*audited())
 class CohortSegment(Orderable):
     """A slice of the cohort (region, customer type, internal/external) with its intended share."""
 
@@ -134,6 +138,7 @@ class CohortSegment(Orderable):
 # --- Environment and data ----------------------------------------------------------------------
 
 
+@pghistory.track(*audited())
 class EnvironmentAndData(models.Model):
     plan = models.OneToOneField(PilotPlan, on_delete=models.CASCADE, related_name="environment")
     environment = models.CharField(max_length=200, blank=True, help_text="e.g. pilot-eu-1")
@@ -166,6 +171,7 @@ class EnvironmentAndData(models.Model):
 # --- Entry and exit criteria -------------------------------------------------------------------
 
 
+@pghistory.track(*audited())
 class EntryCriterion(Orderable):
     class Kind(models.TextChoices):
         DEFINITION_OF_DONE = "dod", "Definition of Done"
@@ -210,6 +216,7 @@ class EntryCriterion(Orderable):
         return self.text
 
 
+@pghistory.track(*audited())
 class ExitCriterion(Orderable):
     """A quantitative success threshold: metric, aggregation, comparator, threshold, window."""
 
@@ -289,6 +296,7 @@ class ExitCriterion(Orderable):
 # --- Monitoring and support --------------------------------------------------------------------
 
 
+@pghistory.track(*audited())
 class MonitoringAndSupport(models.Model):
     plan = models.OneToOneField(PilotPlan, on_delete=models.CASCADE, related_name="monitoring")
     communication_cadence = models.TextField(
@@ -301,6 +309,7 @@ class MonitoringAndSupport(models.Model):
         return f"Monitoring of {self.plan}"
 
 
+@pghistory.track(*audited())
 class Dashboard(Orderable):
     plan = models.ForeignKey(PilotPlan, on_delete=models.CASCADE, related_name="dashboards")
     name = models.CharField(max_length=100, help_text="e.g. P-01")
@@ -313,6 +322,7 @@ class Dashboard(Orderable):
         return self.name
 
 
+@pghistory.track(*audited())
 class OnCallShift(models.Model):
     """Who is on call from one date to another (inclusive), in the plan's time zone."""
 
@@ -345,6 +355,7 @@ class OnCallShift(models.Model):
         return f"{self.person or self.person_name}: {self.starts_on} – {self.ends_on}"
 
 
+@pghistory.track(*audited())
 class ResponseSla(models.Model):
     class Severity(models.TextChoices):
         P1 = "p1", "P1"
@@ -374,6 +385,7 @@ class ResponseSla(models.Model):
 # --- Rollback ----------------------------------------------------------------------------------
 
 
+@pghistory.track(*audited())
 class RollbackTrigger(Orderable):
     """A condition that calls for a rollback: on any occurrence, or sustained for N minutes."""
 
@@ -413,6 +425,7 @@ class RollbackTrigger(Orderable):
         return self.description or f"{self.metric_id} {self.comparator} {self.threshold}"
 
 
+@pghistory.track(*audited())
 class RollbackPlan(models.Model):
     plan = models.OneToOneField(PilotPlan, on_delete=models.CASCADE, related_name="rollback_plan")
     data_considerations = models.TextField(blank=True)
@@ -430,6 +443,7 @@ class RollbackPlan(models.Model):
         return f"Rollback plan of {self.plan}"
 
 
+@pghistory.track(*audited())
 class RollbackStep(Orderable):
     plan = models.ForeignKey(PilotPlan, on_delete=models.CASCADE, related_name="rollback_steps")
     action = models.TextField()
@@ -445,6 +459,7 @@ class RollbackStep(Orderable):
         return f"{self.position}. {self.action[:60]}"
 
 
+@pghistory.track(*audited())
 class RollbackRehearsal(models.Model):
     class Outcome(models.TextChoices):
         PASSED = "passed", "Passed"
@@ -468,6 +483,7 @@ class RollbackRehearsal(models.Model):
 # --- Risks -------------------------------------------------------------------------------------
 
 
+@pghistory.track(*audited())
 class Risk(Orderable):
     class Level(models.TextChoices):
         LOW = "low", "Low"
