@@ -23,7 +23,7 @@ run: deps
 ## The whole suite: unit, integration (real Celery worker, real Redis) and browser tests.
 ## Extra pytest arguments: make test ARGS="-k healthz"
 test: deps
-	$(PY) scripts/dev.py test $(ARGS)
+	$(PY) scripts/dev.py test -n 2 $(ARGS)
 
 lint: deps
 	$(VENV)/bin/ruff check .

@@ -54,6 +54,11 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
+    email_notifications = models.BooleanField(
+        "e-mail me notifications",
+        default=True,
+        help_text="In-app notifications always appear under the bell; this adds an e-mail.",
+    )
 
     objects = UserManager()
 
@@ -157,3 +162,33 @@ class TeamHoliday(models.Model):
 
     def __str__(self) -> str:
         return f"{self.team}: {self.date} {self.name}".strip()
+
+
+class Notification(models.Model):
+    """Something a person should know about, shown under the bell (and e-mailed if they want)."""
+
+    class Kind(models.TextChoices):
+        REVIEW_REQUESTED = "review_requested", "Review requested"
+        SIGN_OFF_VOIDED = "sign_off_voided", "Sign-off voided"
+        PLAN_APPROVED = "plan_approved", "Plan approved"
+        PILOT_STARTED = "pilot_started", "Pilot started"
+        TRIGGER_FIRED = "trigger_fired", "Rollback trigger fired"
+        DECISION_MADE = "decision_made", "Decision made"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    message = models.CharField(max_length=300)
+    url = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            # Serves the bell's unread count and the notification list, newest first.
+            models.Index(fields=["user", "read_at", "-created_at"], name="accounts_notif_user_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.message}"

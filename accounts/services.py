@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.text import slugify
 
-from accounts.models import Membership, Team, User
+from accounts.models import Membership, Notification, Team, User
 
 
 def _unique_slug(name: str) -> str:
@@ -56,3 +61,56 @@ def membership_set(*, team: Team, user: User, role: str) -> Membership:
         team=team, user=user, defaults={"role": role}
     )
     return obj
+
+
+def notify(
+    *, users: Iterable[User], kind: str, message: str, url: str = "", exclude: User | None = None
+) -> list[Notification]:
+    """Notify each of ``users`` once (in-app, and by e-mail for those who want it).
+
+    E-mail goes out from the worker after the surrounding transaction commits, so a rolled-back
+    change never sends mail and a slow mail server never slows the request.
+    """
+    recipients = {u.pk: u for u in users if u is not None and (exclude is None or u != exclude)}
+    notifications = Notification.objects.bulk_create(
+        [
+            Notification(user=u, kind=kind, message=message[:300], url=url)
+            for u in recipients.values()
+        ]
+    )
+    emailed = [n.pk for n in notifications if recipients[n.user_id].email_notifications]
+    if emailed:
+        from accounts.tasks import notifications_email
+
+        transaction.on_commit(lambda: notifications_email.delay(emailed))
+    return notifications
+
+
+def notifications_mark_read(*, user: User, notification_ids: Iterable[int] | None = None) -> int:
+    """Mark the user's notifications read (all unread ones when no ids are given)."""
+    unread = Notification.objects.filter(user=user, read_at__isnull=True)
+    if notification_ids is not None:
+        unread = unread.filter(pk__in=list(notification_ids))
+    return unread.update(read_at=timezone.now())
+
+
+def notification_emails_send(*, notification_ids: Iterable[int]) -> int:
+    """Send the e-mails of these notifications that have not been sent yet; idempotent: each
+    row is claimed by setting ``emailed_at`` before the send, so a retried task skips it."""
+    sent = 0
+    for pk in notification_ids:
+        claimed = Notification.objects.filter(pk=pk, emailed_at__isnull=True).update(
+            emailed_at=timezone.now()
+        )
+        if not claimed:
+            continue
+        notification = Notification.objects.select_related("user").get(pk=pk)
+        link = f"\n\n{settings.SITE_URL}{notification.url}" if notification.url else ""
+        send_mail(
+            subject=f"[Pilotplan] {notification.get_kind_display()}",
+            message=f"{notification.message}{link}",
+            from_email=None,
+            recipient_list=[notification.user.email],
+        )
+        sent += 1
+    return sent

@@ -1,20 +1,40 @@
-"""Demo data for ``manage.py seed_demo``: teams, one user per role in each, a few plans.
+"""Demo data for ``manage.py seed_demo``: teams, one user per role in each, and plans in several
+states, some complete and some still being written.
 
 Idempotent: running it twice leaves the same rows (users are matched by e-mail, teams by slug,
-plans by team and title). Passwords are reset to ``DEMO_PASSWORD`` each run so the README's
-logins always work.
+plans by team and title; an existing plan is left as it is, with whatever was done to it since).
+Passwords are reset to ``DEMO_PASSWORD`` each run so the README's logins always work.
+
+Plan content goes through the same services as the browser and the API, so demo plans obey every
+rule a real one does.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import Membership, Team, User
 from accounts.services import membership_set
-from pilots.models import PilotPlan
-from pilots.services import plan_create
+from metrics.selectors import metric_by_key
+from pilots import timeline
+from pilots.models import PilotPlan, ScopeItem, Section
+from pilots.services import (
+    environment_set_compliance,
+    plan_create,
+    plan_create_from_template,
+    row_add,
+    row_kind,
+    row_remove,
+    row_update,
+    section_update,
+    section_versions,
+)
 
 DEMO_PASSWORD = "pilotplan-demo"  # noqa: S105 - documented demo password, demo data only
 
@@ -26,13 +46,41 @@ ROLE_PREFIX = {
     Membership.Role.STAKEHOLDER: "stakeholder",
 }
 
+Status = PilotPlan.Status
+
 
 @dataclass(frozen=True)
 class DemoTeam:
     slug: str
     name: str
     time_zone: str
-    plans: tuple[tuple[str, str], ...]
+    plans: tuple[tuple[str, str], ...]  # (title, summary); how far each got is in DEMO_PLANS
+
+
+@dataclass(frozen=True)
+class Complete:
+    """A plan built from the template and completed: every section filled, no health gaps."""
+
+    status: str
+    included: tuple[tuple[str, str], ...]  # (reference, title), replacing the template's two
+    excluded: tuple[str, str]  # (title, reason), replacing the template's payment gateways
+    cohort: str
+    target_size: int
+    segment: str  # the region the cohort is in
+    environment: str
+    uses_real_data: bool
+    flag: str  # the feature flag the first rollback step switches off
+    data_considerations: str
+    week: int  # the pilot starts this many weeks after the current week's Monday
+
+
+@dataclass(frozen=True)
+class Incomplete:
+    """A draft someone has started: a few sections written, the plan health panel full of gaps."""
+
+    included: tuple[tuple[str, str], ...]
+    cohort: str
+    exit_metric: str  # an exit criterion whose threshold is still to be decided
 
 
 TEAMS = (
@@ -52,15 +100,81 @@ TEAMS = (
         "mobile",
         "Mobile App",
         "America/New_York",
-        (("Offline order history", "Order history without a connection"),),
+        (
+            ("Offline order history", "Order history without a connection"),
+            ("Order status push notifications", "Tell shoppers when their order moves"),
+        ),
     ),
     DemoTeam(
         "platform",
         "Platform",
         "Asia/Tokyo",
-        (("Regional read replicas", "Serve APAC reads from Tokyo"),),
+        (
+            ("Regional read replicas", "Serve APAC reads from Tokyo"),
+            ("Connection pooling", "PgBouncer in front of the primary"),
+        ),
     ),
 )
+
+# How far each demo plan got. Statuses are set directly on the plan: the lifecycle services
+# (submit for review, approve, start, with their sign-offs) arrive in a later issue; once they
+# exist the demo should walk its plans through them instead.
+DEMO_PLANS: dict[tuple[str, str], Complete | Incomplete] = {
+    ("checkout", "Saved cards for returning shoppers"): Complete(
+        status=Status.RUNNING,
+        included=(("US-145", "Save a card at checkout"), ("US-152", "Pay with a saved card")),
+        excluded=("Payment gateways", "External payment gateways stay out of the pilot."),
+        cohort="200 internal users in Region A, opt-in only",
+        target_size=200,
+        segment="Region A",
+        environment="pilot-eu-1",
+        uses_real_data=True,
+        flag="saved-cards",
+        data_considerations="Card tokens saved in the pilot are kept; nothing is deleted.",
+        week=-1,  # started last Monday: running now
+    ),
+    ("checkout", "One-page checkout"): Incomplete(
+        included=(("US-171", "Address, delivery and payment on one page"),),
+        cohort="Mobile web shoppers in Region B",
+        exit_metric="csat",
+    ),
+    ("mobile", "Offline order history"): Complete(
+        status=Status.APPROVED,
+        included=(("MOB-88", "Cache the last 50 orders"), ("MOB-91", "Show orders offline")),
+        excluded=("Order changes offline", "Edits need the server; a later increment."),
+        cohort="150 beta testers on Android and iOS, opt-in only",
+        target_size=150,
+        segment="North America",
+        environment="mobile-beta",
+        uses_real_data=False,
+        flag="offline-orders",
+        data_considerations="The offline cache is cleared on the previous release's next start.",
+        week=1,  # starts next Monday
+    ),
+    ("mobile", "Order status push notifications"): Incomplete(
+        included=(("MOB-102", "Notify when an order ships"),),
+        cohort="Opted-in app users",
+        exit_metric="nps",
+    ),
+    ("platform", "Regional read replicas"): Complete(
+        status=Status.IN_REVIEW,
+        included=(("PLT-12", "Tokyo read replica"), ("PLT-14", "Route APAC reads to it")),
+        excluded=("Writes from APAC", "All writes stay on the primary in this pilot."),
+        cohort="Internal APAC staff, opt-in only",
+        target_size=80,
+        segment="APAC",
+        environment="apac-pilot",
+        uses_real_data=True,
+        flag="apac-replica-reads",
+        data_considerations="Replicas are read-only; turning them off loses no data.",
+        week=2,
+    ),
+    ("platform", "Connection pooling"): Incomplete(
+        included=(("PLT-20", "PgBouncer in transaction mode"),),
+        cohort="The staging services",
+        exit_metric="p95_latency",
+    ),
+}
 
 
 def demo_email(role: str, team_slug: str) -> str:
@@ -76,9 +190,204 @@ def _user(email: str, full_name: str, *, superuser: bool = False) -> User:
     return user
 
 
+# --- plans -------------------------------------------------------------------------------------
+
+
+class _Editor:
+    """Edits one plan through the services, always from the section's current version."""
+
+    def __init__(self, plan: PilotPlan, user: User):
+        self.plan, self.user = plan, user
+
+    def version(self, key: str) -> int:
+        return section_versions(plan=self.plan)[key]
+
+    def section(self, key: str, user: User | None = None, **values: Any) -> None:
+        section_update(
+            plan=self.plan,
+            key=key,
+            user=user or self.user,
+            expected_version=self.version(key),
+            values=values,
+        )
+
+    def add(self, slug: str, user: User | None = None, **values: Any) -> Any:
+        kind = row_kind(slug)
+        return row_add(
+            plan=self.plan,
+            kind=kind,
+            user=user or self.user,
+            expected_version=self.version(kind.section),
+            values=values,
+        )
+
+    def update(self, slug: str, row_id: int, user: User | None = None, **values: Any) -> None:
+        kind = row_kind(slug)
+        row_update(
+            plan=self.plan,
+            kind=kind,
+            row_id=row_id,
+            user=user or self.user,
+            expected_version=self.version(kind.section),
+            values=values,
+        )
+
+    def remove(self, slug: str, row_id: int) -> None:
+        kind = row_kind(slug)
+        row_remove(
+            plan=self.plan,
+            kind=kind,
+            row_id=row_id,
+            user=self.user,
+            expected_version=self.version(kind.section),
+        )
+
+
+def _complete_plan(
+    team: Team, people: dict[str, User], title: str, summary: str, spec: Complete, today: dt.date
+) -> PilotPlan:
+    po, sm = people[Membership.Role.PRODUCT_OWNER], people[Membership.Role.SCRUM_MASTER]
+    dev, devops = people[Membership.Role.DEVELOPER], people[Membership.Role.DEVOPS]
+    plan = plan_create_from_template(team=team, author=po, today=today)
+    edit = _Editor(plan, po)
+    edit.section(
+        Section.OVERVIEW,
+        title=title,
+        summary=summary,
+        release_ref=f"{today:%Y}.{today.isocalendar().week:02d}",
+    )
+
+    # Scope: this pilot's stories instead of the template's.
+    items = list(plan.scope_items.order_by("kind", "position"))
+    for item in items:
+        edit.remove("scope-items", item.pk)
+    for reference, item_title in spec.included:
+        edit.add("scope-items", reference=reference, title=item_title)
+    edit.add(
+        "scope-items", kind=ScopeItem.Kind.EXCLUDED, title=spec.excluded[0], reason=spec.excluded[1]
+    )
+
+    edit.section(
+        Section.COHORT,
+        description=spec.cohort,
+        target_size=spec.target_size,
+        consent_recorded=True,
+        feedback_channel=f"#pilot-{team.slug}",
+    )
+    segment = plan.segments.get()
+    edit.update("segments", segment.pk, value=spec.segment)
+
+    edit.section(
+        Section.ENVIRONMENT,
+        dev,
+        environment=spec.environment,
+        uses_real_data=spec.uses_real_data,
+        data_migration_rules="Additive migrations only: the previous release must read the data.",
+        privacy_constraints="Personal data stays in its region; logs keep no payment details.",
+        masking_rules="Card numbers, e-mails and phone numbers are masked in logs and exports.",
+    )
+    if spec.uses_real_data:
+        environment_set_compliance(
+            plan=plan, user=sm, validated=True, expected_version=edit.version(Section.ENVIRONMENT)
+        )
+
+    start = timeline.next_monday(today) + dt.timedelta(weeks=spec.week - 1)
+    edit.section(Section.TIMELINE, start_date=start)
+    plan.refresh_from_db()
+    edit.add("on-call", devops, person=devops, starts_on=plan.start_date, ends_on=plan.end_date)
+    edit.add(
+        "rehearsals",
+        devops,
+        rehearsed_on=start - dt.timedelta(days=3),
+        outcome="passed",
+        notes="Flag off and redeploy took 18 minutes end to end.",
+    )
+    edit.section(
+        Section.MONITORING,
+        communication_cadence=f"Daily status note in #pilot-{team.slug} after the 16:00 check.",
+        training_done=True,
+        training_notes="Support walked through the runbook with the team.",
+    )
+    edit.section(
+        Section.ROLLBACK_PLAN,
+        data_considerations=spec.data_considerations,
+        communication_plan=f"Post in #pilot-{team.slug} and e-mail the cohort within 30 minutes.",
+    )
+    first_step = plan.rollback_steps.order_by("position").first()
+    assert first_step is not None
+    edit.update("rollback-steps", first_step.pk, action=f"Switch the {spec.flag} feature flag off")
+
+    if spec.status in (Status.APPROVED, Status.RUNNING):
+        for criterion in plan.entry_criteria.all():
+            edit.update(
+                "entry-criteria",
+                criterion.pk,
+                sm,
+                status="met",
+                evidence_url=f"https://ci.example.com/{team.slug}/{criterion.pk}",
+            )
+    elif spec.status == Status.IN_REVIEW:
+        first = plan.entry_criteria.order_by("position").first()
+        assert first is not None
+        edit.update(
+            "entry-criteria",
+            first.pk,
+            sm,
+            status="met",
+            evidence_url=f"https://ci.example.com/{team.slug}/{first.pk}",
+        )
+    return plan
+
+
+def _incomplete_plan(
+    team: Team, people: dict[str, User], title: str, summary: str, spec: Incomplete
+) -> PilotPlan:
+    po, dev = people[Membership.Role.PRODUCT_OWNER], people[Membership.Role.DEVELOPER]
+    plan = plan_create(team=team, author=po, title=title, summary=summary)
+    edit = _Editor(plan, po)
+    for reference, item_title in spec.included:
+        edit.add("scope-items", reference=reference, title=item_title)
+    edit.section(Section.COHORT, description=spec.cohort)  # no size, consent or channel yet
+    metric = metric_by_key(key=spec.exit_metric, team_id=team.pk)
+    assert metric is not None, f"the metric catalogue has no {spec.exit_metric}"
+    edit.add(
+        "exit-criteria",
+        metric=metric,
+        aggregation="mean",
+        comparator="ge",
+        threshold=None,
+        unit=metric.unit,
+    )
+    edit.add(
+        "risks",
+        dev,
+        description="The change touches a busy code path.",
+        likelihood="medium",
+        impact="high",
+        mitigation="To be discussed.",
+    )
+    # The rest of the cohort is not decided yet: the segment mix adds up to 60 %.
+    edit.add("segments", dimension="region", value="Region B", intended_share=Decimal("60"))
+    return plan
+
+
+def _seed_plans(team: Team, spec: DemoTeam, people: dict[str, User], today: dt.date) -> None:
+    for title, summary in spec.plans:
+        if PilotPlan.objects.filter(team=team, title=title).exists():
+            continue  # the demo never overwrites a plan, whatever was done to it since
+        shape = DEMO_PLANS[(spec.slug, title)]
+        if isinstance(shape, Complete):
+            plan = _complete_plan(team, people, title, summary, shape, today)
+            # Direct update, not a lifecycle step: see DEMO_PLANS.
+            PilotPlan.objects.filter(pk=plan.pk).update(status=shape.status)
+        else:
+            _incomplete_plan(team, people, title, summary, shape)
+
+
 @transaction.atomic
-def seed_demo() -> list[tuple[str, str, str]]:
+def seed_demo(*, today: dt.date | None = None) -> list[tuple[str, str, str]]:
     """Create or refresh the demo; return (e-mail, team, role label) for every demo login."""
+    today = today or timezone.localdate()
     logins: list[tuple[str, str, str]] = []
     admin = _user("admin@pilotplan.demo", "Ada Admin", superuser=True)
     logins.append((admin.email, "—", "site administrator (/admin/)"))
@@ -87,19 +396,15 @@ def seed_demo() -> list[tuple[str, str, str]]:
         team, _ = Team.objects.update_or_create(
             slug=spec.slug, defaults={"name": spec.name, "time_zone": spec.time_zone}
         )
-        po = None
+        people: dict[str, User] = {}
         for role in Membership.Role:
             email = demo_email(role, spec.slug)
             user = _user(email, f"{role.label} ({spec.name})")
             membership_set(team=team, user=user, role=role)
             logins.append((email, spec.name, str(role.label)))
-            if role == Membership.Role.PRODUCT_OWNER:
-                po = user
+            people[role] = user
         # One person in every team, to show the cross-team view.
         membership_set(team=team, user=portfolio, role=Membership.Role.STAKEHOLDER)
-        assert po is not None
-        for title, summary in spec.plans:
-            if not PilotPlan.objects.filter(team=team, title=title).exists():
-                plan_create(team=team, author=po, title=title, summary=summary)
+        _seed_plans(team, spec, people, today)
     logins.append((portfolio.email, "every team", "Stakeholder"))
     return logins

@@ -165,6 +165,8 @@ if EMAIL_USE_TLS and EMAIL_USE_SSL:
 EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", 10, minimum=1)
 DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "Pilotplan <pilotplan@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Absolute links in e-mails (notifications) start with this.
+SITE_URL = envstr("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 # --- Celery (the CELERY_ namespace is read by pilotplan/celery.py)
 CELERY_BROKER_URL = REDIS_URL

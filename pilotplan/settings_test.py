@@ -11,3 +11,7 @@ import os
 os.environ.setdefault("DEBUG", "true")
 
 from pilotplan.settings import *  # noqa: F403
+
+# Every role fixture sets a password; the production hasher costs ~0.3 s each. Logins still go
+# through the real authentication backend, only with a cheap hash.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -14,7 +14,13 @@ import pytest
 from django.test import Client
 
 from accounts.models import Membership, Team, User
-from tests.factories import PASSWORD, MembershipFactory, TeamFactory, UserFactory
+from tests.factories import (
+    PASSWORD,
+    MembershipFactory,
+    TeamFactory,
+    UserFactory,
+    seed_metric_catalogue,
+)
 
 # Playwright's sync API keeps an event loop running in the test thread; Django's ORM refuses to
 # run under a running loop unless told that this thread is synchronous code.
@@ -150,3 +156,21 @@ def login(live_server):  # type: ignore[no-untyped-def]
         page.wait_for_url(f"{live_server.url}/")
 
     return do
+
+
+# --- data that migrations seed -------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _metric_catalogue(request: pytest.FixtureRequest) -> None:
+    """Browser and concurrency tests (``transaction=True``) end by emptying every table, the
+    migration-seeded metric catalogue included; put it back before any test that uses the DB."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None and not {"db", "transactional_db", "live_server"} & set(request.fixturenames):
+        return
+    request.getfixturevalue("django_db_setup")
+    from metrics.models import MetricDefinition
+
+    with request.getfixturevalue("django_db_blocker").unblock():
+        if MetricDefinition.objects.filter(team=None).count() < 10:
+            seed_metric_catalogue()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import factory
 from factory.django import DjangoModelFactory
 
@@ -63,3 +65,11 @@ class PilotPlanFactory(DjangoModelFactory):
         if kwargs:
             plan.save()
         return plan
+
+
+def seed_metric_catalogue() -> None:
+    """The built-in metrics, as their migration seeds them (idempotent)."""
+    from django.apps import apps
+
+    migration = importlib.import_module("metrics.migrations.0003_seed_metric_catalogue")
+    migration.seed(apps, None)

@@ -272,7 +272,7 @@ class ExitCriterion(Orderable):
             ),
             models.CheckConstraint(
                 condition=~models.Q(aggregation="percentile")
-                | models.Q(percentile__gt=0, percentile__lt=100),
+                | models.Q(percentile__isnull=False, percentile__gt=0, percentile__lt=100),
                 name="pilots_exitcriterion_percentile_in_range",
                 violation_error_message="A percentile is between 0 and 100 (e.g. 95).",
             ),
@@ -283,7 +283,8 @@ class ExitCriterion(Orderable):
                 violation_error_message="A rate or ratio needs the metric it is per.",
             ),
             models.CheckConstraint(
-                condition=~models.Q(aggregation="rate_per") | models.Q(per_n__gte=1),
+                condition=~models.Q(aggregation="rate_per")
+                | models.Q(per_n__isnull=False, per_n__gte=1),
                 name="pilots_exitcriterion_rate_has_per_n",
                 violation_error_message="A rate needs “per how many” (e.g. 1000).",
             ),
@@ -413,7 +414,9 @@ class RollbackTrigger(Orderable):
             ),
             models.CheckConstraint(
                 condition=models.Q(mode="any", sustained_minutes__isnull=True)
-                | models.Q(mode="sustained", sustained_minutes__gte=1),
+                | models.Q(
+                    mode="sustained", sustained_minutes__isnull=False, sustained_minutes__gte=1
+                ),
                 name="pilots_rollbacktrigger_sustained_has_duration",
                 violation_error_message=(
                     "“Sustained” needs a duration in minutes; “any occurrence” has none."

@@ -199,6 +199,9 @@ def plan_create_from_template(
             ),
         ]
     )  # fmt: skip
+    # The one-to-one sections were written with queryset updates; drop the empty copies that
+    # plan_create cached on ``plan`` so callers do not read (or build on) stale sections.
+    plan.refresh_from_db()
     return plan
 
 

@@ -108,9 +108,41 @@ def _apply(plan: PilotPlan, kind: RowKind, row: Any, values: dict[str, Any], use
             row.confirmed_by, row.confirmed_at = None, None
         elif row.confirmed_by_id is None:
             row.confirmed_by, row.confirmed_at = user, timezone.now()
-    # The database's deferred unique position constraint is not checked by full_clean.
-    row.full_clean(exclude=["plan"])
+    errors: dict[str, Any] = {}
+    try:
+        # The database's deferred unique position constraint is not checked by full_clean.
+        row.full_clean(exclude=["plan"])
+    except ValidationError as error:
+        errors = error.update_error_dict(errors)
+    for model, field, value, required, message in _REQUIRED_WITH:
+        # A CHECK on a NULL column is "unknown", which passes; name the missing field instead.
+        if not isinstance(row, model) or getattr(row, field) != value:
+            continue
+        if getattr(row, required) is None:
+            errors.setdefault(required, []).append(message)
+    if errors:
+        raise ValidationError(errors)
+    if (
+        isinstance(row, ResponseSla)
+        and ResponseSla.objects.filter(plan=plan, severity=row.severity).exclude(pk=row.pk).exists()
+    ):
+        # Excluding ``plan`` above skips UNIQUE(plan, severity); say so on the field instead
+        # of letting the INSERT fail.
+        raise ValidationError(
+            {"severity": f"There is already a response SLA for {row.get_severity_display()}."}
+        )
     validate_references(plan=plan, instance=row, fields=tuple(values))
+
+
+# (model, field, value, the field that value requires, message)
+_REQUIRED_WITH = (
+    (RollbackTrigger, "mode", RollbackTrigger.Mode.SUSTAINED, "sustained_minutes",
+     "Say for how many minutes the breach must last."),
+    (ExitCriterion, "aggregation", ExitCriterion.Aggregation.PERCENTILE, "percentile",
+     "Say which percentile (e.g. 95)."),
+    (ExitCriterion, "aggregation", ExitCriterion.Aggregation.RATE_PER, "per_n",
+     "Say per how many (e.g. 1000)."),
+)  # fmt: skip
 
 
 @transaction.atomic
@@ -140,8 +172,17 @@ def row_update(
     values: dict[str, Any],
 ) -> Any:
     row = _row(plan, kind, row_id)
+    old_kind = row.kind if isinstance(row, ScopeItem) else None
     _apply(plan, kind, row, values, user)
     section_claim(plan=plan, key=kind.section, expected_version=expected_version, user=user)
+    if old_kind is not None and row.kind != old_kind:
+        # Included and excluded items are numbered separately: the item goes to the end of its
+        # new list, and the list it left closes the gap.
+        last = _siblings(plan, kind, row).aggregate(last=Max("position"))["last"]
+        row.position = (last or 0) + 1
+        row.save()
+        _renumber(kind.model._default_manager.filter(plan=plan, kind=old_kind))
+        return row
     row.save()
     return row
 

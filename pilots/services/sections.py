@@ -30,6 +30,7 @@ from pilots.models import (
     RollbackPlan,
     Section,
 )
+from pilots.services.review import section_edited
 
 
 class SectionConflict(PreconditionFailed):
@@ -81,6 +82,8 @@ SECTION_FIELDS: dict[str, SectionFields] = {
     ),
 }  # fmt: skip
 
+MAX_BUSINESS_DAYS = 260  # pilots_pilotplan_business_days_range
+
 # The one-to-one records every plan has from the start.
 SINGLETONS: tuple[type[models.Model], ...] = (
     Cohort,
@@ -108,6 +111,7 @@ def section_claim(*, plan: PilotPlan, key: str, expected_version: int, user: Use
         raise SectionConflict(section=key, current=current)
     PilotPlan.objects.filter(pk=plan.pk).update(version=F("version") + 1, updated_at=now)
     plan.version += 1
+    section_edited(plan=plan, section=key, user=user)
     return expected_version + 1
 
 
@@ -169,10 +173,16 @@ def section_update(
     instance = _holder(plan, spec)
     for name, value in values.items():
         setattr(instance, name, value)
+    # Field by field first: a bad value is reported on its field, and is converted ("10" → 10)
+    # before the checks below compare it.
+    instance.clean_fields()
     if key == Section.TIMELINE:
-        if plan.business_days is not None and plan.business_days < 1:
-            raise ValidationError({"business_days": "A pilot lasts at least one business day."})
-        plan.check_times = sorted(set(plan.check_times or []))
+        # The database's range check would only say "constraint violated", not which field.
+        if not 1 <= plan.business_days <= MAX_BUSINESS_DAYS:
+            raise ValidationError(
+                {"business_days": f"A pilot lasts between 1 and {MAX_BUSINESS_DAYS} business days."}
+            )
+        plan.check_times = sorted(set(plan.check_times))
     instance.full_clean()
     validate_references(plan=plan, instance=instance, fields=tuple(values))
     if key == Section.TIMELINE:
@@ -181,7 +191,9 @@ def section_update(
     update_fields = list(values)
     if key == Section.TIMELINE:
         update_fields = [*update_fields, "end_date"]
-    instance.save(update_fields=update_fields if instance is not plan else None)
+    # Only this section's fields: the plan row also holds other sections (and the version that
+    # section_claim just bumped), which ``plan`` may hold stale copies of.
+    instance.save(update_fields=update_fields)
     return plan
 
 

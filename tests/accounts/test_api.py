@@ -36,6 +36,7 @@ def test_root_links_to_every_collection_and_the_schema(client_for, po):
     assert response.json() == {
         "me": "http://testserver/api/v1/me",
         "teams": "http://testserver/api/v1/teams",
+        "plans": "http://testserver/api/v1/plans",
         "schema": "http://testserver/api/schema/",
         "docs": "http://testserver/api/docs/",
     }

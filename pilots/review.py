@@ -1,0 +1,79 @@
+"""Who reviews what (PRODUCT.md, "Who uses it" and the seed's "Review for completeness").
+
+Each review covers sections of the plan; an edit to any covered section voids that review's
+sign-off. Only members holding one of the review's roles may fill it in or sign it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from accounts.models import Membership
+from pilots.models import ReviewKind, Section
+
+Role = Membership.Role
+
+
+@dataclass(frozen=True)
+class ReviewSpec:
+    kind: ReviewKind
+    roles: frozenset[str]
+    covers: frozenset[str]
+    checklist: tuple[tuple[str, str], ...]  # (key, question)
+
+    @property
+    def short_label(self) -> str:
+        """``"business"`` for "Business (Product Owner)"."""
+        return str(self.kind.label).split(" (")[0].lower()
+
+    @property
+    def role_labels(self) -> str:
+        return " or ".join(str(Role(r).label) for r in sorted(self.roles))
+
+
+REVIEWS: dict[str, ReviewSpec] = {
+    ReviewKind.BUSINESS: ReviewSpec(
+        ReviewKind.BUSINESS,
+        frozenset({Role.PRODUCT_OWNER}),
+        frozenset({Section.OVERVIEW, Section.SCOPE, Section.COHORT, Section.EXIT_CRITERIA}),
+        (
+            ("scope_minimal", "Is the scope the minimal slice that validates the assumptions?"),
+            ("cohort_representative", "Is the cohort representative of the full rollout?"),
+            ("metrics_measurable", "Is every success metric quantitative and measurable?"),
+        ),
+    ),
+    ReviewKind.READINESS: ReviewSpec(
+        ReviewKind.READINESS,
+        frozenset({Role.SCRUM_MASTER}),
+        frozenset({Section.RISKS, Section.MONITORING, Section.ROLLBACK_PLAN, Section.ENVIRONMENT}),
+        (
+            ("risks_owned", "Does every risk have a mitigation and an owner?"),
+            ("support_ready", "Are support, on-call and response SLAs in place for the window?"),
+            ("training_done", "Has the support and cohort training happened?"),
+            ("rollback_rehearsed", "Has the rollback been rehearsed?"),
+            ("compliance_checked", "Are compliance and masking validated where real data is used?"),
+        ),
+    ),
+    ReviewKind.FEASIBILITY: ReviewSpec(
+        ReviewKind.FEASIBILITY,
+        frozenset({Role.DEVELOPER, Role.DEVOPS}),
+        frozenset(
+            {
+                Section.ENVIRONMENT,
+                Section.MONITORING,
+                Section.ROLLBACK_TRIGGERS,
+                Section.ROLLBACK_PLAN,
+            }
+        ),
+        (
+            ("environment_ready", "Is the pilot environment ready and the data migration tested?"),
+            ("monitoring_live", "Do the dashboards and alerts show the pilot's metrics?"),
+            ("rollback_steps_work", "Do the rollback steps work as written?"),
+        ),
+    ),
+}
+
+
+def reviews_covering(section: str) -> list[str]:
+    """The reviews whose sign-off an edit of ``section`` voids."""
+    return [kind for kind, spec in REVIEWS.items() if section in spec.covers]

@@ -1,0 +1,153 @@
+"""The inline forms for the rows of list sections: one ModelForm per ``RowKind``, built from the
+registry, so every list (scope items, criteria, steps, …) is edited the same way.
+
+The forms parse and check what the person typed and show errors next to the fields; they never
+save. Views hand ``cleaned_data`` to ``services.row_add`` / ``row_update``, which validate again
+inside their transaction; ``RowForm.add_error`` places the service's errors on the fields too.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db import models
+
+from accounts.models import User
+from metrics.selectors import metric_list_for_team
+from pilots.models import PilotPlan
+from pilots.services import RowKind
+
+# A database rule involves several fields; its message belongs next to the one the author has to
+# change. Rules without a custom message get a readable one here (else the message is the rule's).
+RULE_FIELDS: dict[str, tuple[str, str | None]] = {
+    "pilots_scopeitem_excluded_has_reason": ("reason", None),
+    "pilots_cohortsegment_share_percent": ("intended_share", None),
+    "pilots_entrycriterion_waiver_has_reason": ("waiver_reason", None),
+    "pilots_exitcriterion_threshold_is_number": ("threshold", None),
+    "pilots_exitcriterion_percentile_in_range": ("percentile", None),
+    "pilots_exitcriterion_rate_has_denominator": ("denominator", None),
+    "pilots_exitcriterion_rate_has_per_n": ("per_n", None),
+    "pilots_oncallshift_ends_after_start": ("ends_on", None),
+    "pilots_oncallshift_has_person": ("person", None),
+    "pilots_responsesla_positive": ("response_minutes", "Respond within at least one minute."),
+    "pilots_rollbacktrigger_threshold_is_number": ("threshold", None),
+    "pilots_rollbacktrigger_sustained_has_duration": ("sustained_minutes", None),
+}
+
+UNKNOWN_METRIC = "Unknown metric: choose one from the team's metric catalogue."
+NOT_A_MEMBER = "Choose a member of the plan's team."
+
+
+def _formfield(field: models.Field, **kwargs: Any) -> forms.Field | None:
+    """Widgets for compact inline forms that the browser fills in well."""
+    if isinstance(field, models.DateField):
+        kwargs["widget"] = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    elif isinstance(field, models.DecimalField):
+        # A text input, not type=number: the browser would silently drop "abc" and submit
+        # nothing, where the server's "Enter a number." tells the author what is wrong.
+        kwargs["widget"] = forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"})
+    elif isinstance(field, models.TextField):
+        kwargs["widget"] = forms.Textarea(attrs={"rows": 2})
+    elif isinstance(field, models.URLField):
+        kwargs["assume_scheme"] = "https"  # "grafana.example/d/p01" means https
+    return field.formfield(**kwargs)
+
+
+def _team_members(plan: PilotPlan) -> models.QuerySet[User]:
+    return User.objects.filter(memberships__team_id=plan.team_id).order_by("full_name", "email")
+
+
+class RowForm(forms.ModelForm):
+    """Base of the per-kind forms made by ``row_form_class``."""
+
+    row_kind: RowKind  # not "kind": scope items and entry criteria have a field of that name
+    plan: PilotPlan
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name, field in self.fields.items():
+            value = self.initial.get(name)
+            if isinstance(value, Decimal):  # a saved 2.0000 is shown as the 2 that was typed
+                self.initial[name] = format(value.normalize(), "f")
+            if not isinstance(field, forms.ModelChoiceField):
+                continue
+            target = self._meta.model._meta.get_field(name).related_model
+            if target._meta.label == settings.AUTH_USER_MODEL:
+                field.queryset = _team_members(self.plan)
+                field.error_messages["invalid_choice"] = NOT_A_MEMBER
+            elif target._meta.label == "metrics.MetricDefinition":
+                field.queryset = metric_list_for_team(team_id=self.plan.team_id)
+                field.error_messages["invalid_choice"] = UNKNOWN_METRIC
+            else:  # a reference the registry does not know how to scope: offer nothing
+                field.queryset = target._default_manager.none()
+
+    def add_error(self, field: str | None, error: Any) -> None:
+        """Like Form.add_error, but a broken database rule is shown on the field it is about,
+        and errors about fields this form does not have (from a service) on the form."""
+        if field is None and isinstance(error, ValidationError):
+            error = self._placed(error)
+        super().add_error(field, error)
+        for name in self.errors:
+            if name in self.fields:
+                self.fields[name].widget.attrs["aria-invalid"] = "true"
+                self.fields[name].widget.attrs["aria-describedby"] = f"{self[name].auto_id}_error"
+
+    def _placed(self, error: ValidationError) -> ValidationError:
+        by_message = self._rule_messages()
+        errors: dict[str, list[ValidationError]] = {}
+        items = error.error_dict.items() if hasattr(error, "error_dict") else [(None, [error])]
+        for key, field_errors in items:
+            for each in field_errors:
+                for single in each.error_list:
+                    message = single.messages[0]
+                    name: str | None = key if key in self.fields else NON_FIELD_ERRORS
+                    if name == NON_FIELD_ERRORS and message in by_message:
+                        name, better = by_message[message]
+                        single = ValidationError(better) if better else single
+                    errors.setdefault(name or NON_FIELD_ERRORS, []).append(single)
+        return ValidationError(errors)
+
+    def _rule_messages(self) -> dict[str, tuple[str, str | None]]:
+        found: dict[str, tuple[str, str | None]] = {}
+        for constraint in self._meta.model._meta.constraints:
+            place = RULE_FIELDS.get(constraint.name)
+            if place and place[0] in self.fields:
+                found[str(constraint.get_violation_error_message())] = place
+        return found
+
+    def focus(self) -> RowForm:
+        """Put the cursor in the first field with an error, else the first field."""
+        names = [n for n in self.fields if n in self.errors] or list(self.fields)
+        if names:
+            self.fields[names[0]].widget.attrs["autofocus"] = True
+        return self
+
+
+def row_form_class(kind: RowKind, plan: PilotPlan) -> type[RowForm]:
+    """A ModelForm for ``kind.model`` with exactly ``kind.fields``, its choices of people and
+    metrics limited to ``plan``'s team."""
+    meta = type(
+        "Meta",
+        (),
+        {
+            "model": kind.model,
+            "fields": list(kind.fields),
+            "formfield_callback": staticmethod(_formfield),
+        },
+    )
+    attrs = {"Meta": meta, "row_kind": kind, "plan": plan}
+    return type(f"{kind.model.__name__}RowForm", (RowForm,), attrs)
+
+
+def row_form(
+    kind: RowKind, plan: PilotPlan, *, data: Any = None, row: models.Model | None = None
+) -> RowForm:
+    """The add form (``row`` None) or the edit form of ``row``. Each has its own prefix, so
+    the many forms of a plan page never share an HTML id."""
+    instance = row if row is not None else kind.model(plan=plan)
+    prefix = kind.slug if row is None else f"{kind.slug}-{row.pk}"
+    return row_form_class(kind, plan)(data, instance=instance, prefix=prefix)

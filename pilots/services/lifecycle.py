@@ -1,0 +1,210 @@
+"""The life of a pilot: Draft → In review → Approved → Running → Evaluating → Decided → Closed.
+
+Each step is a guarded, compare-and-set transition: the guards run with the plan row locked, the
+status changes only if it is still the one the step starts from, and the step is recorded with
+who and why. A refused step says exactly what is missing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import Membership, Notification, User
+from accounts.services import notify
+from backlog.selectors import finding_count
+from pilotplan.exceptions import Conflict
+from pilots import health
+from pilots.models import EntryCriterion, PilotPlan, PlanTransition, SignOff
+from pilots.review import REVIEWS
+from pilots.selectors import plan_detail_queryset
+
+Status = PilotPlan.Status
+Role = Membership.Role
+
+
+@dataclass(frozen=True)
+class Transition:
+    action: str
+    label: str
+    source: str
+    target: str
+    roles: frozenset[str]
+
+    @property
+    def who(self) -> str:
+        return " or ".join(str(Role(r).label) for r in sorted(self.roles))
+
+
+def _role(user: User, plan: PilotPlan) -> str | None:
+    return (
+        Membership.objects.filter(user=user, team_id=plan.team_id)
+        .values_list("role", flat=True)
+        .first()
+    )
+
+
+TRANSITIONS: dict[str, Transition] = {
+    t.action: t
+    for t in (
+        Transition("submit", "Submit for review", Status.DRAFT, Status.IN_REVIEW,
+                   frozenset({Role.PRODUCT_OWNER})),
+        Transition("withdraw", "Back to draft", Status.IN_REVIEW, Status.DRAFT,
+                   frozenset({Role.PRODUCT_OWNER})),
+        Transition("approve", "Approve", Status.IN_REVIEW, Status.APPROVED,
+                   frozenset({Role.PRODUCT_OWNER})),
+        Transition("start", "Start the pilot", Status.APPROVED, Status.RUNNING,
+                   frozenset({Role.PRODUCT_OWNER, Role.DEVOPS})),
+        Transition("evaluate", "End the time-box and evaluate", Status.RUNNING,
+                   Status.EVALUATING, frozenset({Role.PRODUCT_OWNER})),
+        Transition("decide", "Record the decision", Status.EVALUATING, Status.DECIDED,
+                   frozenset({Role.PRODUCT_OWNER})),
+        Transition("close", "Close the pilot", Status.DECIDED, Status.CLOSED,
+                   frozenset({Role.PRODUCT_OWNER, Role.SCRUM_MASTER})),
+    )
+}  # fmt: skip
+
+
+def transition_for(action: str) -> Transition:
+    try:
+        return TRANSITIONS[action]
+    except KeyError:
+        raise ValidationError({"action": f"“{action}” is not a lifecycle step."}) from None
+
+
+def transitions_from(status: str) -> list[Transition]:
+    return [t for t in TRANSITIONS.values() if t.source == status]
+
+
+def _guards(plan: PilotPlan, action: str) -> list[str]:
+    """What is missing before ``action`` may happen (plan content; not role or state)."""
+    missing: list[str] = []
+    if action == "approve":
+        active = set(
+            SignOff.objects.filter(plan=plan, voided_at__isnull=True).values_list("kind", flat=True)
+        )
+        for kind, spec in REVIEWS.items():
+            if kind not in active:
+                missing.append(f"The {spec.short_label} review is not signed off.")
+        criteria = list(EntryCriterion.objects.filter(plan=plan))
+        if not criteria:
+            missing.append("The plan has no entry criteria.")
+        pending = [c.text for c in criteria if c.status == EntryCriterion.Status.PENDING]
+        if pending:
+            missing.append(
+                "Entry criteria not met or waived: " + "; ".join(f"“{t}”" for t in pending) + "."
+            )
+    elif action == "start":
+        if plan.start_date is None:
+            missing.append("The plan has no start date.")
+        loaded = _loaded(plan)
+        for rule in (
+            health.rollback_defined,
+            health.real_data_validated,
+            health.on_call_covers_window,
+        ):
+            missing.extend(gap.message for gap in rule(loaded))
+    elif action == "close" and not finding_count(plan_id=plan.pk):
+        missing.append("Record the pilot review's findings before closing it.")
+    return missing
+
+
+def _loaded(plan: PilotPlan) -> PilotPlan:
+    return plan_detail_queryset().get(pk=plan.pk)
+
+
+def transition_blockers(*, plan: PilotPlan, action: str, user: User) -> list[str]:
+    """Every reason ``user`` may not take ``action`` on ``plan`` now; empty when they may."""
+    step = transition_for(action)
+    reasons = []
+    if plan.status != step.source:
+        reasons.append(
+            f"“{step.label}” is for {Status(step.source).label} plans; "
+            f"this one is {plan.get_status_display()}."
+        )
+    if _role(user, plan) not in step.roles:
+        reasons.append(f"Only the team's {step.who} can “{step.label.lower()}”.")
+    if not reasons:
+        reasons.extend(_guards(plan, action))
+    return reasons
+
+
+@transaction.atomic
+def plan_transition(
+    *, plan: PilotPlan, action: str, user: User, reason: str = "", decision: str = ""
+) -> PlanTransition:
+    """Take one lifecycle step; raises Conflict listing what is missing when it may not."""
+    step = transition_for(action)
+    if _role(user, plan) not in step.roles:
+        raise PermissionDenied(f"Only the team's {step.who} can “{step.label.lower()}”.")
+    if action == "decide":
+        if decision not in PilotPlan.Decision.values:
+            raise ValidationError({"decision": "Choose go, iterate or roll back."})
+        if not reason.strip():
+            raise ValidationError({"reason": "Say why: the decision record keeps it."})
+        if plan.decision_owner_id and plan.decision_owner_id != user.pk:
+            raise PermissionDenied(f"{plan.decision_owner} decides this pilot at exit.")
+    # Lock the row so guards and the status change see the same plan (no edit or sign-off
+    # slips in between), then compare-and-set on the status.
+    locked = PilotPlan.objects.select_for_update().get(pk=plan.pk)
+    blockers = transition_blockers(plan=locked, action=action, user=user)
+    if blockers:
+        raise Conflict(" ".join(blockers))
+    changes: dict[str, object] = {"status": step.target}
+    if action == "withdraw":
+        changes["review_round"] = locked.review_round + 1
+    if action == "decide":
+        changes.update(decision=decision, decided_by=user, decided_at=timezone.now())
+    updated = PilotPlan.objects.filter(pk=plan.pk, status=step.source).update(**changes)
+    if not updated:  # pragma: no cover - the row lock above makes this unreachable
+        raise Conflict("The plan changed state meanwhile; reload and try again.")
+    for name, value in changes.items():
+        setattr(plan, name, value)
+    transition = PlanTransition.objects.create(
+        plan=plan, from_status=step.source, to_status=step.target, actor=user, reason=reason
+    )
+    _announce(plan, step, user)
+    return transition
+
+
+def _announce(plan: PilotPlan, step: Transition, actor: User) -> None:
+    members = Membership.objects.filter(team_id=plan.team_id).select_related("user")
+    url = reverse("pilots:plan_detail", args=[plan.pk])
+    if step.action == "submit":
+        reviewer_roles = {role for spec in REVIEWS.values() for role in spec.roles}
+        reviewers = [m.user for m in members if m.role in reviewer_roles]
+        notify(
+            users=reviewers,
+            kind=Notification.Kind.REVIEW_REQUESTED,
+            exclude=actor,
+            url=url,
+            message=f"{actor.display_name} asks you to review “{plan.title}”.",
+        )
+    elif step.action == "approve":
+        notify(
+            users=[m.user for m in members],
+            kind=Notification.Kind.PLAN_APPROVED,
+            exclude=actor,
+            url=url,
+            message=f"“{plan.title}” is approved.",
+        )
+    elif step.action == "start":
+        notify(
+            users=[m.user for m in members],
+            kind=Notification.Kind.PILOT_STARTED,
+            exclude=actor,
+            url=url,
+            message=f"The pilot “{plan.title}” has started.",
+        )
+    elif step.action == "decide":
+        notify(
+            users=[m.user for m in members],
+            kind=Notification.Kind.DECISION_MADE,
+            exclude=actor,
+            url=url,
+            message=f"Decision on “{plan.title}”: {plan.get_decision_display()}.",
+        )

@@ -1,0 +1,195 @@
+"""Review notes, sign-offs, and voiding sign-offs when covered content changes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import Membership, Notification, User
+from accounts.services import notify
+from pilotplan.exceptions import Conflict, PreconditionFailed
+from pilots.models import (
+    Contribution,
+    PilotPlan,
+    PlanSection,
+    PlanTransition,
+    Review,
+    Section,
+    SignOff,
+)
+from pilots.review import REVIEWS, reviews_covering
+
+# A plan's content can be signed off while it is being reviewed, or again after an edit
+# voided a sign-off of an approved or running plan.
+SIGNABLE = (
+    PilotPlan.Status.IN_REVIEW,
+    PilotPlan.Status.APPROVED,
+    PilotPlan.Status.RUNNING,
+)
+
+
+def _role(user: User, plan: PilotPlan) -> str | None:
+    return (
+        Membership.objects.filter(user=user, team_id=plan.team_id)
+        .values_list("role", flat=True)
+        .first()
+    )
+
+
+def _require_reviewer(user: User, plan: PilotPlan, kind: str) -> None:
+    spec = REVIEWS[kind]
+    if _role(user, plan) not in spec.roles:
+        raise PermissionDenied(
+            f"Only the team's {spec.role_labels} can fill in or sign the {spec.short_label} review."
+        )
+
+
+def _review(plan: PilotPlan, kind: str) -> Review:
+    review, _ = Review.objects.get_or_create(plan=plan, kind=kind)
+    return review
+
+
+@transaction.atomic
+def review_update(
+    *, plan: PilotPlan, kind: str, user: User, expected_version: int, values: dict[str, Any]
+) -> Review:
+    """Save a reviewer's notes, checklist answers and open concerns (compare-and-set)."""
+    if kind not in REVIEWS:
+        raise ValidationError({"kind": f"“{kind}” is not a review."})
+    _require_reviewer(user, plan, kind)
+    review = _review(plan, kind)
+    unknown = set(values) - {"notes", "checklist", "concerns"}
+    if unknown:
+        raise ValidationError({name: "Not a field of a review." for name in sorted(unknown)})
+    questions = {key for key, _ in REVIEWS[kind].checklist}
+    checklist = values.get("checklist", review.checklist)
+    if not isinstance(checklist, dict) or set(checklist) - questions:
+        raise ValidationError({"checklist": "Answer only this review's questions (yes / no)."})
+    claimed = Review.objects.filter(pk=review.pk, version=expected_version).update(
+        version=F("version") + 1,
+        notes=values.get("notes", review.notes),
+        checklist={key: bool(value) for key, value in checklist.items()},
+        concerns=values.get("concerns", review.concerns),
+        updated_by=user,
+        updated_at=timezone.now(),
+    )
+    if not claimed:
+        review.refresh_from_db()
+        raise PreconditionFailed(
+            f"This review was changed by {review.updated_by or 'someone'} while you were "
+            f"editing (now version {review.version}). Your changes were not saved."
+        )
+    review.refresh_from_db()
+    return review
+
+
+def signoff_blockers(*, plan: PilotPlan, kind: str, user: User) -> list[str]:
+    """Why ``user`` may not sign ``kind`` now (empty when they may)."""
+    spec = REVIEWS[kind]
+    reasons = []
+    if plan.status not in SIGNABLE:
+        reasons.append(
+            f"Sign-offs are given while the plan is in review; it is {plan.get_status_display()}."
+        )
+    review = Review.objects.filter(plan=plan, kind=kind).first()
+    if review is not None and review.concerns.strip():
+        reasons.append("Resolve or clear the open concerns of this review first.")
+    contributed = Contribution.objects.filter(
+        plan=plan, round=plan.review_round, user=user, section__in=spec.covers
+    ).values_list("section", flat=True)
+    if contributed:
+        others = (
+            Membership.objects.filter(team_id=plan.team_id, role__in=spec.roles)
+            .exclude(user=user)
+            .exists()
+        )
+        if others:
+            names = ", ".join(sorted(str(Section(s).label) for s in contributed))
+            reasons.append(
+                f"You edited {names} in this review round; another {spec.role_labels} of the "
+                "team must sign this review (segregation of duties)."
+            )
+    return reasons
+
+
+@transaction.atomic
+def signoff_create(*, plan: PilotPlan, kind: str, user: User) -> SignOff:
+    """Sign ``kind`` at the plan's current version. Exactly one active sign-off per review."""
+    if kind not in REVIEWS:
+        raise ValidationError({"kind": f"“{kind}” is not a review."})
+    _require_reviewer(user, plan, kind)
+    # Lock the plan row: edits bump its version under the same lock, so the versions recorded
+    # below are exactly the content being approved.
+    plan = PilotPlan.objects.select_for_update().get(pk=plan.pk)
+    reasons = signoff_blockers(plan=plan, kind=kind, user=user)
+    if reasons:
+        raise Conflict(" ".join(reasons))
+    versions = dict(
+        PlanSection.objects.filter(plan=plan, key__in=REVIEWS[kind].covers).values_list(
+            "key", "version"
+        )
+    )
+    try:
+        with transaction.atomic():
+            return SignOff.objects.create(
+                plan=plan,
+                kind=kind,
+                signed_by=user,
+                plan_version=plan.version,
+                section_versions=versions,
+            )
+    except IntegrityError:
+        raise Conflict("This review is already signed off.") from None
+
+
+def section_edited(*, plan: PilotPlan, section: str, user: User) -> None:
+    """Called by every section edit (``section_claim``): remember who contributed, and void the
+    active sign-offs that covered the section — telling each signer."""
+    Contribution.objects.bulk_create(
+        [Contribution(plan=plan, section=section, user=user, round=plan.review_round)],
+        ignore_conflicts=True,
+    )
+    kinds = reviews_covering(section)
+    if not kinds:
+        return
+    label = Section(section).label
+    voided = list(
+        SignOff.objects.filter(plan=plan, kind__in=kinds, voided_at__isnull=True).select_related(
+            "signed_by"
+        )
+    )
+    if not voided:
+        return
+    now = timezone.now()
+    reason = f"{label} was edited by {user.display_name}."
+    SignOff.objects.filter(pk__in=[s.pk for s in voided]).update(
+        voided_at=now, voided_by=user, voided_reason=reason
+    )
+    # An approved plan whose sign-off is voided needs re-review before it may start.
+    if PilotPlan.objects.filter(pk=plan.pk, status=PilotPlan.Status.APPROVED).update(
+        status=PilotPlan.Status.IN_REVIEW
+    ):
+        plan.status = PilotPlan.Status.IN_REVIEW
+        PlanTransition.objects.create(
+            plan=plan,
+            from_status=PilotPlan.Status.APPROVED,
+            to_status=PilotPlan.Status.IN_REVIEW,
+            actor=user,
+            reason=f"Re-review needed: {reason}",
+        )
+    url = reverse("pilots:plan_detail", args=[plan.pk])
+    for signoff in voided:
+        notify(
+            users=[signoff.signed_by],
+            kind=Notification.Kind.SIGN_OFF_VOIDED,
+            message=(
+                f"Your {REVIEWS[signoff.kind].short_label} sign-off of “{plan.title}” was "
+                f"voided: {reason} Please review it again."
+            ),
+            url=url,
+        )

@@ -1,0 +1,188 @@
+"""Display helpers for the rows of list sections (``pilots/rows/list.html``): the table of a
+list as headers and cells, ready for the template to print."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, cast
+
+from django import template
+from django.db import models
+from django.utils.formats import date_format
+from django.utils.text import capfirst
+
+from pilots.models import PilotPlan
+from pilots.row_forms import RowForm, row_form
+from pilots.services import RowKind
+
+register = template.Library()
+
+EMPTY = "—"
+
+
+@dataclass(frozen=True)
+class Cell:
+    text: str
+    href: str = ""
+
+
+@dataclass(frozen=True)
+class Line:
+    row: Any
+    cells: list[Cell]
+    first: bool  # first of its list (or group): cannot move up
+    last: bool
+    headers: list[str]
+
+    @property
+    def labelled(self) -> list[tuple[str, Cell]]:
+        return list(zip(self.headers, self.cells, strict=True))
+
+    @property
+    def summary(self) -> str:
+        """The row in one line, for confirmations: "US-145 · Checkout with saved cards"."""
+        return " · ".join(c.text for c in self.cells if c.text != EMPTY)
+
+
+@dataclass(frozen=True)
+class Table:
+    headers: list[str]
+    lines: list[Line]
+
+    @property
+    def span(self) -> int:
+        """Columns with the actions column: an inline edit form spans them all."""
+        return len(self.headers) + 1
+
+
+def _cell(row: models.Model, field: models.Field) -> Cell:
+    if getattr(row, field.attname) in (None, ""):  # checked on the id: no query for an empty FK
+        return Cell(EMPTY)
+    if field.choices:
+        return Cell(str(getattr(row, f"get_{field.name}_display")()))
+    value = getattr(row, field.name)
+    if isinstance(value, bool):
+        return Cell("Yes" if value else "No")
+    if isinstance(value, Decimal):
+        return Cell(format(value.normalize(), "f"))  # 0.5000 → 0.5, 300.0000 → 300
+    if isinstance(value, dt.date):
+        return Cell(date_format(value, "D j M Y"))
+    if isinstance(field, models.URLField):
+        return Cell(value, href=value)
+    return Cell(str(value))
+
+
+# A column shows one field, or several read as one phrase: (field, text before, text after).
+Part = tuple[str, str, str]
+
+# Lists with many fields read better as a few phrases than as a column per field (an exit
+# criterion has eleven). The others get a column per field, headed by its verbose name.
+COLUMNS: dict[str, tuple[tuple[str, tuple[Part, ...]], ...]] = {
+    "exit-criteria": (
+        ("Metric", (("metric", "", ""),)),
+        ("Aggregation", (("aggregation", "", ""), ("percentile", "p", ""), ("per_n", "per ", ""),
+                         ("denominator", "", ""))),
+        ("Target", (("comparator", "", ""), ("threshold", "", ""), ("unit", "", ""))),
+        ("Window", (("window_hours", "", " h"),)),
+        ("Min. sample", (("min_sample_size", "", ""),)),
+        ("Blocking", (("blocking", "", ""),)),
+    ),
+    "rollback-triggers": (
+        ("Metric", (("metric", "", ""),)),
+        ("Condition", (("comparator", "", ""), ("threshold", "", ""))),
+        ("When", (("mode", "", ""), ("sustained_minutes", "", " min"))),
+        ("Description", (("description", "", ""),)),
+    ),
+}  # fmt: skip
+
+
+def _columns(kind: RowKind) -> tuple[tuple[str, tuple[Part, ...]], ...]:
+    if kind.slug in COLUMNS:
+        return COLUMNS[kind.slug]
+    return tuple(
+        (capfirst(str(_field(kind.model, name).verbose_name)), ((name, "", ""),))
+        for name in kind.fields
+    )
+
+
+def _column_cell(row: models.Model, parts: tuple[Part, ...]) -> Cell:
+    cells = [(before, _cell(row, _field(type(row), name)), after) for name, before, after in parts]
+    shown = [(before, cell, after) for before, cell, after in cells if cell.text != EMPTY]
+    if not shown:
+        return Cell(EMPTY)
+    if len(parts) == 1:
+        before, cell, after = shown[0]
+        return Cell(f"{before}{cell.text}{after}", href=cell.href)
+    return Cell(" ".join(f"{before}{cell.text}{after}" for before, cell, after in shown))
+
+
+def _groups(model: type[models.Model]) -> tuple[str, ...]:
+    """The fields a list's order is kept within, read from its unique-position rule (scope
+    items are ordered separately for included and excluded items)."""
+    for constraint in model._meta.constraints:
+        if isinstance(constraint, models.UniqueConstraint) and "position" in constraint.fields:
+            return tuple(f for f in constraint.fields if f not in ("plan", "position"))
+    return ()
+
+
+def _field(model: type[models.Model], name: str) -> models.Field:
+    return cast(models.Field, model._meta.get_field(name))  # the kinds' fields are concrete
+
+
+def _group_key(row: models.Model, names: tuple[str, ...]) -> tuple[Any, ...]:
+    key = []
+    for name in names:
+        field = _field(type(row), name)
+        value = getattr(row, field.attname)
+        choices = [c[0] for c in field.flatchoices] if field.choices else []
+        key.append(choices.index(value) if value in choices else value)
+    return tuple(key)
+
+
+@register.simple_tag
+def row_table(kind: RowKind, rows: Iterable[models.Model]) -> Table:
+    """The rows as a table, leaving out columns no row has a value for."""
+    rows = list(rows)
+    groups = _groups(kind.model)
+    if groups:
+        rows.sort(key=lambda r: (_group_key(r, groups), r.position))  # type: ignore[attr-defined]
+    columns = _columns(kind)
+    cells = [[_column_cell(row, parts) for _header, parts in columns] for row in rows]
+    shown = [i for i in range(len(columns)) if any(line[i].text != EMPTY for line in cells)]
+    headers = [columns[i][0] for i in shown]
+    keys = [_group_key(r, groups) for r in rows]
+    lines = [
+        Line(
+            row=row,
+            cells=[cells[n][i] for i in shown],
+            first=n == 0 or keys[n - 1] != keys[n],
+            last=n == len(rows) - 1 or keys[n + 1] != keys[n],
+            headers=headers,
+        )
+        for n, row in enumerate(rows)
+    ]
+    return Table(headers=headers, lines=lines)
+
+
+@register.simple_tag
+def row_add_form(kind: RowKind, plan: PilotPlan, form: RowForm | None = None) -> RowForm:
+    """The add form given by the view (with errors or typed values), else an empty one."""
+    return form or row_form(kind, plan)
+
+
+@register.filter
+def row_plural(kind: RowKind) -> str:
+    """``exit criterion`` → ``exit criteria``; ``risk`` → ``risks``."""
+    if kind.label.endswith("criterion"):
+        return kind.label[: -len("criterion")] + "criteria"
+    return kind.label + "s"
+
+
+@register.filter
+def field_rows(form: RowForm, size: int) -> list[list[Any]]:
+    """The form's fields in rows of ``size`` (each row a Pico ``.grid``)."""
+    fields = list(form)
+    return [fields[i : i + size] for i in range(0, len(fields), size)]

@@ -1,0 +1,82 @@
+"""``make bench``: server-side timings on a throw-away database, printed as ``name: value`` lines.
+
+Runs against the real PostgreSQL named by DATABASE_URL (a ``test_`` copy is created and dropped).
+Figures are medians / 95th percentiles of repeated requests through Django's test client, so they
+measure our code and queries, not a network.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections.abc import Callable
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pilotplan.settings_test")
+
+import django
+
+django.setup()
+
+from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import setup_test_environment  # noqa: E402
+
+RUNS = int(os.environ.get("BENCH_RUNS", "200"))
+
+
+def timed(fn: Callable[[], object], runs: int = RUNS) -> list[float]:
+    fn()  # warm caches and connections
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1000)
+    return samples
+
+
+def p95(samples: list[float]) -> float:
+    return statistics.quantiles(samples, n=20)[-1]
+
+
+def main() -> None:
+    setup_test_environment()
+    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    try:
+        from accounts.models import Team, User
+        from pilotplan.demo import seed_demo
+        from pilots.models import PilotPlan
+        from pilots.services import plan_create_from_template
+
+        seed_demo()
+        po = User.objects.get(email="po@checkout.demo")
+        team = Team.objects.get(slug="checkout")
+        plan = plan_create_from_template(team=team, author=po)
+        for i in range(200):
+            PilotPlan.objects.create(team=team, title=f"Bench plan {i}", owner=po, created_by=po)
+        client = Client()
+        client.force_login(po)
+
+        def get(url: str) -> Callable[[], object]:
+            def request() -> object:
+                response = client.get(url)
+                assert response.status_code == 200, (url, response.status_code)
+                return response
+
+            return request
+
+        figures = {
+            "healthz_ms_p50": statistics.median(timed(get("/healthz"))),
+            "home_page_ms_p95": p95(timed(get("/"))),
+            "plan_page_ms_p95": p95(timed(get(f"/pilots/{plan.pk}/"))),
+            "plan_health_ms_p95": p95(timed(get(f"/pilots/{plan.pk}/health"))),
+            "plan_api_ms_p95": p95(timed(get(f"/api/v1/plans/{plan.pk}"))),
+        }
+        for name, value in figures.items():
+            print(f"{name}: {value:.2f}")
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+
+
+if __name__ == "__main__":
+    main()
