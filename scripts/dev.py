@@ -181,7 +181,12 @@ def main() -> int:
     exe = sub.add_parser("exec", help="run a command with the services up")
     exe.add_argument("rest", nargs=argparse.REMAINDER)
     exe.set_defaults(func=cmd_exec)
-    args = parser.parse_args()
+    # Options meant for pytest (``test -n 2 -k x``) are not ours: pass them through.
+    args, passthrough = parser.parse_known_args()
+    if passthrough and args.command == "run":
+        parser.error(f"unrecognized arguments: {' '.join(passthrough)}")
+    if hasattr(args, "rest"):
+        args.rest = [*passthrough, *args.rest]
 
     DATA.mkdir(parents=True, exist_ok=True)
     with postgres() as database_url, redis() as redis_url:
