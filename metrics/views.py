@@ -1,0 +1,76 @@
+"""A team's metric catalogue: the built-in metrics plus the team's own."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.views.decorators.http import require_http_methods
+from django_htmx.http import trigger_client_event
+
+from accounts.models import Membership, Team, User
+from metrics import selectors, services
+from metrics.forms import MetricForm
+from pilotplan.http import UNPROCESSABLE, AuthedHtmxRequest
+
+# Those who write plans may extend the catalogue their criteria use; stakeholders read.
+CATALOGUE_EDITORS = frozenset(
+    {
+        Membership.Role.PRODUCT_OWNER,
+        Membership.Role.SCRUM_MASTER,
+        Membership.Role.DEVELOPER,
+        Membership.Role.DEVOPS,
+    }
+)
+
+
+def _team(user: User, team_id: int, *, change: bool) -> tuple[Team, str]:
+    membership = (
+        Membership.objects.filter(user=user, team_id=team_id).select_related("team").first()
+    )
+    if membership is None:
+        raise Http404("No such team")
+    if change and membership.role not in CATALOGUE_EDITORS:
+        raise PermissionDenied("Stakeholders can read the metric catalogue but not change it.")
+    return membership.team, membership.role
+
+
+def _render(
+    request: AuthedHtmxRequest, team: Team, role: str, form: MetricForm, status: int = 200
+) -> TemplateResponse:
+    context = {
+        "team": team,
+        "metrics": selectors.metric_list_for_team(team_id=team.pk).order_by("team_id", "name"),
+        "form": form,
+        "can_change": role in CATALOGUE_EDITORS,
+    }
+    template = "metrics/catalogue.html#catalogue" if request.htmx else "metrics/catalogue.html"
+    return TemplateResponse(request, template, context, status=status)
+
+
+@login_required
+@require_http_methods(["GET"])
+def metric_catalogue(request: AuthedHtmxRequest, team_id: int) -> HttpResponse:
+    team, role = _team(request.user, team_id, change=False)
+    return _render(request, team, role, MetricForm())
+
+
+@login_required
+@require_http_methods(["POST"])
+def metric_add(request: AuthedHtmxRequest, team_id: int) -> HttpResponse:
+    team, role = _team(request.user, team_id, change=True)
+    form = MetricForm(request.POST)
+    if form.is_valid():
+        try:
+            services.metric_create(team=team, **form.cleaned_data)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+    if form.errors:
+        return _render(request, team, role, form, status=UNPROCESSABLE)
+    if not request.htmx:
+        return redirect("metrics:catalogue", team_id=team.pk)
+    response = _render(request, team, role, MetricForm())
+    trigger_client_event(response, "metricsChanged")
+    return response
