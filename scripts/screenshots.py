@@ -4,6 +4,11 @@
 
 Logs in as the Checkout team's Product Owner through the real login form, in Debian's Chromium
 driven by Playwright (``apt-get install chromium``; Playwright downloads no browser of its own).
+
+For the plan pages it uses the Checkout plan started from the built-in template, and starts one
+(New plan → From the template) when there is none yet, so running it again adds no plans. The
+conflict screenshot has the Scrum Master and the Product Owner edit the same section at once, in
+two browser contexts; the Scrum Master's save wins, so that plan's Cohort description changes.
 """
 
 from __future__ import annotations
@@ -13,11 +18,13 @@ import shutil
 import sys
 from pathlib import Path
 
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Locator, Page, expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "img"
 LOGIN = "po@checkout.demo"
+SECOND_LOGIN = "sm@checkout.demo"  # the other editor in the conflict screenshot
+TEMPLATE_PLAN = "Saved cards pilot (from template)"  # the title the built-in template gives
 PASSWORD = "pilotplan-demo"  # noqa: S105 - the documented demo password (README, "Demo logins")
 # The same flags as the browser tests: no sandbox (containers, root), and no background traffic.
 CHROMIUM_ARGS = [
@@ -30,10 +37,50 @@ CHROMIUM_ARGS = [
 ]
 
 
-def shoot(page: Page, name: str, out: Path) -> None:
+def shoot(page: Page, name: str, out: Path, *, full_page: bool = True) -> None:
     path = out / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+
+
+def shoot_element(locator: Locator, name: str, out: Path) -> None:
+    path = out / f"{name}.png"
+    locator.scroll_into_view_if_needed()
+    locator.screenshot(path=str(path))
+    print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+
+
+def log_in(page: Page, base: str, login: str) -> None:
+    page.goto(f"{base}/login/")
+    page.get_by_label("E-mail").fill(login)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{base}/")
+    # Wait until htmx has loaded, so the page is what a person sees.
+    page.wait_for_load_state("networkidle")
+
+
+def template_plan_url(page: Page, base: str) -> str:
+    """The plan page of the Checkout plan started from the template; starts it if missing."""
+    page.goto(f"{base}/pilots/")
+    link = page.get_by_role("link", name=TEMPLATE_PLAN, exact=True)
+    if link.count():
+        link.first.click()
+    else:
+        page.goto(f"{base}/pilots/new")
+        start = page.get_by_test_id("start-template")
+        start.get_by_label("Team").select_option(label="Checkout")
+        start.get_by_role("button", name="Start from the template").click()
+    expect(page.get_by_test_id("plan-health")).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    return page.url.split("#")[0]
+
+
+def open_edit(page: Page, key: str) -> Locator:
+    page.get_by_test_id(f"edit-{key}").click()
+    form = page.get_by_test_id(f"section-form-{key}")
+    expect(form).to_be_visible()
+    return form
 
 
 def take(base_url: str, out: Path) -> None:
@@ -53,12 +100,7 @@ def take(base_url: str, out: Path) -> None:
             expect(page.get_by_role("heading", name="Log in")).to_be_visible()
             shoot(page, "login", out)
 
-            page.get_by_label("E-mail").fill(LOGIN)
-            page.get_by_label("Password").fill(PASSWORD)
-            page.get_by_role("button", name="Log in").click()
-            page.wait_for_url(f"{base}/")
-            # Wait until htmx has loaded, so the page is what a person sees.
-            page.wait_for_load_state("networkidle")
+            log_in(page, base, LOGIN)
             shoot(page, "home", out)
 
             # The inline "New team" form, unfolded (what the user guide describes).
@@ -66,6 +108,51 @@ def take(base_url: str, out: Path) -> None:
             expect(page.get_by_test_id("team-form")).to_be_visible()
             page.get_by_test_id("team-form").scroll_into_view_if_needed()
             shoot(page, "team-create", out)
+
+            page.goto(f"{base}/pilots/")
+            expect(page.get_by_role("heading", name="Pilots")).to_be_visible()
+            shoot(page, "plan-list", out)
+
+            page.goto(f"{base}/pilots/new")
+            expect(page.get_by_test_id("start-template")).to_be_visible()
+            shoot(page, "plan-new", out, full_page=False)
+
+            # The top of the plan page: its first sections and the plan health panel.
+            plan_url = template_plan_url(page, base)
+            page.goto(plan_url)
+            page.wait_for_load_state("networkidle")
+            shoot(page, "plan-page", out, full_page=False)
+
+            # A section in edit mode, swapped in place of its view.
+            open_edit(page, "cohort")
+            shoot_element(page.get_by_test_id("section-cohort"), "section-edit", out)
+            page.get_by_test_id("section-form-cohort").get_by_role("button", name="Cancel").click()
+            expect(page.get_by_test_id("edit-cohort")).to_be_visible()
+
+            # Rows of a list section.
+            shoot_element(page.get_by_test_id("section-exit_criteria"), "section-rows", out)
+
+            # Two editors, one section: the Product Owner opens Cohort, the Scrum Master saves
+            # it first, and the Product Owner's save is refused with the other values shown.
+            po_form = open_edit(page, "cohort")
+            other = browser.new_context(viewport={"width": 1280, "height": 800})
+            other.set_default_timeout(15_000)
+            try:
+                sm = other.new_page()
+                log_in(sm, base, SECOND_LOGIN)
+                sm.goto(plan_url)
+                sm_form = open_edit(sm, "cohort")
+                sm_form.get_by_label("Description").fill(
+                    "200 internal users in Region A and B, opt-in only"
+                )
+                sm_form.get_by_role("button", name="Save").click()
+                expect(sm.get_by_test_id("edit-cohort")).to_be_visible()
+            finally:
+                other.close()
+            po_form.get_by_label("Description").fill("150 internal users in Region A, opt-in only")
+            po_form.get_by_role("button", name="Save").click()
+            expect(page.get_by_test_id("section-conflict")).to_be_visible()
+            shoot_element(page.get_by_test_id("section-cohort"), "section-conflict", out)
         finally:
             browser.close()
 
