@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import factory
+from django.forms.models import model_to_dict
 from factory.django import DjangoModelFactory
 
 from accounts.models import Membership, Team, User
 from pilots.models import PilotPlan
-from pilots.services import plan_create
+from pilots.services import (
+    ROW_KINDS,
+    plan_create,
+    row_add,
+    row_kind,
+    section_update,
+    section_versions,
+)
+from pilots.services.sections import SINGLETONS
 
 PASSWORD = "correct-horse-battery"
 
@@ -73,3 +83,45 @@ def seed_metric_catalogue() -> None:
 
     migration = importlib.import_module("metrics.migrations.0003_seed_metric_catalogue")
     migration.seed(apps, None)
+
+
+# --- editing plans through their services, as the UI and API do ---------------------------------
+
+
+def section_edit(plan: PilotPlan, key: str, user: User, **values: object) -> PilotPlan:
+    """Save ``values`` into section ``key`` at its current version."""
+    return section_update(
+        plan=plan,
+        key=key,
+        user=user,
+        expected_version=section_versions(plan=plan)[key],
+        values=values,
+    )
+
+
+def row_append(plan: PilotPlan, slug: str, user: User, **values: object) -> object:
+    """Add a row of list ``slug`` at its section's current version."""
+    kind = row_kind(slug)
+    return row_add(
+        plan=plan,
+        kind=kind,
+        user=user,
+        expected_version=section_versions(plan=plan)[kind.section],
+        values=values,
+    )
+
+
+def plan_snapshot(plan: PilotPlan) -> dict[str, Any]:
+    """Everything a plan holds in the database, to prove a refused change saved nothing."""
+    state: dict[str, Any] = {
+        "plan": model_to_dict(PilotPlan.objects.get(pk=plan.pk)),
+        "plan_version": PilotPlan.objects.values_list("version", flat=True).get(pk=plan.pk),
+        "sections": section_versions(plan=plan),
+    }
+    for model in SINGLETONS:
+        state[model.__name__] = model_to_dict(model.objects.get(plan=plan))
+    for slug, kind in ROW_KINDS.items():
+        state[slug] = [
+            model_to_dict(r) for r in kind.model.objects.filter(plan=plan).order_by("pk")
+        ]
+    return state

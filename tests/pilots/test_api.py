@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from django.db import connection
-from django.forms.models import model_to_dict
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
@@ -24,7 +23,6 @@ from pilots.models import (
     EntryCriterion,
     EnvironmentAndData,
     ExitCriterion,
-    MonitoringAndSupport,
     PilotPlan,
     PlanSection,
     RollbackPlan,
@@ -33,6 +31,7 @@ from pilots.models import (
 )
 from pilots.services import ROW_KINDS, row_kind, section_versions
 from tests.factories import MembershipFactory, PilotPlanFactory, TeamFactory, UserFactory
+from tests.factories import plan_snapshot as snapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -70,22 +69,6 @@ def send(
 
 def version(plan: PilotPlan, key: str) -> int:
     return section_versions(plan=plan)[key]
-
-
-def snapshot(plan: PilotPlan) -> dict[str, Any]:
-    """Everything a plan holds in the database, to prove a refused request changed nothing."""
-    state: dict[str, Any] = {
-        "plan": model_to_dict(PilotPlan.objects.get(pk=plan.pk)),
-        "plan_version": PilotPlan.objects.values_list("version", flat=True).get(pk=plan.pk),
-        "sections": section_versions(plan=plan),
-    }
-    for model in (Cohort, EnvironmentAndData, MonitoringAndSupport, RollbackPlan):
-        state[model.__name__] = model_to_dict(model.objects.get(plan=plan))
-    for slug, kind in ROW_KINDS.items():
-        state[slug] = [
-            model_to_dict(r) for r in kind.model.objects.filter(plan=plan).order_by("pk")
-        ]
-    return state
 
 
 def add_row(plan: PilotPlan, slug: str, user, **values):  # type: ignore[no-untyped-def]

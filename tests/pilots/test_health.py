@@ -27,11 +27,10 @@ from pilots.services import (
     environment_set_compliance,
     plan_create,
     plan_create_from_template,
-    row_add,
-    row_kind,
-    section_update,
     section_versions,
 )
+from tests.factories import row_append as add
+from tests.factories import section_edit as edit
 
 pytestmark = pytest.mark.django_db
 
@@ -47,27 +46,6 @@ def load(plan: PilotPlan) -> PilotPlan:
 
 def codes(plan: PilotPlan) -> list[str]:
     return [gap.code for gap in plan_health(load(plan))]
-
-
-def edit(plan: PilotPlan, key: str, user, **values) -> None:  # type: ignore[no-untyped-def]
-    section_update(
-        plan=plan,
-        key=key,
-        user=user,
-        expected_version=section_versions(plan=plan)[key],
-        values=values,
-    )
-
-
-def add(plan: PilotPlan, slug: str, user, **values):  # type: ignore[no-untyped-def]
-    kind = row_kind(slug)
-    return row_add(
-        plan=plan,
-        kind=kind,
-        user=user,
-        expected_version=section_versions(plan=plan)[kind.section],
-        values=values,
-    )
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from pilots.models import (
 )
 from pilots.services.lifecycle import plan_transition, transition_blockers
 from pilots.services.review import review_update, signoff_blockers, signoff_create
-from tests.factories import MembershipFactory, UserFactory
+from tests.factories import MembershipFactory, UserFactory, section_edit
 
 pytestmark = pytest.mark.django_db
 
@@ -31,13 +31,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def plan(team, po, sm, developer, devops, stakeholder):
     return services.plan_create_from_template(team=team, author=po, today=dt.date(2026, 11, 24))
-
-
-def _edit(plan, key, user, **values):
-    version = services.section_versions(plan=plan)[key]
-    return services.section_update(
-        plan=plan, key=key, user=user, expected_version=version, values=values
-    )
 
 
 def _make_ready_to_start(plan, user):
@@ -164,14 +157,14 @@ def test_editing_covered_content_voids_exactly_the_covering_signoffs_and_tells_t
 def test_an_edit_of_uncovered_content_voids_nothing(plan, po, sm):
     plan_transition(plan=plan, action="submit", user=po)
     signoff_create(plan=plan, kind="readiness", user=sm)
-    _edit(plan, "change_control", po, change_control="Weekly backlog refinement")
+    section_edit(plan, "change_control", po, change_control="Weekly backlog refinement")
     assert SignOff.objects.filter(voided_at__isnull=True).count() == 1
 
 
 def test_voiding_a_signoff_of_an_approved_plan_sends_it_back_to_review(plan, po, sm, developer):
     plan = _approved(plan, po, sm, developer)
 
-    _edit(plan, "cohort", developer, feedback_channel="#pilot-cards")
+    section_edit(plan, "cohort", developer, feedback_channel="#pilot-cards")
 
     plan.refresh_from_db()
     assert plan.status == PilotPlan.Status.IN_REVIEW
@@ -186,7 +179,7 @@ def test_voiding_a_signoff_of_an_approved_plan_sends_it_back_to_review(plan, po,
 def test_a_signer_may_not_sign_content_they_edited_when_a_colleague_can(team, plan, po):
     second_po = MembershipFactory(team=team, role="product_owner", user=UserFactory()).user
     plan_transition(plan=plan, action="submit", user=po)
-    _edit(plan, "overview", po, summary="Narrowed to saved cards only")
+    section_edit(plan, "overview", po, summary="Narrowed to saved cards only")
 
     reasons = signoff_blockers(plan=plan, kind="business", user=po)
     assert any("segregation of duties" in r and "Overview" in r for r in reasons)
@@ -197,7 +190,7 @@ def test_a_signer_may_not_sign_content_they_edited_when_a_colleague_can(team, pl
 
 def test_the_only_holder_of_a_role_may_sign_what_they_wrote(plan, po):
     plan_transition(plan=plan, action="submit", user=po)
-    _edit(plan, "overview", po, summary="Narrowed")
+    section_edit(plan, "overview", po, summary="Narrowed")
     assert signoff_create(plan=plan, kind="business", user=po).signed_by == po
 
 

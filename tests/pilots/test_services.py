@@ -8,12 +8,10 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from decimal import Decimal
-from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.forms.models import model_to_dict
 from django.http import Http404
 
 from accounts.models import Membership, TeamHoliday
@@ -53,6 +51,7 @@ from pilots.services import (
     section_versions,
 )
 from tests.factories import MembershipFactory, UserFactory
+from tests.factories import plan_snapshot as snapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -62,22 +61,6 @@ NEXT_MONDAY = dt.date(2026, 3, 9)
 
 
 # --- helpers -----------------------------------------------------------------------------------
-
-
-def snapshot(plan: PilotPlan) -> dict[str, Any]:
-    """Everything a plan holds in the database, to prove a refused edit changed nothing."""
-    state: dict[str, Any] = {
-        "plan": model_to_dict(PilotPlan.objects.get(pk=plan.pk)),
-        "plan_version": PilotPlan.objects.values_list("version", flat=True).get(pk=plan.pk),
-        "sections": section_versions(plan=plan),
-    }
-    for model in (Cohort, EnvironmentAndData, MonitoringAndSupport, RollbackPlan):
-        state[model.__name__] = model_to_dict(model.objects.get(plan=plan))
-    for slug, kind in ROW_KINDS.items():
-        state[slug] = [
-            model_to_dict(r) for r in kind.model.objects.filter(plan=plan).order_by("pk")
-        ]
-    return state
 
 
 def positions(queryset) -> list[tuple[int, str]]:  # type: ignore[no-untyped-def]
