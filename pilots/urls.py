@@ -1,4 +1,4 @@
-from pilots.views import export, holidays, plans, rows
+from pilots.views import export, holidays, plans, portfolio, review, rows
 
 app_name = "pilots"
 
@@ -7,4 +7,6 @@ urlpatterns = [
     *rows.urlpatterns,
     *export.urlpatterns,
     *holidays.urlpatterns,
+    *review.urlpatterns,
+    *portfolio.urlpatterns,
 ]

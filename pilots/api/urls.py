@@ -48,3 +48,8 @@ urlpatterns += [
     path(f"{P}/rows/<str:slug>/<int:row_id>", views.row_any),
     path(f"{P}/rows/<str:slug>/<int:row_id>/move", views.row_move_any),
 ]
+
+# Review, sign-off, lifecycle and history (pilots/api/review_views.py).
+from pilots.api.review_urls import urlpatterns as review_urlpatterns  # noqa: E402
+
+urlpatterns += review_urlpatterns
