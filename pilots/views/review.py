@@ -1,3 +1,305 @@
-"""(placeholder: being written)"""
+"""Review, sign-off and the lifecycle on the plan page (HTMX panels, each also usable without
+JavaScript through the plan's review page).
 
-urlpatterns: list = []
+The plan page loads three panels (``hx-trigger="load"``) so the plan page itself stays as cheap
+as it was: the lifecycle panel (state, the next steps with what blocks them), the review cards
+(notes, checklist, concerns, sign-off) and the timeline. Role checks live in the services: a
+refused step answers 403 (wrong role) or 409 (the plan is not ready), re-rendering the panel with
+the reason and changing nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import BadRequest, PermissionDenied, ValidationError
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.views.decorators.http import require_http_methods
+from django_htmx.http import trigger_client_event
+
+from pilotplan.exceptions import Conflict, PreconditionFailed
+from pilotplan.http import UNPROCESSABLE, AuthedHtmxRequest
+from pilots import selectors_review
+from pilots.access import can_edit, plan_for_user
+from pilots.forms_review import ReviewForm, TransitionForm
+from pilots.models import PilotPlan, Review
+from pilots.review import REVIEWS
+from pilots.services.lifecycle import plan_transition, transition_for
+from pilots.services.review import review_update, signoff_create
+
+CONFLICT = 409
+FORBIDDEN = 403
+
+
+def _kind(kind: str) -> str:
+    if kind not in REVIEWS:
+        raise Http404(f"No such review: {kind}")
+    return kind
+
+
+def _lifecycle_context(
+    request: AuthedHtmxRequest, plan: PilotPlan, *, message: str = "", failed: str = ""
+) -> dict[str, Any]:
+    return {
+        "plan": plan,
+        "can_edit": can_edit(plan.viewer_role),  # type: ignore[attr-defined]
+        "steps": selectors_review.lifecycle_steps(plan=plan, user=request.user),
+        "rereview": selectors_review.rereview_needed(plan),
+        "decisions": PilotPlan.Decision.choices,
+        "lifecycle_message": message,
+        "failed_action": failed,
+    }
+
+
+def _reviews_context(
+    request: AuthedHtmxRequest,
+    plan: PilotPlan,
+    *,
+    editing: str = "",
+    form: ReviewForm | None = None,
+    message: str = "",
+    message_kind: str = "",
+    message_for: str = "",
+) -> dict[str, Any]:
+    return {
+        "message_for": message_for,
+        "plan": plan,
+        "cards": selectors_review.review_cards(plan=plan, user=request.user),
+        "editing": editing,
+        "form": form,
+        "review_message": message,
+        "message_kind": message_kind,
+    }
+
+
+def _page(
+    request: AuthedHtmxRequest, plan: PilotPlan, status: int = 200, **kw: Any
+) -> HttpResponse:
+    """The plan's review page: all three panels, for people without JavaScript."""
+    context = {
+        **_lifecycle_context(
+            request, plan, message=kw.get("message", ""), failed=kw.get("failed", "")
+        ),
+        **_reviews_context(
+            request,
+            plan,
+            editing=kw.get("editing", ""),
+            form=kw.get("form"),
+            message=kw.get("review_message", ""),
+            message_kind=kw.get("message_kind", ""),
+            message_for=kw.get("message_for", ""),
+        ),
+        "entries": selectors_review.plan_timeline(plan=plan),
+    }
+    return TemplateResponse(request, "pilots/review/page.html", context, status=status)
+
+
+def _plan(request: AuthedHtmxRequest, plan_id: int) -> PilotPlan:
+    return plan_for_user(user=request.user, plan_id=plan_id)
+
+
+def _back(plan: PilotPlan, anchor: str) -> HttpResponse:
+    return redirect(f"{reverse('pilots:plan_review', args=[plan.pk])}#{anchor}")
+
+
+# --- the review page (no JavaScript) -------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET"])
+def plan_review(request: AuthedHtmxRequest, plan_id: int) -> HttpResponse:
+    return _page(request, _plan(request, plan_id))
+
+
+# --- lifecycle ---------------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET"])
+def lifecycle_panel(request: AuthedHtmxRequest, plan_id: int) -> HttpResponse:
+    plan = _plan(request, plan_id)
+    if not request.htmx:
+        return _back(plan, "plan-lifecycle")
+    return TemplateResponse(
+        request, "pilots/review/lifecycle.html#panel", _lifecycle_context(request, plan)
+    )
+
+
+@login_required
+@require_http_methods(["POST"])
+def lifecycle_transition(request: AuthedHtmxRequest, plan_id: int, action: str) -> HttpResponse:
+    """Take one step; a refused one re-renders the panel with exactly what is missing."""
+    plan = _plan(request, plan_id)
+    try:
+        transition_for(action)
+    except ValidationError:
+        raise Http404(f"No such step: {action}") from None
+    form = TransitionForm(request.POST)
+    if not form.is_valid():
+        raise BadRequest("Invalid step form.")
+    try:
+        plan_transition(
+            plan=plan,
+            action=action,
+            user=request.user,
+            reason=form.cleaned_data["reason"],
+            decision=form.cleaned_data["decision"] or "",
+        )
+    except (Conflict, PermissionDenied, ValidationError) as exc:
+        if isinstance(exc, Conflict):
+            status, message = CONFLICT, exc.message
+        elif isinstance(exc, PermissionDenied):
+            status, message = FORBIDDEN, str(exc)
+        else:
+            status, message = UNPROCESSABLE, " ".join(exc.messages)
+        fresh = _plan(request, plan_id)
+        if not request.htmx:
+            return _page(request, fresh, status=status, message=message, failed=action)
+        context = _lifecycle_context(request, fresh, message=message, failed=action)
+        return TemplateResponse(
+            request, "pilots/review/lifecycle.html#panel", context, status=status
+        )
+    if not request.htmx:
+        return _back(plan, "plan-lifecycle")
+    fresh = _plan(request, plan_id)
+    response = TemplateResponse(
+        request, "pilots/review/lifecycle.html#panel", _lifecycle_context(request, fresh)
+    )
+    return trigger_client_event(response, "planChanged", {"section": "lifecycle"})
+
+
+# --- reviews -----------------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET"])
+def reviews_panel(request: AuthedHtmxRequest, plan_id: int) -> HttpResponse:
+    plan = _plan(request, plan_id)
+    if not request.htmx:
+        return _back(plan, "plan-reviews")
+    return TemplateResponse(
+        request, "pilots/review/reviews.html#reviews", _reviews_context(request, plan)
+    )
+
+
+def _card(
+    request: AuthedHtmxRequest, plan: PilotPlan, kind: str, *, status: int = 200, **kw: Any
+) -> HttpResponse:
+    """One review card (HTMX), or the whole review page around it."""
+    if not request.htmx:
+        return _page(
+            request,
+            plan,
+            status=status,
+            editing=kw.get("editing", ""),
+            form=kw.get("form"),
+            review_message=kw.get("message", ""),
+            message_kind=kw.get("message_kind", ""),
+            message_for=kind,
+        )
+    context = _reviews_context(request, plan, message_for=kind, **kw)
+    context["card"] = next(c for c in context["cards"] if c.kind == kind)
+    return TemplateResponse(request, "pilots/review/reviews.html#card", context, status=status)
+
+
+def _require_reviewer(plan: PilotPlan, kind: str) -> None:
+    spec = REVIEWS[kind]
+    if plan.viewer_role not in spec.roles:  # type: ignore[attr-defined]
+        raise PermissionDenied(
+            f"Only the team's {spec.role_labels} can fill in or sign the {spec.short_label} review."
+        )
+
+
+@login_required
+@require_http_methods(["GET"])
+def review_edit(request: AuthedHtmxRequest, plan_id: int, kind: str) -> HttpResponse:
+    kind = _kind(kind)
+    plan = _plan(request, plan_id)
+    _require_reviewer(plan, kind)
+    review = Review.objects.filter(plan=plan, kind=kind).first()
+    form = ReviewForm(spec=REVIEWS[kind], review=review)
+    return _card(request, plan, kind, editing=kind, form=form)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def review_save(request: AuthedHtmxRequest, plan_id: int, kind: str) -> HttpResponse:
+    """GET: the card in view mode. POST: save notes, checklist and concerns (compare-and-set)."""
+    kind = _kind(kind)
+    plan = _plan(request, plan_id)
+    if request.method == "GET":
+        if not request.htmx:
+            return _back(plan, f"review-{kind}")
+        return _card(request, plan, kind)
+    try:
+        version = int(request.POST["version"])
+    except (KeyError, ValueError):
+        raise BadRequest("The form lacks the review version; reload the page.") from None
+    review = Review.objects.filter(plan=plan, kind=kind).first()
+    form = ReviewForm(request.POST, spec=REVIEWS[kind], review=review)
+    if not form.is_valid():
+        return _card(request, plan, kind, status=UNPROCESSABLE, editing=kind, form=form)
+    try:
+        review_update(
+            plan=plan, kind=kind, user=request.user, expected_version=version, values=form.values()
+        )
+    except PreconditionFailed as exc:
+        return _card(
+            request, plan, kind, status=CONFLICT, editing=kind, form=form, message=exc.message
+        )
+    except ValidationError as exc:
+        form.add_error(None, exc)
+        return _card(request, plan, kind, status=UNPROCESSABLE, editing=kind, form=form)
+    if not request.htmx:
+        return _back(plan, f"review-{kind}")
+    response = _card(request, plan, kind, message="Saved.", message_kind="saved")
+    return trigger_client_event(response, "reviewChanged", {"review": kind})
+
+
+@login_required
+@require_http_methods(["POST"])
+def review_sign(request: AuthedHtmxRequest, plan_id: int, kind: str) -> HttpResponse:
+    """Sign the review at the plan's current version; refused with the reasons otherwise."""
+    kind = _kind(kind)
+    plan = _plan(request, plan_id)
+    try:
+        signoff_create(plan=plan, kind=kind, user=request.user)
+    except (Conflict, PermissionDenied) as exc:
+        status = CONFLICT if isinstance(exc, Conflict) else FORBIDDEN
+        message = exc.message if isinstance(exc, Conflict) else str(exc)
+        return _card(request, _plan(request, plan_id), kind, status=status, message=message)
+    if not request.htmx:
+        return _back(plan, f"review-{kind}")
+    response = _card(
+        request, _plan(request, plan_id), kind, message="Signed off.", message_kind="saved"
+    )
+    return trigger_client_event(response, "reviewChanged", {"review": kind})
+
+
+# --- timeline ----------------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET"])
+def timeline_panel(request: AuthedHtmxRequest, plan_id: int) -> HttpResponse:
+    plan = _plan(request, plan_id)
+    if not request.htmx:
+        return _back(plan, "plan-timeline")
+    context = {"plan": plan, "entries": selectors_review.plan_timeline(plan=plan)}
+    return TemplateResponse(request, "pilots/review/timeline.html#timeline", context)
+
+
+urlpatterns = [
+    path("<int:plan_id>/review", plan_review, name="plan_review"),
+    path("<int:plan_id>/lifecycle", lifecycle_panel, name="plan_lifecycle"),
+    path("<int:plan_id>/lifecycle/<str:action>", lifecycle_transition, name="plan_transition"),
+    path("<int:plan_id>/reviews", reviews_panel, name="plan_reviews"),
+    path("<int:plan_id>/reviews/<str:kind>", review_save, name="review_save"),
+    path("<int:plan_id>/reviews/<str:kind>/edit", review_edit, name="review_edit"),
+    path("<int:plan_id>/reviews/<str:kind>/sign", review_sign, name="review_sign"),
+    path("<int:plan_id>/timeline", timeline_panel, name="plan_timeline"),
+]

@@ -1,0 +1,52 @@
+"""Forms of the review panels: a review's notes and checklist, and a lifecycle step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from pilots.models import PilotPlan, Review
+from pilots.review import ReviewSpec
+
+
+class ReviewForm(forms.Form):
+    notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    concerns = forms.CharField(
+        label="Open concerns",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="While a concern is open, the review cannot be signed off.",
+    )
+
+    def __init__(self, *args: Any, spec: ReviewSpec, review: Review | None, **kwargs: Any):
+        if not args or args[0] is None:
+            answers = review.checklist if review else {}
+            kwargs.setdefault(
+                "initial",
+                {
+                    "notes": review.notes if review else "",
+                    "concerns": review.concerns if review else "",
+                    **{f"q_{key}": bool(answers.get(key)) for key, _ in spec.checklist},
+                },
+            )
+        super().__init__(*args, **kwargs)
+        self.spec = spec
+        for key, question in spec.checklist:
+            self.fields[f"q_{key}"] = forms.BooleanField(label=question, required=False)
+
+    def values(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            "notes": data["notes"],
+            "concerns": data["concerns"],
+            "checklist": {key: data[f"q_{key}"] for key, _ in self.spec.checklist},
+        }
+
+    def checklist_fields(self) -> list[forms.BoundField]:
+        return [self[f"q_{key}"] for key, _ in self.spec.checklist]
+
+
+class TransitionForm(forms.Form):
+    reason = forms.CharField(required=False, max_length=2000)
+    decision = forms.ChoiceField(choices=PilotPlan.Decision.choices, required=False)

@@ -1,0 +1,171 @@
+"""Reads for the review, sign-off and lifecycle panels of the plan page: each in a constant
+number of queries, whatever the plan's history."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import pghistory.models
+from django.contrib.auth import get_user_model
+
+from accounts.models import User
+from pilots.models import PilotPlan, PlanTransition, Review, SignOff
+from pilots.review import REVIEWS, ReviewSpec
+from pilots.services.lifecycle import Transition, transition_blockers, transitions_from
+from pilots.services.review import SIGNABLE, signoff_blockers
+
+TIMELINE_EDITS = 50
+
+
+@dataclass
+class ReviewCard:
+    spec: ReviewSpec
+    review: Review | None
+    active: SignOff | None
+    voided: list[SignOff]
+    may_fill: bool
+    sign_blockers: list[str]
+
+    @property
+    def kind(self) -> str:
+        return str(self.spec.kind)
+
+    @property
+    def version(self) -> int:
+        return self.review.version if self.review else 1
+
+    @property
+    def checklist(self) -> list[tuple[str, str, bool]]:
+        answers = self.review.checklist if self.review else {}
+        return [(key, q, bool(answers.get(key))) for key, q in self.spec.checklist]
+
+    @property
+    def may_sign(self) -> bool:
+        return self.may_fill and self.active is None and not self.sign_blockers
+
+
+def review_cards(*, plan: PilotPlan, user: User) -> list[ReviewCard]:
+    """One card per review, with the user's sign-off blockers (only for their own reviews)."""
+    reviews = {r.kind: r for r in Review.objects.filter(plan=plan).select_related("updated_by")}
+    signoffs = list(SignOff.objects.filter(plan=plan).select_related("signed_by", "voided_by"))
+    role = getattr(plan, "viewer_role", None)
+    cards = []
+    for kind, spec in REVIEWS.items():
+        mine = role in spec.roles
+        active = next((s for s in signoffs if s.kind == kind and s.voided_at is None), None)
+        cards.append(
+            ReviewCard(
+                spec=spec,
+                review=reviews.get(kind),
+                active=active,
+                voided=[s for s in signoffs if s.kind == kind and s.voided_at is not None],
+                may_fill=mine,
+                sign_blockers=(
+                    signoff_blockers(plan=plan, kind=kind, user=user)
+                    if mine and active is None
+                    else []
+                ),
+            )
+        )
+    return cards
+
+
+def rereview_needed(plan: PilotPlan) -> list[str]:
+    """The reviews whose sign-off an edit voided and that nobody has signed again yet."""
+    if plan.status not in SIGNABLE:
+        return []
+    rows = SignOff.objects.filter(plan=plan).values_list("kind", "voided_at")
+    voided = {kind for kind, at in rows if at is not None}
+    active = {kind for kind, at in rows if at is None}
+    return [REVIEWS[k].short_label for k in REVIEWS if k in voided - active]
+
+
+@dataclass
+class Step:
+    transition: Transition
+    blockers: list[str]
+
+    @property
+    def action(self) -> str:
+        return self.transition.action
+
+
+def lifecycle_steps(*, plan: PilotPlan, user: User) -> list[Step]:
+    return [
+        Step(t, transition_blockers(plan=plan, action=t.action, user=user))
+        for t in transitions_from(plan.status)
+    ]
+
+
+@dataclass
+class Entry:
+    at: dt.datetime
+    kind: str  # transition, signoff, voided, edit
+    who: str
+    text: str
+    details: list[str] = field(default_factory=list)
+
+
+def _name(user: Any) -> str:
+    return user.display_name if user else "someone"
+
+
+def _diff(diff: dict[str, Any] | None) -> list[str]:
+    out = []
+    for name, change in sorted((diff or {}).items()):
+        if name in {"version", "updated_at", "updated_by"}:
+            continue
+        before, after = [*change, None, None][:2] if isinstance(change, list) else (None, change)
+        out.append(f"{name.replace('_', ' ')}: {_short(before)} → {_short(after)}")
+    return out
+
+
+def _short(value: Any) -> str:
+    text = "—" if value in (None, "") else str(value)
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
+def plan_timeline(*, plan: PilotPlan) -> list[Entry]:
+    """State changes, sign-offs, voided sign-offs and edits, newest first (4–5 queries)."""
+    entries: list[Entry] = []
+    for t in PlanTransition.objects.filter(plan=plan).select_related("actor"):
+        text = f"{t.get_from_status_display()} → {t.get_to_status_display()}"
+        entries.append(
+            Entry(t.at, "transition", _name(t.actor), text, [t.reason] if t.reason else [])
+        )
+    for s in SignOff.objects.filter(plan=plan).select_related("signed_by", "voided_by"):
+        label = REVIEWS[s.kind].short_label
+        entries.append(
+            Entry(s.signed_at, "signoff", _name(s.signed_by),
+                  f"Signed off the {label} review (plan version {s.plan_version})")
+        )  # fmt: skip
+        if s.voided_at:
+            entries.append(
+                Entry(s.voided_at, "voided", _name(s.voided_by),
+                      f"Voided {s.signed_by.display_name}’s {label} sign-off",
+                      [s.voided_reason] if s.voided_reason else [])
+            )  # fmt: skip
+    events = list(
+        pghistory.models.Events.objects.references(plan).order_by("-pgh_created_at")[
+            :TIMELINE_EDITS
+        ]
+    )
+    user_ids = {
+        (e.pgh_context or {}).get("user") for e in events if (e.pgh_context or {}).get("user")
+    }
+    names = (
+        {u.pk: u.display_name for u in get_user_model().objects.filter(pk__in=user_ids)}
+        if user_ids
+        else {}
+    )
+    for e in events:
+        uid = (e.pgh_context or {}).get("user")
+        model = e.pgh_model.split(".")[-1].removesuffix("Event")
+        entries.append(
+            Entry(e.pgh_created_at, "edit", names.get(uid, "system"),
+                  f"{e.pgh_label}: {model}", _diff(e.pgh_diff))
+        )  # fmt: skip
+    entries.sort(key=lambda x: x.at, reverse=True)
+    return entries

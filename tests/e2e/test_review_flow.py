@@ -1,0 +1,151 @@
+"""Review, sign-off and the lifecycle in a real browser: a Product Owner, a Scrum Master and a
+developer take a plan from Draft to Running; an edit after sign-off voids the readiness sign-off
+and the page says so; a refused step explains itself."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+import pytest
+from playwright.sync_api import expect
+
+from pilots import services
+from pilots.models import EntryCriterion, OnCallShift, PilotPlan, RollbackRehearsal
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+SCREENSHOTS = os.environ.get("SCREENSHOTS_DIR", "")
+
+
+def _shot(page, name: str) -> None:
+    if SCREENSHOTS:
+        page.screenshot(path=os.path.join(SCREENSHOTS, f"{name}.png"), full_page=True)
+
+
+def _meet_entry_criteria(plan, user):
+    kind = services.row_kind("entry-criteria")
+    for criterion in EntryCriterion.objects.filter(plan=plan):
+        services.row_update(
+            plan=plan, kind=kind, row_id=criterion.pk, user=user,
+            expected_version=services.section_versions(plan=plan)["entry_criteria"],
+            values={"status": "met"},
+        )  # fmt: skip
+
+
+@pytest.fixture
+def new_page(browser):
+    contexts = []
+
+    def make():
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+def test_three_people_take_a_plan_from_draft_to_running(
+    page, new_page, live_server, login, po, sm, developer
+):
+    plan = services.plan_create_from_template(team=po.memberships.get().team, author=po,
+                                              today=dt.date.today())  # fmt: skip
+    plan_url = f"{live_server.url}/pilots/{plan.pk}/"
+
+    # The PO submits the plan for review.
+    login(page, po)
+    page.goto(plan_url)
+    lifecycle = page.get_by_test_id("lifecycle")
+    expect(lifecycle.get_by_test_id("lifecycle-state")).to_have_text("Draft")
+    lifecycle.get_by_test_id("step-form-submit").get_by_label("Reason (optional)").fill(
+        "Ready for review"
+    )
+    lifecycle.get_by_role("button", name="Submit for review").click()
+    expect(lifecycle.get_by_test_id("lifecycle-state")).to_have_text("In review")
+    expect(page.get_by_test_id("timeline")).to_contain_text("Draft → In review")
+
+    # Approving now is refused, and the page says exactly why.
+    approve = lifecycle.get_by_test_id("step-approve")
+    expect(approve.get_by_role("button", name="Approve")).to_be_disabled()
+    expect(approve).to_contain_text("The business review is not signed off.")
+    expect(approve).to_contain_text("Entry criteria not met or waived")
+    _shot(page, "review-refused-approve")
+    if SCREENSHOTS:
+        lifecycle.screenshot(path=f"{SCREENSHOTS}/lifecycle-refused.png")
+
+    _meet_entry_criteria(plan, sm)
+
+    # The Scrum Master fills in the readiness review and signs it.
+    sm_page = new_page()
+    login(sm_page, sm)
+    sm_page.goto(plan_url)
+    readiness = sm_page.get_by_test_id("review-readiness")
+    readiness.get_by_test_id("edit-review-readiness").click()
+    form = readiness.get_by_test_id("review-form-readiness")
+    form.get_by_label("Notes").fill("On-call roster agreed with support.")
+    form.get_by_label("Does every risk have a mitigation and an owner?").check()
+    form.get_by_role("button", name="Save").click()
+    expect(readiness.get_by_test_id("review-notes")).to_have_text(
+        "On-call roster agreed with support."
+    )
+    readiness.get_by_test_id("sign-readiness").click()
+    expect(readiness.get_by_test_id("signoff-active")).to_contain_text(sm.display_name)
+
+    # The developer signs feasibility.
+    dev_page = new_page()
+    login(dev_page, developer)
+    dev_page.goto(plan_url)
+    feasibility = dev_page.get_by_test_id("review-feasibility")
+    feasibility.get_by_test_id("sign-feasibility").click()
+    expect(feasibility.get_by_test_id("signoff-active")).to_contain_text(developer.display_name)
+
+    # The PO signs business.
+    page.reload()
+    business = page.get_by_test_id("review-business")
+    business.get_by_test_id("sign-business").click()
+    expect(business.get_by_test_id("signoff-active")).to_contain_text(po.display_name)
+
+    # The developer edits a risk after the sign-off: the readiness sign-off is void.
+    services.row_add(
+        plan=plan, kind=services.row_kind("risks"), user=developer,
+        expected_version=services.section_versions(plan=plan)["risks"],
+        values={"description": "Card vault latency", "likelihood": "low", "impact": "medium"},
+    )  # fmt: skip
+    sm_page.reload()
+    readiness = sm_page.get_by_test_id("review-readiness")
+    expect(readiness.get_by_test_id("signoff-voided")).to_contain_text(
+        f"Risks was edited by {developer.display_name}"
+    )
+    expect(sm_page.get_by_test_id("rereview-needed")).to_contain_text("readiness")
+    _shot(sm_page, "review-voided")
+    if SCREENSHOTS:
+        sm_page.get_by_test_id("lifecycle").screenshot(path=f"{SCREENSHOTS}/lifecycle-voided.png")
+        readiness.screenshot(path=f"{SCREENSHOTS}/readiness-voided.png")
+        sm_page.get_by_test_id("timeline").screenshot(path=f"{SCREENSHOTS}/timeline.png")
+    readiness.get_by_test_id("sign-readiness").click()
+    expect(readiness.get_by_test_id("signoff-active")).to_contain_text(sm.display_name)
+    expect(sm_page.get_by_test_id("rereview-needed")).to_have_count(0)
+
+    # The PO approves.
+    page.reload()
+    lifecycle = page.get_by_test_id("lifecycle")
+    lifecycle.get_by_role("button", name="Approve").click()
+    expect(lifecycle.get_by_test_id("lifecycle-state")).to_have_text("Approved")
+
+    # On-call coverage and a rehearsal, then the PO starts the pilot.
+    plan.refresh_from_db()
+    OnCallShift.objects.create(
+        plan=plan, person=sm, starts_on=plan.start_date, ends_on=plan.end_date
+    )
+    RollbackRehearsal.objects.create(plan=plan, outcome="passed")
+    page.reload()
+    lifecycle = page.get_by_test_id("lifecycle")
+    lifecycle.get_by_role("button", name="Start the pilot").click()
+    expect(lifecycle.get_by_test_id("lifecycle-state")).to_have_text("Running")
+    expect(page.get_by_test_id("timeline")).to_contain_text("Approved → Running")
+    _shot(page, "review-running")
+    plan.refresh_from_db()
+    assert plan.status == PilotPlan.Status.RUNNING
