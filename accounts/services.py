@@ -86,6 +86,12 @@ def notify(
     return notifications
 
 
+def notification_email_set(*, user: User, enabled: bool) -> None:
+    """Turn e-mailed notifications on or off for ``user`` (``notify`` reads it)."""
+    user.email_notifications = enabled
+    user.save(update_fields=["email_notifications"])
+
+
 def notifications_mark_read(*, user: User, notification_ids: Iterable[int] | None = None) -> int:
     """Mark the user's notifications read (all unread ones when no ids are given)."""
     unread = Notification.objects.filter(user=user, read_at__isnull=True)

@@ -1,0 +1,127 @@
+"""Shapes of the review, sign-off, lifecycle and history resources (pilots/api/review_views.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from accounts.api.serializers import UserOutputSerializer
+from pilots.models import PilotPlan
+from pilots.review import REVIEWS
+
+
+class SignOffOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    signed_by = UserOutputSerializer()
+    signed_at = serializers.DateTimeField()
+    plan_version = serializers.IntegerField(help_text="The plan version this sign-off approved.")
+    section_versions = serializers.DictField(
+        child=serializers.IntegerField(), help_text="{section key: version} as approved."
+    )
+    voided_at = serializers.DateTimeField(allow_null=True)
+    voided_by = UserOutputSerializer(allow_null=True)
+    voided_reason = serializers.CharField()
+
+
+class ChecklistQuestionSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    question = serializers.CharField()
+    answer = serializers.BooleanField(allow_null=True, help_text="null: not answered yet.")
+
+
+class ReviewOutputSerializer(serializers.Serializer):
+    """One review as the API shows it; built from a dict by ``review_views._review_data``."""
+
+    kind = serializers.CharField()
+    label = serializers.CharField()
+    roles = serializers.ListField(child=serializers.CharField())
+    covers = serializers.ListField(child=serializers.CharField(), help_text="Section keys.")
+    notes = serializers.CharField()
+    checklist = ChecklistQuestionSerializer(many=True)
+    concerns = serializers.CharField()
+    version = serializers.IntegerField(help_text="Send it in If-Match to change the review.")
+    updated_by = UserOutputSerializer(allow_null=True)
+    updated_at = serializers.DateTimeField(allow_null=True)
+    sign_off = SignOffOutputSerializer(allow_null=True, help_text="The active sign-off, if any.")
+    voided_sign_offs = SignOffOutputSerializer(many=True)
+
+
+class ReviewsOutputSerializer(serializers.Serializer):
+    plan_version = serializers.IntegerField()
+    reviews = ReviewOutputSerializer(many=True)
+
+
+class ReviewInputSerializer(serializers.Serializer):
+    notes = serializers.CharField(required=False, allow_blank=True)
+    checklist = serializers.DictField(
+        child=serializers.BooleanField(),
+        required=False,
+        help_text="{question key: yes?}; only this review's questions.",
+    )
+    concerns = serializers.CharField(required=False, allow_blank=True)
+
+
+class TransitionInputSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(
+        choices=["submit", "withdraw", "approve", "start", "evaluate", "decide", "close"]
+    )
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+    decision = serializers.ChoiceField(
+        choices=PilotPlan.Decision.choices,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Only for `decide`.",
+    )
+
+
+class TransitionOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    from_status = serializers.CharField()
+    to_status = serializers.CharField()
+    actor = UserOutputSerializer()
+    reason = serializers.CharField()
+    at = serializers.DateTimeField()
+
+
+class AvailableTransitionSerializer(serializers.Serializer):
+    action = serializers.CharField()
+    label = serializers.CharField()
+    target = serializers.CharField()
+    blockers = serializers.ListField(
+        child=serializers.CharField(), help_text="What is missing; empty when you may take it."
+    )
+
+
+class TransitionsOutputSerializer(serializers.Serializer):
+    status = serializers.CharField()
+    transitions = TransitionOutputSerializer(many=True)
+    available = AvailableTransitionSerializer(many=True)
+
+
+class HistoryEventSerializer(serializers.Serializer):
+    at = serializers.DateTimeField(source="pgh_created_at")
+    label = serializers.CharField(source="pgh_label")
+    model = serializers.CharField(source="pgh_model")
+    object_id = serializers.CharField(source="pgh_obj_id", allow_null=True)
+    diff = serializers.SerializerMethodField()
+    user = serializers.SerializerMethodField()
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_diff(self, event: Any) -> dict[str, Any] | None:
+        """{field: [before, after]}; null for inserts and deletes."""
+        return event.pgh_diff
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_user(self, event: Any) -> int | None:
+        """The id of the user who made the change (null: no request, e.g. a worker)."""
+        context = event.pgh_context or {}
+        user = context.get("user") if isinstance(context, dict) else None
+        return int(user) if user is not None else None
+
+
+REVIEW_KINDS = list(REVIEWS)

@@ -1,0 +1,312 @@
+"""Review, sign-off, lifecycle and history of a plan over the REST API.
+
+Resources under /api/v1/ (pilots/api/review_urls.py):
+
+- ``plans/{id}/reviews``: the three reviews (notes, checklist, open concerns, version), each with
+  its active sign-off and its voided ones;
+- ``plans/{id}/reviews/{kind}`` (PATCH): a reviewer's notes / checklist / concerns. If-Match names
+  the review's version: missing → 428, stale → 412, nothing saved;
+- ``plans/{id}/reviews/{kind}/sign-off`` (POST): sign the review at the plan's current version;
+  refused (409) with every reason when it may not be signed now;
+- ``plans/{id}/transitions``: the lifecycle record and the next steps with what each still lacks
+  (GET); take a step (POST; 409 listing what is missing, 403 for a role that may not);
+- ``plans/{id}/history``: the audit trail (trigger-recorded, django-pghistory), newest first.
+
+Access goes through ``pilots.access.plan_for_user`` like every other view: not a member → 404,
+not logged in → 403, a role that may not → 403. The services enforce roles, guards and
+segregation of duties; these views only translate.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pghistory.models
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.decorators import api_view
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.api.serializers import UserOutputSerializer
+from accounts.models import User
+from pilotplan.api import (
+    FORBIDDEN,
+    INVALID,
+    NOT_FOUND,
+    PRECONDITION_FAILED,
+    PRECONDITION_REQUIRED,
+    ErrorOutputSerializer,
+)
+from pilotplan.api_preconditions import IF_MATCH, etag_header, if_match_versions, with_etag
+from pilotplan.exceptions import Conflict, PreconditionFailed
+from pilotplan.pagination import PAGE_PARAMETER, paginate, paginated
+from pilots.access import Action, plan_for_user
+from pilots.api.review_serializers import (
+    HistoryEventSerializer,
+    ReviewInputSerializer,
+    ReviewOutputSerializer,
+    ReviewsOutputSerializer,
+    SignOffOutputSerializer,
+    TransitionInputSerializer,
+    TransitionOutputSerializer,
+    TransitionsOutputSerializer,
+)
+from pilots.models import PilotPlan, PlanTransition, Review, SignOff
+from pilots.review import REVIEWS
+from pilots.services import lifecycle
+from pilots.services import review as review_services
+
+TAGS = ["review and lifecycle"]
+
+CONFLICT = OpenApiResponse(
+    ErrorOutputSerializer,
+    description="Refused in the plan's current state: `detail` says why, `reasons` lists every "
+    "missing thing. Nothing changed.",
+)
+KIND_PARAMETER = OpenApiParameter(
+    "kind", str, OpenApiParameter.PATH, enum=list(REVIEWS), description="Which review."
+)
+REVIEW_ETAG = etag_header([200], 'The review\'s version, e.g. `"3"`: send it back in If-Match.')
+
+
+def _user(request: Request) -> User:
+    return request.user  # type: ignore[return-value]  # IsAuthenticated ran first
+
+
+def _plan(request: Request, plan_id: int, *, edit: bool = False) -> PilotPlan:
+    return plan_for_user(
+        user=_user(request), plan_id=plan_id, action=Action.EDIT if edit else Action.VIEW
+    )
+
+
+def _spec(kind: str) -> Any:
+    spec = REVIEWS.get(kind)
+    if spec is None:
+        raise Http404(f"No review “{kind}”: one of {', '.join(REVIEWS)}.")
+    return spec
+
+
+def _user_data(user: User | None) -> dict[str, Any] | None:
+    return UserOutputSerializer(user).data if user is not None else None
+
+
+def _review_data(kind: str, review: Review | None, sign_offs: list[SignOff]) -> dict[str, Any]:
+    spec = REVIEWS[kind]
+    answers = review.checklist if review is not None else {}
+    mine = [s for s in sign_offs if s.kind == kind]
+    return {
+        "kind": kind,
+        "label": str(spec.kind.label),
+        "roles": sorted(spec.roles),
+        "covers": sorted(spec.covers),
+        "notes": review.notes if review else "",
+        "checklist": [
+            {"key": key, "question": question, "answer": answers.get(key)}
+            for key, question in spec.checklist
+        ],
+        "concerns": review.concerns if review else "",
+        # A review nobody has written yet is created at version 1 by the first save.
+        "version": review.version if review else 1,
+        "updated_by": review.updated_by if review else None,
+        "updated_at": review.updated_at if review else None,
+        "sign_off": next((s for s in mine if s.voided_at is None), None),
+        "voided_sign_offs": [s for s in mine if s.voided_at is not None],
+    }
+
+
+def _sign_offs(plan: PilotPlan) -> list[SignOff]:
+    return list(
+        SignOff.objects.filter(plan=plan)
+        .select_related("signed_by", "voided_by")
+        .order_by("-signed_at", "-pk")
+    )
+
+
+# --- reviews -------------------------------------------------------------------------------------
+
+
+@extend_schema(
+    tags=TAGS,
+    operation_id="plans_reviews_list",
+    summary="The plan's three reviews and their sign-offs",
+    responses={200: ReviewsOutputSerializer, 403: FORBIDDEN, 404: NOT_FOUND},
+)
+@api_view(["GET"])
+def review_list(request: Request, plan_id: int) -> Response:
+    plan = _plan(request, plan_id)
+    reviews = {r.kind: r for r in Review.objects.filter(plan=plan).select_related("updated_by")}
+    sign_offs = _sign_offs(plan)
+    data = {
+        "plan_version": plan.version,
+        "reviews": [_review_data(kind, reviews.get(kind), sign_offs) for kind in REVIEWS],
+    }
+    return Response(ReviewsOutputSerializer(data).data)
+
+
+@extend_schema(
+    tags=TAGS,
+    operation_id="plans_reviews_partial_update",
+    summary="Fill in your review: notes, checklist answers, open concerns",
+    description="Only the team's members with the review's role (see `roles`). Open concerns "
+    "block the sign-off until they are cleared.",
+    parameters=[KIND_PARAMETER, IF_MATCH, REVIEW_ETAG],
+    request=ReviewInputSerializer,
+    responses={
+        200: ReviewOutputSerializer,
+        400: INVALID,
+        403: FORBIDDEN,
+        404: NOT_FOUND,
+        412: PRECONDITION_FAILED,
+        428: PRECONDITION_REQUIRED,
+    },
+)
+@api_view(["PATCH"])
+def review_detail(request: Request, plan_id: int, kind: str) -> Response:
+    plan = _plan(request, plan_id, edit=True)
+    spec = _spec(kind)
+    if plan.viewer_role not in spec.roles:  # type: ignore[attr-defined]
+        raise PermissionDenied(
+            f"Only the team's {spec.role_labels} can fill in or sign the {spec.short_label} review."
+        )
+    versions = if_match_versions(request)  # 428 without If-Match
+    review = Review.objects.filter(plan=plan, kind=kind).first()
+    current = review.version if review is not None else 1
+    if current not in versions:
+        raise PreconditionFailed(
+            f"The {spec.short_label} review is at version {current} now, not the one you sent: "
+            "read it again, reapply your change and send its new version. Nothing was saved."
+        )
+    payload = ReviewInputSerializer(data=request.data)
+    payload.is_valid(raise_exception=True)
+    review = review_services.review_update(
+        plan=plan,
+        kind=kind,
+        user=_user(request),
+        expected_version=current,
+        values=dict(payload.validated_data),
+    )
+    data = _review_data(kind, review, _sign_offs(plan))
+    return with_etag(Response(ReviewOutputSerializer(data).data), review.version)
+
+
+@extend_schema(
+    tags=TAGS,
+    operation_id="plans_reviews_sign_off",
+    summary="Sign off a review at the plan's current version",
+    description="Records who signed, when, and the exact plan and section versions approved. An "
+    "edit to a covered section later voids it. Refused (409) while the plan is not in review, "
+    "with open concerns, or when you edited covered content this round and another member with "
+    "the role could sign (segregation of duties).",
+    parameters=[KIND_PARAMETER],
+    request=None,
+    responses={201: SignOffOutputSerializer, 403: FORBIDDEN, 404: NOT_FOUND, 409: CONFLICT},
+)
+@api_view(["POST"])
+def review_sign_off(request: Request, plan_id: int, kind: str) -> Response:
+    plan = _plan(request, plan_id, edit=True)
+    _spec(kind)
+    user = _user(request)
+    try:
+        sign_off = review_services.signoff_create(plan=plan, kind=kind, user=user)
+    except Conflict as exc:
+        plan.refresh_from_db()
+        reasons = review_services.signoff_blockers(plan=plan, kind=kind, user=user)
+        return Response(
+            {"detail": exc.message, "reasons": reasons or [exc.message]},
+            status=status.HTTP_409_CONFLICT,
+        )
+    sign_off = SignOff.objects.select_related("signed_by", "voided_by").get(pk=sign_off.pk)
+    return Response(SignOffOutputSerializer(sign_off).data, status=status.HTTP_201_CREATED)
+
+
+# --- lifecycle -----------------------------------------------------------------------------------
+
+
+@extend_schema(
+    tags=TAGS,
+    methods=["GET"],
+    operation_id="plans_transitions_list",
+    summary="The plan's lifecycle: steps taken, and the next steps with what each lacks",
+    responses={200: TransitionsOutputSerializer, 403: FORBIDDEN, 404: NOT_FOUND},
+)
+@extend_schema(
+    tags=TAGS,
+    methods=["POST"],
+    operation_id="plans_transitions_create",
+    summary="Take a lifecycle step",
+    description="submit, withdraw, approve, start, evaluate, decide (with `decision` and a "
+    "`reason`), close. Refused (409) with everything that is missing; 403 when your role may "
+    "not take this step.",
+    request=TransitionInputSerializer,
+    responses={
+        201: TransitionOutputSerializer,
+        400: INVALID,
+        403: FORBIDDEN,
+        404: NOT_FOUND,
+        409: CONFLICT,
+    },
+)
+@api_view(["GET", "POST"])
+def transition_list(request: Request, plan_id: int) -> Response:
+    plan = _plan(request, plan_id)
+    user = _user(request)
+    if request.method == "POST":
+        return _transition_create(request, plan, user)
+    transitions = PlanTransition.objects.filter(plan=plan).select_related("actor")
+    available = [
+        {
+            "action": step.action,
+            "label": step.label,
+            "target": step.target,
+            "blockers": lifecycle.transition_blockers(plan=plan, action=step.action, user=user),
+        }
+        for step in lifecycle.transitions_from(plan.status)
+    ]
+    data = {"status": plan.status, "transitions": list(transitions), "available": available}
+    return Response(TransitionsOutputSerializer(data).data)
+
+
+def _transition_create(request: Request, plan: PilotPlan, user: User) -> Response:
+    payload = TransitionInputSerializer(data=request.data)
+    payload.is_valid(raise_exception=True)
+    data = payload.validated_data
+    try:
+        transition = lifecycle.plan_transition(
+            plan=plan,
+            action=data["action"],
+            user=user,
+            reason=data["reason"],
+            decision=data["decision"],
+        )
+    except Conflict as exc:
+        plan.refresh_from_db()
+        reasons = lifecycle.transition_blockers(plan=plan, action=data["action"], user=user)
+        return Response(
+            {"detail": exc.message, "reasons": reasons or [exc.message]},
+            status=status.HTTP_409_CONFLICT,
+        )
+    transition = PlanTransition.objects.select_related("actor").get(pk=transition.pk)
+    return Response(TransitionOutputSerializer(transition).data, status=status.HTTP_201_CREATED)
+
+
+# --- history -------------------------------------------------------------------------------------
+
+
+@extend_schema(
+    tags=TAGS,
+    operation_id="plans_history_list",
+    summary="The plan's audit trail, newest first",
+    description="Every recorded change to the plan and everything that references it (sections, "
+    "rows, reviews, sign-offs), with the database trigger's before/after `diff` "
+    "(`{field: [before, after]}`) and the id of the user whose request made it.",
+    parameters=[PAGE_PARAMETER],
+    responses={200: paginated(HistoryEventSerializer), 403: FORBIDDEN, 404: NOT_FOUND},
+)
+@api_view(["GET"])
+def history_list(request: Request, plan_id: int) -> Response:
+    plan = _plan(request, plan_id)
+    events = pghistory.models.Events.objects.references(plan).order_by("-pgh_created_at", "-pgh_id")
+    return paginate(request, events, HistoryEventSerializer)
