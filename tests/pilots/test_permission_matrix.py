@@ -1,0 +1,316 @@
+"""The permission matrix (issue 4, "Permissions"): every role × every action × every channel.
+
+Actions: view the plan, edit each of the 13 sections, sign each review, take each lifecycle step
+(``decide`` included). Channels: the HTML page (plain request), the same request from HTMX
+(``HX-Request``), and the REST API (/api/v1/). Roles: each team role, a member of another team
+(``outsider``) and an anonymous visitor.
+
+Only the *permission* outcome is asserted, never business success: the plan is put in the state
+the action starts from so the role check is what decides, but an allowed role may still meet a
+guard or an input rule (409, 412, 422, 400) — it must just not be refused for who it is.
+
+- allowed role: not 401/403/404 and not sent to the login page;
+- a member without the role: 403;
+- a member of another team: 404 (the plan does not exist for them);
+- anonymous: the login page for HTML and HTMX, 403 for the API.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.http import HttpResponse
+from django.test import Client
+from django.urls import reverse
+
+from accounts.models import Membership
+from metrics.selectors import metric_by_key
+from pilots.forms import SECTION_FORMS, section_form
+from pilots.models import PilotPlan, PlanSection, Section
+from pilots.review import REVIEWS
+from pilots.services import ROW_KINDS
+from pilots.services.lifecycle import TRANSITIONS
+from tests.factories import PilotPlanFactory
+
+pytestmark = pytest.mark.django_db
+
+Role = Membership.Role
+Status = PilotPlan.Status
+
+HTML, HTMX, API = "html", "htmx", "api"
+CHANNELS = (HTML, HTMX, API)
+
+# The role each user fixture holds in ``team`` (``outsider`` and ``anonymous`` hold none).
+ROLE_OF = {
+    "po": Role.PRODUCT_OWNER,
+    "sm": Role.SCRUM_MASTER,
+    "developer": Role.DEVELOPER,
+    "devops": Role.DEVOPS,
+    "stakeholder": Role.STAKEHOLDER,
+}
+PEOPLE = (*ROLE_OF, "outsider", "anonymous")
+
+EVERY_MEMBER = frozenset(ROLE_OF.values())
+EDITORS = frozenset({Role.PRODUCT_OWNER, Role.SCRUM_MASTER, Role.DEVELOPER, Role.DEVOPS})
+
+ALLOWED, FORBIDDEN, HIDDEN, ANONYMOUS = "allowed", "forbidden", "hidden", "anonymous"
+
+# Sections written through one row list (they have no form of their own): slug and a valid row.
+ROW_SECTIONS: dict[str, tuple[str, dict[str, Any]]] = {
+    Section.SCOPE: ("scope-items", {"kind": "included", "title": "Saved cards"}),
+    Section.ENTRY_CRITERIA: (
+        "entry-criteria",
+        {"text": "Runbook reviewed", "kind": "runbook", "status": "pending"},
+    ),
+    Section.EXIT_CRITERIA: (
+        "exit-criteria",
+        {
+            "metric": "p1_defects",
+            "aggregation": "total",
+            "comparator": "le",
+            "threshold": "1",
+            "min_sample_size": "30",
+        },
+    ),
+    Section.ROLLBACK_TRIGGERS: (
+        "rollback-triggers",
+        {"metric": "p1_defects", "comparator": "gt", "threshold": "3", "mode": "any"},
+    ),
+    Section.RISKS: (
+        "risks",
+        {"description": "Card tokens leak", "likelihood": "low", "impact": "high"},
+    ),
+}
+assert set(ROW_SECTIONS) | set(SECTION_FORMS) == set(Section.values), "every section covered"
+assert all(ROW_KINDS[slug].section == key for key, (slug, _) in ROW_SECTIONS.items())
+
+
+# --- requests per action -------------------------------------------------------------------------
+
+
+@dataclass
+class Call:
+    """One request: ``method`` and ``url``, form ``data`` (HTML/HTMX) or a JSON ``body`` (API)."""
+
+    method: str
+    url: str
+    data: dict[str, Any] | None = None
+    headers: dict[str, str] | None = None
+
+
+def _version(plan: PilotPlan, key: str) -> int:
+    return PlanSection.objects.get(plan=plan, key=key).version
+
+
+def _unchanged_form_data(plan: PilotPlan, key: str) -> dict[str, Any]:
+    """The section form's POST data with every field as saved (an edit that changes nothing)."""
+    data: dict[str, Any] = {"version": _version(plan, key)}
+    for bound in section_form(key, plan):
+        value = bound.value()
+        if isinstance(value, bool):
+            if value:
+                data[bound.name] = "on"
+            continue
+        data[bound.name] = "" if value is None else value
+    return data
+
+
+def _metric_id(plan: PilotPlan) -> int:
+    return metric_by_key(key="p1_defects", team_id=plan.team_id).pk
+
+
+def view_call(channel: str, plan: PilotPlan) -> Call:
+    if channel == API:
+        return Call("get", f"/api/v1/plans/{plan.pk}")
+    return Call("get", reverse("pilots:plan_detail", args=[plan.pk]))
+
+
+def edit_call(key: str) -> Callable[[str, PilotPlan], Call]:
+    def call(channel: str, plan: PilotPlan) -> Call:
+        version = _version(plan, key)
+        if key in ROW_SECTIONS:
+            slug, values = ROW_SECTIONS[key]
+            if channel == API:
+                return Call(
+                    "post",
+                    f"/api/v1/plans/{plan.pk}/rows/{slug}",
+                    values,
+                    {"If-Match": f'"{version}"'},
+                )
+            form = {**values}
+            if "metric" in form:
+                form["metric"] = _metric_id(plan)
+            data = {f"{slug}-{name}": value for name, value in form.items()}
+            data["version"] = version
+            return Call("post", reverse("pilots:row_add", args=[plan.pk, slug]), data)
+        if channel == API:
+            # A partial update naming nothing: the section as it is, at its current version.
+            return Call(
+                "patch",
+                f"/api/v1/plans/{plan.pk}/sections/{key}",
+                {},
+                {"If-Match": f'"{version}"'},
+            )
+        return Call(
+            "post",
+            reverse("pilots:section", args=[plan.pk, key]),
+            _unchanged_form_data(plan, key),
+        )
+
+    return call
+
+
+def sign_call(kind: str) -> Callable[[str, PilotPlan], Call]:
+    def call(channel: str, plan: PilotPlan) -> Call:
+        if channel == API:
+            return Call("post", f"/api/v1/plans/{plan.pk}/reviews/{kind}/sign-off", {})
+        return Call("post", reverse("pilots:review_sign", args=[plan.pk, kind]), {})
+
+    return call
+
+
+def transition_call(action: str) -> Callable[[str, PilotPlan], Call]:
+    def call(channel: str, plan: PilotPlan) -> Call:
+        payload = {"reason": "Checked by the matrix."}
+        if action == "decide":
+            payload["decision"] = PilotPlan.Decision.GO
+        if channel == API:
+            return Call(
+                "post", f"/api/v1/plans/{plan.pk}/transitions", {"action": action, **payload}
+            )
+        return Call("post", reverse("pilots:plan_transition", args=[plan.pk, action]), payload)
+
+    return call
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    name: str
+    roles: frozenset[str]
+    status: str  # the state the plan is put in first
+    call: Callable[[str, PilotPlan], Call]
+    channels: tuple[str, ...] = CHANNELS
+
+
+ACTIONS: list[ActionSpec] = [
+    ActionSpec("view", EVERY_MEMBER, Status.DRAFT, view_call),
+    *[ActionSpec(f"edit-{key}", EDITORS, Status.DRAFT, edit_call(key)) for key in Section.values],
+    *[
+        ActionSpec(f"sign-{kind}", spec.roles, Status.IN_REVIEW, sign_call(kind))
+        for kind, spec in REVIEWS.items()
+    ],
+    *[
+        ActionSpec(f"transition-{name}", step.roles, step.source, transition_call(name))
+        for name, step in TRANSITIONS.items()
+    ],
+]
+
+# The domain, spelled out: a change to pilots/review.py or lifecycle.py must be a deliberate one.
+assert {a.name: a.roles for a in ACTIONS if not a.name.startswith("edit-")} == {
+    "view": EVERY_MEMBER,
+    "sign-business": {Role.PRODUCT_OWNER},
+    "sign-readiness": {Role.SCRUM_MASTER},
+    "sign-feasibility": {Role.DEVELOPER, Role.DEVOPS},
+    "transition-submit": {Role.PRODUCT_OWNER},
+    "transition-withdraw": {Role.PRODUCT_OWNER},
+    "transition-approve": {Role.PRODUCT_OWNER},
+    "transition-start": {Role.PRODUCT_OWNER, Role.DEVOPS},
+    "transition-evaluate": {Role.PRODUCT_OWNER},
+    "transition-decide": {Role.PRODUCT_OWNER},
+    "transition-close": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER},
+}
+
+
+def expected(action: ActionSpec, person: str) -> str:
+    if person == "anonymous":
+        return ANONYMOUS
+    if person == "outsider":
+        return HIDDEN
+    return ALLOWED if ROLE_OF[person] in action.roles else FORBIDDEN
+
+
+# Known permission bugs: {(action, channel, person): reason}. Each one xfails strictly.
+KNOWN_BUGS: dict[tuple[str, str, str], str] = {}
+
+
+def _cases() -> list[Any]:
+    cases = []
+    for action in ACTIONS:
+        for channel in action.channels:
+            for person in PEOPLE:
+                marks = []
+                bug = KNOWN_BUGS.get((action.name, channel, person))
+                if bug:
+                    marks.append(pytest.mark.xfail(strict=True, reason=bug))
+                cases.append(
+                    pytest.param(
+                        action,
+                        channel,
+                        person,
+                        expected(action, person),
+                        id=f"{action.name}-{channel}-{person}",
+                        marks=marks,
+                    )
+                )
+    return cases
+
+
+# --- the matrix ----------------------------------------------------------------------------------
+
+
+def _send(client: Client, channel: str, call: Call) -> HttpResponse:
+    headers = dict(call.headers or {})
+    if channel == API:
+        body = json.dumps(call.data) if call.data is not None else ""
+        return client.generic(
+            call.method.upper(), call.url, body, content_type="application/json", headers=headers
+        )
+    if channel == HTMX:
+        headers["HX-Request"] = "true"
+    if call.method == "get":
+        return client.get(call.url, headers=headers)
+    return client.post(call.url, call.data or {}, headers=headers)
+
+
+def _to_login(response: HttpResponse) -> bool:
+    return response.status_code == 302 and response["Location"].startswith(
+        reverse("accounts:login")
+    )
+
+
+@pytest.mark.parametrize(("action", "channel", "person", "outcome"), _cases())
+def test_permission_matrix(
+    request: pytest.FixtureRequest,
+    client_for: Callable[[Any], Client],
+    team: Any,
+    po: Any,
+    action: ActionSpec,
+    channel: str,
+    person: str,
+    outcome: str,
+) -> None:
+    plan = PilotPlanFactory(team=team, owner=po, title="Saved cards")
+    if action.status != plan.status:
+        PilotPlan.objects.filter(pk=plan.pk).update(status=action.status)
+        plan.refresh_from_db()
+    client = Client() if person == "anonymous" else client_for(request.getfixturevalue(person))
+
+    response = _send(client, channel, action.call(channel, plan))
+
+    status = response.status_code
+    where = f"{action.name} over {channel} as {person}: {status}"
+    if outcome == ALLOWED:
+        assert status not in {401, 403, 404}, where
+        assert not _to_login(response), where
+    elif outcome == FORBIDDEN:
+        assert status == 403, where
+    elif outcome == HIDDEN:
+        assert status == 404, where
+    elif channel == API:
+        assert status == 403, where
+    else:
+        assert _to_login(response), where
