@@ -1,12 +1,16 @@
-"""Demo data for ``manage.py seed_demo``: teams, one user per role in each, and plans in several
-states, some complete and some still being written.
+"""Demo data for ``manage.py seed_demo``: teams, one user per role in each, and plans in every
+state of the lifecycle, some complete and some still being written.
 
 Idempotent: running it twice leaves the same rows (users are matched by e-mail, teams by slug,
 plans by team and title; an existing plan is left as it is, with whatever was done to it since).
 Passwords are reset to ``DEMO_PASSWORD`` each run so the README's logins always work.
 
-Plan content goes through the same services as the browser and the API, so demo plans obey every
-rule a real one does.
+Plan content, reviews, sign-offs and lifecycle steps go through the same services as the browser
+and the API, with the demo team's members as the actors (each step inside a ``pghistory`` context
+naming its actor), so demo plans obey every rule a real one does and their timelines read like a
+real pilot's: submitted by the Product Owner, entry criteria confirmed by the Scrum Master and the
+developer, each review filled in and signed by its role, approved, started, evaluated, decided and
+closed.
 """
 
 from __future__ import annotations
@@ -16,14 +20,17 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import pghistory
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Membership, Team, User
 from accounts.services import membership_set
+from backlog.services import finding_create
 from metrics.selectors import metric_by_key
 from pilots import timeline
-from pilots.models import PilotPlan, ScopeItem, Section
+from pilots.models import PilotPlan, Review, ScopeItem, Section
+from pilots.review import REVIEWS
 from pilots.services import (
     environment_set_compliance,
     plan_create,
@@ -35,6 +42,8 @@ from pilots.services import (
     section_update,
     section_versions,
 )
+from pilots.services.lifecycle import plan_transition
+from pilots.services.review import review_update, signoff_create
 
 DEMO_PASSWORD = "pilotplan-demo"  # noqa: S105 - documented demo password, demo data only
 
@@ -72,6 +81,13 @@ class Complete:
     flag: str  # the feature flag the first rollback step switches off
     data_considerations: str
     week: int  # the pilot starts this many weeks after the current week's Monday
+    # Decided and closed plans: the Product Owner's decision, why, and what the review learnt.
+    decision: str = ""
+    reason: str = ""
+    finding: str = ""
+    # An edit after sign-off: DevOps tightens a rollback trigger once the feasibility review is
+    # signed, which voids that sign-off; the developer reviews again and signs again.
+    resign: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,6 +110,7 @@ TEAMS = (
                 "US-145, US-152 to 200 internal users in Region A",
             ),
             ("One-page checkout", "Shorter checkout for mobile web"),
+            ("Express reorder", "Reorder a past basket in one tap"),
         ),
     ),
     DemoTeam(
@@ -103,6 +120,7 @@ TEAMS = (
         (
             ("Offline order history", "Order history without a connection"),
             ("Order status push notifications", "Tell shoppers when their order moves"),
+            ("Biometric login", "Sign in with Face ID or a fingerprint"),
         ),
     ),
     DemoTeam(
@@ -112,13 +130,14 @@ TEAMS = (
         (
             ("Regional read replicas", "Serve APAC reads from Tokyo"),
             ("Connection pooling", "PgBouncer in front of the primary"),
+            ("Query result cache", "Cache hot catalogue queries in Redis"),
+            ("Autovacuum tuning", "Per-table autovacuum settings for the busiest tables"),
         ),
     ),
 )
 
-# How far each demo plan got. Statuses are set directly on the plan: the lifecycle services
-# (submit for review, approve, start, with their sign-offs) arrive in a later issue; once they
-# exist the demo should walk its plans through them instead.
+# How far each demo plan got: every status of the lifecycle appears at least once. Each complete
+# plan is walked through the lifecycle services up to its status (see ``_walk``).
 DEMO_PLANS: dict[tuple[str, str], Complete | Incomplete] = {
     ("checkout", "Saved cards for returning shoppers"): Complete(
         status=Status.RUNNING,
@@ -132,6 +151,7 @@ DEMO_PLANS: dict[tuple[str, str], Complete | Incomplete] = {
         flag="saved-cards",
         data_considerations="Card tokens saved in the pilot are kept; nothing is deleted.",
         week=-1,  # started last Monday: running now
+        resign=True,
     ),
     ("checkout", "One-page checkout"): Incomplete(
         included=(("US-171", "Address, delivery and payment on one page"),),
@@ -169,6 +189,65 @@ DEMO_PLANS: dict[tuple[str, str], Complete | Incomplete] = {
         data_considerations="Replicas are read-only; turning them off loses no data.",
         week=2,
     ),
+    ("checkout", "Express reorder"): Complete(
+        status=Status.CLOSED,
+        included=(("US-120", "Reorder button on past orders"), ("US-123", "Check stock first")),
+        excluded=("Subscriptions", "Repeating orders are a separate product decision."),
+        cohort="300 returning shoppers in Region A, opt-in only",
+        target_size=300,
+        segment="Region A",
+        environment="pilot-eu-1",
+        uses_real_data=True,
+        flag="express-reorder",
+        data_considerations="Reorders are ordinary orders; turning the flag off loses nothing.",
+        week=-10,  # ran ten weeks ago, decided and closed since
+        decision=PilotPlan.Decision.GO,
+        reason="Conversion on reorders rose 9 % with no P1 defects; release to everyone.",
+        finding="Shoppers reorder mostly groceries: show stock before the button, not after.",
+    ),
+    ("mobile", "Biometric login"): Complete(
+        status=Status.DECIDED,
+        included=(("MOB-60", "Face ID sign-in on iOS"), ("MOB-61", "Fingerprint on Android")),
+        excluded=("Passkeys", "Passkeys need the new identity service first."),
+        cohort="120 beta testers on recent devices, opt-in only",
+        target_size=120,
+        segment="North America",
+        environment="mobile-beta",
+        uses_real_data=False,
+        flag="biometric-login",
+        data_considerations="No biometric data leaves the device; switching off keeps passwords.",
+        week=-6,
+        decision=PilotPlan.Decision.ROLL_BACK,
+        reason="Sign-in failures doubled on older Android devices; roll back and rethink.",
+    ),
+    ("platform", "Query result cache"): Complete(
+        status=Status.EVALUATING,
+        included=(("PLT-30", "Cache catalogue queries"), ("PLT-31", "Invalidate on price change")),
+        excluded=("Basket queries", "Baskets change too often to cache in this pilot."),
+        cohort="Catalogue reads from internal staff, opt-in only",
+        target_size=60,
+        segment="APAC",
+        environment="apac-pilot",
+        uses_real_data=False,
+        flag="catalogue-cache",
+        data_considerations="The cache holds copies only; flushing it loses nothing.",
+        week=-3,  # the time-box ended last week: being evaluated now
+    ),
+    ("platform", "Autovacuum tuning"): Complete(
+        status=Status.DECIDED,
+        included=(("PLT-05", "Autovacuum settings per table"), ("PLT-06", "Bloat dashboard")),
+        excluded=("Partitioning", "Partitioning the orders table is a later pilot."),
+        cohort="The orders and events tables on the staging primary",
+        target_size=2,
+        segment="APAC",
+        environment="apac-pilot",
+        uses_real_data=False,
+        flag="autovacuum-profile",
+        data_considerations="Settings only; resetting them restores the defaults.",
+        week=-5,
+        decision=PilotPlan.Decision.GO,
+        reason="Table bloat fell by half and p95 latency held; apply to production.",
+    ),
     ("platform", "Connection pooling"): Incomplete(
         included=(("PLT-20", "PgBouncer in transaction mode"),),
         cohort="The staging services",
@@ -193,6 +272,14 @@ def _user(email: str, full_name: str, *, superuser: bool = False) -> User:
 # --- plans -------------------------------------------------------------------------------------
 
 
+def _as(user: User) -> Any:
+    """Record everything inside in the audit trail as done by ``user``, from the demo.
+
+    Not nested: a nested ``pghistory.context`` adds to the outer one instead of starting its own.
+    """
+    return pghistory.context(user=user.pk, url="seed_demo")
+
+
 class _Editor:
     """Edits one plan through the services, always from the section's current version."""
 
@@ -203,52 +290,57 @@ class _Editor:
         return section_versions(plan=self.plan)[key]
 
     def section(self, key: str, user: User | None = None, **values: Any) -> None:
-        section_update(
-            plan=self.plan,
-            key=key,
-            user=user or self.user,
-            expected_version=self.version(key),
-            values=values,
-        )
+        with _as(user or self.user):
+            section_update(
+                plan=self.plan,
+                key=key,
+                user=user or self.user,
+                expected_version=self.version(key),
+                values=values,
+            )
 
     def add(self, slug: str, user: User | None = None, **values: Any) -> Any:
         kind = row_kind(slug)
-        return row_add(
-            plan=self.plan,
-            kind=kind,
-            user=user or self.user,
-            expected_version=self.version(kind.section),
-            values=values,
-        )
+        with _as(user or self.user):
+            return row_add(
+                plan=self.plan,
+                kind=kind,
+                user=user or self.user,
+                expected_version=self.version(kind.section),
+                values=values,
+            )
 
     def update(self, slug: str, row_id: int, user: User | None = None, **values: Any) -> None:
         kind = row_kind(slug)
-        row_update(
-            plan=self.plan,
-            kind=kind,
-            row_id=row_id,
-            user=user or self.user,
-            expected_version=self.version(kind.section),
-            values=values,
-        )
+        with _as(user or self.user):
+            row_update(
+                plan=self.plan,
+                kind=kind,
+                row_id=row_id,
+                user=user or self.user,
+                expected_version=self.version(kind.section),
+                values=values,
+            )
 
     def remove(self, slug: str, row_id: int) -> None:
         kind = row_kind(slug)
-        row_remove(
-            plan=self.plan,
-            kind=kind,
-            row_id=row_id,
-            user=self.user,
-            expected_version=self.version(kind.section),
-        )
+        with _as(self.user):
+            row_remove(
+                plan=self.plan,
+                kind=kind,
+                row_id=row_id,
+                user=self.user,
+                expected_version=self.version(kind.section),
+            )
 
 
 def _complete_plan(
     team: Team, people: dict[str, User], title: str, summary: str, spec: Complete, today: dt.date
 ) -> PilotPlan:
     po, sm = people[Membership.Role.PRODUCT_OWNER], people[Membership.Role.SCRUM_MASTER]
-    dev, devops = people[Membership.Role.DEVELOPER], people[Membership.Role.DEVOPS]
-    plan = plan_create_from_template(team=team, author=po, today=today)
+    devops = people[Membership.Role.DEVOPS]
+    with _as(po):
+        plan = plan_create_from_template(team=team, author=po, today=today)
     edit = _Editor(plan, po)
     edit.section(
         Section.OVERVIEW,
@@ -277,9 +369,11 @@ def _complete_plan(
     segment = plan.segments.get()
     edit.update("segments", segment.pk, value=spec.segment)
 
+    # DevOps writes the environment, on-call and rehearsal, so the developer, who wrote none of
+    # the feasibility review's sections, may sign it (segregation of duties).
     edit.section(
         Section.ENVIRONMENT,
-        dev,
+        devops,
         environment=spec.environment,
         uses_real_data=spec.uses_real_data,
         data_migration_rules="Additive migrations only: the previous release must read the data.",
@@ -287,9 +381,13 @@ def _complete_plan(
         masking_rules="Card numbers, e-mails and phone numbers are masked in logs and exports.",
     )
     if spec.uses_real_data:
-        environment_set_compliance(
-            plan=plan, user=sm, validated=True, expected_version=edit.version(Section.ENVIRONMENT)
-        )
+        with _as(sm):
+            environment_set_compliance(
+                plan=plan,
+                user=sm,
+                validated=True,
+                expected_version=edit.version(Section.ENVIRONMENT),
+            )
 
     start = timeline.next_monday(today) + dt.timedelta(weeks=spec.week - 1)
     edit.section(Section.TIMELINE, start_date=start)
@@ -317,33 +415,123 @@ def _complete_plan(
     assert first_step is not None
     edit.update("rollback-steps", first_step.pk, action=f"Switch the {spec.flag} feature flag off")
 
-    if spec.status in (Status.APPROVED, Status.RUNNING):
-        for criterion in plan.entry_criteria.all():
-            edit.update(
-                "entry-criteria",
-                criterion.pk,
-                sm,
-                status="met",
-                evidence_url=f"https://ci.example.com/{team.slug}/{criterion.pk}",
-            )
-    elif spec.status == Status.IN_REVIEW:
-        first = plan.entry_criteria.order_by("position").first()
-        assert first is not None
+    return plan
+
+
+# What each reviewer writes before signing.
+REVIEW_NOTES: dict[str, str] = {
+    "business": (
+        "Scope is the two stories that test the assumption; the cohort matches the first "
+        "rollout region and every exit criterion has a number."
+    ),
+    "readiness": (
+        "Risks have owners, on-call covers every business day of the window, support has the "
+        "runbook and the rollback was rehearsed."
+    ),
+    "feasibility": (
+        "The pilot environment is up, migrations are additive, dashboards show the pilot's "
+        "metrics and the rollback steps were run in the rehearsal."
+    ),
+}
+
+
+def _review_and_sign(plan: PilotPlan, kind: str, reviewer: User, notes: str) -> None:
+    with _as(reviewer):
+        version = Review.objects.filter(plan=plan, kind=kind).values_list("version", flat=True)
+        review_update(
+            plan=plan,
+            kind=kind,
+            user=reviewer,
+            expected_version=version.first() or 1,
+            values={
+                "notes": notes,
+                "checklist": {key: True for key, _ in REVIEWS[kind].checklist},
+                "concerns": "",
+            },
+        )
+    with _as(reviewer):
+        signoff_create(plan=plan, kind=kind, user=reviewer)
+
+
+def _step(plan: PilotPlan, action: str, user: User, reason: str, decision: str = "") -> None:
+    with _as(user):
+        plan_transition(plan=plan, action=action, user=user, reason=reason, decision=decision)
+
+
+def _walk(plan: PilotPlan, team: Team, people: dict[str, User], spec: Complete) -> None:
+    """Take a complete plan through the lifecycle services as far as ``spec.status``."""
+    order = list(Status.values)
+    goal = order.index(spec.status)
+    if goal == order.index(Status.DRAFT):
+        return
+    po, sm = people[Membership.Role.PRODUCT_OWNER], people[Membership.Role.SCRUM_MASTER]
+    dev, devops = people[Membership.Role.DEVELOPER], people[Membership.Role.DEVOPS]
+    reviewers = {"business": po, "readiness": sm, "feasibility": dev}
+    edit = _Editor(plan, po)
+
+    _step(plan, "submit", po, "Complete and rehearsed; please review.")
+
+    # The Scrum Master and the developer confirm the entry criteria with evidence. A plan still in
+    # review has only the first one confirmed and only the business review signed.
+    criteria = list(plan.entry_criteria.order_by("position"))
+    if spec.status == Status.IN_REVIEW:
+        criteria = criteria[:1]
+    for n, criterion in enumerate(criteria):
         edit.update(
             "entry-criteria",
-            first.pk,
-            sm,
+            criterion.pk,
+            sm if n % 2 == 0 else dev,
             status="met",
-            evidence_url=f"https://ci.example.com/{team.slug}/{first.pk}",
+            evidence_url=f"https://ci.example.com/{team.slug}/{criterion.pk}",
         )
-    return plan
+    kinds = ["business"] if spec.status == Status.IN_REVIEW else list(REVIEWS)
+    for kind in kinds:
+        _review_and_sign(plan, kind, reviewers[kind], REVIEW_NOTES[kind])
+    if spec.status == Status.IN_REVIEW:
+        return
+
+    if spec.resign:
+        # An edit after sign-off voids the feasibility sign-off; the developer checks it again.
+        latency = plan.rollback_triggers.order_by("position").last()
+        assert latency is not None
+        edit.update(
+            "rollback-triggers",
+            latency.pk,
+            devops,
+            threshold=Decimal("250"),
+            description="p95 latency above 250 ms for 30 minutes (tightened after load test)",
+        )
+        _review_and_sign(
+            plan,
+            "feasibility",
+            dev,
+            REVIEW_NOTES["feasibility"] + " Re-checked the tightened latency trigger.",
+        )
+
+    _step(plan, "approve", po, "All three reviews signed and every entry criterion met.")
+    if goal == order.index(Status.APPROVED):
+        return
+    starter = devops if spec.status == Status.RUNNING else po
+    _step(plan, "start", starter, f"The {spec.flag} flag is on for the cohort.")
+    if goal == order.index(Status.RUNNING):
+        return
+    _step(plan, "evaluate", po, "The time-box is over; looking at the exit criteria.")
+    if goal == order.index(Status.EVALUATING):
+        return
+    _step(plan, "decide", po, spec.reason, decision=spec.decision)
+    if goal == order.index(Status.DECIDED):
+        return
+    with _as(sm):
+        finding_create(plan=plan, user=sm, text=spec.finding)
+    _step(plan, "close", sm, "Findings recorded in the backlog; the pilot is closed.")
 
 
 def _incomplete_plan(
     team: Team, people: dict[str, User], title: str, summary: str, spec: Incomplete
 ) -> PilotPlan:
     po, dev = people[Membership.Role.PRODUCT_OWNER], people[Membership.Role.DEVELOPER]
-    plan = plan_create(team=team, author=po, title=title, summary=summary)
+    with _as(po):
+        plan = plan_create(team=team, author=po, title=title, summary=summary)
     edit = _Editor(plan, po)
     for reference, item_title in spec.included:
         edit.add("scope-items", reference=reference, title=item_title)
@@ -378,8 +566,7 @@ def _seed_plans(team: Team, spec: DemoTeam, people: dict[str, User], today: dt.d
         shape = DEMO_PLANS[(spec.slug, title)]
         if isinstance(shape, Complete):
             plan = _complete_plan(team, people, title, summary, shape, today)
-            # Direct update, not a lifecycle step: see DEMO_PLANS.
-            PilotPlan.objects.filter(pk=plan.pk).update(status=shape.status)
+            _walk(plan, team, people, shape)
         else:
             _incomplete_plan(team, people, title, summary, shape)
 

@@ -1,15 +1,18 @@
-"""The demo's plans: several states, complete and incomplete sections, the same after every run."""
+"""The demo's plans: every state, walked through the real services, the same after every run."""
 
 from __future__ import annotations
 
 import datetime as dt
 
+import pghistory.models
 import pytest
 
 from accounts.models import Membership, Team
+from backlog.models import Finding
 from pilotplan.demo import DEMO_PLANS, TEAMS, Complete, Incomplete, demo_email, seed_demo
 from pilots.health import plan_health
-from pilots.models import PilotPlan, PlanSection
+from pilots.models import PilotPlan, PlanSection, PlanTransition, Review, SignOff
+from pilots.review import REVIEWS
 from pilots.selectors import plan_detail_queryset
 from pilots.services import ROW_KINDS
 
@@ -24,7 +27,16 @@ def plan(team_slug: str, title: str) -> PilotPlan:
 
 def counts() -> dict[str, int]:
     rows = {slug: kind.model.objects.count() for slug, kind in ROW_KINDS.items()}
-    return {"plans": PilotPlan.objects.count(), "sections": PlanSection.objects.count(), **rows}
+    return {
+        "plans": PilotPlan.objects.count(),
+        "sections": PlanSection.objects.count(),
+        "reviews": Review.objects.count(),
+        "signoffs": SignOff.objects.count(),
+        "transitions": PlanTransition.objects.count(),
+        "findings": Finding.objects.count(),
+        "events": pghistory.models.Events.objects.count(),
+        **rows,
+    }
 
 
 def test_every_demo_plan_has_a_shape():
@@ -106,12 +118,106 @@ def test_an_incomplete_demo_plan_is_a_draft_with_gaps(team_slug, title):
     assert "empty_scope" not in codes and "empty_risks" not in codes
 
 
-def test_demo_plans_show_several_states():
+def test_demo_plans_show_every_state():
     seed_demo(today=WEDNESDAY)
 
     statuses = set(PilotPlan.objects.values_list("status", flat=True))
 
-    assert statuses >= {"draft", "in_review", "approved", "running"}
+    assert statuses == set(PilotPlan.Status.values)
+
+
+def test_decided_demo_plans_show_a_go_and_a_roll_back_or_iterate():
+    seed_demo(today=WEDNESDAY)
+
+    decided = PilotPlan.objects.filter(status=PilotPlan.Status.DECIDED)
+    decisions = set(decided.values_list("decision", flat=True))
+    assert PilotPlan.Decision.GO in decisions
+    assert decisions & {PilotPlan.Decision.ROLL_BACK, PilotPlan.Decision.ITERATE}
+    assert len({p.team_id for p in decided}) > 1  # across teams
+    for done in PilotPlan.objects.filter(status__in=["decided", "closed"]):
+        assert done.decided_by_id == done.decision_owner_id == done.created_by_id
+        assert done.decided_at is not None
+
+
+# The lifecycle steps a plan in each status went through, in order.
+CHAIN = [
+    ("draft", "in_review"),
+    ("in_review", "approved"),
+    ("approved", "running"),
+    ("running", "evaluating"),
+    ("evaluating", "decided"),
+    ("decided", "closed"),
+]
+STEPS = {"running": 3, "evaluating": 4, "decided": 5, "closed": 6}
+
+
+@pytest.mark.parametrize("status", sorted(STEPS))
+def test_demo_plans_past_approval_went_through_every_step_with_three_sign_offs(status):
+    seed_demo(today=WEDNESDAY)
+    po_role, sm_role = Membership.Role.PRODUCT_OWNER, Membership.Role.SCRUM_MASTER
+
+    plans = PilotPlan.objects.filter(status=status)
+    assert plans.exists()
+    for demo in plans:
+        transitions = list(demo.transitions.order_by("at", "pk"))
+        assert [(t.from_status, t.to_status) for t in transitions] == CHAIN[: STEPS[status]]
+        assert all(t.reason for t in transitions)
+        assert transitions[0].actor.email == demo_email(po_role, demo.team.slug)
+        approved = transitions[1]
+        assert approved.actor.email == demo_email(po_role, demo.team.slug)
+        # At approval, each review had exactly one active sign-off, by its role.
+        active = SignOff.objects.filter(
+            plan=demo, voided_at__isnull=True, signed_at__lte=approved.at
+        )
+        signers = {s.kind: s.signed_by.email for s in active}
+        assert signers == {
+            "business": demo_email(po_role, demo.team.slug),
+            "readiness": demo_email(sm_role, demo.team.slug),
+            "feasibility": demo_email(Membership.Role.DEVELOPER, demo.team.slug),
+        }
+        assert set(signers) == set(REVIEWS)
+        assert all(c.status == "met" and c.confirmed_by_id for c in demo.entry_criteria.all())
+        if status == "closed":
+            assert demo.findings.exists()
+
+
+def test_one_demo_sign_off_was_voided_by_an_edit_and_given_again():
+    seed_demo(today=WEDNESDAY)
+
+    voided = SignOff.objects.get(voided_at__isnull=False)
+
+    assert voided.kind == "feasibility"
+    slug = voided.plan.team.slug
+    assert voided.voided_by.email == demo_email(Membership.Role.DEVOPS, slug)
+    assert "Rollback triggers" in voided.voided_reason
+    again = SignOff.objects.get(plan=voided.plan, kind="feasibility", voided_at__isnull=True)
+    assert again.signed_by == voided.signed_by
+    assert again.signed_at > voided.voided_at
+    assert again.plan_version > voided.plan_version
+
+
+def test_a_plan_in_review_is_partly_reviewed():
+    seed_demo(today=WEDNESDAY)
+
+    in_review = PilotPlan.objects.get(status="in_review")
+
+    kinds = set(SignOff.objects.filter(plan=in_review).values_list("kind", flat=True))
+    assert kinds == {"business"}
+    assert in_review.entry_criteria.filter(status="pending").exists()
+
+
+def test_demo_audit_events_name_their_actor():
+    seed_demo(today=WEDNESDAY)
+    closed = PilotPlan.objects.get(status="closed")
+
+    events = list(pghistory.models.Events.objects.references(closed))
+
+    contexts = [e.pgh_context or {} for e in events]
+    assert contexts and all(c.get("url") == "seed_demo" for c in contexts)
+    actors = {c.get("user") for c in contexts}
+    members = set(Membership.objects.filter(team=closed.team).values_list("user_id", flat=True))
+    assert None not in actors and actors <= members
+    assert len(actors) >= 3  # PO, SM and developer at least
 
 
 def test_the_running_demo_plan_is_under_way_and_the_approved_one_starts_next_monday():
@@ -145,4 +251,5 @@ def test_demo_plans_are_written_through_the_services():
     saved_cards = plan("checkout", "Saved cards for returning shoppers")
     versions = {s.key: s.version for s in saved_cards.sections.all()}
     assert versions["cohort"] > 1 and versions["environment"] > 1 and versions["scope"] > 1
-    assert Team.objects.get(slug="checkout").plans.count() == 2
+    checkout = next(spec for spec in TEAMS if spec.slug == "checkout")
+    assert Team.objects.get(slug="checkout").plans.count() == len(checkout.plans)
