@@ -1,7 +1,8 @@
 """Who may see and do what with a plan: the one access layer for pages, partials and the API.
 
-A plan is visible to the members of its team; to anyone else it does not exist (404, never 403,
-so outsiders cannot probe for plans). Within the team, what a member may do depends on their role.
+A plan is visible to the members of its team and to the stakeholders the team invited to it
+(``PlanGuest``: read only, that one plan); to anyone else it does not exist (404, never 403, so
+outsiders cannot probe for plans). Within the team, what a member may do depends on their role.
 """
 
 from __future__ import annotations
@@ -9,11 +10,11 @@ from __future__ import annotations
 from enum import StrEnum
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from accounts.models import Membership, Team, User
-from pilots.models import PilotPlan
+from pilots.models import PilotPlan, PlanGuest
 
 Role = Membership.Role
 
@@ -38,8 +39,20 @@ def role_in_team(*, user: User, team_id: int) -> str | None:
     )
 
 
+def visible_plans_q(*, user: User) -> Q:
+    """Plans of the user's teams, or plans they were invited to. Subqueries, not joins: one row
+    per plan however the user reaches it, and no ``.distinct()`` needed."""
+    return Q(team_id__in=Membership.objects.filter(user=user).values("team_id")) | Q(
+        pk__in=PlanGuest.objects.filter(user=user).values("plan_id")
+    )
+
+
 def plans_visible_to(*, user: User) -> QuerySet[PilotPlan]:
-    return PilotPlan.objects.filter(team__memberships__user=user)
+    return PilotPlan.objects.filter(visible_plans_q(user=user))
+
+
+def is_guest(*, user: User, plan_id: int) -> bool:
+    return PlanGuest.objects.filter(user=user, plan_id=plan_id).exists()
 
 
 def plan_for_user(
@@ -52,11 +65,15 @@ def plan_for_user(
     if plan is None:
         raise Http404("No such plan")
     role = role_in_team(user=user, team_id=plan.team_id)
+    guest = role is None and is_guest(user=user, plan_id=plan.pk)
+    if guest:
+        role = Role.STAKEHOLDER  # invited to this one plan: reads it like a team stakeholder
     if role is None:
         raise Http404("No such plan")
     if action == Action.EDIT and role not in EDITORS:
         raise PermissionDenied(_MESSAGES[Action.EDIT])
     plan.viewer_role = role  # type: ignore[attr-defined]
+    plan.viewer_is_guest = guest  # type: ignore[attr-defined]
     return plan
 
 

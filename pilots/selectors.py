@@ -5,13 +5,14 @@ from __future__ import annotations
 from django.db.models import Prefetch, QuerySet
 
 from accounts.models import TeamHoliday, User
-from pilots.access import Action, plan_for_user
+from pilots.access import Action, plan_for_user, plans_visible_to
 from pilots.models import ExitCriterion, OnCallShift, PilotPlan, Risk, RollbackStep, RollbackTrigger
 
 
 def plan_list_for_user(*, user: User) -> QuerySet[PilotPlan]:
-    """Every plan of every team ``user`` belongs to (the portfolio's base query)."""
-    return PilotPlan.objects.filter(team__memberships__user=user).select_related("team")
+    """Every plan of every team ``user`` belongs to, and every plan they were invited to as a
+    stakeholder (the portfolio's base query)."""
+    return plans_visible_to(user=user).select_related("team")
 
 
 def plan_detail_queryset() -> QuerySet[PilotPlan]:

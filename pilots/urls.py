@@ -1,4 +1,4 @@
-from pilots.views import export, holidays, plans, portfolio, review, rows
+from pilots.views import export, guests, holidays, plans, portfolio, review, rows
 
 app_name = "pilots"
 
@@ -9,4 +9,5 @@ urlpatterns = [
     *holidays.urlpatterns,
     *review.urlpatterns,
     *portfolio.urlpatterns,
+    *guests.urlpatterns,
 ]

@@ -1,0 +1,37 @@
+"""Invited stakeholders: people outside a plan's team whom the team invites to read one plan.
+
+PRODUCT.md / issue 4: a plan is visible to the members of its team, plus stakeholders the team
+invites; nobody else. A guest reads the plan like a team stakeholder does and changes nothing.
+"""
+
+from __future__ import annotations
+
+import pghistory
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from pilots.models.plan import PilotPlan, audited
+
+
+@pghistory.track(*audited())
+class PlanGuest(models.Model):
+    """``user`` may read ``plan`` (and only that plan of its team), invited by ``invited_by``."""
+
+    plan = models.ForeignKey(PilotPlan, on_delete=models.CASCADE, related_name="guests")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="plan_invitations"
+    )
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    invited_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["plan", "invited_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "user"], name="pilots_planguest_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} invited to {self.plan}"
