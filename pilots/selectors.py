@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import zoneinfo
+from dataclasses import dataclass
+
 from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
 
 from accounts.models import TeamHoliday, User
+from pilots import timeline
 from pilots.access import Action, plan_for_user, plans_visible_to
-from pilots.models import ExitCriterion, OnCallShift, PilotPlan, Risk, RollbackStep, RollbackTrigger
+from pilots.health import plan_health
+from pilots.models import (
+    ExitCriterion,
+    OnCallShift,
+    PilotPlan,
+    Risk,
+    RollbackStep,
+    RollbackTrigger,
+    SignOff,
+)
+from pilots.review import REVIEWS
 
 
 def plan_list_for_user(*, user: User) -> QuerySet[PilotPlan]:
@@ -55,3 +71,56 @@ def plan_detail(*, user: User, plan_id: int, action: Action = Action.VIEW) -> Pi
 def section_versions_loaded(plan: PilotPlan) -> dict[str, int]:
     """``{section key: version}`` from a plan loaded with ``plan_detail_queryset`` (no query)."""
     return {section.key: section.version for section in plan.sections.all()}
+
+
+@dataclass(frozen=True)
+class PortfolioRow:
+    plan: PilotPlan
+    days_left: int | None  # None: not running, or no dates
+    gap_count: int
+    signed: int
+    reviews: int
+
+    @property
+    def sign_off_status(self) -> str:
+        return f"{self.signed}/{self.reviews} signed"
+
+
+def plan_days_left(plan: PilotPlan, *, today: dt.date | None = None) -> int | None:
+    """Business days from today (in the plan's time zone) to the end of the time-box, both
+    counted; ``None`` unless the plan is running with dates. Reads prefetched holidays."""
+    if plan.status != PilotPlan.Status.RUNNING or plan.start_date is None or not plan.end_date:
+        return None
+    if today is None:
+        today = timezone.localtime(timezone.now(), zoneinfo.ZoneInfo(plan.time_zone)).date()
+    holidays = [h.date for h in plan.team.holidays.all()]
+    return timeline.business_days_between(max(today, plan.start_date), plan.end_date, holidays)
+
+
+def portfolio_rows(*, plan_ids: list[int]) -> list[PortfolioRow]:
+    """The portfolio lines of these plans, in this order, in a constant number of queries."""
+    active_sign_offs = Prefetch(
+        "sign_offs",
+        queryset=SignOff.objects.filter(voided_at__isnull=True).only("pk", "plan", "kind"),
+    )
+    loaded = {
+        plan.pk: plan
+        for plan in plan_detail_queryset()
+        .filter(pk__in=plan_ids)
+        .prefetch_related(active_sign_offs)
+    }
+    rows = []
+    for pk in plan_ids:
+        if (plan := loaded.get(pk)) is None:
+            continue
+        signed = {s.kind for s in plan.sign_offs.all()} & set(REVIEWS)
+        rows.append(
+            PortfolioRow(
+                plan=plan,
+                days_left=plan_days_left(plan),
+                gap_count=len(plan_health(plan)),
+                signed=len(signed),
+                reviews=len(REVIEWS),
+            )
+        )
+    return rows

@@ -42,3 +42,10 @@ def end_date(start: dt.date, count: int, holidays: Iterable[dt.date] = ()) -> dt
 def next_monday(today: dt.date) -> dt.date:
     """The Monday after ``today`` (a week ahead when today is Monday): "starting next Monday"."""
     return today + dt.timedelta(days=7 - today.weekday())
+
+
+def business_days_between(first: dt.date, last: dt.date, holidays: Iterable[dt.date] = ()) -> int:
+    """How many business days lie from ``first`` to ``last``, both counted (0 if none)."""
+    off = frozenset(holidays)
+    days = (last - first).days + 1
+    return sum(is_business_day(first + dt.timedelta(days=i), off) for i in range(max(days, 0)))

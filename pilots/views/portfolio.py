@@ -7,69 +7,19 @@ prefetched for those 25 plans at once), so the query count does not grow with th
 
 from __future__ import annotations
 
-import datetime as dt
-import zoneinfo
-from dataclasses import dataclass
-
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Prefetch
 from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
-from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from accounts.selectors import team_list_for_user
 from pilotplan.http import AuthedHtmxRequest
-from pilots import selectors, timeline
-from pilots.health import plan_health
-from pilots.models import PilotPlan, SignOff
-from pilots.review import REVIEWS
+from pilots import selectors
+from pilots.models import PilotPlan
 
 PLANS_PER_PAGE = 25
-
-
-@dataclass(frozen=True)
-class PortfolioRow:
-    plan: PilotPlan
-    days_left: int | None  # None: not running, or no dates
-    gap_count: int
-    signed: int
-    reviews: int
-
-    @property
-    def sign_off_status(self) -> str:
-        return f"{self.signed}/{self.reviews} signed"
-
-
-def _today(time_zone: str) -> dt.date:
-    return timezone.localtime(timezone.now(), zoneinfo.ZoneInfo(time_zone)).date()
-
-
-def days_left(plan: PilotPlan) -> int | None:
-    """Business days from today (in the team's time zone) to the end of the time-box, both
-    counted; ``None`` unless the plan is running with dates. Reads prefetched holidays."""
-    if plan.status != PilotPlan.Status.RUNNING or plan.start_date is None or not plan.end_date:
-        return None
-    today = _today(plan.team.time_zone)
-    holidays = frozenset(h.date for h in plan.team.holidays.all())
-    day, left = max(today, plan.start_date), 0
-    while day <= plan.end_date:
-        left += timeline.is_business_day(day, holidays)
-        day += dt.timedelta(days=1)
-    return left
-
-
-def _row(plan: PilotPlan) -> PortfolioRow:
-    active = {s.kind for s in plan.sign_offs.all()}  # prefetched: active ones only
-    return PortfolioRow(
-        plan=plan,
-        days_left=days_left(plan),
-        gap_count=len(plan_health(plan)),
-        signed=len(active & set(REVIEWS)),
-        reviews=len(REVIEWS),
-    )
 
 
 def _int(value: str | None) -> int | None:
@@ -95,18 +45,7 @@ def portfolio(request: AuthedHtmxRequest) -> HttpResponse:
     ids = plans.order_by("-updated_at", "-pk").values_list("pk", flat=True)
     page = Paginator(ids, PLANS_PER_PAGE).get_page(request.GET.get("page"))
     page_ids = list(page.object_list)
-    loaded = {
-        plan.pk: plan
-        for plan in selectors.plan_detail_queryset()
-        .filter(pk__in=page_ids)
-        .prefetch_related(
-            Prefetch(
-                "sign_offs",
-                queryset=SignOff.objects.filter(voided_at__isnull=True).only("pk", "plan", "kind"),
-            )
-        )
-    }
-    rows = [_row(loaded[pk]) for pk in page_ids if pk in loaded]
+    rows = selectors.portfolio_rows(plan_ids=page_ids)
     query = "&".join(
         f"{name}={value}" for name, value in (("team", team_id), ("state", state)) if value
     )

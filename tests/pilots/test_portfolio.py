@@ -9,7 +9,7 @@ from django.test import Client
 
 from accounts.models import Membership, TeamHoliday
 from pilots.models import PilotPlan, SignOff
-from pilots.views.portfolio import days_left
+from pilots.selectors import plan_days_left
 from tests.factories import MembershipFactory, PilotPlanFactory, TeamFactory
 
 pytestmark = pytest.mark.django_db
@@ -91,8 +91,7 @@ def test_shows_sign_off_status_health_and_days_left(team, po, sm, client_for):
     assert '<td data-testid="days-left">—</td>' in html
 
 
-def test_days_left_counts_business_days_to_the_end_of_a_running_time_box(team, po, monkeypatch):
-    monkeypatch.setattr("pilots.views.portfolio._today", lambda tz: dt.date(2026, 3, 2))  # Monday
+def test_days_left_counts_business_days_to_the_end_of_a_running_time_box(team, po):
     TeamHoliday.objects.create(team=team, date=dt.date(2026, 3, 4))
     plan = PilotPlanFactory(team=team, owner=po)
     PilotPlan.objects.filter(pk=plan.pk).update(
@@ -105,13 +104,13 @@ def test_days_left_counts_business_days_to_the_end_of_a_running_time_box(team, p
     )
 
     # Mon 2 … Fri 13 March: 10 business days, less the holiday on Wednesday the 4th.
-    assert days_left(plan) == 9
+    assert plan_days_left(plan, today=dt.date(2026, 3, 2)) == 9  # a Monday
 
 
 def test_days_left_is_none_unless_running(team, po):
     plan = PilotPlanFactory(team=team, owner=po)
     plan.start_date, plan.end_date = dt.date(2026, 3, 2), dt.date(2026, 3, 13)
-    assert days_left(plan) is None
+    assert plan_days_left(plan) is None
 
 
 @pytest.mark.parametrize("count", [3, 30])
