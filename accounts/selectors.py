@@ -34,7 +34,3 @@ def team_for_user(*, user: User, team_id: int) -> Team:
         return team_list_for_user(user=user).get(pk=team_id)
     except Team.DoesNotExist:
         raise Http404("No such team") from None
-
-
-def membership_for(*, user: User, team: Team) -> Membership | None:
-    return Membership.objects.filter(user=user, team=team).first()

@@ -19,6 +19,7 @@ from accounts.services import notify
 from backlog.selectors import finding_count
 from pilotplan.exceptions import Conflict
 from pilots import health
+from pilots.access import role_in_team
 from pilots.models import EntryCriterion, PilotPlan, PlanTransition, SignOff
 from pilots.review import REVIEWS
 from pilots.selectors import plan_detail_queryset
@@ -38,14 +39,6 @@ class Transition:
     @property
     def who(self) -> str:
         return " or ".join(str(Role(r).label) for r in sorted(self.roles))
-
-
-def _role(user: User, plan: PilotPlan) -> str | None:
-    return (
-        Membership.objects.filter(user=user, team_id=plan.team_id)
-        .values_list("role", flat=True)
-        .first()
-    )
 
 
 TRANSITIONS: dict[str, Transition] = {
@@ -126,7 +119,7 @@ def transition_blockers(*, plan: PilotPlan, action: str, user: User) -> list[str
             f"“{step.label}” is for {Status(step.source).label} plans; "
             f"this one is {plan.get_status_display()}."
         )
-    if _role(user, plan) not in step.roles:
+    if role_in_team(user=user, team_id=plan.team_id) not in step.roles:
         reasons.append(f"Only the team's {step.who} can “{step.label.lower()}”.")
     if not reasons:
         reasons.extend(_guards(plan, action))
@@ -139,7 +132,7 @@ def plan_transition(
 ) -> PlanTransition:
     """Take one lifecycle step; raises Conflict listing what is missing when it may not."""
     step = transition_for(action)
-    if _role(user, plan) not in step.roles:
+    if role_in_team(user=user, team_id=plan.team_id) not in step.roles:
         raise PermissionDenied(f"Only the team's {step.who} can “{step.label.lower()}”.")
     if action == "decide":
         if decision not in PilotPlan.Decision.values:
@@ -171,40 +164,29 @@ def plan_transition(
     return transition
 
 
+# Who hears of which step: (notification kind, message, reviewers only?).
+_ANNOUNCEMENTS = {
+    "submit": (Notification.Kind.REVIEW_REQUESTED, "{actor} asks you to review “{title}”.", True),
+    "approve": (Notification.Kind.PLAN_APPROVED, "“{title}” is approved.", False),
+    "start": (Notification.Kind.PILOT_STARTED, "The pilot “{title}” has started.", False),
+    "decide": (Notification.Kind.DECISION_MADE, "Decision on “{title}”: {decision}.", False),
+}
+_REVIEWER_ROLES = frozenset(role for spec in REVIEWS.values() for role in spec.roles)
+
+
 def _announce(plan: PilotPlan, step: Transition, actor: User) -> None:
+    if step.action not in _ANNOUNCEMENTS:
+        return
+    kind, message, reviewers_only = _ANNOUNCEMENTS[step.action]
     members = Membership.objects.filter(team_id=plan.team_id).select_related("user")
-    url = reverse("pilots:plan_detail", args=[plan.pk])
-    if step.action == "submit":
-        reviewer_roles = {role for spec in REVIEWS.values() for role in spec.roles}
-        reviewers = [m.user for m in members if m.role in reviewer_roles]
-        notify(
-            users=reviewers,
-            kind=Notification.Kind.REVIEW_REQUESTED,
-            exclude=actor,
-            url=url,
-            message=f"{actor.display_name} asks you to review “{plan.title}”.",
-        )
-    elif step.action == "approve":
-        notify(
-            users=[m.user for m in members],
-            kind=Notification.Kind.PLAN_APPROVED,
-            exclude=actor,
-            url=url,
-            message=f"“{plan.title}” is approved.",
-        )
-    elif step.action == "start":
-        notify(
-            users=[m.user for m in members],
-            kind=Notification.Kind.PILOT_STARTED,
-            exclude=actor,
-            url=url,
-            message=f"The pilot “{plan.title}” has started.",
-        )
-    elif step.action == "decide":
-        notify(
-            users=[m.user for m in members],
-            kind=Notification.Kind.DECISION_MADE,
-            exclude=actor,
-            url=url,
-            message=f"Decision on “{plan.title}”: {plan.get_decision_display()}.",
-        )
+    if reviewers_only:
+        members = members.filter(role__in=_REVIEWER_ROLES)
+    notify(
+        users=[m.user for m in members],
+        kind=kind,
+        exclude=actor,
+        url=reverse("pilots:plan_detail", args=[plan.pk]),
+        message=message.format(
+            actor=actor.display_name, title=plan.title, decision=plan.get_decision_display()
+        ),
+    )

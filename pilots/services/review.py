@@ -13,6 +13,7 @@ from django.utils import timezone
 from accounts.models import Membership, Notification, User
 from accounts.services import notify
 from pilotplan.exceptions import Conflict, PreconditionFailed
+from pilots.access import role_in_team
 from pilots.models import (
     Contribution,
     PilotPlan,
@@ -33,17 +34,9 @@ SIGNABLE = (
 )
 
 
-def _role(user: User, plan: PilotPlan) -> str | None:
-    return (
-        Membership.objects.filter(user=user, team_id=plan.team_id)
-        .values_list("role", flat=True)
-        .first()
-    )
-
-
 def _require_reviewer(user: User, plan: PilotPlan, kind: str) -> None:
     spec = REVIEWS[kind]
-    if _role(user, plan) not in spec.roles:
+    if role_in_team(user=user, team_id=plan.team_id) not in spec.roles:
         raise PermissionDenied(
             f"Only the team's {spec.role_labels} can fill in or sign the {spec.short_label} review."
         )
