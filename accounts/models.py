@@ -6,6 +6,7 @@ import zoneinfo
 
 import pghistory
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
@@ -173,6 +174,7 @@ class Notification(models.Model):
         PLAN_APPROVED = "plan_approved", "Plan approved"
         PILOT_STARTED = "pilot_started", "Pilot started"
         TRIGGER_FIRED = "trigger_fired", "Rollback trigger fired"
+        DAILY_DIGEST = "daily_digest", "Daily digest"
         DECISION_MADE = "decision_made", "Decision made"
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notifications")
@@ -192,3 +194,39 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user}: {self.message}"
+
+
+class ApiKey(models.Model):
+    """A machine's key to the API, scoped to one team and to what it may do.
+
+    Only the SHA-256 of the secret is stored; the key is shown once, when created. A key reads
+    ``pp_<prefix>_<secret>``: the prefix finds the row, the hash proves the secret.
+    """
+
+    class Scope(models.TextChoices):
+        READ = "read", "Read plans and metrics"
+        WRITE = "write", "Edit plans"
+        INGEST = "ingest", "Push metric samples"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, help_text="What uses it, e.g. “Grafana exporter”.")
+    prefix = models.CharField(max_length=12, unique=True)
+    key_sha256 = models.CharField(max_length=64)
+    scopes = ArrayField(models.CharField(max_length=10, choices=Scope.choices))
+    created_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(scopes=[]), name="accounts_apikey_has_scope"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} (pp_{self.prefix}_…)"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 # The heartbeat written by beat's one-minute tick.
 TICK = "tick"
@@ -76,3 +78,365 @@ class MetricDefinition(models.Model):
     @property
     def is_builtin(self) -> bool:
         return self.team_id is None
+
+
+# --- Samples and rollups -----------------------------------------------------------------------
+
+# A finite double: PostgreSQL's float8 accepts 'NaN' and ±'Infinity', a verdict never should.
+# NaN sorts above every number in PostgreSQL, so "< +inf" refuses NaN as well as +inf.
+_FINITE = models.Q(value__gt=float("-inf"), value__lt=float("inf"))
+
+
+class IngestBatch(models.Model):
+    """One accepted ingestion request, remembered so a retry returns the same answer.
+
+    ``idempotency_key`` is the client's ``Idempotency-Key`` header (empty when none was sent);
+    ``body_sha256`` tells a retried batch (same key, same body → the stored ``response``) from a
+    misuse of the key (same key, another body → 422).
+    """
+
+    team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="+")
+    plan = models.ForeignKey(
+        "pilots.PilotPlan", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    idempotency_key = models.CharField(max_length=200, blank=True)
+    body_sha256 = models.CharField(max_length=64)
+    received = models.PositiveIntegerField(help_text="Samples in the batch.")
+    stored = models.PositiveIntegerField(help_text="Samples new to the database.")
+    response = models.JSONField(default=dict)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="metrics_ingestbatch_key_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"batch {self.pk}: {self.stored}/{self.received}"
+
+
+class Sample(models.Model):
+    """One observation of a metric in a pilot: the source of truth every rollup derives from.
+
+    Unique per (plan, metric, observed_at, source) and, when the client names it, per (plan,
+    external id): a retried push stores nothing twice. Written in bulk by ``metrics.ingest``
+    (COPY into a staging table, then ``INSERT … ON CONFLICT DO NOTHING``), never row by row.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    plan = models.ForeignKey("pilots.PilotPlan", on_delete=models.CASCADE, related_name="samples")
+    metric = models.ForeignKey(MetricDefinition, on_delete=models.PROTECT, related_name="samples")
+    observed_at = models.DateTimeField()
+    value = models.FloatField()
+    source = models.CharField(max_length=50, default="api")
+    external_id = models.CharField(max_length=100, blank=True)
+    batch = models.ForeignKey(
+        IngestBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="samples"
+    )
+    ingested_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            # Also the index every range read uses: (plan, metric, observed_at …).
+            models.UniqueConstraint(
+                fields=["plan", "metric", "observed_at", "source"],
+                name="metrics_sample_natural_key",
+            ),
+            models.UniqueConstraint(
+                fields=["plan", "external_id"],
+                condition=~models.Q(external_id=""),
+                name="metrics_sample_external_id_unique",
+            ),
+            models.CheckConstraint(condition=_FINITE, name="metrics_sample_value_finite"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.metric_id}@{self.observed_at:%Y-%m-%d %H:%M}={self.value}"
+
+
+class Rollup(models.Model):
+    """Aggregates of the samples of one (plan, metric) in one time bucket.
+
+    Kept exact by the same statement that inserts samples: only rows that were new to
+    ``Sample`` are added in, so a retried batch changes nothing. ``sum_sq`` gives the variance
+    for a mean's interval; percentiles are answered from the raw samples.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    plan = models.ForeignKey("pilots.PilotPlan", on_delete=models.CASCADE, related_name="+")
+    metric = models.ForeignKey(MetricDefinition, on_delete=models.CASCADE, related_name="+")
+    bucket = models.DateTimeField(help_text="Start of the bucket (UTC, truncated).")
+    count = models.PositiveIntegerField()
+    sum = models.FloatField()
+    sum_sq = models.FloatField()
+    min = models.FloatField()
+    max = models.FloatField()
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self.metric_id}@{self.bucket:%Y-%m-%d %H:%M} n={self.count}"
+
+    @property
+    def mean(self) -> float:
+        return self.sum / self.count
+
+
+class MinuteRollup(Rollup):
+    """Per-minute aggregates: what sustained triggers read (one value per minute)."""
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["plan", "metric", "bucket"], name="metrics_minuterollup_bucket_unique"
+            ),
+        ]
+
+
+class HourRollup(Rollup):
+    """Per-hour aggregates: what charts and whole-window criteria read over long pilots."""
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["plan", "metric", "bucket"], name="metrics_hourrollup_bucket_unique"
+            ),
+        ]
+
+
+# --- Scheduled checks --------------------------------------------------------------------------
+
+
+class CheckRun(models.Model):
+    """One scheduled check of one running plan: unique per (plan, slot), the slot keyed by its
+    UTC ``due_at`` (metrics/slots.py). Claimed with ``INSERT … ON CONFLICT DO NOTHING`` by the
+    tick, executed under a row lock in one transaction, so a slot never runs twice."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DONE = "done", "Done"
+        MISSED = "missed", "Missed"
+
+    plan = models.ForeignKey("pilots.PilotPlan", on_delete=models.CASCADE, related_name="checks")
+    due_at = models.DateTimeField()
+    local_date = models.DateField()
+    local_time = models.TimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    late = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    met = models.PositiveSmallIntegerField(default=0)
+    not_met = models.PositiveSmallIntegerField(default=0)
+    not_enough_evidence = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-due_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["plan", "due_at"], name="metrics_checkrun_one_per_slot"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=["pending", "done", "missed"]),
+                name="metrics_checkrun_status_valid",
+            ),
+        ]
+        indexes = [
+            # The tick's sweep of runs still pending (a worker died, the broker was down).
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(status="pending"),
+                name="metrics_checkrun_pending_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"check of plan {self.plan_id} at {self.due_at:%Y-%m-%d %H:%M} UTC ({self.status})"
+
+
+class CriterionResult(models.Model):
+    """The verdict on one exit criterion in one check run, with what it was based on.
+
+    The criterion's definition is copied (``label``, ``comparator``, ``threshold``, ``blocking``)
+    so history stays true after the plan is edited; ``criterion`` links to the live row while it
+    exists.
+    """
+
+    class Verdict(models.TextChoices):
+        MET = "met", "Met"
+        NOT_MET = "not_met", "Not met"
+        NOT_ENOUGH_EVIDENCE = "not_enough_evidence", "Not enough evidence"
+
+    run = models.ForeignKey(CheckRun, on_delete=models.CASCADE, related_name="results")
+    criterion = models.ForeignKey(
+        "pilots.ExitCriterion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    position = models.PositiveSmallIntegerField()
+    label = models.CharField(max_length=200)
+    comparator = models.CharField(max_length=2)
+    threshold = models.FloatField(null=True, blank=True)
+    blocking = models.BooleanField(default=True)
+    value = models.FloatField(null=True, blank=True)
+    low = models.FloatField(null=True, blank=True)
+    high = models.FloatField(null=True, blank=True)
+    sample_size = models.PositiveIntegerField(default=0)
+    method = models.CharField(max_length=20, blank=True)
+    verdict = models.CharField(max_length=20, choices=Verdict.choices)
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["run", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "position"], name="metrics_criterionresult_position_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label}: {self.verdict}"
+
+
+class DailyDigest(models.Model):
+    """The team's daily digest of one plan was sent for ``local_date``: at most once a day."""
+
+    plan = models.ForeignKey("pilots.PilotPlan", on_delete=models.CASCADE, related_name="+")
+    local_date = models.DateField()
+    run = models.ForeignKey(CheckRun, on_delete=models.CASCADE, related_name="+")
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["plan", "local_date"], name="metrics_dailydigest_once_a_day"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"digest of plan {self.plan_id} for {self.local_date}"
+
+
+# --- Rollback triggers -------------------------------------------------------------------------
+
+
+class TriggerState(models.Model):
+    """The latest evaluation of one rollback trigger: what plan pages show without re-reading
+    samples. Written by ``metrics.triggers`` after each ingestion and each minute."""
+
+    class State(models.TextChoices):
+        OK = "ok", "OK"
+        BREACHING = "breaching", "Breaching"
+        FIRED = "fired", "Fired"
+        NO_DATA = "no_data", "Not enough data"
+
+    trigger = models.OneToOneField(
+        "pilots.RollbackTrigger", on_delete=models.CASCADE, primary_key=True, related_name="state"
+    )
+    plan = models.ForeignKey("pilots.PilotPlan", on_delete=models.CASCADE, related_name="+")
+    state = models.CharField(max_length=10, choices=State.choices)
+    detail = models.CharField(max_length=300, blank=True)
+    evaluated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"trigger {self.trigger_id}: {self.state}"
+
+
+class TriggerEpisode(models.Model):
+    """One breach episode of a rollback trigger: recorded once, however long it lasts.
+
+    At most one *active* episode per trigger (neither cleared nor resolved), enforced by a
+    partial unique index, so concurrent evaluations cannot fire twice. A sustained trigger's
+    episode is ``cleared_at`` when a minute stops breaching; people acknowledge and resolve.
+    """
+
+    plan = models.ForeignKey("pilots.PilotPlan", on_delete=models.CASCADE, related_name="episodes")
+    trigger = models.ForeignKey(
+        "pilots.RollbackTrigger",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="episodes",
+    )
+    description = models.CharField(max_length=300, help_text="The trigger as it read when fired.")
+    breach_started_at = models.DateTimeField()
+    fired_at = models.DateTimeField(default=timezone.now)
+    value = models.FloatField(null=True, blank=True)
+    cleared_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-fired_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["trigger"],
+                condition=models.Q(cleared_at__isnull=True, resolved_at__isnull=True),
+                name="metrics_triggerepisode_one_active",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["plan"],
+                condition=models.Q(resolved_at__isnull=True),
+                name="metrics_episode_unresolved_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.description} fired {self.fired_at:%Y-%m-%d %H:%M}"
+
+
+class WebhookEndpoint(models.Model):
+    """Where a team's alerts are POSTed, signed with ``secret`` (docs/api.md, "Webhooks")."""
+
+    team = models.OneToOneField("accounts.Team", on_delete=models.CASCADE, related_name="webhook")
+    url = models.URLField()
+    secret = models.CharField(max_length=64)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class WebhookDelivery(models.Model):
+    """One event to send to a webhook endpoint, written in the transaction that caused it and
+    delivered (with retries) by the worker, so an alert is never lost to a crash."""
+
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    event = models.CharField(max_length=50)
+    payload = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    last_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(delivered_at__isnull=True),
+                name="metrics_delivery_pending_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} → {self.endpoint_id}"

@@ -1,10 +1,13 @@
-from django.urls import path
+"""Browser URLs of the metrics app (mounted at the site root: plan pages live under /pilots/)."""
 
-from metrics import views
+from metrics.views import alerts, catalogue, checks, dashboard, ingest
 
 app_name = "metrics"
 
 urlpatterns = [
-    path("teams/<int:team_id>/", views.metric_catalogue, name="catalogue"),
-    path("teams/<int:team_id>/new", views.metric_add, name="add"),
+    *catalogue.urlpatterns,
+    *ingest.urlpatterns,
+    *checks.urlpatterns,
+    *alerts.urlpatterns,
+    *dashboard.urlpatterns,
 ]

@@ -9,13 +9,14 @@ api_v1 = [
     path("", api.api_root, name="root"),
     path("", include("accounts.api.urls")),
     path("", include("pilots.api.urls")),
+    path("", include("metrics.api.urls")),
 ]
 
 urlpatterns = [
     path("", home, name="home"),
     path("", include("accounts.urls")),
     path("pilots/", include("pilots.urls")),
-    path("metrics/", include("metrics.urls")),
+    path("", include("metrics.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1, "api"))),

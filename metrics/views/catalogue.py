@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.urls import path
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import trigger_client_event
 
@@ -74,3 +75,9 @@ def metric_add(request: AuthedHtmxRequest, team_id: int) -> HttpResponse:
     response = _render(request, team, role, MetricForm())
     trigger_client_event(response, "metricsChanged")
     return response
+
+
+urlpatterns = [
+    path("metrics/teams/<int:team_id>/", metric_catalogue, name="catalogue"),
+    path("metrics/teams/<int:team_id>/new", metric_add, name="add"),
+]

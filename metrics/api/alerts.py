@@ -1,0 +1,5 @@
+"""TODO: alerts API."""
+
+from __future__ import annotations
+
+urlpatterns: list = []

@@ -1,0 +1,5 @@
+"""TODO: checks API."""
+
+from __future__ import annotations
+
+urlpatterns: list = []

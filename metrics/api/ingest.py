@@ -1,0 +1,5 @@
+"""TODO: ingest API."""
+
+from __future__ import annotations
+
+urlpatterns: list = []

@@ -1,0 +1,5 @@
+"""TODO: alerts views."""
+
+from __future__ import annotations
+
+urlpatterns: list = []

@@ -1,0 +1,5 @@
+"""TODO: checks views."""
+
+from __future__ import annotations
+
+urlpatterns: list = []

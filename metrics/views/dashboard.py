@@ -1,0 +1,5 @@
+"""TODO: dashboard views."""
+
+from __future__ import annotations
+
+urlpatterns: list = []

@@ -1,0 +1,5 @@
+"""TODO: ingest views."""
+
+from __future__ import annotations
+
+urlpatterns: list = []
