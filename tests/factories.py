@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 from typing import Any
 
@@ -125,3 +126,37 @@ def plan_snapshot(plan: PilotPlan) -> dict[str, Any]:
             model_to_dict(r) for r in kind.model.objects.filter(plan=plan).order_by("pk")
         ]
     return state
+
+
+def running_plan(
+    *,
+    team: Team,
+    owner: User,
+    start_date: dt.date,
+    business_days: int = 10,
+    time_zone: str = "UTC",
+    template: bool = True,
+    **fields: object,
+) -> PilotPlan:
+    """A Running plan for metrics tests, set up directly (the lifecycle has its own tests).
+
+    ``template=True`` gives the seed's exit criteria and rollback triggers (P1 any occurrence,
+    p95 latency > 300 ms sustained 30 minutes); ``False`` a bare plan.
+    """
+    from pilots import timeline
+    from pilots.services.plans import plan_create_from_template
+
+    if template:
+        plan = plan_create_from_template(team=team, author=owner, today=start_date)
+    else:
+        plan = plan_create(team=team, author=owner, title=f"Running {start_date}")
+    PilotPlan.objects.filter(pk=plan.pk).update(
+        status=PilotPlan.Status.RUNNING,
+        start_date=start_date,
+        business_days=business_days,
+        end_date=timeline.end_date(start_date, business_days),
+        time_zone=time_zone,
+        **fields,
+    )
+    plan.refresh_from_db()
+    return plan
