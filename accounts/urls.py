@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from accounts import views, views_notifications
+from accounts import views, views_api_keys, views_notifications
 
 app_name = "accounts"
 
@@ -16,6 +16,13 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("teams/", views.team_list, name="team_list"),
     path("teams/new", views.team_create, name="team_create"),
+    path("teams/<int:team_id>/api-keys", views_api_keys.api_key_list, name="api_key_list"),
+    path("teams/<int:team_id>/api-keys/new", views_api_keys.api_key_add, name="api_key_add"),
+    path(
+        "teams/<int:team_id>/api-keys/<int:key_id>/revoke",
+        views_api_keys.api_key_revoke_view,
+        name="api_key_revoke",
+    ),
     path("notifications/", views_notifications.notification_list, name="notification_list"),
     path("notifications/bell", views_notifications.notification_bell, name="notification_bell"),
     path(

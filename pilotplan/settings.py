@@ -178,6 +178,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Publishing must not hang a web request when Redis is unreachable.
     "socket_connect_timeout": 2,
     "socket_timeout": 5,
+    # Publishing gives up at once when Redis is down (pilotplan/queue.py leaves the work to the
+    # tick); without this kombu retries the connection for seconds inside the request.
+    "max_retries": 0,
 }
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
@@ -207,6 +210,9 @@ HEALTHZ_HEARTBEAT_MAX_AGE = envint("HEALTHZ_HEARTBEAT_MAX_AGE", 180, minimum=60)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
+        # Team API keys: only views that check a key's team and scopes accept them
+        # (accounts/api_keys.py); elsewhere IsAuthenticated still requires a person.
+        "accounts.api_keys.ApiKeyAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

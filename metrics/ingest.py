@@ -1,0 +1,577 @@
+"""Sample ingestion: validate a batch whole, store it once, keep the rollups exact.
+
+One entry point for every way samples arrive (the JSON API, the browser's CSV upload, the demo
+simulator): :func:`samples_ingest`. It
+
+1. answers a retried ``Idempotency-Key`` with the stored answer (same body) or refuses it (another
+   body), before anything else;
+2. validates every row in plain Python against data read once per batch (the team's metrics, the
+   plans' windows), no query or serializer per row, collecting *all* errors: a bad batch is
+   refused whole with ``{row, field, message}`` per problem and nothing is stored;
+3. stores the rows in one transaction through :func:`samples_store`: ``COPY`` into a staging table,
+   then one statement that inserts the samples new to ``metrics_sample`` (``ON CONFLICT DO
+   NOTHING`` on the natural key and on the client's sample id) and adds exactly those rows into the
+   minute and hour rollups. A retry, or a batch overlapping an earlier one, therefore changes
+   neither samples nor rollups;
+4. queues trigger evaluation of each plan that got new samples *after commit*, without waiting on
+   the broker (``pilotplan.queue``): beat's tick evaluates running plans anyway.
+
+Two identical batches with the same key arriving at once: the batch row is claimed first with
+``INSERT … ON CONFLICT DO NOTHING``; the second transaction waits on the first one's uncommitted
+row, finds it once committed and replays its answer. So there is one ``IngestBatch``, the samples
+are stored once and both callers get the same answer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import itertools
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from accounts.models import Team, User
+from metrics.models import IngestBatch, MetricDefinition
+from metrics.slots import plan_window
+from metrics.tasks import triggers_evaluate
+from pilotplan.queue import enqueue_on_commit
+from pilots.models import PilotPlan
+
+MAX_BATCH = 10_000
+FUTURE_SKEW = dt.timedelta(minutes=5)
+# Errors listed in a refusal; ``error_count`` still counts them all.
+MAX_ERRORS = 100
+SOURCE_MAX_LENGTH = 50
+ID_MAX_LENGTH = 100
+IDEMPOTENCY_KEY_MAX_LENGTH = 200
+DEFAULT_SOURCE = "api"
+# Samples are taken while the pilot runs and while its results are being evaluated (late data).
+INGESTING = frozenset({PilotPlan.Status.RUNNING, PilotPlan.Status.EVALUATING})
+
+# A whole-request problem (not JSON, not a list, too many samples, a bad header) is a 400; a
+# well-formed batch with invalid samples, a plan that takes no samples or a reused key is a 422.
+BAD_REQUEST = 400
+UNPROCESSABLE = 422
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    batch_id: int
+    received: int
+    stored: int
+    duplicates: int
+    replayed: bool
+    response: dict[str, Any]
+
+
+class IngestRejected(Exception):
+    """The batch was refused whole; nothing was stored.
+
+    ``errors`` lists up to :data:`MAX_ERRORS` problems as ``{"row": int | None, "field": str,
+    "message": str}`` (``row`` is the 0-based position in the batch, None for a problem of the
+    whole request); ``error_count`` counts all of them.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        errors: Sequence[dict[str, Any]] = (),
+        *,
+        error_count: int | None = None,
+        status_code: int = UNPROCESSABLE,
+    ):
+        super().__init__(message)
+        self.message = message
+        self.errors = list(errors[:MAX_ERRORS])
+        self.error_count = len(errors) if error_count is None else error_count
+        self.status_code = status_code
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"detail": self.message, "errors": self.errors, "error_count": self.error_count}
+
+
+def _refuse_request(field: str, message: str) -> IngestRejected:
+    return IngestRejected(
+        message, [{"row": None, "field": field, "message": message}], status_code=BAD_REQUEST
+    )
+
+
+# --- validation ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _PlanRules:
+    """What a sample of one plan is checked against, computed once per plan per batch."""
+
+    plan_id: int
+    problem: str  # why this plan takes no samples, or ""
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    window: str = ""
+
+
+def _plan_rules(
+    *, pk: int, status: str, time_zone: str, start_date: dt.date | None, end_date: Any
+) -> _PlanRules:
+    if status not in INGESTING:
+        label = PilotPlan.Status(status).label
+        return _PlanRules(
+            pk,
+            f"Plan {pk} is {label}: samples are accepted while a plan is Running or Evaluating.",
+        )
+    if start_date is None or end_date is None:
+        return _PlanRules(pk, f"Plan {pk} has no pilot window (start date) yet.")
+    start, end = plan_window(start_date=start_date, end_date=end_date, tz=ZoneInfo(time_zone))
+    window = f"{start_date:%Y-%m-%d} to {end_date:%Y-%m-%d} in {time_zone}"
+    return _PlanRules(pk, "", start, end, window)
+
+
+def _metric_table(team: Team) -> dict[str, tuple[int, bool]]:
+    """``key → (metric id, is a count)`` for the built-in catalogue plus the team's own metrics;
+    the team's own wins if keys ever collide (as in ``selectors.metric_by_key``)."""
+    rows = (
+        MetricDefinition.objects.filter(Q(team__isnull=True) | Q(team=team))
+        .order_by(F("team_id").asc(nulls_first=True))
+        .values_list("key", "pk", "kind")
+    )
+    return {key: (pk, kind == MetricDefinition.Kind.COUNT) for key, pk, kind in rows}
+
+
+def _number(raw: object) -> tuple[float | None, str]:
+    kind = type(raw)
+    if kind is float or kind is int:
+        try:
+            value = float(raw)  # type: ignore[arg-type]
+        except OverflowError:
+            return None, "is too large."
+    elif kind is str:
+        if not raw.strip():  # type: ignore[attr-defined]
+            return None, "is required."
+        try:
+            value = float(raw.strip())  # type: ignore[attr-defined]
+        except ValueError:
+            return None, f"“{str(raw)[:40]}” is not a number."
+    elif kind is bool:
+        return None, "must be a number, not true or false."
+    elif raw is None:
+        return None, "is required."
+    else:
+        return None, "must be a number."
+    if not math.isfinite(value):
+        return None, "must be a finite number (not NaN or Infinity)."
+    return value, ""
+
+
+def _timestamp(raw: object) -> tuple[dt.datetime | None, str]:
+    if type(raw) is str:
+        if not raw.strip():
+            return None, "is required."
+        try:
+            moment = dt.datetime.fromisoformat(raw)
+        except ValueError:
+            return None, f"“{raw[:40]}” is not an ISO-8601 timestamp (e.g. 2025-05-01T10:00:00Z)."
+    elif isinstance(raw, dt.datetime):
+        moment = raw
+    elif raw is None:
+        return None, "is required."
+    else:
+        return None, "must be an ISO-8601 timestamp string."
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        return None, "has no time zone: add an offset such as +02:00 or Z."
+    return moment, ""
+
+
+def _text(
+    raw: object, *, max_length: int, default: str, numbers: bool = False
+) -> tuple[str | None, str]:
+    if raw is None or raw == "":
+        return default, ""
+    kind = type(raw)
+    if kind is int and numbers:  # a numeric sample id, e.g. a database key on the client
+        raw = str(raw)
+    elif kind is not str:
+        return None, "must be a string."
+    if len(raw) > max_length:  # type: ignore[arg-type]
+        return None, f"is longer than {max_length} characters."
+    if "\x00" in raw:  # type: ignore[operator]
+        return None, "must not contain NUL characters."
+    return raw, ""  # type: ignore[return-value]
+
+
+_MISSING = object()
+
+
+def _validate(
+    *,
+    team: Team,
+    rows: Sequence[Any],
+    plan: PilotPlan | None,
+    now: dt.datetime,
+) -> list[tuple[int, int, dt.datetime, float, str, str]]:
+    """The rows as tuples for :func:`samples_store`, or :class:`IngestRejected` with every
+    problem. Two queries whatever the batch size: the metrics, and (team-wide) the plans."""
+    metrics = _metric_table(team)
+    if plan is not None:
+        only = _plan_rules(
+            pk=plan.pk,
+            status=plan.status,
+            time_zone=plan.time_zone,
+            start_date=plan.start_date,
+            end_date=plan.end_date,
+        )
+        if only.problem:
+            raise IngestRejected(
+                only.problem, [{"row": None, "field": "plan", "message": only.problem}]
+            )
+        plans = {plan.pk: only}
+    else:
+        ids = {p for r in rows if isinstance(r, Mapping) and type(p := r.get("plan")) is int}
+        plans = {
+            values["pk"]: _plan_rules(**values)
+            for values in PilotPlan.objects.filter(team=team, pk__in=ids).values(
+                "pk", "status", "time_zone", "start_date", "end_date"
+            )
+        }
+    latest = now + FUTURE_SKEW
+    errors: list[dict[str, Any]] = []
+    count = 0
+
+    def error(row: int, field: str, message: str) -> None:
+        nonlocal count
+        count += 1
+        if len(errors) < MAX_ERRORS:
+            errors.append({"row": row, "field": field, "message": message})
+
+    valid: list[tuple[int, int, dt.datetime, float, str, str]] = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            error(i, "", "A sample must be an object with metric, observed_at and value.")
+            continue
+        failed = count
+
+        # plan
+        rules: _PlanRules | None
+        raw_plan = row.get("plan", _MISSING)
+        if plan is not None:
+            rules = plans[plan.pk]
+            if raw_plan is not _MISSING and raw_plan is not None and raw_plan != plan.pk:
+                error(
+                    i,
+                    "plan",
+                    f"This request is for plan {plan.pk}; "
+                    f"send plan {str(raw_plan)[:20]} to its own URL.",
+                )
+        elif raw_plan is _MISSING or raw_plan is None:
+            rules = None
+            error(i, "plan", "Plan is required: the id of the plan this sample belongs to.")
+        elif type(raw_plan) is not int:
+            rules = None
+            error(i, "plan", "Plan must be a plan id (an integer).")
+        else:
+            rules = plans.get(raw_plan)
+            if rules is None:
+                error(i, "plan", f"There is no plan {raw_plan} in this team.")
+            elif rules.problem:
+                error(i, "plan", rules.problem)
+                rules = None
+
+        # metric
+        key = row.get("metric")
+        metric = metrics.get(key) if type(key) is str else None
+        if metric is None:
+            if key is None or key == "":
+                error(i, "metric", "Metric is required.")
+            elif type(key) is not str:
+                error(i, "metric", "Metric must be a metric key (a string).")
+            else:
+                error(i, "metric", f"“{key[:60]}” is not a metric of this team.")
+
+        # value
+        value, problem = _number(row.get("value"))
+        if problem:
+            error(i, "value", f"Value {problem}")
+        elif metric is not None and metric[1] and value < 0:  # type: ignore[operator]
+            error(i, "value", "Value of a count metric cannot be negative.")
+
+        # observed_at
+        observed_at, problem = _timestamp(row.get("observed_at"))
+        if problem:
+            error(i, "observed_at", f"Timestamp {problem}")
+        elif observed_at > latest:  # type: ignore[operator]
+            error(
+                i,
+                "observed_at",
+                f"Timestamp is in the future (later than the server's clock plus "
+                f"{int(FUTURE_SKEW.total_seconds() // 60)} minutes).",
+            )
+        elif (
+            rules is not None
+            and rules.start is not None
+            and not rules.start <= observed_at < rules.end  # type: ignore[operator]
+        ):
+            error(i, "observed_at", f"Timestamp is outside the pilot window ({rules.window}).")
+
+        source, problem = _text(
+            row.get("source"), max_length=SOURCE_MAX_LENGTH, default=DEFAULT_SOURCE
+        )
+        if problem:
+            error(i, "source", f"Source {problem}")
+        external_id, problem = _text(
+            row.get("id"), max_length=ID_MAX_LENGTH, default="", numbers=True
+        )
+        if problem:
+            error(i, "id", f"Id {problem}")
+
+        if count == failed:
+            valid.append(
+                (rules.plan_id, metric[0], observed_at, value, source, external_id)  # type: ignore[union-attr,index,arg-type]
+            )
+    if count:
+        raise IngestRejected(
+            f"{count} problem{'s' if count != 1 else ''} in the batch; nothing was stored. "
+            "Fix them and send the whole batch again.",
+            errors,
+            error_count=count,
+        )
+    return valid
+
+
+# --- storing -----------------------------------------------------------------------------------
+
+_staging_names = itertools.count()
+
+_STORE_SQL = """
+WITH ins AS (
+    INSERT INTO metrics_sample
+        (plan_id, metric_id, observed_at, value, source, external_id, batch_id, ingested_at)
+    SELECT plan_id, metric_id, observed_at, value, source, external_id, %(batch)s, now()
+    FROM {staging}
+    -- One order for every writer, so concurrent overlapping batches take their locks alike;
+    -- within a batch the first of two rows with the same key wins.
+    ORDER BY plan_id, metric_id, observed_at, source, ord
+    ON CONFLICT DO NOTHING
+    RETURNING plan_id, metric_id, observed_at, value
+), minutes AS (
+    INSERT INTO metrics_minuterollup AS r
+        (plan_id, metric_id, bucket, "count", "sum", sum_sq, "min", "max")
+    SELECT plan_id, metric_id, date_trunc('minute', observed_at, 'UTC'),
+           count(*), sum(value), sum(value * value), min(value), max(value)
+    FROM ins
+    GROUP BY 1, 2, 3
+    ORDER BY 1, 2, 3
+    ON CONFLICT (plan_id, metric_id, bucket) DO UPDATE SET
+        "count" = r."count" + EXCLUDED."count",
+        "sum" = r."sum" + EXCLUDED."sum",
+        sum_sq = r.sum_sq + EXCLUDED.sum_sq,
+        "min" = LEAST(r."min", EXCLUDED."min"),
+        "max" = GREATEST(r."max", EXCLUDED."max")
+), hours AS (
+    INSERT INTO metrics_hourrollup AS r
+        (plan_id, metric_id, bucket, "count", "sum", sum_sq, "min", "max")
+    SELECT plan_id, metric_id, date_trunc('hour', observed_at, 'UTC'),
+           count(*), sum(value), sum(value * value), min(value), max(value)
+    FROM ins
+    GROUP BY 1, 2, 3
+    ORDER BY 1, 2, 3
+    ON CONFLICT (plan_id, metric_id, bucket) DO UPDATE SET
+        "count" = r."count" + EXCLUDED."count",
+        "sum" = r."sum" + EXCLUDED."sum",
+        sum_sq = r.sum_sq + EXCLUDED.sum_sq,
+        "min" = LEAST(r."min", EXCLUDED."min"),
+        "max" = GREATEST(r."max", EXCLUDED."max")
+)
+SELECT plan_id, count(*) FROM ins GROUP BY plan_id
+"""
+
+
+def _store(
+    rows: Iterable[tuple[int, int, dt.datetime, float, str, str]], batch_id: int | None
+) -> dict[int, int]:
+    """``{plan id: samples new to the database}``. Must run inside a transaction (the staging
+    table is dropped on commit)."""
+    # Temporary tables are private to the connection; a fresh name per call lets several
+    # batches share one transaction (tests, a caller's own atomic block).
+    staging = f"metrics_sample_staging_{next(_staging_names)}"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMP TABLE {staging} (ord integer, plan_id bigint, metric_id bigint, "
+            "observed_at timestamptz, value double precision, source varchar(50), "
+            "external_id varchar(100)) ON COMMIT DROP"
+        )
+        with cursor.copy(
+            f"COPY {staging} (ord, plan_id, metric_id, observed_at, value, source, external_id) "
+            "FROM STDIN"
+        ) as copy:
+            write = copy.write_row
+            for ordinal, row in enumerate(rows):
+                write((ordinal, *row))
+        cursor.execute(_STORE_SQL.format(staging=staging), {"batch": batch_id})
+        return dict(cursor.fetchall())
+
+
+@transaction.atomic
+def samples_store(
+    *,
+    rows: Iterable[tuple[int, int, dt.datetime, float, str, str]],
+    batch_id: int | None = None,
+) -> int:
+    """Store already-validated ``(plan_id, metric_id, observed_at, value, source, external_id)``
+    rows and fold the new ones into the rollups; returns how many were new to the database.
+
+    The fast path for trusted callers (the demo simulator, benchmarks): no validation here.
+    """
+    return sum(_store(rows, batch_id).values())
+
+
+# --- idempotency -------------------------------------------------------------------------------
+
+
+def _digest(*, rows: Sequence[Any], body_sha256: str | None, plan: PilotPlan | None) -> str:
+    """What "the same body" means for a key: the request body's hash (or the rows', for callers
+    without one) together with the plan it was sent to."""
+    if body_sha256 is None:
+        canonical = json.dumps(rows, sort_keys=True, separators=(",", ":"), default=str)
+        body_sha256 = hashlib.sha256(canonical.encode()).hexdigest()
+    scope = f"plan:{plan.pk}" if plan is not None else "team"
+    return hashlib.sha256(f"{scope}\n{body_sha256}".encode()).hexdigest()
+
+
+def _replay(batch: IngestBatch, digest: str) -> IngestResult:
+    if batch.body_sha256 != digest:
+        message = (
+            "This Idempotency-Key was already used for a different batch. Use a new key for new "
+            "samples; resend exactly the same body to retry."
+        )
+        raise IngestRejected(
+            message, [{"row": None, "field": "Idempotency-Key", "message": message}]
+        )
+    response = {**batch.response, "replayed": True}
+    return IngestResult(
+        batch_id=batch.pk,
+        received=batch.received,
+        stored=batch.stored,
+        duplicates=batch.received - batch.stored,
+        replayed=True,
+        response=response,
+    )
+
+
+def _batch_for_key(*, team: Team, key: str) -> IngestBatch | None:
+    return (
+        IngestBatch.objects.filter(team=team, idempotency_key=key)
+        .only("pk", "body_sha256", "received", "stored", "response")
+        .first()
+    )
+
+
+def _batch_claim(
+    *,
+    team: Team,
+    plan: PilotPlan | None,
+    key: str,
+    digest: str,
+    received: int,
+    user: User | None,
+    now: dt.datetime,
+) -> int | None:
+    """Insert the batch row; None if a batch with this key exists (or is being written by a
+    concurrent request, which this waits for)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO metrics_ingestbatch (team_id, plan_id, idempotency_key, body_sha256, "
+            "received, stored, response, created_by_id, created_at) "
+            "VALUES (%s, %s, %s, %s, %s, 0, '{}'::jsonb, %s, %s) "
+            "ON CONFLICT DO NOTHING RETURNING id",
+            [
+                team.pk,
+                plan.pk if plan is not None else None,
+                key,
+                digest,
+                received,
+                user.pk if user is not None else None,
+                now,
+            ],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+# --- the service -------------------------------------------------------------------------------
+
+
+def samples_ingest(
+    *,
+    team: Team,
+    rows: Sequence[Any],
+    plan: PilotPlan | None = None,
+    user: User | None = None,
+    idempotency_key: str = "",
+    body_sha256: str | None = None,
+    now: dt.datetime | None = None,
+) -> IngestResult:
+    """Validate and store a batch of samples for ``plan`` (or, with ``plan=None``, for the team's
+    plans each row names under ``plan``). Raises :class:`IngestRejected` with nothing stored.
+
+    Callers have checked that the caller may push samples to ``team`` / ``plan``.
+    """
+    now = now or timezone.now()
+    if plan is not None and plan.team_id != team.pk:
+        raise ValueError("plan is not a plan of team")
+    key = (idempotency_key or "").strip()
+    if len(key) > IDEMPOTENCY_KEY_MAX_LENGTH:
+        raise _refuse_request(
+            "Idempotency-Key",
+            f"Idempotency-Key is longer than {IDEMPOTENCY_KEY_MAX_LENGTH} characters.",
+        )
+    if not isinstance(rows, Sequence) or isinstance(rows, str | bytes):
+        raise _refuse_request("samples", "Samples must be a list.")
+    if not rows:
+        raise _refuse_request("samples", f"The batch is empty: send 1 to {MAX_BATCH:,} samples.")
+    if len(rows) > MAX_BATCH:
+        raise _refuse_request(
+            "samples",
+            f"The batch has {len(rows):,} samples; send at most {MAX_BATCH:,} per request.",
+        )
+
+    digest = _digest(rows=rows, body_sha256=body_sha256, plan=plan) if key else ""
+    if key and (existing := _batch_for_key(team=team, key=key)) is not None:
+        return _replay(existing, digest)
+
+    valid = _validate(team=team, rows=rows, plan=plan, now=now)
+
+    with transaction.atomic():
+        batch_id = _batch_claim(
+            team=team, plan=plan, key=key, digest=digest, received=len(rows), user=user, now=now
+        )
+        if batch_id is None:  # a concurrent request with this key committed first
+            existing = _batch_for_key(team=team, key=key)
+            assert existing is not None
+            return _replay(existing, digest)
+        new_per_plan = _store(valid, batch_id)
+        stored = sum(new_per_plan.values())
+        response = {
+            "batch": batch_id,
+            "received": len(rows),
+            "stored": stored,
+            "duplicates": len(rows) - stored,
+            "replayed": False,
+        }
+        IngestBatch.objects.filter(pk=batch_id).update(stored=stored, response=response)
+        for plan_id in sorted(new_per_plan):
+            enqueue_on_commit(triggers_evaluate, plan_id)
+    return IngestResult(
+        batch_id=batch_id,
+        received=len(rows),
+        stored=stored,
+        duplicates=len(rows) - stored,
+        replayed=False,
+        response=response,
+    )
