@@ -401,7 +401,7 @@ class TriggerEpisode(models.Model):
 
 
 class WebhookEndpoint(models.Model):
-    """Where a team's alerts are POSTed, signed with ``secret`` (docs/api.md, "Webhooks")."""
+    """Where a team's alerts are POSTed, signed with ``secret`` (docs/alerts.md, "Webhooks")."""
 
     team = models.OneToOneField("accounts.Team", on_delete=models.CASCADE, related_name="webhook")
     url = models.URLField()

@@ -1,13 +1,693 @@
-"""Rollback trigger evaluation and breach episodes. (Contract; implemented by the triggers work.)"""
+"""Rollback trigger evaluation and breach episodes (docs/alerts.md).
+
+Two modes, both read from the database only:
+
+- **any occurrence** fires on the first raw ``Sample`` of the metric whose value satisfies the
+  comparison, among samples ingested after the trigger's previous episode ended (so a resolved
+  P1 does not fire again from old data, but a new P1 does);
+- **sustained for D minutes** reads ``MinuteRollup``: one value per minute (the minute's mean for
+  gauges and scores, its sum for counts). It fires when each of the last D minutes, ending at the
+  newest minute with data, has data and breaches. A minute without data never counts as a pass:
+  while a gap could hide the breach the state says "not enough data".
+
+A firing is recorded as a ``TriggerEpisode``; at most one is active per trigger (a partial unique
+index), and it is inserted with ``ON CONFLICT DO NOTHING`` so concurrent evaluations (the tick
+and an ingestion, two workers) fire once. The episode, the owner's and rollback executor's
+notifications and the webhook delivery are written in one transaction.
+
+Every evaluation reads all the triggers it covers with a fixed number of queries (the triggers,
+their latest episodes, one LATERAL query for the sustained windows, one for the any-occurrence
+samples) and upserts their ``TriggerState`` in one statement; only a firing costs more.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import operator
+import zoneinfo
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import QuerySet
+from django.urls import reverse
+
+from accounts.models import Notification, User
+from accounts.services import notify
+from metrics.models import MetricDefinition, MinuteRollup, TriggerEpisode, TriggerState
+from pilots.models import PilotPlan, RollbackTrigger
+
+MINUTE = dt.timedelta(minutes=1)
+UTC = dt.UTC
+
+# How far back a sustained trigger looks for the start of a breach that reached D minutes, and
+# how far back the evaluation after an ingestion looks for a D-long run inside a backfill.
+BREACH_LOOKBACK = dt.timedelta(hours=24)
+
+COMPARE: dict[str, Callable[[float, float], bool]] = {
+    "lt": operator.lt,
+    "le": operator.le,
+    "eq": operator.eq,
+    "ge": operator.ge,
+    "gt": operator.gt,
+}
+SYMBOL = {"lt": "<", "le": "≤", "eq": "=", "ge": "≥", "gt": ">"}
+
+State = TriggerState.State
 
 
-def triggers_evaluate_running(*, now: dt.datetime) -> None:
-    """Evaluate the triggers of every running plan (beat's one-minute tick)."""
+# --- entry points --------------------------------------------------------------------------------
 
 
-def triggers_evaluate_plan(*, plan_id: int, now: dt.datetime) -> None:
-    """Evaluate one plan's triggers (queued after each ingestion)."""
+def triggers_evaluate_running(*, now: dt.datetime) -> list[TriggerEpisode]:
+    """Evaluate the triggers of every running plan (beat's one-minute tick). Returns the
+    episodes this evaluation opened."""
+    return _evaluate(_triggers(RollbackTrigger.objects.filter(plan__status=_RUNNING)), now=now)
+
+
+def triggers_evaluate_plan(*, plan_id: int, now: dt.datetime) -> list[TriggerEpisode]:
+    """Evaluate one running plan's triggers (queued after each ingestion); also finds a
+    D-minute breach inside a freshly ingested backfill (see ``_backfill_episodes``)."""
+    triggers = _triggers(RollbackTrigger.objects.filter(plan_id=plan_id, plan__status=_RUNNING))
+    return _evaluate(triggers, now=now, backfill=True)
+
+
+_RUNNING = PilotPlan.Status.RUNNING
+
+
+def _triggers(queryset: QuerySet[RollbackTrigger]) -> list[RollbackTrigger]:
+    return list(
+        queryset.select_related("plan", "metric")
+        .only(
+            "id", "plan_id", "metric_id", "comparator", "threshold", "mode", "sustained_minutes",
+            "description", "position",
+            "metric__key", "metric__name", "metric__unit", "metric__kind",
+            "plan__title", "plan__team_id", "plan__owner_id", "plan__rollback_executor_id",
+            "plan__time_zone", "plan__status",
+        )
+        .order_by("pk")
+    )  # fmt: skip
+
+
+# --- what an evaluation decides ------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """One trigger's verdict: its state, and what to do with episodes."""
+
+    state: str
+    detail: str
+    fire: bool = False
+    breach_started_at: dt.datetime | None = None
+    value: float | None = None
+    cleared_at: dt.datetime | None = None  # the active (sustained) episode ended then
+
+
+@dataclass(frozen=True)
+class Minute:
+    bucket: dt.datetime
+    value: float
+
+
+@dataclass
+class Window:
+    """A sustained trigger's last D minutes with data, oldest first, and whether the metric has
+    data from before them."""
+
+    minutes: list[Minute]
+    older_data: bool = True
+
+
+def trigger_label(trigger: RollbackTrigger) -> str:
+    """The trigger as people read it, e.g. "p95 latency > 300 ms for 30 minutes"."""
+    if trigger.description:
+        return trigger.description
+    metric = trigger.metric
+    threshold = _number(float(trigger.threshold))
+    text = f"{metric.name} {SYMBOL.get(trigger.comparator, trigger.comparator)} {threshold}"
+    if metric.unit and metric.unit not in {"count", "score"}:
+        text += f" {metric.unit}"
+    if trigger.mode == RollbackTrigger.Mode.SUSTAINED:
+        return f"{text} for {trigger.sustained_minutes} minutes"
+    return f"{text} (any occurrence)"
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.0f}" if value == int(value) else f"{value:.4g}"
+
+
+def _minute_value(kind: str, count: int, total: float) -> float:
+    """A count metric's minute is its sum; a gauge's or score's is its mean."""
+    return total if kind == MetricDefinition.Kind.COUNT else total / count
+
+
+def _clock(moment: dt.datetime, tz: zoneinfo.ZoneInfo, now: dt.datetime) -> str:
+    local = moment.astimezone(tz)
+    if local.date() == now.astimezone(tz).date():
+        return f"{local:%H:%M}"
+    return f"{local:%Y-%m-%d %H:%M}"
+
+
+def _ranges(minutes: list[dt.datetime], tz: zoneinfo.ZoneInfo, now: dt.datetime) -> str:
+    """Missing minutes as "12:03–12:05, 12:09" (at most three ranges)."""
+    runs: list[tuple[dt.datetime, dt.datetime]] = []
+    for minute in minutes:
+        if runs and minute - runs[-1][1] == MINUTE:
+            runs[-1] = (runs[-1][0], minute)
+        else:
+            runs.append((minute, minute))
+    parts = [
+        _clock(a, tz, now) if a == b else f"{_clock(a, tz, now)}–{_clock(b, tz, now)}"
+        for a, b in runs[:3]
+    ]
+    return ", ".join(parts) + (", …" if len(runs) > 3 else "")
+
+
+def _floor(moment: dt.datetime) -> dt.datetime:
+    return moment.astimezone(UTC).replace(second=0, microsecond=0)
+
+
+def sustained_outcome(
+    *,
+    minutes: list[Minute],
+    breaches: Callable[[float], bool],
+    duration: int,
+    now: dt.datetime,
+    tz: zoneinfo.ZoneInfo,
+    active: TriggerEpisode | None,
+    rearm_at: dt.datetime | None,
+    unit: str = "",
+    older_data: bool = True,
+) -> Outcome:
+    """Judge a sustained trigger from its last ``duration`` minutes of data (oldest first, the
+    last one the newest minute with data not later than ``now``; none if there is no data).
+
+    ``rearm_at``: the previous episode was resolved while the metric still breached; only
+    minutes from then on count towards a new episode (no re-fire of the same breach).
+    ``older_data``: the metric has data from before these minutes; if not, the empty minutes
+    before its first data are "before the data began", not a gap.
+    """
+    if not minutes:
+        return Outcome(State.NO_DATA, "Not enough data: no data yet.")
+    newest = minutes[-1]
+    suffix = f" {unit}" if unit and unit not in {"count", "score"} else ""
+    shown = f"{_number(newest.value)}{suffix}"
+    window = [newest.bucket - (duration - 1 - i) * MINUTE for i in range(duration)]
+    present = {m.bucket: m for m in minutes}
+    good = [m.bucket for m in minutes if not breaches(m.value)]
+    last_good = good[-1] if good else None
+    # An active episode ends at the first minute after its breach began that does not breach.
+    clear = None
+    if active is not None:
+        clear = next((b for b in good if b > active.breach_started_at), None)
+    if last_good == newest.bucket:
+        detail = f"Latest minute ({_clock(newest.bucket, tz, now)}): {shown}."
+        return Outcome(State.OK, detail, cleared_at=clear)
+    # The newest minute breaches. Missing minutes after the last good one could hide a breach.
+    begins = window[0] if older_data else minutes[0].bucket  # no data before: not a gap
+    missing = [
+        b
+        for b in window
+        if b not in present and b >= begins and (last_good is None or b > last_good)
+    ]
+    run = sum(1 for b in window if b in present and (last_good is None or b > last_good))
+    stale = newest.bucket < _floor(now) - duration * MINUTE
+    stale_detail = (
+        f"Not enough data: the newest minute is {_clock(newest.bucket, tz, now)}, more than "
+        f"{duration} minutes ago."
+    )
+    if not missing and run >= duration:
+        if active is not None:
+            detail = (
+                f"Fired; now: {stale_detail}" if stale else f"Fired: breaching, latest {shown}."
+            )
+            return Outcome(State.FIRED, detail, cleared_at=clear)
+        if rearm_at is not None and window[0] < _floor(rearm_at):
+            counted = sum(1 for b in window if b >= _floor(rearm_at))
+            return Outcome(
+                State.BREACHING,
+                f"Still breaching after the last episode was resolved: {counted} of "
+                f"{duration} minutes since then; latest {shown}.",
+            )
+        return Outcome(
+            State.FIRED,
+            f"Fired: {duration} of {duration} minutes breaching, latest {shown}.",
+            fire=True,
+            breach_started_at=window[0],
+            value=newest.value,
+        )
+    if stale:
+        return Outcome(State.NO_DATA, stale_detail, cleared_at=clear)
+    if missing:
+        return Outcome(
+            State.NO_DATA,
+            f"Not enough data: no data for {_ranges(missing, tz, now)}.",
+            cleared_at=clear,
+        )
+    return Outcome(
+        State.BREACHING, f"Breaching {run} of {duration} minutes, latest {shown}.", cleared_at=clear
+    )
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+def _latest_episodes(trigger_ids: list[int]) -> dict[int, TriggerEpisode]:
+    """The newest episode of each trigger: the active one when there is one (an episode is only
+    opened when none is active, so the active one is always the newest)."""
+    if not trigger_ids:
+        return {}
+    episodes = (
+        TriggerEpisode.objects.filter(trigger_id__in=trigger_ids)
+        .order_by("trigger_id", "-fired_at", "-pk")
+        .distinct("trigger_id")
+        .only("id", "trigger_id", "breach_started_at", "fired_at", "cleared_at", "resolved_at")
+    )
+    return {e.trigger_id: e for e in episodes}  # type: ignore[misc]
+
+
+_WINDOWS_SQL = """
+SELECT t.trigger_id, r.bucket, r.count, r.sum, o.older IS NOT NULL
+FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::int[])
+     AS t(trigger_id, plan_id, metric_id, minutes)
+CROSS JOIN LATERAL (
+    SELECT m.bucket AS newest FROM metrics_minuterollup m
+    WHERE m.plan_id = t.plan_id AND m.metric_id = t.metric_id AND m.bucket <= %s
+    ORDER BY m.bucket DESC LIMIT 1
+) n
+LEFT JOIN LATERAL (
+    -- Is there data before the window? If not, its leading empty minutes are "before the data
+    -- began", not a gap.
+    SELECT o.bucket AS older FROM metrics_minuterollup o
+    WHERE o.plan_id = t.plan_id AND o.metric_id = t.metric_id
+      AND o.bucket <= n.newest - make_interval(mins => t.minutes)
+    ORDER BY o.bucket DESC LIMIT 1
+) o ON true
+CROSS JOIN LATERAL (
+    SELECT r.bucket, r.count, r.sum FROM metrics_minuterollup r
+    WHERE r.plan_id = t.plan_id AND r.metric_id = t.metric_id
+      AND r.bucket > n.newest - make_interval(mins => t.minutes) AND r.bucket <= n.newest
+) r
+ORDER BY t.trigger_id, r.bucket
+"""
+
+
+def _windows(triggers: list[RollbackTrigger], now: dt.datetime) -> dict[int, Window]:
+    """The last D minutes with data of every sustained trigger, in one query (index range scans
+    of the rollup's unique (plan, metric, bucket) index)."""
+    if not triggers:
+        return {}
+    kinds = {t.pk: t.metric.kind for t in triggers}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _WINDOWS_SQL,
+            [
+                [t.pk for t in triggers],
+                [t.plan_id for t in triggers],
+                [t.metric_id for t in triggers],
+                [t.sustained_minutes for t in triggers],
+                now,
+            ],
+        )
+        rows = cursor.fetchall()
+    windows: dict[int, Window] = {}
+    for trigger_id, bucket, count, total, older in rows:
+        window = windows.setdefault(trigger_id, Window(minutes=[], older_data=older))
+        window.minutes.append(Minute(bucket, _minute_value(kinds[trigger_id], count, total)))
+    return windows
+
+
+_OCCURRENCES_SQL = """
+SELECT t.trigger_id, s.observed_at, s.value
+FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::float8[],
+            %s::timestamptz[]) AS t(trigger_id, plan_id, metric_id, comparator, threshold, since)
+CROSS JOIN LATERAL (
+    SELECT s.observed_at, s.value FROM metrics_sample s
+    WHERE s.plan_id = t.plan_id AND s.metric_id = t.metric_id
+      AND (t.since IS NULL OR s.ingested_at > t.since)
+      AND CASE t.comparator
+            WHEN 'lt' THEN s.value < t.threshold
+            WHEN 'le' THEN s.value <= t.threshold
+            WHEN 'ge' THEN s.value >= t.threshold
+            WHEN 'gt' THEN s.value > t.threshold
+            ELSE s.value = t.threshold
+          END
+    ORDER BY s.observed_at, s.id
+    LIMIT 1
+) s
+"""
+
+
+def _occurrences(
+    triggers: list[RollbackTrigger], since: dict[int, dt.datetime | None]
+) -> dict[int, tuple[dt.datetime, float]]:
+    """The first breaching sample of every any-occurrence trigger ingested after ``since``."""
+    if not triggers:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _OCCURRENCES_SQL,
+            [
+                [t.pk for t in triggers],
+                [t.plan_id for t in triggers],
+                [t.metric_id for t in triggers],
+                [t.comparator for t in triggers],
+                [float(t.threshold) for t in triggers],
+                [since.get(t.pk) for t in triggers],
+            ],
+        )
+        return {trigger_id: (at, value) for trigger_id, at, value in cursor.fetchall()}
+
+
+def _run_start(
+    trigger: RollbackTrigger, first: dt.datetime, floor: dt.datetime | None
+) -> dt.datetime:
+    """Where the breaching run that reached D minutes at ``first`` (its window's first minute)
+    began: walk back over contiguous breaching minutes (one query, only when firing)."""
+    breaches = _breaches(trigger)
+    since = first - BREACH_LOOKBACK
+    if floor is not None:
+        since = max(since, _floor(floor))
+    rows = (
+        _rollups(trigger)
+        .filter(bucket__gte=since, bucket__lt=first)
+        .order_by("-bucket")
+        .values_list("bucket", "count", "sum")
+    )
+    start = first
+    kind = trigger.metric.kind
+    for bucket, count, total in rows.iterator(chunk_size=500):
+        if bucket != start - MINUTE or not breaches(_minute_value(kind, count, total)):
+            break
+        start = bucket
+    return start
+
+
+def _rollups(trigger: RollbackTrigger) -> QuerySet[MinuteRollup]:
+    return MinuteRollup.objects.filter(plan_id=trigger.plan_id, metric_id=trigger.metric_id)
+
+
+def _breaches(trigger: RollbackTrigger) -> Callable[[float], bool]:
+    compare, threshold = COMPARE[trigger.comparator], float(trigger.threshold)
+    return lambda value: compare(value, threshold)
+
+
+# --- the evaluation ------------------------------------------------------------------------------
+
+
+def _episode_end(episode: TriggerEpisode) -> dt.datetime | None:
+    ends = [at for at in (episode.cleared_at, episode.resolved_at) if at is not None]
+    return max(ends) if ends else None
+
+
+def _is_active(episode: TriggerEpisode | None) -> bool:
+    return episode is not None and episode.cleared_at is None and episode.resolved_at is None
+
+
+@transaction.atomic
+def _evaluate(
+    triggers: list[RollbackTrigger], *, now: dt.datetime, backfill: bool = False
+) -> list[TriggerEpisode]:
+    if not triggers:
+        return []
+    latest = _latest_episodes([t.pk for t in triggers])
+    active = {pk: e for pk, e in latest.items() if _is_active(e)}
+    sustained = [t for t in triggers if t.mode == RollbackTrigger.Mode.SUSTAINED]
+    armed_any = [
+        t for t in triggers if t.mode == RollbackTrigger.Mode.ANY_OCCURRENCE and t.pk not in active
+    ]
+    windows = _windows(sustained, now)
+    since = {pk: _episode_end(e) for pk, e in latest.items() if not _is_active(e)}
+    occurrences = _occurrences(armed_any, since)
+
+    outcomes: dict[int, Outcome] = {}
+    for trigger in triggers:
+        tz = zoneinfo.ZoneInfo(trigger.plan.time_zone)
+        episode = active.get(trigger.pk)
+        if trigger.mode == RollbackTrigger.Mode.SUSTAINED:
+            previous = latest.get(trigger.pk)
+            rearm = (
+                previous.resolved_at
+                if previous is not None and previous.cleared_at is None and episode is None
+                else None
+            )
+            window = windows.get(trigger.pk, Window(minutes=[]))
+            outcome = sustained_outcome(
+                minutes=window.minutes,
+                older_data=window.older_data,
+                breaches=_breaches(trigger),
+                duration=trigger.sustained_minutes or 1,
+                now=now,
+                tz=tz,
+                active=episode,
+                rearm_at=rearm,
+                unit=trigger.metric.unit,
+            )
+            if outcome.fire:
+                assert outcome.breach_started_at is not None
+                outcome.breach_started_at = _run_start(trigger, outcome.breach_started_at, rearm)
+            elif (
+                episode is not None and outcome.cleared_at is None and outcome.state != State.FIRED
+            ):
+                # The episode is still open (a gap or stale data never clears it).
+                outcome.state, outcome.detail = State.FIRED, f"Fired; now: {outcome.detail}"
+        else:
+            outcome = _any_outcome(trigger, episode, occurrences.get(trigger.pk), now, tz)
+        outcomes[trigger.pk] = outcome
+
+    for pk in sorted(active):
+        if (cleared_at := outcomes[pk].cleared_at) is not None:
+            _clear(active[pk].pk, cleared_at)
+    opened = [
+        (episode, trigger)
+        for trigger in triggers
+        if outcomes[trigger.pk].fire
+        and (episode := _open(trigger, outcomes[trigger.pk], now)) is not None
+    ]
+    if backfill:
+        opened += _backfill_episodes(sustained, windows, latest, active, outcomes, now)
+    if opened:
+        _announce(opened)
+    TriggerState.objects.bulk_create(
+        [
+            TriggerState(
+                trigger_id=t.pk,
+                plan_id=t.plan_id,
+                state=outcomes[t.pk].state,
+                detail=outcomes[t.pk].detail[:300],
+                evaluated_at=now,
+            )
+            for t in triggers
+        ],
+        update_conflicts=True,
+        unique_fields=["trigger"],
+        update_fields=["plan", "state", "detail", "evaluated_at"],
+    )
+    return [episode for episode, _ in opened]
+
+
+def _any_outcome(
+    trigger: RollbackTrigger,
+    episode: TriggerEpisode | None,
+    occurrence: tuple[dt.datetime, float] | None,
+    now: dt.datetime,
+    tz: zoneinfo.ZoneInfo,
+) -> Outcome:
+    unit = trigger.metric.unit
+    suffix = f" {unit}" if unit and unit not in {"count", "score"} else ""
+    if episode is not None:
+        return Outcome(
+            State.FIRED,
+            f"Fired at {_clock(episode.fired_at, tz, now)}; resolve it to re-arm the trigger.",
+        )
+    if occurrence is None:
+        return Outcome(State.OK, "No occurrence.")
+    observed_at, value = occurrence
+    return Outcome(
+        State.FIRED,
+        f"Fired: {_number(value)}{suffix} observed at {_clock(observed_at, tz, now)}.",
+        fire=True,
+        breach_started_at=observed_at,
+        value=value,
+    )
+
+
+def _clear(episode_id: int, cleared_at: dt.datetime) -> None:
+    """End a sustained episode at the minute that stopped breaching (compare-and-set: a
+    concurrent evaluation or a resolve may have ended it already). Called in trigger order, so
+    two evaluators lock episodes in the same order and never deadlock."""
+    TriggerEpisode.objects.filter(
+        pk=episode_id, cleared_at__isnull=True, resolved_at__isnull=True
+    ).update(cleared_at=cleared_at)
+
+
+_OPEN_SQL = """
+INSERT INTO metrics_triggerepisode
+    (plan_id, trigger_id, description, breach_started_at, fired_at, value, cleared_at, resolution)
+VALUES (%s, %s, %s, %s, %s, %s, %s, '')
+ON CONFLICT DO NOTHING
+RETURNING id
+"""
+
+
+def _open(
+    trigger: RollbackTrigger,
+    outcome: Outcome,
+    now: dt.datetime,
+    *,
+    cleared_at: dt.datetime | None = None,
+) -> TriggerEpisode | None:
+    """Record the episode unless another evaluation just did (the one-active index)."""
+    assert outcome.breach_started_at is not None
+    description = trigger_label(trigger)[:300]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _OPEN_SQL,
+            [
+                trigger.plan_id,
+                trigger.pk,
+                description,
+                outcome.breach_started_at,
+                now,
+                outcome.value,
+                cleared_at,
+            ],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return TriggerEpisode(
+        pk=row[0],
+        plan_id=trigger.plan_id,
+        trigger_id=trigger.pk,
+        description=description,
+        breach_started_at=outcome.breach_started_at,
+        fired_at=now,
+        value=outcome.value,
+        cleared_at=cleared_at,
+    )
+
+
+# --- a D-long run inside a backfill --------------------------------------------------------------
+
+_RUNS_SQL = """
+WITH breaching AS (
+    SELECT bucket, CASE WHEN %(count)s THEN sum ELSE sum / count END AS value
+    FROM metrics_minuterollup
+    WHERE plan_id = %(plan)s AND metric_id = %(metric)s
+      AND bucket >= %(since)s AND bucket <= %(newest)s
+), marked AS (
+    -- Consecutive breaching minutes share an island: bucket minus its rank is constant.
+    SELECT bucket, value,
+           bucket - (row_number() OVER (ORDER BY bucket)) * interval '1 minute' AS island
+    FROM breaching
+    WHERE CASE %(cmp)s
+            WHEN 'lt' THEN value < %(threshold)s
+            WHEN 'le' THEN value <= %(threshold)s
+            WHEN 'ge' THEN value >= %(threshold)s
+            WHEN 'gt' THEN value > %(threshold)s
+            ELSE value = %(threshold)s
+          END
+)
+SELECT min(bucket), max(bucket), (array_agg(value ORDER BY bucket DESC))[1]
+FROM marked GROUP BY island HAVING count(*) >= %(minutes)s
+ORDER BY min(bucket)
+LIMIT 1
+"""
+
+
+def _backfill_episodes(
+    sustained: list[RollbackTrigger],
+    windows: dict[int, Window],
+    latest: dict[int, TriggerEpisode],
+    active: dict[int, TriggerEpisode],
+    outcomes: dict[int, Outcome],
+    now: dt.datetime,
+) -> list[tuple[TriggerEpisode, RollbackTrigger]]:
+    """After an ingestion: a run of D breaching minutes that is already over (a backfill of
+    history, or data that arrived late) is still a breach the live window can no longer see.
+    Record it as an episode that is already cleared, so people hear of it: only runs after the
+    trigger's latest episode ended, within ``BREACH_LOOKBACK``, while no episode is active. One
+    gaps-and-islands query per sustained trigger over at most a day of minutes."""
+    opened = []
+    for trigger in sustained:
+        minutes = windows[trigger.pk].minutes if trigger.pk in windows else None
+        if not minutes or trigger.pk in active or outcomes[trigger.pk].fire:
+            continue
+        newest = minutes[-1].bucket
+        since = now - BREACH_LOOKBACK
+        previous = latest.get(trigger.pk)
+        if previous is not None:
+            since = max(since, previous.breach_started_at + MINUTE, _episode_end(previous) or since)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _RUNS_SQL,
+                {
+                    "count": trigger.metric.kind == MetricDefinition.Kind.COUNT,
+                    "plan": trigger.plan_id,
+                    "metric": trigger.metric_id,
+                    "since": since,
+                    "newest": newest,
+                    "cmp": trigger.comparator,
+                    "threshold": float(trigger.threshold),
+                    "minutes": trigger.sustained_minutes,
+                },
+            )
+            run = cursor.fetchone()
+        # A run reaching the newest minute is the live window's (it fires, or waits on a rearm).
+        if run is None or run[1] >= newest:
+            continue
+        start, end, value = run
+        outcome = Outcome(State.OK, "", breach_started_at=start, value=value)
+        episode = _open(trigger, outcome, now, cleared_at=end + MINUTE)
+        if episode is not None:
+            opened.append(
+                (episode, trigger)
+            )  # one per evaluation; a later run is found the next time
+    return opened
+
+
+# --- telling people ------------------------------------------------------------------------------
+
+
+def plan_url(plan_id: int) -> str:
+    return reverse("pilots:plan_detail", args=[plan_id])
+
+
+def _announce(opened: list[tuple[TriggerEpisode, RollbackTrigger]]) -> None:
+    """Notify each plan's owner and rollback executor, and queue the team's webhook."""
+    from metrics.alerts import deliveries_create
+
+    people_ids = {
+        pk
+        for _, trigger in opened
+        for pk in (trigger.plan.owner_id, trigger.plan.rollback_executor_id)
+        if pk is not None
+    }
+    people = User.objects.in_bulk(people_ids)
+    for episode, trigger in opened:
+        plan = trigger.plan
+        tz = zoneinfo.ZoneInfo(plan.time_zone)
+        value = _number(episode.value)
+        since = _clock(episode.breach_started_at, tz, episode.fired_at)
+        message = (
+            f"Rollback trigger fired on “{plan.title}”: {episode.description} "
+            f"(value {value}, breach since {since})."
+        )
+        notify(
+            users=[people[pk] for pk in (plan.owner_id, plan.rollback_executor_id) if pk in people],
+            kind=Notification.Kind.TRIGGER_FIRED,
+            message=message,
+            url=plan_url(plan.pk),
+        )
+        episode.trigger = trigger
+        episode.plan = plan
+    deliveries_create(event="trigger.fired", episodes=[episode for episode, _ in opened])
+
+
+def absolute(url: str) -> str:
+    return f"{settings.SITE_URL}{url}"

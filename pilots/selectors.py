@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import TeamHoliday, User
@@ -23,6 +25,9 @@ from pilots.models import (
     SignOff,
 )
 from pilots.review import REVIEWS
+
+if TYPE_CHECKING:
+    from metrics.models import TriggerEpisode
 
 
 def plan_list_for_user(*, user: User) -> QuerySet[PilotPlan]:
@@ -68,6 +73,14 @@ def plan_detail(*, user: User, plan_id: int, action: Action = Action.VIEW) -> Pi
     return plan_for_user(user=user, plan_id=plan_id, action=action, queryset=plan_detail_queryset())
 
 
+def unresolved_episodes(*, plan_id: int) -> list[TriggerEpisode]:
+    """The plan's rollback trigger episodes nobody resolved yet, newest first: the red banner
+    at the top of the plan page (one query)."""
+    from metrics.alerts import episodes_unresolved
+
+    return episodes_unresolved(plan_id=plan_id)
+
+
 def section_versions_loaded(plan: PilotPlan) -> dict[str, int]:
     """``{section key: version}`` from a plan loaded with ``plan_detail_queryset`` (no query)."""
     return {section.key: section.version for section in plan.sections.all()}
@@ -80,6 +93,7 @@ class PortfolioRow:
     gap_count: int
     signed: int
     reviews: int
+    unresolved_episodes: int = 0  # rollback trigger episodes nobody resolved yet
 
     @property
     def sign_off_status(self) -> str:
@@ -103,10 +117,21 @@ def portfolio_rows(*, plan_ids: list[int]) -> list[PortfolioRow]:
         "sign_offs",
         queryset=SignOff.objects.filter(voided_at__isnull=True).only("pk", "plan", "kind"),
     )
+    from metrics.models import TriggerEpisode
+
+    # Unresolved trigger episodes per plan (the red marker): a subquery, no extra query.
+    unresolved = (
+        TriggerEpisode.objects.filter(plan=OuterRef("pk"), resolved_at__isnull=True)
+        .order_by()
+        .values("plan")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
     loaded = {
         plan.pk: plan
         for plan in plan_detail_queryset()
         .filter(pk__in=plan_ids)
+        .annotate(unresolved_episodes=Coalesce(Subquery(unresolved), 0))
         .prefetch_related(active_sign_offs)
     }
     rows = []
@@ -121,6 +146,7 @@ def portfolio_rows(*, plan_ids: list[int]) -> list[PortfolioRow]:
                 gap_count=len(plan_health(plan)),
                 signed=len(signed),
                 reviews=len(REVIEWS),
+                unresolved_episodes=plan.unresolved_episodes,  # type: ignore[attr-defined]
             )
         )
     return rows

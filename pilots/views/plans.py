@@ -139,6 +139,8 @@ def _page(
         "sections": blocks,
         "sections_nav": Section.choices,
         "gaps": plan_health(plan),
+        # The red banner of unresolved rollback trigger episodes (one query).
+        "trigger_episodes": selectors.unresolved_episodes(plan_id=plan.pk),
     }
     return TemplateResponse(request, "pilots/plan_detail.html", context, status=status)
 
