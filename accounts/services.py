@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.models import Membership, Notification, Team, User
+from pilotplan.queue import enqueue_on_commit
 
 
 def _unique_slug(name: str) -> str:
@@ -82,7 +83,7 @@ def notify(
     if emailed:
         from accounts.tasks import notifications_email
 
-        transaction.on_commit(lambda: notifications_email.delay(emailed))
+        enqueue_on_commit(notifications_email, emailed)
     return notifications
 
 

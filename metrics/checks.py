@@ -1,17 +1,251 @@
 """Scheduled checks: the tick claims due slots as CheckRun rows, the worker executes them.
 
-(Contract; implemented by the checks work.)
+See docs/checks.md and ARCHITECTURE.md, "Scheduled checks". Two rules make a slot run exactly
+once, whatever the clocks, retries and restarts do:
+
+* **Claiming** (:func:`tick_process`, beat's one-minute tick): every due slot of every running
+  plan is inserted with ``INSERT … ON CONFLICT (plan_id, due_at) DO NOTHING RETURNING``; only
+  the rows *this* statement inserted are enqueued, so two ticks racing (two beats, a retried
+  tick) enqueue a slot once. After downtime the newest slot is claimed ``pending`` (late) and
+  the older ones are recorded ``missed`` in the same statement (metrics/slots.py decides which).
+* **Executing** (:func:`check_run_execute`, the worker): one transaction that locks the run with
+  ``SELECT … FOR UPDATE SKIP LOCKED WHERE status = 'pending'``, stores every criterion's result
+  and marks the run done. A second execution (a duplicated message, the sweep) finds the row
+  locked or done and does nothing; a worker killed mid-check rolls back, the run stays pending
+  and the tick's sweep publishes it again a couple of minutes later.
+
+The tick costs a constant number of queries however many plans run (the plans with their last
+claimed slot, their teams' holidays, one insert, one sweep); messages are published after the
+transaction commits and never block on the broker (``pilotplan.queue``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
+from zoneinfo import ZoneInfo
+
+from django.db import connection, transaction
+from django.db.models import F, OuterRef, Prefetch, QuerySet, Subquery
+from django.utils import timezone
+
+from accounts.models import TeamHoliday
+from metrics import digest, evaluation, tasks
+from metrics.models import CheckRun, CriterionResult
+from metrics.slots import business_day_filter, due_slots, plan_window
+from pilotplan.queue import enqueue_on_commit
+from pilots.models import ExitCriterion, PilotPlan
+
+# A pending run older than this was lost (its worker died, or the broker was down when it was
+# published): the tick publishes it again. Longer than a check takes, shorter than a slot gap.
+SWEEP_AFTER = dt.timedelta(minutes=2)
+# At most this many lost runs re-published per tick (they are idempotent, but a backlog after a
+# long outage should not flood the queue every minute).
+SWEEP_LIMIT = 500
+
+Verdict = CriterionResult.Verdict
 
 
+# --- claiming ----------------------------------------------------------------------------------
+
+
+def _running_plans() -> list[PilotPlan]:
+    last_due = CheckRun.objects.filter(plan=OuterRef("pk")).order_by("-due_at").values("due_at")
+    return list(
+        PilotPlan.objects.filter(
+            status=PilotPlan.Status.RUNNING, start_date__isnull=False, end_date__isnull=False
+        )
+        # The newest claimed slot (pending, done or missed) of each plan: one probe of the
+        # (plan, due_at) unique index per plan.
+        .annotate(last_due_at=Subquery(last_due[:1]))
+        .only("id", "team_id", "time_zone", "start_date", "end_date", "business_days",
+              "check_times")
+        .order_by("pk")
+    )  # fmt: skip
+
+
+def _holidays(team_ids: set[int]) -> dict[int, list[dt.date]]:
+    by_team: dict[int, list[dt.date]] = defaultdict(list)
+    rows = TeamHoliday.objects.filter(team_id__in=team_ids).values_list("team_id", "date")
+    for team_id, day in rows:
+        by_team[team_id].append(day)
+    return by_team
+
+
+_CLAIM_SQL = """
+INSERT INTO metrics_checkrun
+    (plan_id, due_at, local_date, local_time, status, late, created_at, attempts,
+     met, not_met, not_enough_evidence)
+SELECT plan_id, due_at, local_date, local_time, status, late, %s, 0, 0, 0, 0
+  FROM unnest(%s::bigint[], %s::timestamptz[], %s::date[], %s::time[], %s::text[], %s::bool[])
+       AS t(plan_id, due_at, local_date, local_time, status, late)
+ ORDER BY plan_id, due_at
+ON CONFLICT (plan_id, due_at) DO NOTHING
+RETURNING id, status
+"""
+
+
+def _claim(rows: list[tuple[int, dt.datetime, dt.date, dt.time, str, bool]], now: dt.datetime) -> (
+    list[int]
+):  # fmt: skip
+    """Insert the slots; the ids of the ``pending`` runs this statement inserted."""
+    if not rows:
+        return []
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL, [now, *columns])
+        return [pk for pk, status in cursor.fetchall() if status == CheckRun.Status.PENDING]
+
+
+def _sweep(now: dt.datetime) -> list[int]:
+    """Pending runs left behind. ``SKIP LOCKED`` leaves out runs a worker is executing now."""
+    return list(
+        CheckRun.objects.filter(status=CheckRun.Status.PENDING, created_at__lt=now - SWEEP_AFTER)
+        .order_by("created_at")
+        .select_for_update(skip_locked=True)
+        .values_list("pk", flat=True)[:SWEEP_LIMIT]
+    )
+
+
+@transaction.atomic
 def tick_process(*, now: dt.datetime) -> list[int]:
-    """Claim every due slot of every running plan; return the ids of new pending runs."""
-    return []
+    """Claim every due slot of every running plan; return the ids of new pending runs.
+
+    Also re-publishes pending runs older than ``SWEEP_AFTER`` (their message was lost). Safe to
+    run concurrently and repeatedly: a slot is claimed by one tick only.
+    """
+    plans = _running_plans()
+    holidays = _holidays({p.team_id for p in plans})
+    rows: list[tuple[int, dt.datetime, dt.date, dt.time, str, bool]] = []
+    for plan in plans:
+        assert plan.start_date is not None and plan.end_date is not None
+        tz = ZoneInfo(plan.time_zone)
+        window_start, window_end = plan_window(
+            start_date=plan.start_date, end_date=plan.end_date, tz=tz
+        )
+        if now < window_start:
+            continue
+        due = due_slots(
+            check_times=plan.check_times,
+            tz=tz,
+            last_processed_due_at=plan.last_due_at,  # type: ignore[attr-defined]
+            now=now,
+            window_start=window_start,
+            window_end=window_end,
+            active_dates=business_day_filter(
+                start_date=plan.start_date,
+                business_days=plan.business_days,
+                holidays=holidays.get(plan.team_id, ()),
+            ),
+        )
+        if due.run is None:
+            continue
+        for slot in due.missed:
+            rows.append((plan.pk, slot.due_at, slot.local_date, slot.local_time, "missed", False))
+        run = due.run
+        rows.append((plan.pk, run.due_at, run.local_date, run.local_time, "pending", due.late))
+    claimed = _claim(rows, now)
+    for run_id in claimed + _sweep(now):
+        enqueue_on_commit(tasks.check_run_execute, run_id)
+    return claimed
 
 
-def check_run_execute(*, run_id: int) -> None:
-    """Evaluate every exit criterion of the run's plan, once."""
+# --- executing ---------------------------------------------------------------------------------
+
+
+def _criteria(plan_id: int) -> list[ExitCriterion]:
+    return list(
+        ExitCriterion.objects.filter(plan_id=plan_id)
+        .select_related("metric", "denominator")
+        .order_by("position", "pk")
+    )
+
+
+def check_run_execute(*, run_id: int) -> bool:
+    """Evaluate every exit criterion of the run's plan, once; ``True`` if this call did it.
+
+    One transaction: the run is locked (``SKIP LOCKED``: a concurrent execution of the same run
+    makes this one return at once), its results stored, its counters set and its status made
+    ``done``, and the day's digest sent if this is the plan's first check of that local day.
+    Each criterion is evaluated as of the run's ``due_at`` (a late run judges the slot it was
+    scheduled for, and gives the same answer whenever it runs).
+    """
+    with transaction.atomic():
+        run = (
+            CheckRun.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("plan")
+            .filter(pk=run_id, status=CheckRun.Status.PENDING)
+            .first()
+        )
+        if run is None:
+            return False
+        plan = run.plan
+        if plan.start_date is not None and plan.end_date is not None:
+            plan_start, _ = plan_window(
+                start_date=plan.start_date, end_date=plan.end_date, tz=ZoneInfo(plan.time_zone)
+            )
+        else:  # dates cleared since the slot was claimed: nothing of the pilot to look at
+            plan_start = run.due_at
+        results = []
+        for criterion in _criteria(plan.pk):
+            start, end = evaluation.criterion_window(
+                window_hours=criterion.window_hours, due_at=run.due_at, plan_start=plan_start
+            )
+            outcome = evaluation.criterion_result(
+                criterion=criterion, plan_id=plan.pk, start=start, end=end
+            )
+            results.append(
+                CriterionResult(
+                    run=run,
+                    criterion=criterion,
+                    position=criterion.position,
+                    label=evaluation.criterion_label(criterion),
+                    comparator=criterion.comparator,
+                    threshold=None if criterion.threshold is None else float(criterion.threshold),
+                    blocking=criterion.blocking,
+                    value=outcome.value,
+                    low=outcome.low,
+                    high=outcome.high,
+                    sample_size=outcome.sample_size,
+                    method=outcome.method,
+                    verdict=outcome.verdict,
+                    reason=outcome.reason,
+                )
+            )
+        CriterionResult.objects.bulk_create(results)
+        verdicts = [r.verdict for r in results]
+        run.status = CheckRun.Status.DONE
+        run.finished_at = timezone.now()
+        run.met = verdicts.count(Verdict.MET)
+        run.not_met = verdicts.count(Verdict.NOT_MET)
+        run.not_enough_evidence = verdicts.count(Verdict.NOT_ENOUGH_EVIDENCE)
+        CheckRun.objects.filter(pk=run.pk).update(
+            status=run.status,
+            finished_at=run.finished_at,
+            attempts=F("attempts") + 1,
+            met=run.met,
+            not_met=run.not_met,
+            not_enough_evidence=run.not_enough_evidence,
+        )
+        run.attempts += 1
+        digest.digest_after_run(run=run, results=results)
+    return True
+
+
+# --- reads (the checks page, the API, the dashboard's "today's status") ------------------------
+
+
+def check_runs_for_plan(*, plan_id: int) -> QuerySet[CheckRun]:
+    """A plan's check runs, newest slot first, each with its results (two queries a page)."""
+    return (
+        CheckRun.objects.filter(plan_id=plan_id)
+        .order_by("-due_at")
+        .prefetch_related(
+            Prefetch("results", queryset=CriterionResult.objects.order_by("position"))
+        )
+    )
+
+
+def check_run_latest_done(*, plan_id: int) -> CheckRun | None:
+    """The plan's newest done check run with its results (two queries), or ``None``."""
+    return check_runs_for_plan(plan_id=plan_id).filter(status=CheckRun.Status.DONE).first()

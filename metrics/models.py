@@ -131,7 +131,11 @@ class Sample(models.Model):
     """
 
     id = models.BigAutoField(primary_key=True)
-    plan = models.ForeignKey("pilots.PilotPlan", on_delete=models.CASCADE, related_name="samples")
+    # No index of its own: the natural key's unique index starts with plan_id, and a second,
+    # single-column one tempts the planner into scanning every sample of the plan.
+    plan = models.ForeignKey(
+        "pilots.PilotPlan", on_delete=models.CASCADE, related_name="samples", db_index=False
+    )
     metric = models.ForeignKey(MetricDefinition, on_delete=models.PROTECT, related_name="samples")
     observed_at = models.DateTimeField()
     value = models.FloatField()
@@ -170,7 +174,10 @@ class Rollup(models.Model):
     """
 
     id = models.BigAutoField(primary_key=True)
-    plan = models.ForeignKey("pilots.PilotPlan", on_delete=models.CASCADE, related_name="+")
+    # Indexed by the unique (plan, metric, bucket) constraint of each concrete model.
+    plan = models.ForeignKey(
+        "pilots.PilotPlan", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     metric = models.ForeignKey(MetricDefinition, on_delete=models.CASCADE, related_name="+")
     bucket = models.DateTimeField(help_text="Start of the bucket (UTC, truncated).")
     count = models.PositiveIntegerField()

@@ -254,6 +254,51 @@ def mean(*, values: Values, confidence: float = DEFAULT_CONFIDENCE) -> Estimate:
     return Estimate(m, m - half, m + half, n, T, c, "Mean")
 
 
+def mean_from_moments(
+    *, n: Number, total: Number, total_sq: Number, minimum: Number | None = None,
+    maximum: Number | None = None, confidence: float = DEFAULT_CONFIDENCE,
+) -> Estimate:  # fmt: skip
+    """:func:`mean` from the moments a rollup keeps (count, Σx, Σx²) instead of the values.
+
+    The same Student t interval: the sum of squared deviations is Σx² − Σx·x̄ (clamped at 0,
+    which rounding can undershoot). ``minimum``/``maximum`` (a rollup's min and max) are
+    optional; when they are equal every value was the same, and the estimate is that value with
+    the zero-width interval [x, x], exactly as :func:`mean` gives for identical values (Σx / n
+    need not round back to x). The mean is also kept inside [minimum, maximum].
+
+    Precision: the one-pass formula loses digits when the spread is tiny against the mean
+    (relative variance below ~1e-10); metrics in this product (latency, scores, rates) are far
+    from that, and the result matches :func:`mean` on the raw values to ~1e-9 relative.
+    """
+    c = _confidence(confidence)
+    count = _count(n, "n")
+    s = _finite(total, "total")
+    sq = _finite(total_sq, "total_sq")
+    if sq < 0:
+        raise ValueError(f"total_sq must be ≥ 0, got {total_sq!r}.")
+    if count == 0:
+        return Estimate(None, None, None, 0, T, c, "Mean")
+    lo = None if minimum is None else _finite(minimum, "minimum")
+    hi = None if maximum is None else _finite(maximum, "maximum")
+    if lo is not None and hi is not None and lo > hi:
+        raise ValueError(f"minimum ({lo}) exceeds maximum ({hi}).")
+    if lo is not None and lo == hi:
+        if count == 1:
+            return Estimate(lo, None, None, 1, T, c, "Mean")
+        return Estimate(lo, lo, lo, count, T, c, "Mean")
+    m = s / count
+    if lo is not None:
+        m = max(m, lo)
+    if hi is not None:
+        m = min(m, hi)
+    if count == 1:
+        return Estimate(m, None, None, 1, T, c, "Mean")
+    ss = max(0.0, sq - s * (s / count))
+    sd = math.sqrt(ss / (count - 1))
+    half = float(stats.t.ppf(1 - (1 - c) / 2, count - 1)) * sd / math.sqrt(count)
+    return Estimate(m, m - half, m + half, count, T, c, "Mean")
+
+
 def mean_bootstrap(
     *, values: Values, seed: int, confidence: float = DEFAULT_CONFIDENCE,
     n_resamples: int = 9999,

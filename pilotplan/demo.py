@@ -27,6 +27,7 @@ from django.utils import timezone
 from accounts.models import Membership, Team, User
 from accounts.services import membership_set
 from backlog.services import finding_create
+from metrics.demo import demo_metrics_seed
 from metrics.selectors import metric_by_key
 from pilots import timeline
 from pilots.models import PilotPlan, Review, ScopeItem, Section
@@ -121,6 +122,7 @@ TEAMS = (
             ("Offline order history", "Order history without a connection"),
             ("Order status push notifications", "Tell shoppers when their order moves"),
             ("Biometric login", "Sign in with Face ID or a fingerprint"),
+            ("Dark mode", "A dark theme that follows the phone's setting"),
         ),
     ),
     DemoTeam(
@@ -135,6 +137,8 @@ TEAMS = (
         ),
     ),
 )
+
+SLUGS = [team.slug for team in TEAMS]
 
 # How far each demo plan got: every status of the lifecycle appears at least once. Each complete
 # plan is walked through the lifecycle services up to its status (see ``_walk``).
@@ -219,6 +223,19 @@ DEMO_PLANS: dict[tuple[str, str], Complete | Incomplete] = {
         week=-6,
         decision=PilotPlan.Decision.ROLL_BACK,
         reason="Sign-in failures doubled on older Android devices; roll back and rethink.",
+    ),
+    ("mobile", "Dark mode"): Complete(
+        status=Status.RUNNING,
+        included=(("MOB-130", "Dark theme for every screen"), ("MOB-131", "Follow the OS setting")),
+        excluded=("Custom themes", "Colour choices beyond light and dark are a later increment."),
+        cohort="250 beta testers on Android and iOS, opt-in only",
+        target_size=250,
+        segment="North America",
+        environment="mobile-beta",
+        uses_real_data=False,
+        flag="dark-mode",
+        data_considerations="A display setting only; switching off loses nothing.",
+        week=0,  # started this Monday: running now
     ),
     ("platform", "Query result cache"): Complete(
         status=Status.EVALUATING,
@@ -572,8 +589,10 @@ def _seed_plans(team: Team, spec: DemoTeam, people: dict[str, User], today: dt.d
 
 
 @transaction.atomic
-def seed_demo(*, today: dt.date | None = None) -> list[tuple[str, str, str]]:
-    """Create or refresh the demo; return (e-mail, team, role label) for every demo login."""
+def seed_demo(*, today: dt.date | None = None, metrics: bool = True) -> list[tuple[str, str, str]]:
+    """Create or refresh the demo; return (e-mail, team, role label) for every demo login.
+
+    ``metrics=False`` leaves out the metric history (tests of the plans themselves)."""
     today = today or timezone.localdate()
     logins: list[tuple[str, str, str]] = []
     admin = _user("admin@pilotplan.demo", "Ada Admin", superuser=True)
@@ -594,4 +613,7 @@ def seed_demo(*, today: dt.date | None = None) -> list[tuple[str, str, str]]:
         membership_set(team=team, user=portfolio, role=Membership.Role.STAKEHOLDER)
         _seed_plans(team, spec, people, today)
     logins.append((portfolio.email, "every team", "Stakeholder"))
+    if metrics:
+        # Samples and past checks of the running and evaluating pilots (metrics/demo.py).
+        demo_metrics_seed(plans=list(PilotPlan.objects.filter(team__slug__in=SLUGS)))
     return logins

@@ -150,6 +150,8 @@ def cmd_run(args: argparse.Namespace, env: dict[str, str]) -> int:
             "web": [PYTHON, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
             "worker": [*CELERY, "worker", "-l", "info", "--concurrency", "2"],
             "beat": [*CELERY, "beat", "-l", "info"],
+            # Keeps the demo's running pilots fed with samples (metrics/simulator.py).
+            "simulator": [PYTHON, "manage.py", "simulate_samples"],
         },
         env,
     )

@@ -79,6 +79,9 @@ def main() -> None:
             samples = timed(get(url))
             figures[f"{name}_ms_p50"] = statistics.median(samples)
             figures[f"{name}_ms_p95"] = p95(samples)
+        from tests import bench_metrics
+
+        bench_metrics.run(po=po, team=team, figures=figures)
         for name, value in figures.items():
             print(f"{name}: {value:.2f}")
     finally:

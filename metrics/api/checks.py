@@ -1,5 +1,99 @@
-"""TODO: checks API."""
+"""A plan's scheduled checks over the API (read only; the scheduler writes them).
+
+- ``GET plans/{plan_id}/check-runs``: the plan's check runs, newest slot first, paginated, each
+  with its per-criterion results nested;
+- ``GET plans/{plan_id}/check-runs/{id}``: one run.
+
+Readable by everyone who reads the plan (team members and invited stakeholders); for anyone
+else the plan does not exist (404). Constant queries per page.
+"""
 
 from __future__ import annotations
 
-urlpatterns: list = []
+from django.http import Http404
+from django.urls import path
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.decorators import api_view
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from metrics.checks import check_runs_for_plan
+from metrics.models import CheckRun, CriterionResult
+from pilotplan.api import FORBIDDEN, NOT_FOUND
+from pilotplan.pagination import PAGE_PARAMETER, paginate, paginated
+from pilots.access import plan_for_user
+
+TAGS = ["checks"]
+
+
+class CriterionResultSerializer(serializers.ModelSerializer):
+    criterion = serializers.PrimaryKeyRelatedField(
+        read_only=True, allow_null=True, help_text="The live exit criterion (null once deleted)."
+    )
+
+    class Meta:
+        model = CriterionResult
+        fields = [
+            "position", "criterion", "label", "comparator", "threshold", "blocking", "value",
+            "low", "high", "sample_size", "method", "verdict", "reason",
+        ]  # fmt: skip
+        extra_kwargs = {
+            "label": {"help_text": "The criterion as it read at the check."},
+            "low": {"help_text": "Lower bound of the 95 % interval (= value when exact)."},
+            "high": {"help_text": "Upper bound of the 95 % interval (= value when exact)."},
+            "method": {"help_text": "t, wilson, poisson_exact, order_statistic, exact, …"},
+        }
+
+
+class CheckRunSerializer(serializers.ModelSerializer):
+    results = CriterionResultSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = CheckRun
+        fields = [
+            "id", "due_at", "local_date", "local_time", "status", "late", "attempts",
+            "finished_at", "met", "not_met", "not_enough_evidence", "results",
+        ]  # fmt: skip
+        extra_kwargs = {
+            "due_at": {"help_text": "When the check was due (UTC)."},
+            "local_date": {"help_text": "The scheduled day in the plan's time zone."},
+            "local_time": {"help_text": "The scheduled check time in the plan's time zone."},
+            "late": {"help_text": "Run after the scheduler had been down at the due time."},
+        }
+
+
+@extend_schema(
+    tags=TAGS,
+    operation_id="plan_check_runs_list",
+    summary="A plan's check runs",
+    description="Newest slot first, each with its per-criterion results. Missed runs (the "
+    "scheduler was down) and pending ones (queued) have no results.",
+    parameters=[PAGE_PARAMETER],
+    responses={200: paginated(CheckRunSerializer), 403: FORBIDDEN, 404: NOT_FOUND},
+)
+@api_view(["GET"])
+def check_run_list(request: Request, plan_id: int) -> Response:
+    plan = plan_for_user(user=request.user, plan_id=plan_id)  # type: ignore[arg-type]
+    return paginate(request, check_runs_for_plan(plan_id=plan.pk), CheckRunSerializer)
+
+
+@extend_schema(
+    tags=TAGS,
+    operation_id="plan_check_runs_retrieve",
+    summary="One check run",
+    responses={200: CheckRunSerializer, 403: FORBIDDEN, 404: NOT_FOUND},
+)
+@api_view(["GET"])
+def check_run_detail(request: Request, plan_id: int, run_id: int) -> Response:
+    plan = plan_for_user(user=request.user, plan_id=plan_id)  # type: ignore[arg-type]
+    run = check_runs_for_plan(plan_id=plan.pk).filter(pk=run_id).first()
+    if run is None:
+        raise Http404("No such check run")
+    return Response(CheckRunSerializer(run).data)
+
+
+urlpatterns = [
+    path("plans/<int:plan_id>/check-runs", check_run_list, name="plan-check-runs"),
+    path("plans/<int:plan_id>/check-runs/<int:run_id>", check_run_detail, name="plan-check-run"),
+]

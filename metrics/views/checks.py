@@ -1,5 +1,51 @@
-"""TODO: checks views."""
+"""A plan's check history: every scheduled check, newest first, with each criterion's result.
+
+``pilots/<id>/checks`` is the page (paginated; each run expands to its results without
+JavaScript, with ``<details>``); ``pilots/<id>/checks/latest`` answers the "today's status"
+partial alone, for pages that load it with HTMX. Everyone who reads the plan reads its checks
+(team members and invited stakeholders); to anyone else the plan does not exist.
+"""
 
 from __future__ import annotations
 
-urlpatterns: list = []
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.views.decorators.http import require_http_methods
+
+from metrics.checks import check_run_latest_done, check_runs_for_plan
+from pilotplan.http import AuthedHtmxRequest
+from pilots.access import plan_for_user
+
+RUNS_PER_PAGE = 20
+
+
+@login_required
+@require_http_methods(["GET"])
+def checks(request: AuthedHtmxRequest, plan_id: int) -> HttpResponse:
+    plan = plan_for_user(user=request.user, plan_id=plan_id)
+    page = Paginator(check_runs_for_plan(plan_id=plan.pk), RUNS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    context = {"plan": plan, "page": page, "runs": page.object_list}
+    return TemplateResponse(request, "metrics/checks_history.html", context)
+
+
+@login_required
+@require_http_methods(["GET"])
+def checks_latest(request: AuthedHtmxRequest, plan_id: int) -> HttpResponse:
+    """The newest done check and its results ("today's status"), as a fragment."""
+    plan = plan_for_user(user=request.user, plan_id=plan_id)
+    context = {
+        "plan": plan,
+        "latest_run": check_run_latest_done(plan_id=plan.pk),
+    }
+    return TemplateResponse(request, "metrics/checks_latest.html", context)
+
+
+urlpatterns = [
+    path("pilots/<int:plan_id>/checks", checks, name="checks"),
+    path("pilots/<int:plan_id>/checks/latest", checks_latest, name="checks_latest"),
+]

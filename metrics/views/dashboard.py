@@ -1,5 +1,35 @@
-"""TODO: dashboard views."""
+"""The per-plan monitoring dashboard: charts, check history, today's status, external links."""
 
 from __future__ import annotations
 
-urlpatterns: list = []
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.views.decorators.http import require_http_methods
+
+from metrics.dashboard import Span, dashboard_page
+from pilotplan.http import AuthedHtmxRequest
+from pilots.access import can_edit, plan_for_user
+
+
+@login_required
+@require_http_methods(["GET"])
+def dashboard(request: AuthedHtmxRequest, plan_id: int) -> HttpResponse:
+    """Everyone who reads the plan reads its dashboard; ``?span=24h`` charts the last 24 hours
+    per minute instead of the whole pilot per hour (a link, so it works without JavaScript)."""
+    plan = plan_for_user(user=request.user, plan_id=plan_id)
+    page = dashboard_page(plan=plan, span=request.GET.get("span", Span.PILOT))
+    context = {
+        "plan": plan,
+        "page": page,
+        "data": page.data,
+        "spans": Span,
+        "can_edit": can_edit(plan.viewer_role),  # type: ignore[attr-defined]
+    }
+    return TemplateResponse(request, "metrics/dashboard.html", context)
+
+
+urlpatterns = [
+    path("pilots/<int:plan_id>/monitoring", dashboard, name="dashboard"),
+]

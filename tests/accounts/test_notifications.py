@@ -211,7 +211,8 @@ def test_users_who_turned_email_off_get_none(
     sm.refresh_from_db()
     queued: list[list[int]] = []
     monkeypatch.setattr(
-        "accounts.tasks.notifications_email.delay", lambda ids: queued.append(list(ids))
+        "accounts.tasks.notifications_email.apply_async",
+        lambda args, **_options: queued.append(list(args[0])),
     )
 
     with django_capture_on_commit_callbacks(execute=True):

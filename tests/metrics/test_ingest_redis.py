@@ -88,24 +88,22 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
         server.stop()
 
 
-def _point_celery_at(url: str) -> None:
-    app.conf.broker_url = url
-    # Forget pooled connections to the previous broker.
-    if app._pool is not None:
-        app._pool.force_close_all()
-    app._pool = None
-    app.amqp._producer_pool = None
-
-
 @pytest.fixture
 def broker(own_redis: RedisServer) -> Iterator[RedisServer]:
-    """Celery publishing to ``own_redis`` for the test, restored afterwards."""
-    previous = app.conf.broker_url
-    _point_celery_at(own_redis.url)
+    """Celery publishing to ``own_redis`` for the test, restored afterwards.
+
+    The app's own connection pools are set aside, not closed: kombu keeps global references to
+    them, and closing them would break every later publish in this test process."""
+    saved = app.conf.broker_url, app._pool, app.amqp._producer_pool
+    app.conf.broker_url = own_redis.url
+    app._pool = None
+    app.amqp._producer_pool = None
     try:
         yield own_redis
     finally:
-        _point_celery_at(previous)
+        if app._pool is not None:
+            app._pool.force_close_all()
+        app.conf.broker_url, app._pool, app.amqp._producer_pool = saved
 
 
 def test_redis_stopped_during_ingestion_loses_no_sample(broker, team, po):

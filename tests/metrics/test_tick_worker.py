@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -11,14 +13,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
+import psycopg
 import pytest
 import redis
 from django.conf import settings
 from django.db import connection
+from django.utils import timezone
 
-from metrics.models import TICK, Heartbeat
-from metrics.tasks import tick
+from metrics.models import TICK, CheckRun, CriterionResult, DailyDigest, Heartbeat
+from metrics.tasks import check_run_execute, tick
 from tests.conftest import missing
+from tests.factories import running_plan
+from tests.metrics.test_checks_support import store
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -47,11 +53,19 @@ def broker() -> Iterator[redis.Redis]:
     client.close()
 
 
-@pytest.fixture
-def worker(broker: redis.Redis, tmp_path: Path) -> Iterator[str]:
-    """A Celery worker process consuming a queue of its own; yields the queue's name."""
-    queue = f"test-tick-{uuid.uuid4().hex[:12]}"
-    log = tmp_path / "worker.log"
+# The worker is Celery's own, started with the project's app; the only change is its default
+# queue (``task_default_queue``, as the CELERY_TASK_DEFAULT_QUEUE setting would), so the work a
+# tick queues (``check_run_execute``) goes to this test's queue and this worker, not to another.
+WORKER = """
+import sys
+from pilotplan.celery import app
+app.conf.task_default_queue = sys.argv[1]
+app.worker_main(sys.argv[2:])
+"""
+
+
+def worker_start(queue: str, log: Path) -> subprocess.Popen:
+    """A Celery worker process (solo pool) consuming ``queue`` against the test database."""
     env = {
         **os.environ,
         "DATABASE_URL": worker_database_url(),
@@ -59,10 +73,10 @@ def worker(broker: redis.Redis, tmp_path: Path) -> Iterator[str]:
         "DJANGO_SETTINGS_MODULE": "pilotplan.settings",
     }
     with log.open("wb") as out:
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             [
-                sys.executable, "-m", "celery", "-A", "pilotplan", "worker",
-                "--pool", "solo", "--concurrency", "1", "-Q", queue, "-n", f"{queue}@%h",
+                sys.executable, "-c", WORKER, queue,
+                "worker", "--pool", "solo", "--concurrency", "1", "-Q", queue, "-n", f"{queue}@%h",
                 "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "info",
             ],
             cwd=ROOT,
@@ -70,17 +84,56 @@ def worker(broker: redis.Redis, tmp_path: Path) -> Iterator[str]:
             stdout=out,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
+
+
+def worker_stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+@pytest.fixture
+def worker(broker: redis.Redis, tmp_path: Path) -> Iterator[str]:
+    """A Celery worker process consuming a queue of its own; yields the queue's name."""
+    queue = f"test-tick-{uuid.uuid4().hex[:12]}"
+    log = tmp_path / "worker.log"
+    proc = worker_start(queue, log)
     try:
         yield queue
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        worker_stop(proc)
         broker.delete(queue, f"_kombu.binding.{queue}")
         print(log.read_text(errors="replace"))  # shown by pytest when the test failed
+
+
+def raw_connection() -> psycopg.Connection:
+    s = connection.settings_dict
+    return psycopg.connect(
+        dbname=s["NAME"], user=s["USER"], password=s["PASSWORD"] or None, host=s["HOST"],
+        port=s["PORT"] or None,
+    )  # fmt: skip
+
+
+def waiting_backend(conn: psycopg.Connection, table: str) -> int | None:
+    """The pid of a backend blocked on a lock while writing ``table``."""
+    row = conn.execute(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+        "AND wait_event_type = 'Lock' AND query LIKE %s",
+        [f'INSERT INTO "{table}"%'],
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def wait_until(value, timeout: float = 20.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := value():
+            return result
+        time.sleep(0.1)
+    return None
 
 
 def wait_for(predicate, timeout: float = 20.0) -> bool:  # type: ignore[no-untyped-def]
@@ -111,3 +164,80 @@ def test_two_ticks_through_the_worker_count_two_beats(worker):
     assert wait_for(lambda: Heartbeat.objects.filter(name=TICK, beats=2).exists()), (
         "the worker did not record two beats within 20 s"
     )
+
+
+# --- scheduled checks through the worker -----------------------------------------------------
+
+
+def test_a_beat_tick_through_the_worker_runs_the_due_check_once(worker, team, po, sm):
+    # Started a week ago: whatever today is, the newest 10:00 or 16:00 slot is in the past.
+    today = timezone.now().date()
+    plan = running_plan(team=team, owner=po, start_date=today - dt.timedelta(days=7),
+                        business_days=20)  # fmt: skip
+    store(plan, "p1_defects", [(timezone.now() - dt.timedelta(days=6), 0)])
+
+    tick.apply_async(queue=worker)
+
+    assert wait_for(lambda: CheckRun.objects.filter(plan=plan, status="done").exists()), (
+        "no check run was done within 20 s"
+    )
+    done = CheckRun.objects.get(plan=plan, status="done")
+    assert done.attempts == 1 and done.due_at <= timezone.now()
+    assert done == CheckRun.objects.filter(plan=plan).order_by("-due_at").first()
+    assert set(CheckRun.objects.exclude(pk=done.pk).values_list("status", flat=True)) <= {"missed"}
+    results = {r.label: r.verdict for r in done.results.all()}
+    assert len(results) == 5 and results["P1 defects total = 0 defects"] == "met"
+    assert DailyDigest.objects.filter(plan=plan, run=done).exists()
+
+    # A second beat finds nothing new to do.
+    tick.apply_async(queue=worker)
+    assert wait_for(lambda: Heartbeat.objects.filter(name=TICK, beats=2).exists())
+    assert CheckRun.objects.filter(plan=plan, status="done").count() == 1
+    assert CriterionResult.objects.filter(run__plan=plan).count() == 5
+
+
+def test_a_worker_killed_mid_check_and_the_next_tick_completes_the_run_once(
+    worker, broker, tmp_path, team, po
+):
+    plan = running_plan(team=team, owner=po, start_date=timezone.now().date(), business_days=20)
+    now = timezone.now()
+    run = CheckRun.objects.create(
+        plan=plan, due_at=now - dt.timedelta(minutes=10), local_date=now.date(),
+        local_time=dt.time(0, 0), created_at=now - dt.timedelta(minutes=10),
+    )  # fmt: skip
+    doomed_queue = f"test-doomed-{uuid.uuid4().hex[:12]}"
+    doomed = worker_start(doomed_queue, tmp_path / "doomed.log")
+    try:
+        with raw_connection() as blocker, raw_connection() as observer:
+            observer.autocommit = True
+            # The doomed worker locks the run, evaluates, then waits at its first write.
+            blocker.execute("LOCK TABLE metrics_criterionresult IN SHARE MODE")
+            check_run_execute.apply_async(args=[run.pk], queue=doomed_queue)
+            backend = wait_until(lambda: waiting_backend(observer, "metrics_criterionresult"))
+            assert backend, "the doomed worker never reached its first write"
+            doomed.send_signal(signal.SIGKILL)
+            assert doomed.wait(10) == -signal.SIGKILL
+            blocker.rollback()
+            assert wait_for(
+                lambda: (
+                    not observer.execute(
+                        "SELECT 1 FROM pg_stat_activity WHERE pid = %s", [backend]
+                    ).fetchone()
+                )
+            ), "the killed worker's transaction is still open"
+    finally:
+        if doomed.poll() is None:
+            doomed.kill()
+        broker.delete(doomed_queue, f"_kombu.binding.{doomed_queue}")
+    run.refresh_from_db()
+    assert (run.status, run.attempts) == ("pending", 0)
+    assert not CriterionResult.objects.filter(run=run).exists()
+
+    tick.apply_async(queue=worker)  # its sweep finds the run pending for minutes
+
+    assert wait_for(lambda: CheckRun.objects.filter(pk=run.pk, status="done").exists()), (
+        "the run was not completed within 20 s"
+    )
+    run.refresh_from_db()
+    assert run.attempts == 1
+    assert CriterionResult.objects.filter(run=run).count() == 5

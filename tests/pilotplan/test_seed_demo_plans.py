@@ -223,7 +223,7 @@ def test_demo_audit_events_name_their_actor():
 def test_the_running_demo_plan_is_under_way_and_the_approved_one_starts_next_monday():
     seed_demo(today=WEDNESDAY)
 
-    running = PilotPlan.objects.get(status="running")
+    running = PilotPlan.objects.get(status="running", team__slug="checkout")
     approved = PilotPlan.objects.get(status="approved")
 
     assert running.start_date <= WEDNESDAY <= running.end_date

@@ -1,0 +1,175 @@
+"""The daily digest: after the first check of a plan's local day, tell the team where it stands.
+
+One digest per (plan, local date), guaranteed by ``DailyDigest``'s unique constraint and an
+``INSERT … ON CONFLICT DO NOTHING``: two runs of the same day finishing at once (a 10:00 run
+re-executed by the sweep while the 16:00 one completes) send one digest. It is written in the
+check run's own transaction, so a run that rolls back sends nothing and the retried run sends
+it.
+
+The digest is an ordinary notification (in-app, and e-mailed to those who asked) whose text is
+the summary, kept within the notification's 300 characters: what is met, what is not, what
+changed since the last check of an earlier day, and the business days left. The link opens the
+plan's check history, where every figure behind it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.db import connection
+from django.urls import reverse
+
+from accounts.models import Notification, User
+from accounts.services import notify
+from metrics.models import CheckRun, CriterionResult, DailyDigest
+from pilots.models import PilotPlan
+from pilots.selectors import plan_days_left
+
+Verdict = CriterionResult.Verdict
+MESSAGE_MAX = 300
+_VERDICT_WORDS = {
+    Verdict.MET: "met",
+    Verdict.NOT_MET: "not met",
+    Verdict.NOT_ENOUGH_EVIDENCE: "not enough evidence",
+}
+
+_CLAIM_SQL = """
+INSERT INTO metrics_dailydigest (plan_id, local_date, run_id, sent_at)
+VALUES (%s, %s, %s, now())
+ON CONFLICT (plan_id, local_date) DO NOTHING
+RETURNING id
+"""
+
+
+def _claim(run: CheckRun) -> int | None:
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL, [run.plan_id, run.local_date, run.pk])
+        row = cursor.fetchone()
+    return None if row is None else int(row[0])
+
+
+def _previous_day_run(run: CheckRun) -> CheckRun | None:
+    """The last done check of an earlier local day (what "since yesterday" compares with)."""
+    return (
+        CheckRun.objects.filter(
+            plan_id=run.plan_id, status=CheckRun.Status.DONE, local_date__lt=run.local_date
+        )
+        .order_by("-due_at")
+        .first()
+    )
+
+
+def _key(result: CriterionResult) -> object:
+    # The live criterion when it still exists; its position for results of deleted criteria.
+    return result.criterion_id if result.criterion_id is not None else ("position", result.position)
+
+
+def verdict_changes(
+    *, before: Sequence[CriterionResult], after: Sequence[CriterionResult]
+) -> list[tuple[CriterionResult, str | None]]:
+    """``(result now, verdict before)`` for each criterion whose verdict changed; a criterion
+    that was not there before has ``None``."""
+    previous = {_key(r): r.verdict for r in before}
+    return [(r, previous.get(_key(r))) for r in after if previous.get(_key(r)) != r.verdict]
+
+
+def _join(labels: list[str]) -> str:
+    return "; ".join(labels)
+
+
+def digest_message(
+    *,
+    plan: PilotPlan,
+    run: CheckRun,
+    results: Sequence[CriterionResult],
+    previous: CheckRun | None,
+    previous_results: Sequence[CriterionResult],
+    days_left: int | None,
+) -> str:
+    """The digest's text, at most 300 characters: detail first, shortened to counts if long.
+
+    "“Checkout v2” Tue 14 Jan: 3 of 5 criteria met. Not met: p95 latency percentile 95 < 300 ms.
+    Not enough evidence: CSAT mean ≥ 4.2 / 5. Since Mon 13 Jan: P1 defects total = 0 now met.
+    6 business days left."
+    """
+    met = [r for r in results if r.verdict == Verdict.MET]
+    not_met = [r for r in results if r.verdict == Verdict.NOT_MET]
+    unsure = [r for r in results if r.verdict == Verdict.NOT_ENOUGH_EVIDENCE]
+    changes = verdict_changes(before=previous_results, after=results) if previous else []
+    head = f"“{plan.title}” {run.local_date:%a %-d %b}: {len(met)} of {len(results)} criteria met."
+    if not results:
+        head = f"“{plan.title}” {run.local_date:%a %-d %b}: no exit criteria to check."
+    if days_left is not None:
+        tail = f" {days_left} business day{'s' if days_left != 1 else ''} left."
+    else:
+        tail = ""
+    since = f" Since {previous.local_date:%a %-d %b}:" if previous else ""
+
+    def detailed(level: int) -> str:
+        """Level 0: every label; 1: labels of not-met only; 2: counts only."""
+        parts = [head]
+        if not_met:
+            parts.append(
+                f" Not met: {_join([r.label for r in not_met])}."
+                if level < 2
+                else f" {len(not_met)} not met."
+            )
+        if unsure:
+            parts.append(
+                f" Not enough evidence: {_join([r.label for r in unsure])}."
+                if level < 1
+                else f" {len(unsure)} without enough evidence."
+            )
+        if changes:
+            if level < 1:
+                text = _join(
+                    [
+                        f"{r.label} now {_VERDICT_WORDS[Verdict(r.verdict)]}"
+                        + ("" if old is not None else " (new)")
+                        for r, old in changes
+                    ]
+                )
+            else:
+                text = f"{len(changes)} verdict{'s' if len(changes) != 1 else ''} changed"
+            parts.append(f"{since} {text}.")
+        elif previous:
+            parts.append(f"{since} no change.")
+        parts.append(tail)
+        return "".join(parts)
+
+    for level in range(3):
+        message = detailed(level)
+        if len(message) <= MESSAGE_MAX:
+            return message
+    return message[: MESSAGE_MAX - 1] + "…"
+
+
+def digest_after_run(*, run: CheckRun, results: Sequence[CriterionResult]) -> DailyDigest | None:
+    """Send the team the day's digest if ``run`` is the plan's first done check of its local
+    date; ``None`` when that digest was already sent. Call inside the run's transaction."""
+    digest_id = _claim(run)
+    if digest_id is None:
+        return None
+    plan = (
+        PilotPlan.objects.select_related("team")
+        .prefetch_related("team__holidays")
+        .get(pk=run.plan_id)
+    )
+    previous = _previous_day_run(run)
+    previous_results = list(previous.results.all()) if previous else []
+    message = digest_message(
+        plan=plan,
+        run=run,
+        results=results,
+        previous=previous,
+        previous_results=previous_results,
+        days_left=plan_days_left(plan, today=run.local_date),
+    )
+    members = User.objects.filter(memberships__team_id=plan.team_id, is_active=True)
+    notify(
+        users=members,
+        kind=Notification.Kind.DAILY_DIGEST,
+        message=message,
+        url=reverse("metrics:checks", args=[plan.pk]),
+    )
+    return DailyDigest(pk=digest_id, plan_id=run.plan_id, local_date=run.local_date, run=run)
