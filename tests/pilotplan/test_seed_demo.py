@@ -2,41 +2,74 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from io import StringIO
 
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import call_command
+from django.utils import timezone
 
 from accounts.models import Membership, Team, User
+from metrics.demo import HISTORY_GAP
+from metrics.models import CheckRun, CriterionResult, Sample
 from pilotplan.demo import DEMO_PASSWORD, TEAMS, demo_email, seed_demo
 from pilots.models import PilotPlan
 
 pytestmark = pytest.mark.django_db
 
 
-def counts() -> dict[str, int]:
+def counts(before: dt.datetime | None = None) -> dict[str, int]:
+    """Row counts; samples only up to ``before`` (time passes between two seeds, and the second
+    one rightly adds the minutes that passed)."""
+    samples = Sample.objects.all()
+    if before is not None:
+        samples = samples.filter(observed_at__lt=before)
     return {
         "users": User.objects.count(),
         "teams": Team.objects.count(),
         "memberships": Membership.objects.count(),
         "plans": PilotPlan.objects.count(),
+        "samples": samples.count(),
+        "check runs": CheckRun.objects.count(),
     }
 
 
 def test_seed_demo_twice_leaves_the_same_rows():
+    before = timezone.now() - HISTORY_GAP
     call_command("seed_demo", stdout=StringIO())
-    first = counts()
+    first = counts(before)
 
     call_command("seed_demo", stdout=StringIO())
 
-    assert counts() == first
-    assert first == {
+    assert counts(before) == first
+    assert first | {"samples": 0, "check runs": 0} == {
         "users": 2 + 5 * len(TEAMS),  # admin, portfolio, one per role per team
         "teams": len(TEAMS),
         "memberships": 6 * len(TEAMS),  # five roles plus the portfolio stakeholder
         "plans": sum(len(spec.plans) for spec in TEAMS),
+        "samples": 0,
+        "check runs": 0,
     }
+    assert first["samples"] > 0 and first["check runs"] > 0
+
+
+def test_the_demo_s_running_pilots_have_metric_history_and_past_checks():
+    call_command("seed_demo", stdout=StringIO())
+
+    running = PilotPlan.objects.filter(status=PilotPlan.Status.RUNNING)
+    assert running.count() == 2
+    for plan in running:
+        samples = Sample.objects.filter(plan=plan)
+        assert samples.filter(metric__key="p95_latency").count() > 60
+        # The seed leaves the last two hours to the simulator, which plays the incident.
+        assert samples.latest("observed_at").observed_at < timezone.now() - HISTORY_GAP
+        assert not samples.filter(metric__key="p95_latency", value__gt=300).exists()
+        runs = CheckRun.objects.filter(plan=plan)
+        assert runs.exists() and not runs.filter(status=CheckRun.Status.PENDING).exists()
+        assert CriterionResult.objects.filter(run__plan=plan).count() == (
+            runs.filter(status=CheckRun.Status.DONE).count() * plan.exit_criteria.count()
+        )
 
 
 def test_seed_demo_prints_the_password_and_the_logins():
@@ -51,7 +84,7 @@ def test_seed_demo_prints_the_password_and_the_logins():
 
 
 def test_every_demo_login_authenticates_with_the_demo_password():
-    logins = seed_demo()
+    logins = seed_demo(metrics=False)
 
     assert len(logins) == 2 + 5 * len(TEAMS)
     for email, _team, _role in logins:
@@ -61,7 +94,7 @@ def test_every_demo_login_authenticates_with_the_demo_password():
 
 
 def test_a_demo_login_works_through_the_login_page(client):
-    seed_demo()
+    seed_demo(metrics=False)
 
     response = client.post("/login/", {"username": "po@checkout.demo", "password": DEMO_PASSWORD})
 
@@ -70,18 +103,18 @@ def test_a_demo_login_works_through_the_login_page(client):
 
 
 def test_seed_demo_resets_a_changed_demo_password():
-    seed_demo()
+    seed_demo(metrics=False)
     user = User.objects.get(email="dev@mobile.demo")
     user.set_password("something-else-entirely")
     user.save(update_fields=["password"])
 
-    seed_demo()
+    seed_demo(metrics=False)
 
     assert authenticate(username="dev@mobile.demo", password=DEMO_PASSWORD) is not None
 
 
 def test_each_demo_team_has_one_member_per_role_plus_the_portfolio_stakeholder():
-    seed_demo()
+    seed_demo(metrics=False)
 
     for spec in TEAMS:
         team = Team.objects.get(slug=spec.slug)
@@ -99,7 +132,7 @@ def test_each_demo_team_has_one_member_per_role_plus_the_portfolio_stakeholder()
 
 
 def test_demo_plans_belong_to_their_team_and_its_product_owner():
-    seed_demo()
+    seed_demo(metrics=False)
 
     for spec in TEAMS:
         plans = PilotPlan.objects.filter(team__slug=spec.slug)
@@ -109,7 +142,7 @@ def test_demo_plans_belong_to_their_team_and_its_product_owner():
 
 
 def test_only_the_admin_is_staff():
-    seed_demo()
+    seed_demo(metrics=False)
 
     assert list(User.objects.filter(is_staff=True).values_list("email", flat=True)) == [
         "admin@pilotplan.demo"

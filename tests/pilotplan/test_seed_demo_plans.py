@@ -46,11 +46,11 @@ def test_every_demo_plan_has_a_shape():
 
 
 def test_seeding_twice_leaves_the_same_plans_and_rows():
-    seed_demo(today=WEDNESDAY)
+    seed_demo(today=WEDNESDAY, metrics=False)
     first = counts()
     versions = dict(PilotPlan.objects.values_list("title", "version"))
 
-    seed_demo(today=WEDNESDAY)
+    seed_demo(today=WEDNESDAY, metrics=False)
 
     assert counts() == first
     assert dict(PilotPlan.objects.values_list("title", "version")) == versions
@@ -58,16 +58,16 @@ def test_seeding_twice_leaves_the_same_plans_and_rows():
 
 
 def test_seeding_again_keeps_what_people_changed_in_a_demo_plan():
-    seed_demo(today=WEDNESDAY)
+    seed_demo(today=WEDNESDAY, metrics=False)
     PilotPlan.objects.filter(title="One-page checkout").update(summary="Changed by hand")
 
-    seed_demo(today=WEDNESDAY)
+    seed_demo(today=WEDNESDAY, metrics=False)
 
     assert PilotPlan.objects.get(title="One-page checkout").summary == "Changed by hand"
 
 
 def test_each_team_has_a_complete_plan_and_an_incomplete_draft():
-    seed_demo(today=WEDNESDAY)
+    seed_demo(today=WEDNESDAY, metrics=False)
 
     for spec in TEAMS:
         shapes = [DEMO_PLANS[(spec.slug, title)] for title, _ in spec.plans]
@@ -80,7 +80,7 @@ def test_each_team_has_a_complete_plan_and_an_incomplete_draft():
     [key for key, shape in DEMO_PLANS.items() if isinstance(shape, Complete)],
 )
 def test_a_complete_demo_plan_has_no_health_gaps(team_slug, title):
-    seed_demo(today=WEDNESDAY)
+    seed_demo(today=WEDNESDAY, metrics=False)
 
     demo = plan(team_slug, title)
 
@@ -101,7 +101,7 @@ def test_a_complete_demo_plan_has_no_health_gaps(team_slug, title):
     [key for key, shape in DEMO_PLANS.items() if isinstance(shape, Incomplete)],
 )
 def test_an_incomplete_demo_plan_is_a_draft_with_gaps(team_slug, title):
-    seed_demo(today=WEDNESDAY)
+    seed_demo(today=WEDNESDAY, metrics=False)
 
     demo = plan(team_slug, title)
 
@@ -119,7 +119,7 @@ def test_an_incomplete_demo_plan_is_a_draft_with_gaps(team_slug, title):
 
 
 def test_demo_plans_show_every_state():
-    seed_demo(today=WEDNESDAY)
+    seed_demo(today=WEDNESDAY, metrics=False)
 
     statuses = set(PilotPlan.objects.values_list("status", flat=True))
 
@@ -127,7 +127,7 @@ def test_demo_plans_show_every_state():
 
 
 def test_decided_demo_plans_show_a_go_and_a_roll_back_or_iterate():
-    seed_demo(today=WEDNESDAY)
+    seed_demo(today=WEDNESDAY, metrics=False)
 
     decided = PilotPlan.objects.filter(status=PilotPlan.Status.DECIDED)
     decisions = set(decided.values_list("decision", flat=True))
@@ -153,7 +153,7 @@ STEPS = {"running": 3, "evaluating": 4, "decided": 5, "closed": 6}
 
 @pytest.mark.parametrize("status", sorted(STEPS))
 def test_demo_plans_past_approval_went_through_every_step_with_three_sign_offs(status):
-    seed_demo(today=WEDNESDAY)
+    seed_demo(today=WEDNESDAY, metrics=False)
     po_role, sm_role = Membership.Role.PRODUCT_OWNER, Membership.Role.SCRUM_MASTER
 
     plans = PilotPlan.objects.filter(status=status)
@@ -182,7 +182,7 @@ def test_demo_plans_past_approval_went_through_every_step_with_three_sign_offs(s
 
 
 def test_one_demo_sign_off_was_voided_by_an_edit_and_given_again():
-    seed_demo(today=WEDNESDAY)
+    seed_demo(today=WEDNESDAY, metrics=False)
 
     voided = SignOff.objects.get(voided_at__isnull=False)
 
@@ -197,7 +197,7 @@ def test_one_demo_sign_off_was_voided_by_an_edit_and_given_again():
 
 
 def test_a_plan_in_review_is_partly_reviewed():
-    seed_demo(today=WEDNESDAY)
+    seed_demo(today=WEDNESDAY, metrics=False)
 
     in_review = PilotPlan.objects.get(status="in_review")
 
@@ -207,7 +207,7 @@ def test_a_plan_in_review_is_partly_reviewed():
 
 
 def test_demo_audit_events_name_their_actor():
-    seed_demo(today=WEDNESDAY)
+    seed_demo(today=WEDNESDAY, metrics=False)
     closed = PilotPlan.objects.get(status="closed")
 
     events = list(pghistory.models.Events.objects.references(closed))
@@ -221,7 +221,7 @@ def test_demo_audit_events_name_their_actor():
 
 
 def test_the_running_demo_plan_is_under_way_and_the_approved_one_starts_next_monday():
-    seed_demo(today=WEDNESDAY)
+    seed_demo(today=WEDNESDAY, metrics=False)
 
     running = PilotPlan.objects.get(status="running", team__slug="checkout")
     approved = PilotPlan.objects.get(status="approved")
@@ -233,7 +233,7 @@ def test_the_running_demo_plan_is_under_way_and_the_approved_one_starts_next_mon
 
 
 def test_complete_demo_plans_are_about_their_own_pilot():
-    seed_demo(today=WEDNESDAY)
+    seed_demo(today=WEDNESDAY, metrics=False)
 
     mobile = plan("mobile", "Offline order history")
 
@@ -245,7 +245,7 @@ def test_complete_demo_plans_are_about_their_own_pilot():
 
 
 def test_demo_plans_are_written_through_the_services():
-    seed_demo(today=WEDNESDAY)
+    seed_demo(today=WEDNESDAY, metrics=False)
 
     # Every edit bumped its section's version, as in the browser.
     saved_cards = plan("checkout", "Saved cards for returning shoppers")
