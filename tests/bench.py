@@ -70,7 +70,7 @@ def main() -> None:
 
         pages = {
             "home_page": "/",
-            "plan_page": f"/pilots/{plan.pk}/",
+            "new_plan_page": f"/pilots/{plan.pk}/",
             "plan_health": f"/pilots/{plan.pk}/health",
             "plan_api": f"/api/v1/plans/{plan.pk}",
         }

@@ -128,8 +128,10 @@ def _conflict(
 def row_list(request: AuthedHtmxRequest, plan_id: int, slug: str) -> HttpResponse:
     kind = row_kind(slug)
     plan = plan_for_user(user=request.user, plan_id=plan_id, queryset=plan_detail_queryset())
-    # On the list's own page (no JavaScript) the add form is what the person came for.
-    return _render(request, plan, kind, add_open=not _partial(request))
+    # On the list's own page (no JavaScript) the add form is what the person came for; the plan
+    # page asks for it (``?add=1``) when someone unfolds "Add …".
+    add_open = not _partial(request) or request.GET.get("add") == "1"
+    return _render(request, plan, kind, add_open=add_open)
 
 
 @login_required

@@ -127,10 +127,10 @@ def test_lists_of_one_section_stay_in_step_with_each_other(page, live_server, lo
     expect(dashboards.get_by_test_id("row")).to_have_count(1)
 
     slas = page.get_by_test_id("rows-response-slas")
-    expect(slas.locator('input[name="version"]')).to_have_value(
+    add = _add_form(slas, "response SLA")
+    expect(add.locator('input[name="version"]')).to_have_value(
         str(PlanSection.objects.get(plan=plan, key="monitoring").version)
     )
-    add = _add_form(slas, "response SLA")
     add.get_by_role("combobox", name="Severity").select_option("p1")
     add.get_by_role("spinbutton", name="Response minutes").fill("15")
     add.get_by_role("button", name="Add response SLA").click()
@@ -159,7 +159,10 @@ def test_rows_are_added_and_removed_without_javascript(
     page.goto(f"{live_server.url}/pilots/{plan.pk}/")
 
     scope = page.get_by_test_id("rows-scope-items")
-    add = _add_form(scope, "scope item")
+    # Folded away on the plan page, the add form is a link to the list's own page.
+    scope.locator("summary", has_text="Add scope item").click()
+    scope.get_by_role("link", name="Open the form to add scope item").click()
+    add = page.get_by_test_id("row-add-form")
     add.get_by_role("combobox", name="Kind").select_option("excluded")
     add.get_by_role("textbox", name=re.compile(r"^Title")).fill("Payment gateways")
     add.get_by_role("button", name="Add scope item").click()
