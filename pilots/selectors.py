@@ -7,7 +7,7 @@ import zoneinfo
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import Count, F, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -94,6 +94,14 @@ class PortfolioRow:
     signed: int
     reviews: int
     unresolved_episodes: int = 0  # rollback trigger episodes nobody resolved yet
+    criteria_met: int | None = None  # in the latest done check run; None: never checked
+    criteria_checked: int = 0
+
+    @property
+    def criteria_status(self) -> str:
+        if self.criteria_met is None:
+            return "—"
+        return f"{self.criteria_met}/{self.criteria_checked} met"
 
     @property
     def sign_off_status(self) -> str:
@@ -127,11 +135,25 @@ def portfolio_rows(*, plan_ids: list[int]) -> list[PortfolioRow]:
         .annotate(n=Count("pk"))
         .values("n")
     )
+    from metrics.models import CheckRun
+
+    # The latest done check run's verdict counts (criteria met): subqueries, no extra query.
+    latest_run = CheckRun.objects.filter(plan=OuterRef("pk"), status=CheckRun.Status.DONE).order_by(
+        "-due_at"
+    )
     loaded = {
         plan.pk: plan
         for plan in plan_detail_queryset()
         .filter(pk__in=plan_ids)
-        .annotate(unresolved_episodes=Coalesce(Subquery(unresolved), 0))
+        .annotate(
+            unresolved_episodes=Coalesce(Subquery(unresolved), 0),
+            latest_met=Subquery(latest_run.values("met")[:1]),
+            latest_checked=Subquery(
+                latest_run.annotate(
+                    checked=F("met") + F("not_met") + F("not_enough_evidence")
+                ).values("checked")[:1]
+            ),
+        )
         .prefetch_related(active_sign_offs)
     }
     rows = []
@@ -147,6 +169,8 @@ def portfolio_rows(*, plan_ids: list[int]) -> list[PortfolioRow]:
                 signed=len(signed),
                 reviews=len(REVIEWS),
                 unresolved_episodes=plan.unresolved_episodes,  # type: ignore[attr-defined]
+                criteria_met=plan.latest_met,  # type: ignore[attr-defined]
+                criteria_checked=plan.latest_checked or 0,  # type: ignore[attr-defined]
             )
         )
     return rows

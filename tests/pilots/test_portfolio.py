@@ -132,3 +132,32 @@ def test_anonymous_is_sent_to_login():
     response = Client().get(URL)
     assert response.status_code == 302
     assert response["Location"].startswith("/login/")
+
+
+def test_criteria_met_come_from_the_latest_done_check(team, po, client_for):
+    from metrics.models import CheckRun
+
+    checked = PilotPlanFactory(team=team, owner=po, title="Checked")
+    PilotPlanFactory(team=team, owner=po, title="Never checked")
+    at = dt.datetime(2026, 11, 23, 9, tzinfo=dt.UTC)
+    day = dt.date(2026, 11, 23)
+    CheckRun.objects.create(
+        plan=checked, due_at=at, local_date=day, local_time=dt.time(10), status="done",
+        met=2, not_met=2, not_enough_evidence=1,
+    )  # fmt: skip
+    CheckRun.objects.create(
+        plan=checked, due_at=at + dt.timedelta(hours=6), local_date=day, local_time=dt.time(16),
+        status="done", met=4, not_met=0, not_enough_evidence=1,
+    )  # fmt: skip
+    CheckRun.objects.create(  # not run yet: does not count
+        plan=checked, due_at=at + dt.timedelta(days=1), local_date=day + dt.timedelta(days=1),
+        local_time=dt.time(10), status="pending",
+    )  # fmt: skip
+
+    html = client_for(po).get(URL).content.decode()
+
+    cells = html.split('<td data-testid="criteria">')[1:]
+    assert len(cells) == 2
+    assert any("4/5 met" in cell.split("</td>")[0] for cell in cells)
+    assert any(cell.startswith("—</td>") for cell in cells)
+    assert "2/5 met" not in html
