@@ -348,6 +348,23 @@ def _validate(
 
 _staging_names = itertools.count()
 
+# Adds the newly inserted samples (``ins``) of each bucket into one rollup table.
+_ROLLUP_CTE = """
+), {name} AS (
+    INSERT INTO {table} AS r
+        (plan_id, metric_id, bucket, "count", "sum", sum_sq, "min", "max")
+    SELECT plan_id, metric_id, date_trunc('{unit}', observed_at, 'UTC'),
+           count(*), sum(value), sum(value * value), min(value), max(value)
+    FROM ins
+    GROUP BY 1, 2, 3
+    ORDER BY 1, 2, 3
+    ON CONFLICT (plan_id, metric_id, bucket) DO UPDATE SET
+        "count" = r."count" + EXCLUDED."count",
+        "sum" = r."sum" + EXCLUDED."sum",
+        sum_sq = r.sum_sq + EXCLUDED.sum_sq,
+        "min" = LEAST(r."min", EXCLUDED."min"),
+        "max" = GREATEST(r."max", EXCLUDED."max")"""
+
 _STORE_SQL = """
 WITH ins AS (
     INSERT INTO metrics_sample
@@ -359,34 +376,10 @@ WITH ins AS (
     ORDER BY plan_id, metric_id, observed_at, source, ord
     ON CONFLICT DO NOTHING
     RETURNING plan_id, metric_id, observed_at, value
-), minutes AS (
-    INSERT INTO metrics_minuterollup AS r
-        (plan_id, metric_id, bucket, "count", "sum", sum_sq, "min", "max")
-    SELECT plan_id, metric_id, date_trunc('minute', observed_at, 'UTC'),
-           count(*), sum(value), sum(value * value), min(value), max(value)
-    FROM ins
-    GROUP BY 1, 2, 3
-    ORDER BY 1, 2, 3
-    ON CONFLICT (plan_id, metric_id, bucket) DO UPDATE SET
-        "count" = r."count" + EXCLUDED."count",
-        "sum" = r."sum" + EXCLUDED."sum",
-        sum_sq = r.sum_sq + EXCLUDED.sum_sq,
-        "min" = LEAST(r."min", EXCLUDED."min"),
-        "max" = GREATEST(r."max", EXCLUDED."max")
-), hours AS (
-    INSERT INTO metrics_hourrollup AS r
-        (plan_id, metric_id, bucket, "count", "sum", sum_sq, "min", "max")
-    SELECT plan_id, metric_id, date_trunc('hour', observed_at, 'UTC'),
-           count(*), sum(value), sum(value * value), min(value), max(value)
-    FROM ins
-    GROUP BY 1, 2, 3
-    ORDER BY 1, 2, 3
-    ON CONFLICT (plan_id, metric_id, bucket) DO UPDATE SET
-        "count" = r."count" + EXCLUDED."count",
-        "sum" = r."sum" + EXCLUDED."sum",
-        sum_sq = r.sum_sq + EXCLUDED.sum_sq,
-        "min" = LEAST(r."min", EXCLUDED."min"),
-        "max" = GREATEST(r."max", EXCLUDED."max")
+"""
+_STORE_SQL += _ROLLUP_CTE.format(name="minutes", table="metrics_minuterollup", unit="minute")
+_STORE_SQL += _ROLLUP_CTE.format(name="hours", table="metrics_hourrollup", unit="hour")
+_STORE_SQL += """
 )
 SELECT plan_id, count(*) FROM ins GROUP BY plan_id
 """
