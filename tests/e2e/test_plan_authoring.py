@@ -28,6 +28,9 @@ def _add_form(rows, label):
     """A list's add form, unfolded if the list keeps it folded away."""
     form = rows.get_by_test_id("row-add-form")
     if not form.is_visible():
+        # A list refreshes itself after another list of its section changed: let that swap
+        # finish, or the click unfolds the list it replaces.
+        rows.page.wait_for_load_state("networkidle")
         rows.locator("summary", has_text=f"Add {label}").click()
     return form
 

@@ -38,6 +38,9 @@ def _add_form(rows, label):
     """The list's add form, unfolded (it is folded away under "Add <label>" on the plan page)."""
     form = rows.get_by_test_id("row-add-form")
     if not form.is_visible():
+        # A list refreshes itself after another list of its section changed: let that swap
+        # finish, or the click unfolds the list it replaces.
+        rows.page.wait_for_load_state("networkidle")
         rows.locator("summary", has_text=f"Add {label}").click()
     expect(form).to_be_visible()
     return form
@@ -127,10 +130,10 @@ def test_lists_of_one_section_stay_in_step_with_each_other(page, live_server, lo
     expect(dashboards.get_by_test_id("row")).to_have_count(1)
 
     slas = page.get_by_test_id("rows-response-slas")
+    version = str(PlanSection.objects.get(plan=plan, key="monitoring").version)
+    expect(slas).to_have_attribute("data-version", version)  # refreshed by the other list's add
     add = _add_form(slas, "response SLA")
-    expect(add.locator('input[name="version"]')).to_have_value(
-        str(PlanSection.objects.get(plan=plan, key="monitoring").version)
-    )
+    expect(add.locator('input[name="version"]')).to_have_value(version)
     add.get_by_role("combobox", name="Severity").select_option("p1")
     add.get_by_role("spinbutton", name="Response minutes").fill("15")
     add.get_by_role("button", name="Add response SLA").click()
