@@ -14,8 +14,8 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpResponse
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_http_methods
@@ -24,7 +24,7 @@ from django_htmx.http import trigger_client_event
 from accounts.api_keys import api_key_create, api_key_revoke
 from accounts.models import ApiKey, Membership, Team
 from pilotplan.http import UNPROCESSABLE, AuthedHtmxRequest
-from pilots.access import role_in_team
+from pilots.access import team_for_member
 
 KEY_KEEPERS = frozenset({Membership.Role.PRODUCT_OWNER, Membership.Role.SCRUM_MASTER})
 
@@ -45,12 +45,13 @@ class ApiKeyForm(forms.Form):
 
 
 def _team(request: AuthedHtmxRequest, team_id: int) -> Team:
-    role = role_in_team(user=request.user, team_id=team_id)
-    if role is None:
-        raise Http404("No such team")
-    if role not in KEY_KEEPERS:
-        raise PermissionDenied("Only the team's Product Owner or Scrum Master manage API keys.")
-    return Team.objects.get(pk=team_id)
+    team, _role = team_for_member(
+        user=request.user,
+        team_id=team_id,
+        roles=KEY_KEEPERS,
+        refusal="Only the team's Product Owner or Scrum Master manage API keys.",
+    )
+    return team
 
 
 def _context(team: Team, **extra: Any) -> dict[str, Any]:

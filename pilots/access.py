@@ -39,6 +39,22 @@ def role_in_team(*, user: User, team_id: int) -> str | None:
     )
 
 
+def team_for_member(
+    *, user: User, team_id: int, roles: frozenset[str] | None = None, refusal: str = ""
+) -> tuple[Team, str]:
+    """The team and ``user``'s role in it, in one query: 404 unless they are a member
+    (outsiders cannot probe for teams), 403 with ``refusal`` when ``roles`` is given and
+    theirs is not in it."""
+    membership = (
+        Membership.objects.filter(user=user, team_id=team_id).select_related("team").first()
+    )
+    if membership is None:
+        raise Http404("No such team")
+    if roles is not None and membership.role not in roles:
+        raise PermissionDenied(refusal)
+    return membership.team, membership.role
+
+
 def visible_plans_q(*, user: User) -> Q:
     """Plans of the user's teams, or plans they were invited to. Subqueries, not joins: one row
     per plan however the user reaches it, and no ``.distinct()`` needed."""

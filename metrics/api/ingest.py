@@ -288,6 +288,23 @@ def _ingest_view(view: Any) -> Any:
     return api_view(["POST"])(view)
 
 
+def _push(request: Request, *, team: Team, plan: PilotPlan | None = None) -> Response:
+    """Parse the body and ingest it for ``team`` (and ``plan``), answering as _answer does."""
+
+    def push() -> IngestResult:
+        samples, digest = _samples(request)
+        return samples_ingest(
+            team=team,
+            plan=plan,
+            rows=samples,
+            user=_person(request),
+            idempotency_key=request.headers.get("Idempotency-Key", ""),
+            body_sha256=digest,
+        )
+
+    return _answer(push)
+
+
 # --- endpoints ---------------------------------------------------------------------------------
 
 
@@ -306,19 +323,7 @@ def _ingest_view(view: Any) -> Any:
 @_ingest_view
 def plan_samples(request: Request, plan_id: int) -> Response:
     plan = _plan_for_push(request, plan_id)
-
-    def push() -> IngestResult:
-        samples, digest = _samples(request)
-        return samples_ingest(
-            team=plan.team,
-            plan=plan,
-            rows=samples,
-            user=_person(request),
-            idempotency_key=request.headers.get("Idempotency-Key", ""),
-            body_sha256=digest,
-        )
-
-    return _answer(push)
+    return _push(request, team=plan.team, plan=plan)
 
 
 @extend_schema(
@@ -333,19 +338,7 @@ def plan_samples(request: Request, plan_id: int) -> Response:
 )
 @_ingest_view
 def team_samples(request: Request, team_id: int) -> Response:
-    team = _team_for_push(request, team_id)
-
-    def push() -> IngestResult:
-        samples, digest = _samples(request)
-        return samples_ingest(
-            team=team,
-            rows=samples,
-            user=_person(request),
-            idempotency_key=request.headers.get("Idempotency-Key", ""),
-            body_sha256=digest,
-        )
-
-    return _answer(push)
+    return _push(request, team=_team_for_push(request, team_id))
 
 
 urlpatterns = [

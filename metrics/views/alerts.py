@@ -19,9 +19,9 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -29,13 +29,13 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import trigger_client_event
 
-from accounts.models import Membership, Team, User
+from accounts.models import Team, User
 from metrics import alerts
 from metrics.models import TriggerState, WebhookEndpoint
 from metrics.webhooks import MAX_ATTEMPTS
 from pilotplan.exceptions import Conflict
 from pilotplan.http import UNPROCESSABLE, AuthedHtmxRequest
-from pilots.access import Action, can_edit, plan_for_user
+from pilots.access import Action, can_edit, plan_for_user, team_for_member
 from pilots.models import PilotPlan, RollbackTrigger
 
 CONFLICT = 409
@@ -197,16 +197,12 @@ def episode_resolve(request: AuthedHtmxRequest, plan_id: int, episode_id: int) -
 
 
 def _team(user: User, team_id: int, *, change: bool) -> tuple[Team, str]:
-    membership = (
-        Membership.objects.filter(user=user, team_id=team_id).select_related("team").first()
+    return team_for_member(
+        user=user,
+        team_id=team_id,
+        roles=alerts.WEBHOOK_KEEPERS if change else None,
+        refusal="Only the team's Product Owner, Scrum Master or DevOps can change its webhook.",
     )
-    if membership is None:
-        raise Http404("No such team")
-    if change and membership.role not in alerts.WEBHOOK_KEEPERS:
-        raise PermissionDenied(
-            "Only the team's Product Owner, Scrum Master or DevOps can change its webhook."
-        )
-    return membership.team, membership.role
 
 
 def _webhook_page(

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpResponse
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
@@ -15,6 +15,7 @@ from accounts.models import Membership, Team, User
 from metrics import selectors, services
 from metrics.forms import MetricForm
 from pilotplan.http import UNPROCESSABLE, AuthedHtmxRequest
+from pilots.access import team_for_member
 
 # Those who write plans may extend the catalogue their criteria use; stakeholders read.
 CATALOGUE_EDITORS = frozenset(
@@ -28,14 +29,12 @@ CATALOGUE_EDITORS = frozenset(
 
 
 def _team(user: User, team_id: int, *, change: bool) -> tuple[Team, str]:
-    membership = (
-        Membership.objects.filter(user=user, team_id=team_id).select_related("team").first()
+    return team_for_member(
+        user=user,
+        team_id=team_id,
+        roles=CATALOGUE_EDITORS if change else None,
+        refusal="Stakeholders can read the metric catalogue but not change it.",
     )
-    if membership is None:
-        raise Http404("No such team")
-    if change and membership.role not in CATALOGUE_EDITORS:
-        raise PermissionDenied("Stakeholders can read the metric catalogue but not change it.")
-    return membership.team, membership.role
 
 
 def _render(

@@ -153,7 +153,7 @@ def test_the_list_shows_keys_with_last_use_and_never_a_secret(
     key, plaintext = created
     api_key_authenticate(plaintext=plaintext)
     client = client_for(sm)
-    with django_assert_num_queries(5) as baseline:  # session, user, role, team, keys + creators
+    with django_assert_num_queries(4) as baseline:  # session, user, team with role, keys + creators
         page = client.get(list_url(team)).content.decode()
     assert "Grafana exporter" in page
     assert f"pp_{key.prefix}_…" in page
