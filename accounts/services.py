@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.models import Membership, Notification, Team, User
-from pilotplan.queue import enqueue_on_commit
+from core.queue import enqueue_on_commit
 
 
 def _unique_slug(name: str) -> str:
@@ -81,9 +81,7 @@ def notify(
     )
     emailed = [n.pk for n in notifications if recipients[n.user_id].email_notifications]
     if emailed:
-        from accounts.tasks import notifications_email
-
-        enqueue_on_commit(notifications_email, emailed)
+        enqueue_on_commit("accounts.tasks.notifications_email", emailed)
     return notifications
 
 

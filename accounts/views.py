@@ -10,7 +10,8 @@ from django_htmx.http import trigger_client_event
 
 from accounts import selectors, services
 from accounts.forms import TeamCreateForm
-from pilotplan.http import UNPROCESSABLE, AuthedHtmxRequest
+from accounts.http import AuthedHtmxRequest
+from core.http import UNPROCESSABLE
 
 
 @login_required

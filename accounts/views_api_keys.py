@@ -22,8 +22,9 @@ from django.views.decorators.http import require_http_methods
 from django_htmx.http import trigger_client_event
 
 from accounts.api_keys import api_key_create, api_key_revoke
+from accounts.http import AuthedHtmxRequest
 from accounts.models import ApiKey, Membership, Team
-from pilotplan.http import UNPROCESSABLE, AuthedHtmxRequest
+from core.http import UNPROCESSABLE
 from pilots.access import team_for_member
 
 KEY_KEEPERS = frozenset({Membership.Role.PRODUCT_OWNER, Membership.Role.SCRUM_MASTER})

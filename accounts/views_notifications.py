@@ -13,8 +13,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
 from accounts import services
+from accounts.http import AuthedHtmxRequest
 from accounts.models import Notification
-from pilotplan.http import AuthedHtmxRequest
 
 NOTIFICATIONS_PER_PAGE = 25
 

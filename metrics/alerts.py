@@ -19,9 +19,9 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import Membership, Team, User
+from core.exceptions import Conflict
+from core.queue import enqueue_on_commit
 from metrics.models import TriggerEpisode, WebhookDelivery, WebhookEndpoint
-from pilotplan.exceptions import Conflict
-from pilotplan.queue import enqueue_on_commit
 from pilots.models import PilotPlan
 
 # Who may point the team's alerts somewhere (PO, Scrum Master, DevOps).
@@ -113,10 +113,9 @@ def deliveries_create(*, event: str, episodes: Iterable[TriggerEpisode]) -> list
 
 
 def _enqueue(deliveries: Iterable[WebhookDelivery]) -> None:
-    from metrics import tasks
 
     for delivery in deliveries:
-        enqueue_on_commit(tasks.webhook_deliver, delivery.pk)
+        enqueue_on_commit("metrics.tasks.webhook_deliver", delivery.pk)
 
 
 # --- acknowledge and resolve ---------------------------------------------------------------------
@@ -182,10 +181,9 @@ def episode_resolve(
         fields += ["acknowledged_by", "acknowledged_at"]
     episode.save(update_fields=fields)
     deliveries_create(event=EVENT_RESOLVED, episodes=[episode])
-    from metrics import tasks
 
     # The trigger's state still says "fired"; evaluate again now rather than at the next tick.
-    enqueue_on_commit(tasks.triggers_evaluate, plan.pk)
+    enqueue_on_commit("metrics.tasks.triggers_evaluate", plan.pk)
     return episode
 
 

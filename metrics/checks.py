@@ -16,7 +16,7 @@ once, whatever the clocks, retries and restarts do:
 
 The tick costs a constant number of queries however many plans run (the plans with their last
 claimed slot, their teams' holidays, one insert, one sweep); messages are published after the
-transaction commits and never block on the broker (``pilotplan.queue``).
+transaction commits and never block on the broker (``core.queue``).
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from django.db.models import F, OuterRef, Prefetch, QuerySet, Subquery
 from django.utils import timezone
 
 from accounts.models import TeamHoliday
-from metrics import digest, evaluation, tasks
+from core.queue import enqueue_on_commit
+from metrics import digest, evaluation
 from metrics.models import CheckRun, CriterionResult
 from metrics.slots import business_day_filter, due_slots, plan_window
-from pilotplan.queue import enqueue_on_commit
 from pilots.models import ExitCriterion, PilotPlan
 
 # A pending run older than this was lost (its worker died, or the broker was down when it was
@@ -146,7 +146,7 @@ def tick_process(*, now: dt.datetime) -> list[int]:
         rows.append((plan.pk, run.due_at, run.local_date, run.local_time, "pending", due.late))
     claimed = _claim(rows, now)
     for run_id in claimed + _sweep(now):
-        enqueue_on_commit(tasks.check_run_execute, run_id)
+        enqueue_on_commit("metrics.tasks.check_run_execute", run_id)
     return claimed
 
 

@@ -14,7 +14,7 @@ simulator): :func:`samples_ingest`. It
    minute and hour rollups. A retry, or a batch overlapping an earlier one, therefore changes
    neither samples nor rollups;
 4. queues trigger evaluation of each plan that got new samples *after commit*, without waiting on
-   the broker (``pilotplan.queue``): beat's tick evaluates running plans anyway.
+   the broker (``core.queue``): beat's tick evaluates running plans anyway.
 
 Two identical batches with the same key arriving at once: the batch row is claimed first with
 ``INSERT … ON CONFLICT DO NOTHING``; the second transaction waits on the first one's uncommitted
@@ -39,10 +39,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import Team, User
+from core.queue import enqueue_on_commit
 from metrics.models import IngestBatch, MetricDefinition
 from metrics.slots import plan_window
-from metrics.tasks import triggers_evaluate
-from pilotplan.queue import enqueue_on_commit
 from pilots.models import PilotPlan
 
 MAX_BATCH = 10_000
@@ -559,7 +558,7 @@ def samples_ingest(
         }
         IngestBatch.objects.filter(pk=batch_id).update(stored=stored, response=response)
         for plan_id in sorted(new_per_plan):
-            enqueue_on_commit(triggers_evaluate, plan_id)
+            enqueue_on_commit("metrics.tasks.triggers_evaluate", plan_id)
     return IngestResult(
         batch_id=batch_id,
         received=len(rows),

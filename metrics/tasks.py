@@ -10,15 +10,13 @@ from __future__ import annotations
 from celery import shared_task
 from django.utils import timezone
 
-from metrics import services
+from metrics import checks, services, triggers, webhooks
 
 
 @shared_task(name="metrics.tasks.tick", ignore_result=True)
 def tick() -> None:
     """Beat sends this once a minute: heartbeat, due check slots, trigger evaluation, and a sweep
     of work a dead worker or a down broker left in the database."""
-    from metrics import checks, triggers, webhooks
-
     now = timezone.now()
     services.heartbeat_record(at=now)
     checks.tick_process(now=now)
@@ -28,21 +26,15 @@ def tick() -> None:
 
 @shared_task(name="metrics.tasks.check_run_execute", ignore_result=True)
 def check_run_execute(run_id: int) -> None:
-    from metrics import checks
-
     checks.check_run_execute(run_id=run_id)
 
 
 @shared_task(name="metrics.tasks.triggers_evaluate", ignore_result=True)
 def triggers_evaluate(plan_id: int) -> None:
     """Queued after an ingestion commits: evaluate the plan's rollback triggers now."""
-    from metrics import triggers
-
     triggers.triggers_evaluate_plan(plan_id=plan_id, now=timezone.now())
 
 
 @shared_task(name="metrics.tasks.webhook_deliver", ignore_result=True)
 def webhook_deliver(delivery_id: int) -> None:
-    from metrics import webhooks
-
     webhooks.webhook_deliver(delivery_id=delivery_id)

@@ -32,8 +32,8 @@ from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
+from core.queue import enqueue_on_commit
 from metrics.models import WebhookDelivery
-from pilotplan.queue import enqueue_on_commit
 
 log = logging.getLogger(__name__)
 
@@ -109,11 +109,10 @@ def _due(now: dt.datetime) -> QuerySet[WebhookDelivery]:
 
 def deliveries_sweep(*, now: dt.datetime) -> int:
     """Queue undelivered webhook deliveries that are due for a (re)try; returns how many."""
-    from metrics import tasks
 
     ids = list(_due(now).order_by("created_at").values_list("pk", flat=True)[:SWEEP_BATCH])
     for delivery_id in ids:
-        enqueue_on_commit(tasks.webhook_deliver, delivery_id)
+        enqueue_on_commit("metrics.tasks.webhook_deliver", delivery_id)
     return len(ids)
 
 

@@ -1,5 +1,5 @@
-"""The REST API's shared parts: the /api/v1/ root, the one exception handler and the shapes of
-its error bodies (for the OpenAPI schema)."""
+"""The REST API's shared parts: the /api/v1/ root and the one exception handler (the shapes of
+its error bodies, for the schema, are in ``core.api``)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
@@ -17,7 +16,7 @@ from rest_framework.reverse import reverse
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from accounts.api.serializers import UserOutputSerializer
-from pilotplan.exceptions import ServiceError
+from core.exceptions import ServiceError
 from pilots.services import SectionConflict
 
 
@@ -55,53 +54,6 @@ def _service_error_body(exc: ServiceError) -> dict[str, Any]:
             "updated_at": serializers.DateTimeField().to_representation(current.updated_at),
         }
     return body
-
-
-# --- error bodies, for the schema ----------------------------------------------------------------
-
-
-class ErrorOutputSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-
-
-class PreconditionFailedOutputSerializer(ErrorOutputSerializer):
-    section = serializers.CharField(help_text="The section someone else changed.")
-    current_version = serializers.IntegerField(
-        help_text="The version saved now: read the section again, reapply your change, and send "
-        "this version in If-Match."
-    )
-    updated_by = UserOutputSerializer(allow_null=True, help_text="Who saved it.")
-    updated_at = serializers.DateTimeField()
-
-
-INVALID = OpenApiResponse(
-    OpenApiTypes.OBJECT,
-    description="Invalid input, nothing saved: `{field: [reasons]}`; reasons that concern no "
-    "single field are under `non_field_errors`.",
-    examples=[
-        OpenApiExample(
-            "invalid", value={"threshold": ["A valid number is required."]}, status_codes=[400]
-        )
-    ],
-)
-FORBIDDEN = OpenApiResponse(
-    ErrorOutputSerializer,
-    description="Not logged in, CSRF header missing, or your role may not do this.",
-)
-NOT_FOUND = OpenApiResponse(
-    ErrorOutputSerializer,
-    description="No such object, or one you may not see (another team's).",
-)
-PRECONDITION_FAILED = OpenApiResponse(
-    PreconditionFailedOutputSerializer,
-    description="If-Match names a version that is no longer current: someone else saved first. "
-    "Nothing was saved.",
-)
-PRECONDITION_REQUIRED = OpenApiResponse(
-    ErrorOutputSerializer,
-    description="The change had no If-Match header (or `*`), so it could overwrite someone "
-    "else's work unseen. Nothing was saved.",
-)
 
 
 @extend_schema(operation_id="api_root", responses={200: dict})

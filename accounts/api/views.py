@@ -12,7 +12,7 @@ from accounts.api.serializers import (
     TeamCreateInputSerializer,
     TeamOutputSerializer,
 )
-from pilotplan.pagination import PAGE_PARAMETER, paginate, paginated
+from core.pagination import PAGE_PARAMETER, paginate, paginated
 
 
 @extend_schema(responses=MeOutputSerializer)

@@ -21,10 +21,10 @@ from rest_framework.response import Response
 
 from accounts.api.serializers import UserOutputSerializer
 from accounts.models import User
+from core.api import FORBIDDEN, INVALID, NOT_FOUND, ErrorOutputSerializer
+from core.pagination import PAGE_PARAMETER, paginate, paginated
 from metrics import alerts
 from metrics.models import TriggerEpisode
-from pilotplan.api import FORBIDDEN, INVALID, NOT_FOUND, ErrorOutputSerializer
-from pilotplan.pagination import PAGE_PARAMETER, paginate, paginated
 from pilots.access import Action, plan_for_user
 
 TAGS = ["alerts"]

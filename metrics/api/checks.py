@@ -18,10 +18,10 @@ from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.api import FORBIDDEN, NOT_FOUND
+from core.pagination import PAGE_PARAMETER, paginate, paginated
 from metrics.checks import check_runs_for_plan
 from metrics.models import CheckRun, CriterionResult
-from pilotplan.api import FORBIDDEN, NOT_FOUND
-from pilotplan.pagination import PAGE_PARAMETER, paginate, paginated
 from pilots.access import plan_for_user
 
 TAGS = ["checks"]

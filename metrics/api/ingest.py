@@ -40,6 +40,7 @@ from rest_framework.response import Response
 
 from accounts.api_keys import ApiKeyAuthentication, request_api_key
 from accounts.models import ApiKey, Membership, Team, User
+from core.api import ErrorOutputSerializer
 from metrics.ingest import (
     BAD_REQUEST,
     MAX_BATCH,
@@ -47,7 +48,6 @@ from metrics.ingest import (
     IngestResult,
     samples_ingest,
 )
-from pilotplan.api import ErrorOutputSerializer
 from pilots.access import Action, plan_for_user, role_in_team
 from pilots.models import PilotPlan
 

@@ -29,12 +29,13 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import trigger_client_event
 
+from accounts.http import AuthedHtmxRequest
 from accounts.models import Team, User
+from core.exceptions import Conflict
+from core.http import UNPROCESSABLE
 from metrics import alerts
 from metrics.models import TriggerState, WebhookEndpoint
 from metrics.webhooks import MAX_ATTEMPTS
-from pilotplan.exceptions import Conflict
-from pilotplan.http import UNPROCESSABLE, AuthedHtmxRequest
 from pilots.access import Action, can_edit, plan_for_user, team_for_member
 from pilots.models import PilotPlan, RollbackTrigger
 

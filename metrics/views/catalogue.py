@@ -11,10 +11,11 @@ from django.urls import path
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import trigger_client_event
 
+from accounts.http import AuthedHtmxRequest
 from accounts.models import Membership, Team, User
+from core.http import UNPROCESSABLE
 from metrics import selectors, services
 from metrics.forms import MetricForm
-from pilotplan.http import UNPROCESSABLE, AuthedHtmxRequest
 from pilots.access import team_for_member
 
 # Those who write plans may extend the catalogue their criteria use; stakeholders read.

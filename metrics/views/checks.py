@@ -15,8 +15,8 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.views.decorators.http import require_http_methods
 
+from accounts.http import AuthedHtmxRequest
 from metrics.checks import check_run_latest_done, check_runs_for_plan
-from pilotplan.http import AuthedHtmxRequest
 from pilots.access import plan_for_user
 
 RUNS_PER_PAGE = 20

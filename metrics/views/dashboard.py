@@ -8,8 +8,8 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.views.decorators.http import require_http_methods
 
+from accounts.http import AuthedHtmxRequest
 from metrics.dashboard import Span, dashboard_page
-from pilotplan.http import AuthedHtmxRequest
 from pilots.access import can_edit, plan_for_user
 
 

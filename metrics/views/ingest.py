@@ -25,8 +25,9 @@ from django.urls import path
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import trigger_client_event
 
+from accounts.http import AuthedHtmxRequest
+from core.http import UNPROCESSABLE
 from metrics.ingest import INGESTING, MAX_BATCH, MAX_ERRORS, IngestRejected, samples_ingest
-from pilotplan.http import UNPROCESSABLE, AuthedHtmxRequest
 from pilots.access import Action, plan_for_user
 from pilots.models import PilotPlan
 

@@ -32,18 +32,12 @@ from rest_framework.response import Response
 
 from accounts.api.serializers import UserOutputSerializer
 from accounts.models import User
-from pilotplan.api import (
-    FORBIDDEN,
-    INVALID,
-    NOT_FOUND,
-    PRECONDITION_FAILED,
-    PRECONDITION_REQUIRED,
-    ErrorOutputSerializer,
-)
-from pilotplan.api_preconditions import IF_MATCH, etag_header, if_match_versions, with_etag
-from pilotplan.exceptions import Conflict, PreconditionFailed
-from pilotplan.pagination import PAGE_PARAMETER, paginate, paginated
+from core.api import FORBIDDEN, INVALID, NOT_FOUND, PRECONDITION_REQUIRED, ErrorOutputSerializer
+from core.api_preconditions import IF_MATCH, etag_header, if_match_versions, with_etag
+from core.exceptions import Conflict, PreconditionFailed
+from core.pagination import PAGE_PARAMETER, paginate, paginated
 from pilots.access import Action, plan_for_user
+from pilots.api.errors import PRECONDITION_FAILED
 from pilots.api.review_serializers import (
     HistoryEventSerializer,
     ReviewInputSerializer,

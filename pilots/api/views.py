@@ -12,7 +12,7 @@ Resources (paths under /api/v1/, see pilots/api/urls.py and docs/api-plans.md):
   the section the list belongs to.
 
 Every change names the section version it is based on in ``If-Match``; missing → 428, stale → 412
-with nothing saved (``pilotplan.api_preconditions``). Order of refusals: not logged in or not a
+with nothing saved (``core.api_preconditions``). Order of refusals: not logged in or not a
 member (403 / 404), role may not edit (403), precondition (428 / 412), invalid input (400).
 
 Each section and list has its own literal path (built below from one handler), so the OpenAPI
@@ -36,14 +36,8 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
 from accounts.models import User
-from pilotplan.api import (
-    FORBIDDEN,
-    INVALID,
-    NOT_FOUND,
-    PRECONDITION_FAILED,
-    PRECONDITION_REQUIRED,
-)
-from pilotplan.api_preconditions import (
+from core.api import FORBIDDEN, INVALID, NOT_FOUND, PRECONDITION_REQUIRED
+from core.api_preconditions import (
     IF_MATCH,
     IF_NONE_MATCH,
     etag_header,
@@ -51,9 +45,10 @@ from pilotplan.api_preconditions import (
     not_modified,
     with_etag,
 )
-from pilotplan.pagination import PAGE_PARAMETER, paginate, paginated
+from core.pagination import PAGE_PARAMETER, paginate, paginated
 from pilots import selectors, services
 from pilots.access import Action, can_edit, plan_for_user, team_for_plan_creation
+from pilots.api.errors import PRECONDITION_FAILED
 from pilots.api.serializers import (
     ROW_SERIALIZERS,
     SECTION_SERIALIZERS,

@@ -17,7 +17,7 @@ from django.utils import timezone
 from accounts.models import Membership, Notification, User
 from accounts.services import notify
 from backlog.selectors import finding_count
-from pilotplan.exceptions import Conflict
+from core.exceptions import Conflict
 from pilots import health
 from pilots.access import role_in_team
 from pilots.models import EntryCriterion, PilotPlan, PlanTransition, SignOff

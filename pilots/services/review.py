@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from accounts.models import Membership, Notification, User
 from accounts.services import notify
-from pilotplan.exceptions import Conflict, PreconditionFailed
+from core.exceptions import Conflict, PreconditionFailed
 from pilots.access import role_in_team
 from pilots.models import (
     Contribution,

@@ -18,8 +18,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import Membership, TeamHoliday, User
+from core.exceptions import PreconditionFailed
 from metrics.selectors import metric_is_available
-from pilotplan.exceptions import PreconditionFailed
 from pilots import timeline
 from pilots.models import (
     Cohort,

@@ -12,7 +12,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.views.decorators.http import require_http_methods
 
-from pilotplan.http import AuthedHtmxRequest
+from accounts.http import AuthedHtmxRequest
 from pilots.export import plan_document, plan_markdown, plan_markdown_filename
 from pilots.selectors import plan_detail
 

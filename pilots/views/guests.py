@@ -20,7 +20,8 @@ from django.urls import path, reverse
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import trigger_client_event
 
-from pilotplan.http import UNPROCESSABLE, AuthedHtmxRequest
+from accounts.http import AuthedHtmxRequest
+from core.http import UNPROCESSABLE
 from pilots.access import plan_for_user
 from pilots.models import PilotPlan, PlanGuest
 from pilots.services.guests import GUEST_KEEPERS, plan_guest_invite, plan_guest_remove

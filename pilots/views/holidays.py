@@ -12,8 +12,9 @@ from django.urls import path
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import trigger_client_event
 
+from accounts.http import AuthedHtmxRequest
 from accounts.models import Team, TeamHoliday
-from pilotplan.http import UNPROCESSABLE, AuthedHtmxRequest
+from core.http import UNPROCESSABLE
 from pilots.access import CALENDAR_KEEPERS, team_for_calendar
 from pilots.services.holidays import team_holiday_add, team_holiday_remove
 

@@ -6,8 +6,8 @@ from django.template.response import TemplateResponse
 from django.views.decorators.http import require_http_methods
 
 from accounts.forms import TeamCreateForm
+from accounts.http import AuthedHtmxRequest
 from accounts.selectors import team_list_for_user
-from pilotplan.http import AuthedHtmxRequest
 from pilots.selectors import plan_list_for_user
 
 

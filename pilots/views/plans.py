@@ -28,9 +28,10 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import trigger_client_event
 
+from accounts.http import AuthedHtmxRequest
 from accounts.models import Membership, Team, User
 from accounts.selectors import team_list_for_user
-from pilotplan.http import UNPROCESSABLE, AuthedHtmxRequest
+from core.http import UNPROCESSABLE
 from pilots import selectors, services, timeline
 from pilots.access import Action, can_edit, plan_for_user, team_for_plan_creation
 from pilots.forms import PLAN_START_FORMS, SECTION_FORMS, SectionForm, section_form

@@ -14,8 +14,8 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.views.decorators.http import require_http_methods
 
+from accounts.http import AuthedHtmxRequest
 from accounts.selectors import team_list_for_user
-from pilotplan.http import AuthedHtmxRequest
 from pilots import selectors
 from pilots.models import PilotPlan
 

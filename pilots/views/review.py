@@ -21,8 +21,9 @@ from django.urls import path, reverse
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import trigger_client_event
 
-from pilotplan.exceptions import Conflict, PreconditionFailed
-from pilotplan.http import UNPROCESSABLE, AuthedHtmxRequest
+from accounts.http import AuthedHtmxRequest
+from core.exceptions import Conflict, PreconditionFailed
+from core.http import UNPROCESSABLE
 from pilots import selectors_review
 from pilots.access import can_edit, plan_for_user
 from pilots.forms_review import ReviewForm, TransitionForm

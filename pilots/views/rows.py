@@ -23,7 +23,8 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import trigger_client_event
 
-from pilotplan.http import UNPROCESSABLE, AuthedHtmxRequest
+from accounts.http import AuthedHtmxRequest
+from core.http import UNPROCESSABLE
 from pilots import services
 from pilots.access import Action, can_edit, plan_for_user
 from pilots.models import PilotPlan

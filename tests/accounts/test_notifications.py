@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 
 import pytest
 from django.core import mail
@@ -11,6 +13,7 @@ from django.utils import timezone
 
 from accounts.models import Notification, User
 from accounts.services import notification_emails_send, notify
+from tests.metrics.test_ingest_redis import broker, own_redis  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.django_db
 
@@ -205,19 +208,26 @@ def test_sending_twice_sends_nothing_the_second_time(po, locmem_mail):
 
 
 def test_users_who_turned_email_off_get_none(
-    po, sm, locmem_mail, django_capture_on_commit_callbacks, monkeypatch
+    po,
+    sm,
+    locmem_mail,
+    django_capture_on_commit_callbacks,
+    broker,  # noqa: F811
 ):
     User.objects.filter(pk=sm.pk).update(email_notifications=False)
     sm.refresh_from_db()
-    queued: list[list[int]] = []
-    monkeypatch.setattr(
-        "accounts.tasks.notifications_email.apply_async",
-        lambda args, **_options: queued.append(list(args[0])),
-    )
 
     with django_capture_on_commit_callbacks(execute=True):
         notes = notify(users=[po, sm], kind=KIND, message="Please review")
 
+    # What notify() published to the (test's own, real) broker.
+    client = broker.client()
+    queued = [
+        json.loads(base64.b64decode(m["body"]))[0][0]
+        for m in map(json.loads, client.lrange("celery", 0, -1))
+        if m["headers"]["task"] == "accounts.tasks.notifications_email"
+    ]
+    client.close()
     # notify() queues only the PO's notification for e-mail; the SM's stays in-app.
     by_user = {n.user_id: n.pk for n in notes}
     assert queued == [[by_user[po.pk]]]

@@ -12,10 +12,10 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import Team, User
+from core.exceptions import Conflict
 from metrics import alerts
 from metrics.models import TriggerEpisode, WebhookDelivery, WebhookEndpoint
 from metrics.webhooks import verify_signature
-from pilotplan.exceptions import Conflict
 from pilots.models import PilotPlan, PlanGuest
 from tests.factories import UserFactory, running_plan
 from tests.metrics.test_triggers import DAY, SECONDS, T0, evaluate, sample

@@ -19,10 +19,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.api_keys import api_key_create
+from core.queue import publish
 from metrics.models import MinuteRollup, Sample, TriggerEpisode
 from metrics.tasks import triggers_evaluate
 from pilotplan.celery import app
-from pilotplan.queue import publish
 from tests.conftest import missing
 from tests.factories import running_plan
 
@@ -119,7 +119,9 @@ def test_redis_stopped_during_ingestion_loses_no_sample(broker, team, po):
     ]  # fmt: skip
     p1 = {"metric": "p1_defects", "observed_at": now.isoformat(), "value": 1, "id": "BUG-1"}
     batches = [latency[:500], [*latency[500:], p1]]
-    assert publish(triggers_evaluate, plan.pk)  # the broker works before it is stopped
+    assert publish(
+        "metrics.tasks.triggers_evaluate", plan.pk
+    )  # the broker works before it is stopped
     assert broker.client().llen("celery") == 1
 
     broker.stop()
@@ -142,7 +144,7 @@ def test_redis_stopped_during_ingestion_loses_no_sample(broker, team, po):
 
     broker.start()  # an empty Redis: the message queued after commit was lost with the broker
     assert broker.client().llen("celery") == 0
-    assert publish(triggers_evaluate, plan.pk)  # publishing works again
+    assert publish("metrics.tasks.triggers_evaluate", plan.pk)  # publishing works again
     assert broker.client().llen("celery") == 1
 
     # The tick's path reads the database, not the lost message: the P1 sample fires.

@@ -11,7 +11,7 @@ from django.db import connection
 
 from accounts.models import Notification
 from backlog.services import finding_create
-from pilotplan.exceptions import Conflict, PreconditionFailed
+from core.exceptions import Conflict, PreconditionFailed
 from pilots import services
 from pilots.models import (
     EntryCriterion,

@@ -24,7 +24,7 @@ from drf_spectacular.utils import OpenApiParameter
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from pilotplan.exceptions import PreconditionRequired
+from core.exceptions import PreconditionRequired
 
 MISSING_IF_MATCH = (
     "This change needs an If-Match header with the ETag of the version you are changing "

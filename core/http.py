@@ -5,8 +5,6 @@ from __future__ import annotations
 from django.http import HttpRequest
 from django_htmx.middleware import HtmxDetails
 
-from accounts.models import User
-
 # An invalid form is answered with 422 everywhere, for HTMX and plain POSTs alike; base.html's
 # htmx-config tells htmx to swap 422 responses so the errors appear on the fields.
 UNPROCESSABLE = 422
@@ -14,9 +12,3 @@ UNPROCESSABLE = 422
 
 class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
-
-
-class AuthedHtmxRequest(HtmxHttpRequest):
-    """A request behind ``@login_required``: ``user`` is a real ``User``."""
-
-    user: User  # type: ignore[assignment]
