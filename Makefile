@@ -28,6 +28,7 @@ test: deps
 lint: deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 	$(PY) scripts/dev.py exec -- $(PY) manage.py makemigrations --check --dry-run
 
 format: deps

@@ -13,15 +13,18 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Membership, Team, User
 from core.exceptions import Conflict
 from core.queue import enqueue_on_commit
 from metrics.models import TriggerEpisode, WebhookDelivery, WebhookEndpoint
+from pilots.extensions import PlanPanel
 from pilots.models import PilotPlan
 
 # Who may point the team's alerts somewhere (PO, Scrum Master, DevOps).
@@ -42,6 +45,14 @@ def _iso(moment: dt.datetime | None) -> str | None:
     return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if moment else None
 
 
+def plan_url(plan_id: int) -> str:
+    return reverse("pilots:plan_detail", args=[plan_id])
+
+
+def absolute(url: str) -> str:
+    return f"{settings.SITE_URL}{url}"
+
+
 def _person(user: User | None) -> dict[str, Any] | None:
     if user is None:
         return None
@@ -50,8 +61,6 @@ def _person(user: User | None) -> dict[str, Any] | None:
 
 def episode_payload(*, event: str, episode: TriggerEpisode) -> dict[str, Any]:
     """What a webhook receiver gets for ``event`` about ``episode`` (docs/alerts.md)."""
-    from metrics.triggers import absolute, plan_url
-
     plan = episode.plan
     trigger = episode.trigger
     return {
@@ -277,6 +286,15 @@ def episodes_for_plan(*, plan_id: int) -> QuerySet[TriggerEpisode]:
 def episodes_unresolved(*, plan_id: int) -> list[TriggerEpisode]:
     """What the plan's red banner shows: one query."""
     return list(episodes_for_plan(plan_id=plan_id).filter(resolved_at__isnull=True))
+
+
+def alerts_plan_panel(plan: PilotPlan) -> PlanPanel:
+    """The red banner at the top of the plan page (registered in ``metrics.apps``): the plan's
+    unresolved rollback trigger episodes, in one query. Always rendered, so HTMX actions on the
+    banner have their target even when nothing is firing."""
+    return PlanPanel(
+        "metrics/_plan_panel_alerts.html", {"episodes": episodes_unresolved(plan_id=plan.pk)}
+    )
 
 
 def webhook_deliveries_recent(*, team_id: int, limit: int = 10) -> list[WebhookDelivery]:

@@ -3,3 +3,9 @@ from django.apps import AppConfig
 
 class MetricsConfig(AppConfig):
     name = "metrics"
+
+    def ready(self) -> None:
+        from metrics.alerts import alerts_plan_panel
+        from pilots.extensions import plan_panel_register
+
+        plan_panel_register(alerts_plan_panel)

@@ -25,11 +25,11 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
+from catalogue.models import MetricDefinition
 from metrics.models import (
     CheckRun,
     CriterionResult,
     HourRollup,
-    MetricDefinition,
     MinuteRollup,
     TriggerEpisode,
     TriggerState,

@@ -13,10 +13,11 @@ from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 
+from catalogue.models import MetricDefinition
 from metrics import checks, simulator
 from metrics.ingest import samples_store
-from metrics.management.commands.simulate_samples import plan_metrics
-from metrics.models import CheckRun, MetricDefinition
+from metrics.models import CheckRun
+from metrics.selectors import plan_metrics
 from metrics.slots import business_day_filter, plan_window, slots_between
 from pilots.models import PilotPlan
 

@@ -39,8 +39,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import Team, User
+from catalogue.models import MetricDefinition
 from core.queue import enqueue_on_commit
-from metrics.models import IngestBatch, MetricDefinition
+from metrics.models import IngestBatch
 from metrics.slots import plan_window
 from pilots.models import PilotPlan
 

@@ -25,61 +25,6 @@ class Heartbeat(models.Model):
         return f"{self.name} @ {self.beat_at:%Y-%m-%d %H:%M:%S}"
 
 
-class MetricDefinition(models.Model):
-    """A measurable thing exit criteria and rollback triggers refer to.
-
-    ``team`` is empty for the built-in catalogue (P1 defects, p95 latency, CSAT, …) that every
-    team sees; a team may add its own, whose keys must not clash with the built-in ones.
-    """
-
-    class Kind(models.TextChoices):
-        GAUGE = "gauge", "Gauge (a value per minute, e.g. p95 latency)"
-        COUNT = "count", "Count (events, e.g. defects, sessions, errors)"
-        SCORE = "score", "Score (a rating, e.g. CSAT 1–5, NPS 0–10)"
-
-    class Direction(models.TextChoices):
-        LOWER_IS_BETTER = "lower", "Lower is better"
-        HIGHER_IS_BETTER = "higher", "Higher is better"
-
-    team = models.ForeignKey(
-        "accounts.Team", null=True, blank=True, on_delete=models.CASCADE, related_name="metrics"
-    )
-    key = models.SlugField(max_length=50, help_text="Stable identifier used by integrations.")
-    name = models.CharField(max_length=100)
-    unit = models.CharField(max_length=20, blank=True, help_text="e.g. ms, %, count, score")
-    kind = models.CharField(max_length=10, choices=Kind.choices)
-    direction = models.CharField(max_length=10, choices=Direction.choices)
-    description = models.TextField(blank=True)
-
-    class Meta:
-        ordering = ["name"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["key"],
-                condition=models.Q(team__isnull=True),
-                name="metrics_metricdefinition_builtin_key_unique",
-            ),
-            models.UniqueConstraint(
-                fields=["team", "key"], name="metrics_metricdefinition_team_key_unique"
-            ),
-            models.CheckConstraint(
-                condition=models.Q(kind__in=["gauge", "count", "score"]),
-                name="metrics_metricdefinition_kind_valid",
-            ),
-            models.CheckConstraint(
-                condition=models.Q(direction__in=["lower", "higher"]),
-                name="metrics_metricdefinition_direction_valid",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.unit})" if self.unit else self.name
-
-    @property
-    def is_builtin(self) -> bool:
-        return self.team_id is None
-
-
 # --- Samples and rollups -----------------------------------------------------------------------
 
 # A finite double: PostgreSQL's float8 accepts 'NaN' and ±'Infinity', a verdict never should.
@@ -136,7 +81,9 @@ class Sample(models.Model):
     plan = models.ForeignKey(
         "pilots.PilotPlan", on_delete=models.CASCADE, related_name="samples", db_index=False
     )
-    metric = models.ForeignKey(MetricDefinition, on_delete=models.PROTECT, related_name="samples")
+    metric = models.ForeignKey(
+        "catalogue.MetricDefinition", on_delete=models.PROTECT, related_name="samples"
+    )
     observed_at = models.DateTimeField()
     value = models.FloatField()
     source = models.CharField(max_length=50, default="api")
@@ -178,7 +125,9 @@ class Rollup(models.Model):
     plan = models.ForeignKey(
         "pilots.PilotPlan", on_delete=models.CASCADE, related_name="+", db_index=False
     )
-    metric = models.ForeignKey(MetricDefinition, on_delete=models.CASCADE, related_name="+")
+    metric = models.ForeignKey(
+        "catalogue.MetricDefinition", on_delete=models.CASCADE, related_name="+"
+    )
     bucket = models.DateTimeField(help_text="Start of the bucket (UTC, truncated).")
     count = models.PositiveIntegerField()
     sum = models.FloatField()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import F, Q, QuerySet
-
-from metrics.models import TICK, Heartbeat, MetricDefinition
+from catalogue.models import MetricDefinition
+from metrics.models import TICK, Heartbeat
+from pilots.models import PilotPlan
 
 
 def heartbeat_last(*, name: str = TICK) -> datetime | None:
@@ -14,20 +14,11 @@ def heartbeat_last(*, name: str = TICK) -> datetime | None:
     return Heartbeat.objects.filter(name=name).values_list("beat_at", flat=True).first()
 
 
-def metric_list_for_team(*, team_id: int) -> QuerySet[MetricDefinition]:
-    """The built-in catalogue plus the team's own metrics."""
-    return MetricDefinition.objects.filter(Q(team__isnull=True) | Q(team_id=team_id))
-
-
-def metric_is_available(*, metric_id: int, team_id: int) -> bool:
-    return metric_list_for_team(team_id=team_id).filter(pk=metric_id).exists()
-
-
-def metric_by_key(*, key: str, team_id: int) -> MetricDefinition | None:
-    """The team's metric with ``key``, else the built-in one (the team's own wins)."""
-    return (
-        metric_list_for_team(team_id=team_id)
-        .filter(key=key)
-        .order_by(F("team_id").desc(nulls_last=True))
-        .first()
+def plan_metrics(plan: PilotPlan) -> list[tuple[str, str]]:
+    """(key, kind) of every metric the plan's criteria and triggers read."""
+    ids = set(plan.exit_criteria.values_list("metric_id", flat=True))
+    ids |= set(
+        plan.exit_criteria.exclude(denominator=None).values_list("denominator_id", flat=True)
     )
+    ids |= set(plan.rollback_triggers.values_list("metric_id", flat=True))
+    return sorted(MetricDefinition.objects.filter(pk__in=ids).values_list("key", "kind"))

@@ -28,14 +28,14 @@ import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import QuerySet
-from django.urls import reverse
 
 from accounts.models import Notification, User
 from accounts.services import notify
-from metrics.models import MetricDefinition, MinuteRollup, TriggerEpisode, TriggerState
+from catalogue.models import MetricDefinition
+from metrics.alerts import deliveries_create, plan_url
+from metrics.models import MinuteRollup, TriggerEpisode, TriggerState
 from pilots.models import PilotPlan, RollbackTrigger
 
 MINUTE = dt.timedelta(minutes=1)
@@ -654,14 +654,8 @@ def _backfill_episodes(
 # --- telling people ------------------------------------------------------------------------------
 
 
-def plan_url(plan_id: int) -> str:
-    return reverse("pilots:plan_detail", args=[plan_id])
-
-
 def _announce(opened: list[tuple[TriggerEpisode, RollbackTrigger]]) -> None:
     """Notify each plan's owner and rollback executor, and queue the team's webhook."""
-    from metrics.alerts import deliveries_create
-
     people_ids = {
         pk
         for _, trigger in opened
@@ -687,7 +681,3 @@ def _announce(opened: list[tuple[TriggerEpisode, RollbackTrigger]]) -> None:
         episode.trigger = trigger
         episode.plan = plan
     deliveries_create(event="trigger.fired", episodes=[episode for episode, _ in opened])
-
-
-def absolute(url: str) -> str:
-    return f"{settings.SITE_URL}{url}"

@@ -27,8 +27,8 @@ from django.utils import timezone
 from accounts.models import Membership, Team, User
 from accounts.services import membership_set
 from backlog.services import finding_create
+from catalogue.selectors import metric_by_key
 from metrics.demo import demo_metrics_seed
-from metrics.selectors import metric_by_key
 from pilots import timeline
 from pilots.models import PilotPlan, Review, ScopeItem, Section
 from pilots.review import REVIEWS

@@ -45,9 +45,11 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "pilotplan",
     "accounts",
+    "catalogue",
     "pilots",
     "metrics",
     "backlog",
+    "decisions",
 ]
 
 MIDDLEWARE = [

@@ -17,6 +17,8 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("pilots/", include("pilots.urls")),
     path("", include("metrics.urls")),
+    path("", include("catalogue.urls")),
+    path("", include("decisions.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1, "api"))),

@@ -17,7 +17,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models
 
 from accounts.models import User
-from metrics.selectors import metric_list_for_team
+from catalogue.selectors import metric_list_for_team
 from pilots.models import PilotPlan
 from pilots.services import RowKind
 
@@ -79,7 +79,7 @@ class RowForm(forms.ModelForm):
             if target._meta.label == settings.AUTH_USER_MODEL:
                 field.queryset = _team_members(self.plan)
                 field.error_messages["invalid_choice"] = NOT_A_MEMBER
-            elif target._meta.label == "metrics.MetricDefinition":
+            elif target._meta.label == "catalogue.MetricDefinition":
                 field.queryset = metric_list_for_team(team_id=self.plan.team_id)
                 field.error_messages["invalid_choice"] = UNKNOWN_METRIC
             else:  # a reference the registry does not know how to scope: offer nothing

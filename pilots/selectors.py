@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from django.db.models import Count, F, OuterRef, Prefetch, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
 from accounts.models import TeamHoliday, User
 from pilots import timeline
 from pilots.access import Action, plan_for_user, plans_visible_to
-from pilots.health import plan_health
 from pilots.models import (
     ExitCriterion,
     OnCallShift,
@@ -22,12 +18,7 @@ from pilots.models import (
     Risk,
     RollbackStep,
     RollbackTrigger,
-    SignOff,
 )
-from pilots.review import REVIEWS
-
-if TYPE_CHECKING:
-    from metrics.models import TriggerEpisode
 
 
 def plan_list_for_user(*, user: User) -> QuerySet[PilotPlan]:
@@ -73,39 +64,9 @@ def plan_detail(*, user: User, plan_id: int, action: Action = Action.VIEW) -> Pi
     return plan_for_user(user=user, plan_id=plan_id, action=action, queryset=plan_detail_queryset())
 
 
-def unresolved_episodes(*, plan_id: int) -> list[TriggerEpisode]:
-    """The plan's rollback trigger episodes nobody resolved yet, newest first: the red banner
-    at the top of the plan page (one query)."""
-    from metrics.alerts import episodes_unresolved
-
-    return episodes_unresolved(plan_id=plan_id)
-
-
 def section_versions_loaded(plan: PilotPlan) -> dict[str, int]:
     """``{section key: version}`` from a plan loaded with ``plan_detail_queryset`` (no query)."""
     return {section.key: section.version for section in plan.sections.all()}
-
-
-@dataclass(frozen=True)
-class PortfolioRow:
-    plan: PilotPlan
-    days_left: int | None  # None: not running, or no dates
-    gap_count: int
-    signed: int
-    reviews: int
-    unresolved_episodes: int = 0  # rollback trigger episodes nobody resolved yet
-    criteria_met: int | None = None  # in the latest done check run; None: never checked
-    criteria_checked: int = 0
-
-    @property
-    def criteria_status(self) -> str:
-        if self.criteria_met is None:
-            return "—"
-        return f"{self.criteria_met}/{self.criteria_checked} met"
-
-    @property
-    def sign_off_status(self) -> str:
-        return f"{self.signed}/{self.reviews} signed"
 
 
 def plan_days_left(plan: PilotPlan, *, today: dt.date | None = None) -> int | None:
@@ -117,60 +78,3 @@ def plan_days_left(plan: PilotPlan, *, today: dt.date | None = None) -> int | No
         today = timezone.localtime(timezone.now(), zoneinfo.ZoneInfo(plan.time_zone)).date()
     holidays = [h.date for h in plan.team.holidays.all()]
     return timeline.business_days_between(max(today, plan.start_date), plan.end_date, holidays)
-
-
-def portfolio_rows(*, plan_ids: list[int]) -> list[PortfolioRow]:
-    """The portfolio lines of these plans, in this order, in a constant number of queries."""
-    active_sign_offs = Prefetch(
-        "sign_offs",
-        queryset=SignOff.objects.filter(voided_at__isnull=True).only("pk", "plan", "kind"),
-    )
-    from metrics.models import TriggerEpisode
-
-    # Unresolved trigger episodes per plan (the red marker): a subquery, no extra query.
-    unresolved = (
-        TriggerEpisode.objects.filter(plan=OuterRef("pk"), resolved_at__isnull=True)
-        .order_by()
-        .values("plan")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    from metrics.models import CheckRun
-
-    # The latest done check run's verdict counts (criteria met): subqueries, no extra query.
-    latest_run = CheckRun.objects.filter(plan=OuterRef("pk"), status=CheckRun.Status.DONE).order_by(
-        "-due_at"
-    )
-    loaded = {
-        plan.pk: plan
-        for plan in plan_detail_queryset()
-        .filter(pk__in=plan_ids)
-        .annotate(
-            unresolved_episodes=Coalesce(Subquery(unresolved), 0),
-            latest_met=Subquery(latest_run.values("met")[:1]),
-            latest_checked=Subquery(
-                latest_run.annotate(
-                    checked=F("met") + F("not_met") + F("not_enough_evidence")
-                ).values("checked")[:1]
-            ),
-        )
-        .prefetch_related(active_sign_offs)
-    }
-    rows = []
-    for pk in plan_ids:
-        if (plan := loaded.get(pk)) is None:
-            continue
-        signed = {s.kind for s in plan.sign_offs.all()} & set(REVIEWS)
-        rows.append(
-            PortfolioRow(
-                plan=plan,
-                days_left=plan_days_left(plan),
-                gap_count=len(plan_health(plan)),
-                signed=len(signed),
-                reviews=len(REVIEWS),
-                unresolved_episodes=plan.unresolved_episodes,  # type: ignore[attr-defined]
-                criteria_met=plan.latest_met,  # type: ignore[attr-defined]
-                criteria_checked=plan.latest_checked or 0,  # type: ignore[attr-defined]
-            )
-        )
-    return rows

@@ -1,4 +1,4 @@
-from pilots.views import export, guests, holidays, plans, portfolio, review, rows
+from pilots.views import export, guests, holidays, plans, review, rows
 
 app_name = "pilots"
 
@@ -8,6 +8,5 @@ urlpatterns = [
     *export.urlpatterns,
     *holidays.urlpatterns,
     *review.urlpatterns,
-    *portfolio.urlpatterns,
     *guests.urlpatterns,
 ]

@@ -97,8 +97,9 @@ def _criteria(plan, metric_ids: dict[str, int]) -> None:  # type: ignore[no-unty
 
 
 def run(*, po, team, figures: dict[str, float]) -> None:  # type: ignore[no-untyped-def]
+    from catalogue.models import MetricDefinition
     from metrics import checks, triggers
-    from metrics.models import CheckRun, MetricDefinition
+    from metrics.models import CheckRun
     from pilotplan.celery import app
     from pilots.models import ExitCriterion, PilotPlan
     from pilots.services import plan_create_from_template

@@ -169,7 +169,7 @@ def _metric_catalogue(request: pytest.FixtureRequest) -> None:
     if marker is None and not {"db", "transactional_db", "live_server"} & set(request.fixturenames):
         return
     request.getfixturevalue("django_db_setup")
-    from metrics.models import MetricDefinition
+    from catalogue.models import MetricDefinition
 
     with request.getfixturevalue("django_db_blocker").unblock():
         if MetricDefinition.objects.filter(team=None).count() < 10:

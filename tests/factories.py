@@ -79,11 +79,17 @@ class PilotPlanFactory(DjangoModelFactory):
 
 
 def seed_metric_catalogue() -> None:
-    """The built-in metrics, as their migration seeds them (idempotent)."""
-    from django.apps import apps
+    """The built-in metrics, as their migration seeds them (idempotent). The model has lived in
+    ``catalogue`` since that migration ran: the migration's ``apps`` is given the current one."""
+    from catalogue.models import MetricDefinition
+
+    class _Apps:
+        @staticmethod
+        def get_model(app_label: str, model_name: str) -> type[MetricDefinition]:
+            return MetricDefinition
 
     migration = importlib.import_module("metrics.migrations.0003_seed_metric_catalogue")
-    migration.seed(apps, None)
+    migration.seed(_Apps(), None)
 
 
 # --- editing plans through their services, as the UI and API do ---------------------------------

@@ -26,8 +26,8 @@ from rest_framework import serializers
 
 from accounts.api.serializers import UserOutputSerializer
 from accounts.models import User
-from metrics.models import MetricDefinition
-from metrics.selectors import metric_list_for_team
+from catalogue.models import MetricDefinition
+from catalogue.selectors import metric_list_for_team
 from pilots.health import Gap, plan_health
 from pilots.models import (
     CohortSegment,

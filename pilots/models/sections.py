@@ -232,12 +232,12 @@ class ExitCriterion(Orderable):
 
     plan = models.ForeignKey(PilotPlan, on_delete=models.CASCADE, related_name="exit_criteria")
     metric = models.ForeignKey(
-        "metrics.MetricDefinition", on_delete=models.PROTECT, related_name="exit_criteria"
+        "catalogue.MetricDefinition", on_delete=models.PROTECT, related_name="exit_criteria"
     )
     aggregation = models.CharField(max_length=12, choices=Aggregation.choices)
     percentile = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
     denominator = models.ForeignKey(
-        "metrics.MetricDefinition",
+        "catalogue.MetricDefinition",
         null=True,
         blank=True,
         on_delete=models.PROTECT,
@@ -396,7 +396,7 @@ class RollbackTrigger(Orderable):
 
     plan = models.ForeignKey(PilotPlan, on_delete=models.CASCADE, related_name="rollback_triggers")
     metric = models.ForeignKey(
-        "metrics.MetricDefinition", on_delete=models.PROTECT, related_name="rollback_triggers"
+        "catalogue.MetricDefinition", on_delete=models.PROTECT, related_name="rollback_triggers"
     )
     comparator = models.CharField(max_length=2, choices=Comparator.choices)
     threshold = models.DecimalField(max_digits=14, decimal_places=4)

@@ -16,10 +16,10 @@ from django.utils import timezone
 
 from accounts.models import Membership, Notification, User
 from accounts.services import notify
-from backlog.selectors import finding_count
 from core.exceptions import Conflict
 from pilots import health
 from pilots.access import role_in_team
+from pilots.extensions import lifecycle_guards
 from pilots.models import EntryCriterion, PilotPlan, PlanTransition, SignOff
 from pilots.review import REVIEWS
 from pilots.selectors import plan_detail_queryset
@@ -101,8 +101,10 @@ def _guards(plan: PilotPlan, action: str) -> list[str]:
             health.on_call_covers_window,
         ):
             missing.extend(gap.message for gap in rule(loaded))
-    elif action == "close" and not finding_count(plan_id=plan.pk):
-        missing.append("Record the pilot review's findings before closing it.")
+    # Rules that read what lies above pilots (the backlog's findings, metrics), registered by
+    # the layers that own them (pilots.extensions).
+    for guard in lifecycle_guards(action):
+        missing.extend(guard(plan))
     return missing
 
 

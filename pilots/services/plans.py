@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Membership, Team, User
-from metrics.selectors import metric_by_key
+from catalogue.selectors import metric_by_key
 from pilots import timeline
 from pilots.models import (
     Cohort,

@@ -18,8 +18,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import Membership, TeamHoliday, User
+from catalogue.selectors import metric_is_available
 from core.exceptions import PreconditionFailed
-from metrics.selectors import metric_is_available
 from pilots import timeline
 from pilots.models import (
     Cohort,
@@ -138,7 +138,7 @@ def validate_references(
                 )
             if value_id not in member_ids:
                 errors[name] = "Choose a member of the plan's team."
-        elif target == "metrics.MetricDefinition" and not metric_is_available(
+        elif target == "catalogue.MetricDefinition" and not metric_is_available(
             metric_id=value_id, team_id=plan.team_id
         ):
             errors[name] = "Unknown metric: choose one from the team's metric catalogue."

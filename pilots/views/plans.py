@@ -34,6 +34,7 @@ from accounts.selectors import team_list_for_user
 from core.http import UNPROCESSABLE
 from pilots import selectors, services, timeline
 from pilots.access import Action, can_edit, plan_for_user, team_for_plan_creation
+from pilots.extensions import plan_panels
 from pilots.forms import PLAN_START_FORMS, SECTION_FORMS, SectionForm, section_form
 from pilots.health import plan_health
 from pilots.models import PilotPlan, Section
@@ -140,8 +141,9 @@ def _page(
         "sections": blocks,
         "sections_nav": Section.choices,
         "gaps": plan_health(plan),
-        # The red banner of unresolved rollback trigger episodes (one query).
-        "trigger_episodes": selectors.unresolved_episodes(plan_id=plan.pk),
+        # What the layers above show on the plan page, e.g. metrics' red banner of fired
+        # rollback triggers (pilots.extensions).
+        "plan_panels": plan_panels(plan),
     }
     return TemplateResponse(request, "pilots/plan_detail.html", context, status=status)
 

@@ -12,7 +12,8 @@ from django.db import connection
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from metrics.models import CheckRun, CriterionResult, MetricDefinition, TriggerEpisode, TriggerState
+from catalogue.models import MetricDefinition
+from metrics.models import CheckRun, CriterionResult, TriggerEpisode, TriggerState
 from pilots.models import PilotPlan, RollbackTrigger
 from tests.factories import running_plan
 

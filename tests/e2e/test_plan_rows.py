@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from playwright.sync_api import expect
 
-from metrics.models import MetricDefinition
+from catalogue.models import MetricDefinition
 from pilots.models import ExitCriterion, PlanSection
 from tests.factories import PilotPlanFactory
 

@@ -134,7 +134,7 @@ def test_no_banner_without_unresolved_episodes(client_for, plan, episode, po):
 
 def test_portfolio_marks_plans_with_unresolved_episodes(client_for, plan, episode, team, po):
     quiet = running_plan(team=team, owner=po, start_date=DAY)
-    body = client_for(po).get(reverse("pilots:portfolio")).content.decode()
+    body = client_for(po).get(reverse("decisions:portfolio")).content.decode()
 
     rows = {
         int(m.group(1)): m.group(2)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from django.urls import reverse
 from playwright.sync_api import expect
 
 from metrics import triggers
@@ -50,7 +51,7 @@ def test_banner_shows_a_fired_trigger_and_it_is_acknowledged_and_resolved(
 
     page.get_by_test_id("logout").click()
     login(page, devops)
-    page.goto(f"{live_server.url}/pilots/portfolio")
+    page.goto(live_server.url + reverse("decisions:portfolio"))
     expect(page.get_by_test_id("trigger-marker")).to_have_text("⚠ 1 fired")
     page.goto(plan_url)
     banner = page.get_by_test_id("trigger-banner")
@@ -70,5 +71,5 @@ def test_banner_shows_a_fired_trigger_and_it_is_acknowledged_and_resolved(
     row = page.get_by_test_id("episode-row")
     expect(row.get_by_test_id("episode-acknowledged")).to_contain_text(developer.display_name)
     expect(row.get_by_test_id("episode-resolved")).to_contain_text("Rolled back the release")
-    page.goto(f"{live_server.url}/pilots/portfolio")
+    page.goto(live_server.url + reverse("decisions:portfolio"))
     expect(page.get_by_test_id("trigger-marker")).to_have_count(0)

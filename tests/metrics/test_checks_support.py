@@ -14,8 +14,8 @@ from decimal import Decimal
 from django.db import connection
 
 from accounts.models import Team, User
+from catalogue.models import MetricDefinition
 from metrics.ingest import samples_store
-from metrics.models import MetricDefinition
 from pilots.models import ExitCriterion, PilotPlan
 from tests.factories import running_plan
 

@@ -14,12 +14,12 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
+from catalogue.models import MetricDefinition
 from metrics.dashboard import HISTORY_RUNS, Span, dashboard_page
 from metrics.models import (
     CheckRun,
     CriterionResult,
     HourRollup,
-    MetricDefinition,
     MinuteRollup,
     TriggerEpisode,
     TriggerState,

@@ -12,6 +12,8 @@ from django.db.models import Count, F, Max, Min, Sum
 from django.db.models.functions import Trunc
 
 from accounts.models import Membership
+from catalogue.models import MetricDefinition
+from catalogue.services import metric_create
 from metrics.ingest import (
     FUTURE_SKEW,
     MAX_BATCH,
@@ -20,8 +22,7 @@ from metrics.ingest import (
     samples_ingest,
     samples_store,
 )
-from metrics.models import HourRollup, IngestBatch, MetricDefinition, MinuteRollup, Sample
-from metrics.services import metric_create
+from metrics.models import HourRollup, IngestBatch, MinuteRollup, Sample
 from pilots.models import PilotPlan
 from tests.factories import MembershipFactory, UserFactory, running_plan
 from tests.metrics.test_ingest_redis import broker, own_redis  # noqa: F401  (fixtures)

@@ -9,8 +9,9 @@ import pytest
 from django.utils import timezone
 
 from metrics import simulator, triggers
-from metrics.management.commands.simulate_samples import Command, plan_metrics
 from metrics.models import Sample, TriggerEpisode
+from metrics.selectors import plan_metrics
+from pilotplan.management.commands.simulate_samples import Command
 from tests.factories import running_plan
 
 pytestmark = pytest.mark.django_db

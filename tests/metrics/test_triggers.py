@@ -16,10 +16,10 @@ import pytest
 from django.db import connection
 
 from accounts.models import Membership, Notification, Team, User
+from catalogue.models import MetricDefinition
 from metrics import triggers
 from metrics.alerts import episode_resolve
 from metrics.models import (
-    MetricDefinition,
     MinuteRollup,
     Sample,
     TriggerEpisode,

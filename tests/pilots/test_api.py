@@ -15,7 +15,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Membership, TeamHoliday
-from metrics.models import MetricDefinition
+from catalogue.models import MetricDefinition
 from pilots import services
 from pilots.api.serializers import ROW_SERIALIZERS, SECTION_SERIALIZERS
 from pilots.models import (

@@ -12,7 +12,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 
-from metrics.models import MetricDefinition
+from catalogue.models import MetricDefinition
 from pilots.models import (
     CohortSegment,
     EntryCriterion,

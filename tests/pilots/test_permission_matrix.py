@@ -28,7 +28,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import Membership
-from metrics.selectors import metric_by_key
+from catalogue.selectors import metric_by_key
 from pilots.forms import SECTION_FORMS, section_form
 from pilots.models import PilotPlan, PlanSection, Section
 from pilots.review import REVIEWS

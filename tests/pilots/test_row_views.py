@@ -10,8 +10,8 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from metrics.models import MetricDefinition
-from metrics.selectors import metric_by_key
+from catalogue.models import MetricDefinition
+from catalogue.selectors import metric_by_key
 from pilots import services
 from pilots.models import (
     CohortSegment,

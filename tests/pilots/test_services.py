@@ -15,8 +15,8 @@ from django.db import connection
 from django.http import Http404
 
 from accounts.models import Membership, TeamHoliday
-from metrics.models import MetricDefinition
-from metrics.selectors import metric_by_key
+from catalogue.models import MetricDefinition
+from catalogue.selectors import metric_by_key
 from pilots.models import (
     Cohort,
     CohortSegment,

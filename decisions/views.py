@@ -16,8 +16,9 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.http import AuthedHtmxRequest
 from accounts.selectors import team_list_for_user
-from pilots import selectors
+from decisions import selectors
 from pilots.models import PilotPlan
+from pilots.selectors import plan_list_for_user
 
 PLANS_PER_PAGE = 25
 
@@ -33,7 +34,7 @@ def _int(value: str | None) -> int | None:
 @require_http_methods(["GET"])
 def portfolio(request: AuthedHtmxRequest) -> HttpResponse:
     """``?team=<id>&state=<status>`` filter; paginated, most recently changed first."""
-    plans = selectors.plan_list_for_user(user=request.user)
+    plans = plan_list_for_user(user=request.user)
     team_id = _int(request.GET.get("team"))
     state = request.GET.get("state", "")
     if team_id is not None:
@@ -58,7 +59,7 @@ def portfolio(request: AuthedHtmxRequest) -> HttpResponse:
         "state": state,
         "query": query,
     }
-    return TemplateResponse(request, "pilots/portfolio.html", context)
+    return TemplateResponse(request, "decisions/portfolio.html", context)
 
 
 urlpatterns = [

@@ -13,9 +13,9 @@ from django_htmx.http import trigger_client_event
 
 from accounts.http import AuthedHtmxRequest
 from accounts.models import Membership, Team, User
+from catalogue import selectors, services
+from catalogue.forms import MetricForm
 from core.http import UNPROCESSABLE
-from metrics import selectors, services
-from metrics.forms import MetricForm
 from pilots.access import team_for_member
 
 # Those who write plans may extend the catalogue their criteria use; stakeholders read.
@@ -47,13 +47,15 @@ def _render(
         "form": form,
         "can_change": role in CATALOGUE_EDITORS,
     }
-    template = "metrics/catalogue.html#catalogue" if request.htmx else "metrics/catalogue.html"
+    template = (
+        "catalogue/metric_list.html#catalogue" if request.htmx else "catalogue/metric_list.html"
+    )
     return TemplateResponse(request, template, context, status=status)
 
 
 @login_required
 @require_http_methods(["GET"])
-def metric_catalogue(request: AuthedHtmxRequest, team_id: int) -> HttpResponse:
+def metric_list(request: AuthedHtmxRequest, team_id: int) -> HttpResponse:
     team, role = _team(request.user, team_id, change=False)
     return _render(request, team, role, MetricForm())
 
@@ -71,13 +73,13 @@ def metric_add(request: AuthedHtmxRequest, team_id: int) -> HttpResponse:
     if form.errors:
         return _render(request, team, role, form, status=UNPROCESSABLE)
     if not request.htmx:
-        return redirect("metrics:catalogue", team_id=team.pk)
+        return redirect("catalogue:metric_list", team_id=team.pk)
     response = _render(request, team, role, MetricForm())
     trigger_client_event(response, "metricsChanged")
     return response
 
 
 urlpatterns = [
-    path("metrics/teams/<int:team_id>/", metric_catalogue, name="catalogue"),
-    path("metrics/teams/<int:team_id>/new", metric_add, name="add"),
+    path("teams/<int:team_id>/metrics/", metric_list, name="metric_list"),
+    path("teams/<int:team_id>/metrics/new", metric_add, name="metric_add"),
 ]

@@ -1,6 +1,6 @@
 from django import forms
 
-from metrics.models import MetricDefinition
+from catalogue.models import MetricDefinition
 
 
 class MetricForm(forms.Form):

@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 from django.test import Client
+from django.urls import reverse
 
 from accounts.models import Membership, TeamHoliday
 from pilots.models import PilotPlan, SignOff
@@ -14,7 +15,7 @@ from tests.factories import MembershipFactory, PilotPlanFactory, TeamFactory
 
 pytestmark = pytest.mark.django_db
 
-URL = "/pilots/portfolio"
+URL = reverse("decisions:portfolio")
 
 
 def _rows(response) -> int:  # type: ignore[no-untyped-def]

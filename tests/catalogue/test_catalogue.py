@@ -6,9 +6,9 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
-from metrics.models import MetricDefinition
-from metrics.selectors import metric_by_key, metric_list_for_team
-from metrics.services import metric_create
+from catalogue.models import MetricDefinition
+from catalogue.selectors import metric_by_key, metric_list_for_team
+from catalogue.services import metric_create
 
 pytestmark = pytest.mark.django_db
 
@@ -51,7 +51,7 @@ def test_bad_kind_is_refused_naming_the_field(team):
 
 def test_htmx_add_swaps_the_catalogue(client_for, team, developer):
     response = client_for(developer).post(
-        reverse("metrics:add", args=[team.pk]), NEW, HTTP_HX_REQUEST="true"
+        reverse("catalogue:metric_add", args=[team.pk]), NEW, HTTP_HX_REQUEST="true"
     )
     assert response.status_code == 200
     assert "<html" not in response.content.decode()
@@ -62,7 +62,9 @@ def test_htmx_add_swaps_the_catalogue(client_for, team, developer):
 def test_invalid_add_is_422_with_the_reason_and_saves_nothing(client_for, team, po):
     count = MetricDefinition.objects.count()
     response = client_for(po).post(
-        reverse("metrics:add", args=[team.pk]), {**NEW, "key": "csat"}, HTTP_HX_REQUEST="true"
+        reverse("catalogue:metric_add", args=[team.pk]),
+        {**NEW, "key": "csat"},
+        HTTP_HX_REQUEST="true",
     )
     assert response.status_code == 422
     assert "already a metric" in response.content.decode()
@@ -70,15 +72,15 @@ def test_invalid_add_is_422_with_the_reason_and_saves_nothing(client_for, team, 
 
 
 def test_plain_post_redirects_back(client_for, team, sm):
-    response = client_for(sm).post(reverse("metrics:add", args=[team.pk]), NEW)
+    response = client_for(sm).post(reverse("catalogue:metric_add", args=[team.pk]), NEW)
     assert response.status_code == 302
     assert MetricDefinition.objects.filter(team=team, key=NEW["key"]).exists()
 
 
 def test_stakeholders_read_but_cannot_add(client_for, team, stakeholder):
     client = client_for(stakeholder)
-    page = client.get(reverse("metrics:catalogue", args=[team.pk]))
-    added = client.post(reverse("metrics:add", args=[team.pk]), NEW)
+    page = client.get(reverse("catalogue:metric_list", args=[team.pk]))
+    added = client.post(reverse("catalogue:metric_add", args=[team.pk]), NEW)
     assert page.status_code == 200
     assert "Add a metric" not in page.content.decode()
     assert added.status_code == 403
@@ -86,7 +88,7 @@ def test_stakeholders_read_but_cannot_add(client_for, team, stakeholder):
 
 
 def test_outsiders_get_404_and_anonymous_users_login(client, client_for, team, outsider):
-    for method, name in (("get", "metrics:catalogue"), ("post", "metrics:add")):
+    for method, name in (("get", "catalogue:metric_list"), ("post", "catalogue:metric_add")):
         url = reverse(name, args=[team.pk])
         assert getattr(client_for(outsider), method)(url, NEW).status_code == 404
         response = getattr(client, method)(url, NEW)
@@ -97,7 +99,7 @@ def test_outsiders_get_404_and_anonymous_users_login(client, client_for, team, o
 
 def test_catalogue_query_count_is_constant(client_for, team, po, django_assert_num_queries):
     client = client_for(po)
-    url = reverse("metrics:catalogue", args=[team.pk])
+    url = reverse("catalogue:metric_list", args=[team.pk])
     client.get(url)
     with django_assert_num_queries(4) as baseline:
         client.get(url)

@@ -12,22 +12,14 @@ from django.utils import timezone
 
 from metrics import simulator
 from metrics.ingest import IngestRejected, samples_ingest
-from metrics.models import MetricDefinition, Sample
+from metrics.models import Sample
+from metrics.selectors import plan_metrics
 from metrics.slots import plan_window
+from pilotplan.demo import TEAMS
 from pilots.models import PilotPlan
 
 CATCH_UP = dt.timedelta(hours=3)
 DEMO_INCIDENT = ("checkout", "Saved cards for returning shoppers")
-
-
-def plan_metrics(plan: PilotPlan) -> list[tuple[str, str]]:
-    """(key, kind) of every metric the plan's criteria and triggers read."""
-    ids = set(plan.exit_criteria.values_list("metric_id", flat=True))
-    ids |= set(
-        plan.exit_criteria.exclude(denominator=None).values_list("denominator_id", flat=True)
-    )
-    ids |= set(plan.rollback_triggers.values_list("metric_id", flat=True))
-    return sorted(MetricDefinition.objects.filter(pk__in=ids).values_list("key", "kind"))
 
 
 class Command(BaseCommand):
@@ -93,8 +85,6 @@ class Command(BaseCommand):
         if plan_ids:
             plans = plans.filter(pk__in=plan_ids)
         else:
-            from pilotplan.demo import TEAMS
-
             plans = plans.filter(team__slug__in=[t.slug for t in TEAMS])
         last = dict(
             Sample.objects.filter(plan__in=plans, source=simulator.SOURCE)

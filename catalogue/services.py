@@ -1,0 +1,42 @@
+"""Writes about the metric catalogue."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+
+from accounts.models import Team
+from catalogue.models import MetricDefinition
+
+
+@transaction.atomic
+def metric_create(
+    *,
+    team: Team,
+    key: str,
+    name: str,
+    unit: str,
+    kind: str,
+    direction: str,
+    description: str = "",
+) -> MetricDefinition:
+    """Add a metric to ``team``'s catalogue. Its key may not repeat a built-in or team key, so
+    integrations pushing samples by key always mean one metric."""
+    metric = MetricDefinition(
+        team=team,
+        key=key.strip().lower(),
+        name=name.strip(),
+        unit=unit.strip(),
+        kind=kind,
+        direction=direction,
+        description=description,
+    )
+    taken = MetricDefinition.objects.filter(key=metric.key).filter(
+        Q(team__isnull=True) | Q(team=team)
+    )
+    if taken.exists():  # before full_clean, whose unique check would not name the field
+        raise ValidationError({"key": f"“{metric.key}” is already a metric of this team."})
+    metric.full_clean()
+    metric.save()
+    return metric

@@ -1,0 +1,5 @@
+from decisions import views
+
+app_name = "decisions"
+
+urlpatterns = views.urlpatterns

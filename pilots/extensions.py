@@ -1,0 +1,58 @@
+"""Where the layers above ``pilots`` plug into what it owns, without ``pilots`` importing them.
+
+``pilots`` owns the plan, its lifecycle and its page; ``metrics``, ``backlog`` and ``decisions``
+sit above it and know more (alerts, findings, verdicts). Rather than ``pilots`` reaching up, they
+register here at start-up (their ``AppConfig.ready``):
+
+- ``lifecycle_guard_register(action, guard)``: one more rule a lifecycle step must pass; the
+  guard returns what is missing, in words (``decisions.guards``);
+- ``plan_panel_register(provider)``: something the plan page shows above the document, as a
+  template and its context (``metrics.apps``: the red banner of fired rollback triggers).
+
+Both are lists filled once per process, read on every request: no import of a higher layer,
+no signal, and ``docs/architecture.md`` lists every registration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pilots.models import PilotPlan
+
+LifecycleGuard = Callable[[PilotPlan], list[str]]
+
+
+@dataclass(frozen=True)
+class PlanPanel:
+    """A template the plan page includes above the document, with ``panel`` in its context."""
+
+    template: str
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+PlanPanelProvider = Callable[[PilotPlan], PlanPanel | None]
+
+_lifecycle_guards: dict[str, list[LifecycleGuard]] = {}
+_plan_panels: list[PlanPanelProvider] = []
+
+
+def lifecycle_guard_register(action: str, guard: LifecycleGuard) -> None:
+    guards = _lifecycle_guards.setdefault(action, [])
+    if guard not in guards:  # ready() may run twice in one process (tests, management commands)
+        guards.append(guard)
+
+
+def lifecycle_guards(action: str) -> list[LifecycleGuard]:
+    return list(_lifecycle_guards.get(action, ()))
+
+
+def plan_panel_register(provider: PlanPanelProvider) -> None:
+    if provider not in _plan_panels:
+        _plan_panels.append(provider)
+
+
+def plan_panels(plan: PilotPlan) -> list[PlanPanel]:
+    """What the registered providers show for ``plan``, in registration order."""
+    return [panel for provider in _plan_panels if (panel := provider(plan)) is not None]
