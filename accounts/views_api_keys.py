@@ -23,11 +23,9 @@ from django_htmx.http import trigger_client_event
 
 from accounts.api_keys import api_key_create, api_key_revoke
 from accounts.http import AuthedHtmxRequest
-from accounts.models import ApiKey, Membership, Team
+from accounts.models import ApiKey, Team
+from accounts.permissions import Perm, team_for_member
 from core.http import UNPROCESSABLE
-from pilots.access import team_for_member
-
-KEY_KEEPERS = frozenset({Membership.Role.PRODUCT_OWNER, Membership.Role.SCRUM_MASTER})
 
 
 class ApiKeyForm(forms.Form):
@@ -46,12 +44,7 @@ class ApiKeyForm(forms.Form):
 
 
 def _team(request: AuthedHtmxRequest, team_id: int) -> Team:
-    team, _role = team_for_member(
-        user=request.user,
-        team_id=team_id,
-        roles=KEY_KEEPERS,
-        refusal="Only the team's Product Owner or Scrum Master manage API keys.",
-    )
+    team, _role = team_for_member(user=request.user, team_id=team_id, perm=Perm.API_KEYS_MANAGE)
     return team
 
 

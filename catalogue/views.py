@@ -12,30 +12,15 @@ from django.views.decorators.http import require_http_methods
 from django_htmx.http import trigger_client_event
 
 from accounts.http import AuthedHtmxRequest
-from accounts.models import Membership, Team, User
+from accounts.models import Team, User
+from accounts.permissions import Perm, allows, team_for_member
 from catalogue import selectors, services
 from catalogue.forms import MetricForm
 from core.http import UNPROCESSABLE
-from pilots.access import team_for_member
-
-# Those who write plans may extend the catalogue their criteria use; stakeholders read.
-CATALOGUE_EDITORS = frozenset(
-    {
-        Membership.Role.PRODUCT_OWNER,
-        Membership.Role.SCRUM_MASTER,
-        Membership.Role.DEVELOPER,
-        Membership.Role.DEVOPS,
-    }
-)
 
 
 def _team(user: User, team_id: int, *, change: bool) -> tuple[Team, str]:
-    return team_for_member(
-        user=user,
-        team_id=team_id,
-        roles=CATALOGUE_EDITORS if change else None,
-        refusal="Stakeholders can read the metric catalogue but not change it.",
-    )
+    return team_for_member(user=user, team_id=team_id, perm=Perm.CATALOGUE_EDIT if change else None)
 
 
 def _render(
@@ -45,7 +30,7 @@ def _render(
         "team": team,
         "metrics": selectors.metric_list_for_team(team_id=team.pk).order_by("team_id", "name"),
         "form": form,
-        "can_change": role in CATALOGUE_EDITORS,
+        "can_change": allows(role, Perm.CATALOGUE_EDIT),
     }
     template = (
         "catalogue/metric_list.html#catalogue" if request.htmx else "catalogue/metric_list.html"

@@ -20,17 +20,12 @@ from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Membership, Team, User
+from accounts.models import Team, User
 from core.exceptions import Conflict
 from core.queue import enqueue_on_commit
 from metrics.models import TriggerEpisode, WebhookDelivery, WebhookEndpoint
 from pilots.extensions import PlanPanel
 from pilots.models import PilotPlan
-
-# Who may point the team's alerts somewhere (PO, Scrum Master, DevOps).
-WEBHOOK_KEEPERS = frozenset(
-    {Membership.Role.PRODUCT_OWNER, Membership.Role.SCRUM_MASTER, Membership.Role.DEVOPS}
-)
 
 EVENT_FIRED = "trigger.fired"
 EVENT_ACKNOWLEDGED = "trigger.acknowledged"

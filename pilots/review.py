@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from accounts.models import Membership
+from accounts.permissions import Perm, roles_for, who
 from pilots.models import ReviewKind, Section
 
 Role = Membership.Role
@@ -17,7 +18,7 @@ Role = Membership.Role
 @dataclass(frozen=True)
 class ReviewSpec:
     kind: ReviewKind
-    roles: frozenset[str]
+    perm: Perm  # who fills it in and signs it: the permission table's rule
     covers: frozenset[str]
     checklist: tuple[tuple[str, str], ...]  # (key, question)
 
@@ -27,14 +28,18 @@ class ReviewSpec:
         return str(self.kind.label).split(" (")[0].lower()
 
     @property
+    def roles(self) -> frozenset[str]:
+        return roles_for(self.perm)
+
+    @property
     def role_labels(self) -> str:
-        return " or ".join(str(Role(r).label) for r in sorted(self.roles))
+        return who(self.perm)
 
 
 REVIEWS: dict[str, ReviewSpec] = {
     ReviewKind.BUSINESS: ReviewSpec(
         ReviewKind.BUSINESS,
-        frozenset({Role.PRODUCT_OWNER}),
+        Perm.REVIEW_BUSINESS,
         frozenset({Section.OVERVIEW, Section.SCOPE, Section.COHORT, Section.EXIT_CRITERIA}),
         (
             ("scope_minimal", "Is the scope the minimal slice that validates the assumptions?"),
@@ -44,7 +49,7 @@ REVIEWS: dict[str, ReviewSpec] = {
     ),
     ReviewKind.READINESS: ReviewSpec(
         ReviewKind.READINESS,
-        frozenset({Role.SCRUM_MASTER}),
+        Perm.REVIEW_READINESS,
         frozenset({Section.RISKS, Section.MONITORING, Section.ROLLBACK_PLAN, Section.ENVIRONMENT}),
         (
             ("risks_owned", "Does every risk have a mitigation and an owner?"),
@@ -56,7 +61,7 @@ REVIEWS: dict[str, ReviewSpec] = {
     ),
     ReviewKind.FEASIBILITY: ReviewSpec(
         ReviewKind.FEASIBILITY,
-        frozenset({Role.DEVELOPER, Role.DEVOPS}),
+        Perm.REVIEW_FEASIBILITY,
         frozenset(
             {
                 Section.ENVIRONMENT,

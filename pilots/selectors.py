@@ -9,8 +9,9 @@ from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
 from accounts.models import TeamHoliday, User
+from accounts.permissions import Perm
 from pilots import timeline
-from pilots.access import Action, plan_for_user, plans_visible_to
+from pilots.access import plan_for_user, plans_visible_to
 from pilots.models import (
     ExitCriterion,
     OnCallShift,
@@ -60,8 +61,8 @@ def plan_detail_queryset() -> QuerySet[PilotPlan]:
     )
 
 
-def plan_detail(*, user: User, plan_id: int, action: Action = Action.VIEW) -> PilotPlan:
-    return plan_for_user(user=user, plan_id=plan_id, action=action, queryset=plan_detail_queryset())
+def plan_detail(*, user: User, plan_id: int, perm: Perm = Perm.PLAN_VIEW) -> PilotPlan:
+    return plan_for_user(user=user, plan_id=plan_id, perm=perm, queryset=plan_detail_queryset())
 
 
 def section_versions_loaded(plan: PilotPlan) -> dict[str, int]:

@@ -21,11 +21,12 @@ from rest_framework.response import Response
 
 from accounts.api.serializers import UserOutputSerializer
 from accounts.models import User
+from accounts.permissions import Perm
 from core.api import FORBIDDEN, INVALID, NOT_FOUND, ErrorOutputSerializer
 from core.pagination import PAGE_PARAMETER, paginate, paginated
 from metrics import alerts
 from metrics.models import TriggerEpisode
-from pilots.access import Action, plan_for_user
+from pilots.access import plan_for_user
 
 TAGS = ["alerts"]
 
@@ -102,7 +103,7 @@ def episode_list(request: Request, plan_id: int) -> Response:
 )
 @api_view(["POST"])
 def episode_acknowledge(request: Request, plan_id: int, episode_id: int) -> Response:
-    plan = plan_for_user(user=_user(request), plan_id=plan_id, action=Action.EDIT)
+    plan = plan_for_user(user=_user(request), plan_id=plan_id, perm=Perm.ALERTS_ACT)
     episode = alerts.episode_acknowledge(plan=plan, episode_id=episode_id, user=_user(request))
     return Response(EpisodeOutputSerializer(episode).data)
 
@@ -122,7 +123,7 @@ def episode_acknowledge(request: Request, plan_id: int, episode_id: int) -> Resp
 )
 @api_view(["POST"])
 def episode_resolve(request: Request, plan_id: int, episode_id: int) -> Response:
-    plan = plan_for_user(user=_user(request), plan_id=plan_id, action=Action.EDIT)
+    plan = plan_for_user(user=_user(request), plan_id=plan_id, perm=Perm.ALERTS_ACT)
     data = ResolveInputSerializer(data=request.data)
     data.is_valid(raise_exception=True)
     episode = alerts.episode_resolve(

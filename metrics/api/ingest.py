@@ -39,7 +39,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.api_keys import ApiKeyAuthentication, request_api_key
-from accounts.models import ApiKey, Membership, Team, User
+from accounts.models import ApiKey, Team, User
+from accounts.permissions import Perm, require, role_in_team
 from core.api import ErrorOutputSerializer
 from metrics.ingest import (
     BAD_REQUEST,
@@ -48,7 +49,7 @@ from metrics.ingest import (
     IngestResult,
     samples_ingest,
 )
-from pilots.access import Action, plan_for_user, role_in_team
+from pilots.access import plan_for_user
 from pilots.models import PilotPlan
 
 # 10,000 samples of at most ~400 bytes each (long ids and sources), with room to spare.
@@ -125,7 +126,7 @@ def _key_scope(key: ApiKey) -> None:
 def _plan_for_push(request: Request, plan_id: int) -> PilotPlan:
     key = request_api_key(request)
     if key is None:
-        return plan_for_user(user=request.user, plan_id=plan_id, action=Action.EDIT)  # type: ignore[arg-type]
+        return plan_for_user(user=request.user, plan_id=plan_id, perm=Perm.SAMPLES_PUSH)  # type: ignore[arg-type]
     plan = PilotPlan.objects.filter(pk=plan_id, team_id=key.team_id).first()
     if plan is None:
         raise Http404("No such plan")
@@ -144,8 +145,7 @@ def _team_for_push(request: Request, team_id: int) -> Team:
     role = role_in_team(user=request.user, team_id=team_id)  # type: ignore[arg-type]
     if role is None:
         raise Http404("No such team")
-    if role == Membership.Role.STAKEHOLDER:
-        raise PermissionDenied("Stakeholders can read the team's plans but not push samples.")
+    require(role, Perm.SAMPLES_PUSH)
     return Team.objects.get(pk=team_id)
 
 

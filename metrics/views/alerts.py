@@ -31,12 +31,13 @@ from django_htmx.http import trigger_client_event
 
 from accounts.http import AuthedHtmxRequest
 from accounts.models import Team, User
+from accounts.permissions import Perm, allows, team_for_member
 from core.exceptions import Conflict
 from core.http import UNPROCESSABLE
 from metrics import alerts
 from metrics.models import TriggerState, WebhookEndpoint
 from metrics.webhooks import MAX_ATTEMPTS
-from pilots.access import Action, can_edit, plan_for_user, team_for_member
+from pilots.access import plan_for_user
 from pilots.models import PilotPlan, RollbackTrigger
 
 CONFLICT = 409
@@ -88,7 +89,7 @@ def _banner(
     context = {
         "plan": plan,
         "episodes": alerts.episodes_unresolved(plan_id=plan.pk),
-        "can_act": can_edit(plan.viewer_role),  # type: ignore[attr-defined]
+        "can_act": allows(plan.viewer_role, Perm.ALERTS_ACT),  # type: ignore[attr-defined]
         "banner_next": request.POST.get("next") or request.GET.get("next", ""),
         "error_episode_id": error_episode_id,
         "error": error,
@@ -111,7 +112,7 @@ def _alerts_page(
         "history": page.object_list,
         "triggers": [(t, states.get(t.pk)) for t in triggers],
         "episodes": alerts.episodes_unresolved(plan_id=plan.pk),
-        "can_act": can_edit(plan.viewer_role),  # type: ignore[attr-defined]
+        "can_act": allows(plan.viewer_role, Perm.ALERTS_ACT),  # type: ignore[attr-defined]
         "banner_next": request.path,
         "error_episode_id": None,
         "error": "",
@@ -163,7 +164,7 @@ def _refused(
 @login_required
 @require_http_methods(["POST"])
 def episode_acknowledge(request: AuthedHtmxRequest, plan_id: int, episode_id: int) -> HttpResponse:
-    plan = plan_for_user(user=request.user, plan_id=plan_id, action=Action.EDIT)
+    plan = plan_for_user(user=request.user, plan_id=plan_id, perm=Perm.ALERTS_ACT)
     try:
         alerts.episode_acknowledge(plan=plan, episode_id=episode_id, user=request.user)
     except Conflict as exc:
@@ -174,7 +175,7 @@ def episode_acknowledge(request: AuthedHtmxRequest, plan_id: int, episode_id: in
 @login_required
 @require_http_methods(["POST"])
 def episode_resolve(request: AuthedHtmxRequest, plan_id: int, episode_id: int) -> HttpResponse:
-    plan = plan_for_user(user=request.user, plan_id=plan_id, action=Action.EDIT)
+    plan = plan_for_user(user=request.user, plan_id=plan_id, perm=Perm.ALERTS_ACT)
     form = ResolveForm(request.POST)
     draft = request.POST.get("resolution", "")
     if not form.is_valid():
@@ -198,12 +199,7 @@ def episode_resolve(request: AuthedHtmxRequest, plan_id: int, episode_id: int) -
 
 
 def _team(user: User, team_id: int, *, change: bool) -> tuple[Team, str]:
-    return team_for_member(
-        user=user,
-        team_id=team_id,
-        roles=alerts.WEBHOOK_KEEPERS if change else None,
-        refusal="Only the team's Product Owner, Scrum Master or DevOps can change its webhook.",
-    )
+    return team_for_member(user=user, team_id=team_id, perm=Perm.WEBHOOK_MANAGE if change else None)
 
 
 def _webhook_page(
@@ -227,7 +223,7 @@ def _webhook_page(
         "secret": secret,
         "error": error,
         "max_attempts": MAX_ATTEMPTS,
-        "can_change": role in alerts.WEBHOOK_KEEPERS,
+        "can_change": allows(role, Perm.WEBHOOK_MANAGE),
         "deliveries": alerts.webhook_deliveries_recent(team_id=team.pk) if endpoint else [],
     }
     template = (

@@ -26,9 +26,10 @@ from django.views.decorators.http import require_http_methods
 from django_htmx.http import trigger_client_event
 
 from accounts.http import AuthedHtmxRequest
+from accounts.permissions import Perm
 from core.http import UNPROCESSABLE
 from metrics.ingest import INGESTING, MAX_BATCH, MAX_ERRORS, IngestRejected, samples_ingest
-from pilots.access import Action, plan_for_user
+from pilots.access import plan_for_user
 from pilots.models import PilotPlan
 
 COLUMNS = ("metric", "observed_at", "value", "source", "id")
@@ -170,7 +171,7 @@ def _render(
 @require_http_methods(["GET", "POST"])
 def sample_upload(request: AuthedHtmxRequest, plan_id: int) -> HttpResponse:
     """GET: the upload form. POST: store the file's samples, or list every problem (422)."""
-    plan = plan_for_user(user=request.user, plan_id=plan_id, action=Action.EDIT)
+    plan = plan_for_user(user=request.user, plan_id=plan_id, perm=Perm.SAMPLES_PUSH)
     if request.method == "GET":
         return _render(request, plan)
     form = SampleUploadForm(request.POST, request.FILES)

@@ -22,7 +22,6 @@ from __future__ import annotations
 from typing import Any
 
 import pghistory.models
-from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -32,11 +31,12 @@ from rest_framework.response import Response
 
 from accounts.api.serializers import UserOutputSerializer
 from accounts.models import User
+from accounts.permissions import Perm, require
 from core.api import FORBIDDEN, INVALID, NOT_FOUND, PRECONDITION_REQUIRED, ErrorOutputSerializer
 from core.api_preconditions import IF_MATCH, etag_header, if_match_versions, with_etag
 from core.exceptions import Conflict, PreconditionFailed
 from core.pagination import PAGE_PARAMETER, paginate, paginated
-from pilots.access import Action, plan_for_user
+from pilots.access import plan_for_user
 from pilots.api.errors import PRECONDITION_FAILED
 from pilots.api.review_serializers import (
     HistoryEventSerializer,
@@ -72,7 +72,7 @@ def _user(request: Request) -> User:
 
 def _plan(request: Request, plan_id: int, *, edit: bool = False) -> PilotPlan:
     return plan_for_user(
-        user=_user(request), plan_id=plan_id, action=Action.EDIT if edit else Action.VIEW
+        user=_user(request), plan_id=plan_id, perm=Perm.PLAN_EDIT if edit else Perm.PLAN_VIEW
     )
 
 
@@ -161,10 +161,7 @@ def review_list(request: Request, plan_id: int) -> Response:
 def review_detail(request: Request, plan_id: int, kind: str) -> Response:
     plan = _plan(request, plan_id, edit=True)
     spec = _spec(kind)
-    if plan.viewer_role not in spec.roles:  # type: ignore[attr-defined]
-        raise PermissionDenied(
-            f"Only the team's {spec.role_labels} can fill in or sign the {spec.short_label} review."
-        )
+    require(plan.viewer_role, spec.perm)  # type: ignore[attr-defined]  (403 before 428)
     versions = if_match_versions(request)  # 428 without If-Match
     review = Review.objects.filter(plan=plan, kind=kind).first()
     current = review.version if review is not None else 1

@@ -36,6 +36,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
 from accounts.models import User
+from accounts.permissions import Perm
 from core.api import FORBIDDEN, INVALID, NOT_FOUND, PRECONDITION_REQUIRED
 from core.api_preconditions import (
     IF_MATCH,
@@ -47,7 +48,7 @@ from core.api_preconditions import (
 )
 from core.pagination import PAGE_PARAMETER, paginate, paginated
 from pilots import selectors, services
-from pilots.access import Action, can_edit, plan_for_user, team_for_plan_creation
+from pilots.access import can_edit, plan_for_user, team_for_plan_creation
 from pilots.api.errors import PRECONDITION_FAILED
 from pilots.api.serializers import (
     ROW_SERIALIZERS,
@@ -75,7 +76,7 @@ def _user(request: Request) -> User:
 def _plan(request: Request, plan_id: int, *, edit: bool = False) -> PilotPlan:
     """The plan with every section loaded (constant queries); 404 / 403 from the access layer."""
     return selectors.plan_detail(
-        user=_user(request), plan_id=plan_id, action=Action.EDIT if edit else Action.VIEW
+        user=_user(request), plan_id=plan_id, perm=Perm.PLAN_EDIT if edit else Perm.PLAN_VIEW
     )
 
 

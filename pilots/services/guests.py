@@ -7,25 +7,21 @@ read a plan", and reusing one that means something else (e.g. "review requested"
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.http import Http404
 
 from accounts.models import Membership, User
-from pilots.access import role_in_team
+from accounts.permissions import Perm, require, role_in_team
 from pilots.models import PilotPlan, PlanGuest
 
 Role = Membership.Role
 
-GUEST_KEEPERS = frozenset({Role.PRODUCT_OWNER, Role.SCRUM_MASTER})
 DUPLICATE = "This person is already invited to this plan."
 
 
 def _require_keeper(*, plan: PilotPlan, user: User) -> None:
-    if role_in_team(user=user, team_id=plan.team_id) not in GUEST_KEEPERS:
-        raise PermissionDenied(
-            "Only the team's Product Owner or Scrum Master can invite or remove stakeholders."
-        )
+    require(role_in_team(user=user, team_id=plan.team_id), Perm.GUESTS_MANAGE)
 
 
 def plan_guest_invite(*, plan: PilotPlan, email: str, invited_by: User) -> PlanGuest:

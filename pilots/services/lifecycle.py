@@ -15,10 +15,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Membership, Notification, User
+from accounts.permissions import Perm, allows, refusal, require, role_in_team, roles_for
 from accounts.services import notify
 from core.exceptions import Conflict
 from pilots import health
-from pilots.access import role_in_team
 from pilots.extensions import lifecycle_guards
 from pilots.models import EntryCriterion, PilotPlan, PlanTransition, SignOff
 from pilots.review import REVIEWS
@@ -34,32 +34,29 @@ class Transition:
     label: str
     source: str
     target: str
-    roles: frozenset[str]
 
     @property
-    def who(self) -> str:
-        return " or ".join(str(Role(r).label) for r in sorted(self.roles))
+    def perm(self) -> Perm:
+        """Who may take the step: the permission table's ``step.<action>`` rule."""
+        return Perm(f"step.{self.action}")
+
+    @property
+    def roles(self) -> frozenset[str]:
+        return roles_for(self.perm)
 
 
 TRANSITIONS: dict[str, Transition] = {
     t.action: t
     for t in (
-        Transition("submit", "Submit for review", Status.DRAFT, Status.IN_REVIEW,
-                   frozenset({Role.PRODUCT_OWNER})),
-        Transition("withdraw", "Back to draft", Status.IN_REVIEW, Status.DRAFT,
-                   frozenset({Role.PRODUCT_OWNER})),
-        Transition("approve", "Approve", Status.IN_REVIEW, Status.APPROVED,
-                   frozenset({Role.PRODUCT_OWNER})),
-        Transition("start", "Start the pilot", Status.APPROVED, Status.RUNNING,
-                   frozenset({Role.PRODUCT_OWNER, Role.DEVOPS})),
-        Transition("evaluate", "End the time-box and evaluate", Status.RUNNING,
-                   Status.EVALUATING, frozenset({Role.PRODUCT_OWNER})),
-        Transition("decide", "Record the decision", Status.EVALUATING, Status.DECIDED,
-                   frozenset({Role.PRODUCT_OWNER})),
-        Transition("close", "Close the pilot", Status.DECIDED, Status.CLOSED,
-                   frozenset({Role.PRODUCT_OWNER, Role.SCRUM_MASTER})),
+        Transition("submit", "Submit for review", Status.DRAFT, Status.IN_REVIEW),
+        Transition("withdraw", "Back to draft", Status.IN_REVIEW, Status.DRAFT),
+        Transition("approve", "Approve", Status.IN_REVIEW, Status.APPROVED),
+        Transition("start", "Start the pilot", Status.APPROVED, Status.RUNNING),
+        Transition("evaluate", "End the time-box and evaluate", Status.RUNNING, Status.EVALUATING),
+        Transition("decide", "Record the decision", Status.EVALUATING, Status.DECIDED),
+        Transition("close", "Close the pilot", Status.DECIDED, Status.CLOSED),
     )
-}  # fmt: skip
+}
 
 
 def transition_for(action: str) -> Transition:
@@ -121,8 +118,8 @@ def transition_blockers(*, plan: PilotPlan, action: str, user: User) -> list[str
             f"“{step.label}” is for {Status(step.source).label} plans; "
             f"this one is {plan.get_status_display()}."
         )
-    if role_in_team(user=user, team_id=plan.team_id) not in step.roles:
-        reasons.append(f"Only the team's {step.who} can “{step.label.lower()}”.")
+    if not allows(role_in_team(user=user, team_id=plan.team_id), step.perm):
+        reasons.append(refusal(step.perm))
     if not reasons:
         reasons.extend(_guards(plan, action))
     return reasons
@@ -134,8 +131,7 @@ def plan_transition(
 ) -> PlanTransition:
     """Take one lifecycle step; raises Conflict listing what is missing when it may not."""
     step = transition_for(action)
-    if role_in_team(user=user, team_id=plan.team_id) not in step.roles:
-        raise PermissionDenied(f"Only the team's {step.who} can “{step.label.lower()}”.")
+    require(role_in_team(user=user, team_id=plan.team_id), step.perm)
     if action == "decide":
         if decision not in PilotPlan.Decision.values:
             raise ValidationError({"decision": "Choose go, iterate or roll back."})

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Membership, Notification, User
+from accounts.permissions import require, role_in_team
 from accounts.services import notify
 from core.exceptions import Conflict, PreconditionFailed
-from pilots.access import role_in_team
 from pilots.models import (
     Contribution,
     PilotPlan,
@@ -35,11 +35,7 @@ SIGNABLE = (
 
 
 def _require_reviewer(user: User, plan: PilotPlan, kind: str) -> None:
-    spec = REVIEWS[kind]
-    if role_in_team(user=user, team_id=plan.team_id) not in spec.roles:
-        raise PermissionDenied(
-            f"Only the team's {spec.role_labels} can fill in or sign the {spec.short_label} review."
-        )
+    require(role_in_team(user=user, team_id=plan.team_id), REVIEWS[kind].perm)
 
 
 def _review(plan: PilotPlan, kind: str) -> Review:

@@ -21,10 +21,11 @@ from django.views.decorators.http import require_http_methods
 from django_htmx.http import trigger_client_event
 
 from accounts.http import AuthedHtmxRequest
+from accounts.permissions import Perm, allows
 from core.http import UNPROCESSABLE
 from pilots.access import plan_for_user
 from pilots.models import PilotPlan, PlanGuest
-from pilots.services.guests import GUEST_KEEPERS, plan_guest_invite, plan_guest_remove
+from pilots.services.guests import plan_guest_invite, plan_guest_remove
 
 
 class GuestInviteForm(forms.Form):
@@ -52,7 +53,7 @@ def _context(
         "plan": plan,
         "guests": guests,
         "viewer_is_guest": guest,
-        "can_manage": plan.viewer_role in GUEST_KEEPERS,  # type: ignore[attr-defined]
+        "can_manage": allows(plan.viewer_role, Perm.GUESTS_MANAGE),  # type: ignore[attr-defined]
         "form": form or GuestInviteForm(),
         "guests_message": message,
     }

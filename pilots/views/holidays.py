@@ -14,8 +14,8 @@ from django_htmx.http import trigger_client_event
 
 from accounts.http import AuthedHtmxRequest
 from accounts.models import Team, TeamHoliday
+from accounts.permissions import Perm, allows, team_for_member
 from core.http import UNPROCESSABLE
-from pilots.access import CALENDAR_KEEPERS, team_for_calendar
 from pilots.services.holidays import team_holiday_add, team_holiday_remove
 
 
@@ -31,7 +31,7 @@ def _render(
         "team": team,
         "holidays": TeamHoliday.objects.filter(team=team).order_by("date"),
         "form": form,
-        "can_change": role in CALENDAR_KEEPERS,
+        "can_change": allows(role, Perm.HOLIDAYS_MANAGE),
     }
     template = "pilots/team_holidays.html"
     if request.htmx:
@@ -42,14 +42,14 @@ def _render(
 @login_required
 @require_http_methods(["GET"])
 def team_holidays(request: AuthedHtmxRequest, team_id: int) -> HttpResponse:
-    team, role = team_for_calendar(user=request.user, team_id=team_id, change=False)
+    team, role = team_for_member(user=request.user, team_id=team_id)
     return _render(request, team, role, HolidayForm())
 
 
 @login_required
 @require_http_methods(["POST"])
 def team_holiday_create(request: AuthedHtmxRequest, team_id: int) -> HttpResponse:
-    team, role = team_for_calendar(user=request.user, team_id=team_id, change=True)
+    team, role = team_for_member(user=request.user, team_id=team_id, perm=Perm.HOLIDAYS_MANAGE)
     form = HolidayForm(request.POST)
     if form.is_valid():
         try:
@@ -68,7 +68,7 @@ def team_holiday_create(request: AuthedHtmxRequest, team_id: int) -> HttpRespons
 @login_required
 @require_http_methods(["POST"])
 def team_holiday_delete(request: AuthedHtmxRequest, team_id: int, holiday_id: int) -> HttpResponse:
-    team, role = team_for_calendar(user=request.user, team_id=team_id, change=True)
+    team, role = team_for_member(user=request.user, team_id=team_id, perm=Perm.HOLIDAYS_MANAGE)
     form = HolidayForm()
     try:
         team_holiday_remove(team=team, holiday_id=holiday_id)

@@ -30,10 +30,11 @@ from django_htmx.http import trigger_client_event
 
 from accounts.http import AuthedHtmxRequest
 from accounts.models import Membership, Team, User
+from accounts.permissions import Perm
 from accounts.selectors import team_list_for_user
 from core.http import UNPROCESSABLE
 from pilots import selectors, services, timeline
-from pilots.access import Action, can_edit, plan_for_user, team_for_plan_creation
+from pilots.access import can_edit, plan_for_user, team_for_plan_creation
 from pilots.extensions import plan_panels
 from pilots.forms import PLAN_START_FORMS, SECTION_FORMS, SectionForm, section_form
 from pilots.health import plan_health
@@ -292,12 +293,12 @@ def section(request: AuthedHtmxRequest, plan_id: int, key: str) -> HttpResponse:
 def section_edit(request: AuthedHtmxRequest, plan_id: int, key: str) -> HttpResponse:
     """The section as a form, in place of its view (HTMX) or on the whole page."""
     key = _editable_key(key)
-    plan = selectors.plan_detail(user=request.user, plan_id=plan_id, action=Action.EDIT)
+    plan = selectors.plan_detail(user=request.user, plan_id=plan_id, perm=Perm.PLAN_EDIT)
     return _section(request, plan, _edit_block(plan, key, section_form(key, plan)))
 
 
 def _section_save(request: AuthedHtmxRequest, plan_id: int, key: str) -> HttpResponse:
-    plan = selectors.plan_detail(user=request.user, plan_id=plan_id, action=Action.EDIT)
+    plan = selectors.plan_detail(user=request.user, plan_id=plan_id, perm=Perm.PLAN_EDIT)
     version = _expected_version(request)
     data: QueryDict = request.POST
     if key == Section.TIMELINE and data.get("start") == "next_monday":
@@ -364,7 +365,7 @@ def _view_refusal(
 @require_http_methods(["POST"])
 def environment_compliance(request: AuthedHtmxRequest, plan_id: int) -> HttpResponse:
     """Record that compliance and masking were validated (by the person, now), or withdraw it."""
-    plan = selectors.plan_detail(user=request.user, plan_id=plan_id, action=Action.EDIT)
+    plan = selectors.plan_detail(user=request.user, plan_id=plan_id, perm=Perm.PLAN_EDIT)
     version = _expected_version(request)
     try:
         services.environment_set_compliance(
@@ -382,7 +383,7 @@ def environment_compliance(request: AuthedHtmxRequest, plan_id: int) -> HttpResp
 @require_http_methods(["POST"])
 def timeline_start_next_monday(request: AuthedHtmxRequest, plan_id: int) -> HttpResponse:
     """Starts next Monday in one click: the start date only; the end date follows."""
-    plan = selectors.plan_detail(user=request.user, plan_id=plan_id, action=Action.EDIT)
+    plan = selectors.plan_detail(user=request.user, plan_id=plan_id, perm=Perm.PLAN_EDIT)
     version = _expected_version(request)
     try:
         services.section_update(

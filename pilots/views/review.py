@@ -22,6 +22,7 @@ from django.views.decorators.http import require_http_methods
 from django_htmx.http import trigger_client_event
 
 from accounts.http import AuthedHtmxRequest
+from accounts.permissions import require
 from core.exceptions import Conflict, PreconditionFailed
 from core.http import UNPROCESSABLE
 from pilots import selectors_review
@@ -208,11 +209,7 @@ def _card(
 
 
 def _require_reviewer(plan: PilotPlan, kind: str) -> None:
-    spec = REVIEWS[kind]
-    if plan.viewer_role not in spec.roles:  # type: ignore[attr-defined]
-        raise PermissionDenied(
-            f"Only the team's {spec.role_labels} can fill in or sign the {spec.short_label} review."
-        )
+    require(plan.viewer_role, REVIEWS[kind].perm)  # type: ignore[attr-defined]
 
 
 @login_required

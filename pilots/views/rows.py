@@ -24,9 +24,10 @@ from django.views.decorators.http import require_http_methods
 from django_htmx.http import trigger_client_event
 
 from accounts.http import AuthedHtmxRequest
+from accounts.permissions import Perm
 from core.http import UNPROCESSABLE
 from pilots import services
-from pilots.access import Action, can_edit, plan_for_user
+from pilots.access import can_edit, plan_for_user
 from pilots.models import PilotPlan
 from pilots.row_forms import row_form
 from pilots.selectors import plan_detail_queryset, section_versions_loaded
@@ -139,7 +140,7 @@ def row_list(request: AuthedHtmxRequest, plan_id: int, slug: str) -> HttpRespons
 @require_http_methods(["POST"])
 def row_add(request: AuthedHtmxRequest, plan_id: int, slug: str) -> HttpResponse:
     kind = row_kind(slug)
-    plan = plan_for_user(user=request.user, plan_id=plan_id, action=Action.EDIT)
+    plan = plan_for_user(user=request.user, plan_id=plan_id, perm=Perm.PLAN_EDIT)
     version = _expected_version(request)
     form = row_form(kind, plan, data=request.POST)
     if form.is_valid():
@@ -178,7 +179,7 @@ def row_edit(request: AuthedHtmxRequest, plan_id: int, slug: str, row_id: int) -
         plan = plan_for_user(
             user=request.user,
             plan_id=plan_id,
-            action=Action.EDIT,
+            perm=Perm.PLAN_EDIT,
             queryset=plan_detail_queryset(),
         )
         row = _loaded_row(plan, kind, row_id)
@@ -195,7 +196,7 @@ def row_edit(request: AuthedHtmxRequest, plan_id: int, slug: str, row_id: int) -
         }
         return TemplateResponse(request, "pilots/rows/list.html#edit_row", context)
 
-    plan = plan_for_user(user=request.user, plan_id=plan_id, action=Action.EDIT)
+    plan = plan_for_user(user=request.user, plan_id=plan_id, perm=Perm.PLAN_EDIT)
     row = get_object_or_404(kind.model, plan=plan, pk=row_id)
     version = _expected_version(request)
     form = row_form(kind, plan, data=request.POST, row=row)
@@ -232,7 +233,7 @@ def row_move(request: AuthedHtmxRequest, plan_id: int, slug: str, row_id: int) -
     kind = row_kind(slug)
     if not kind.ordered:
         raise Http404(f"The {kind.label} list has no order to change.")
-    plan = plan_for_user(user=request.user, plan_id=plan_id, action=Action.EDIT)
+    plan = plan_for_user(user=request.user, plan_id=plan_id, perm=Perm.PLAN_EDIT)
     version = _expected_version(request)
     offset = MOVES.get(request.POST.get("direction", ""))
     if offset is None:
@@ -261,7 +262,7 @@ def row_remove(request: AuthedHtmxRequest, plan_id: int, slug: str, row_id: int)
         plan = plan_for_user(
             user=request.user,
             plan_id=plan_id,
-            action=Action.EDIT,
+            perm=Perm.PLAN_EDIT,
             queryset=plan_detail_queryset(),
         )
         row = _loaded_row(plan, kind, row_id)
@@ -274,7 +275,7 @@ def row_remove(request: AuthedHtmxRequest, plan_id: int, slug: str, row_id: int)
         }
         return TemplateResponse(request, "pilots/rows/remove.html", context)
 
-    plan = plan_for_user(user=request.user, plan_id=plan_id, action=Action.EDIT)
+    plan = plan_for_user(user=request.user, plan_id=plan_id, perm=Perm.PLAN_EDIT)
     version = _expected_version(request)
     try:
         services.row_remove(

@@ -1,0 +1,151 @@
+"""Who may do what: every role rule of Pilotplan, in one table.
+
+Each permission names the roles that hold it and the words a refused person reads. Services
+enforce it (``require``), and HTML views, HTMX partials, the API and API keys all reach the
+services; pages ask ``allows`` only to decide which buttons to show. The permission-matrix test
+(``tests/pilots/test_permission_matrix.py``) reads this table and checks every role against
+every action over every interface.
+
+Visibility is not a role rule: a plan or team exists only for its members (and a plan for the
+stakeholders invited to it, who read it as a team stakeholder would); everyone else gets 404,
+never 403, so outsiders cannot probe for them (``pilots.access``, ``team_for_member``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+
+from accounts.models import Membership, Team, User
+
+Role = Membership.Role
+
+
+class Perm(StrEnum):
+    PLAN_VIEW = "plan.view"
+    PLAN_CREATE = "plan.create"
+    PLAN_EDIT = "plan.edit"  # every section and its rows
+    # Fill in and sign each review (pilots.review.REVIEWS names the kinds).
+    REVIEW_BUSINESS = "review.business"
+    REVIEW_READINESS = "review.readiness"
+    REVIEW_FEASIBILITY = "review.feasibility"
+    # Each lifecycle step (pilots.services.lifecycle.TRANSITIONS names them).
+    STEP_SUBMIT = "step.submit"
+    STEP_WITHDRAW = "step.withdraw"
+    STEP_APPROVE = "step.approve"
+    STEP_START = "step.start"
+    STEP_EVALUATE = "step.evaluate"
+    STEP_DECIDE = "step.decide"
+    STEP_CLOSE = "step.close"
+    GUESTS_MANAGE = "guests.manage"
+    ALERTS_ACT = "alerts.act"  # acknowledge and resolve a fired rollback trigger
+    SAMPLES_PUSH = "samples.push"  # push or upload metric samples
+    CATALOGUE_EDIT = "catalogue.edit"
+    HOLIDAYS_MANAGE = "holidays.manage"
+    WEBHOOK_MANAGE = "webhook.manage"
+    API_KEYS_MANAGE = "api_keys.manage"
+
+
+@dataclass(frozen=True)
+class Rule:
+    roles: frozenset[str]
+    refusal: str = ""  # empty: "Only the team's <roles> can <what>."
+    what: str = ""
+
+    @property
+    def who(self) -> str:
+        """ "Product Owner", "Product Owner or Scrum Master", "A, B or C"."""
+        labels = [str(Role(r).label) for r in sorted(self.roles)]
+        return labels[0] if len(labels) == 1 else f"{', '.join(labels[:-1])} or {labels[-1]}"
+
+    @property
+    def message(self) -> str:
+        return self.refusal or f"Only the team's {self.who} can {self.what}."
+
+
+PO, SM, DEV, OPS, STAKEHOLDER = (
+    Role.PRODUCT_OWNER,
+    Role.SCRUM_MASTER,
+    Role.DEVELOPER,
+    Role.DEVOPS,
+    Role.STAKEHOLDER,
+)
+EVERY_MEMBER = frozenset({PO, SM, DEV, OPS, STAKEHOLDER})
+# The people who write the plan; stakeholders read (PRODUCT.md, "Who uses it").
+WRITERS = frozenset({PO, SM, DEV, OPS})
+
+PERMISSIONS: dict[Perm, Rule] = {
+    Perm.PLAN_VIEW: Rule(EVERY_MEMBER, what="read this plan"),
+    Perm.PLAN_CREATE: Rule(frozenset({PO}), what="start a pilot plan"),
+    Perm.PLAN_EDIT: Rule(WRITERS, "Stakeholders can read this plan but not change it."),
+    Perm.REVIEW_BUSINESS: Rule(frozenset({PO}), what="fill in or sign the business review"),
+    Perm.REVIEW_READINESS: Rule(frozenset({SM}), what="fill in or sign the readiness review"),
+    Perm.REVIEW_FEASIBILITY: Rule(
+        frozenset({DEV, OPS}), what="fill in or sign the feasibility review"
+    ),
+    Perm.STEP_SUBMIT: Rule(frozenset({PO}), what="“submit for review”"),
+    Perm.STEP_WITHDRAW: Rule(frozenset({PO}), what="“back to draft”"),
+    Perm.STEP_APPROVE: Rule(frozenset({PO}), what="“approve”"),
+    Perm.STEP_START: Rule(frozenset({PO, OPS}), what="“start the pilot”"),
+    Perm.STEP_EVALUATE: Rule(frozenset({PO}), what="“end the time-box and evaluate”"),
+    Perm.STEP_DECIDE: Rule(frozenset({PO}), what="“record the decision”"),
+    Perm.STEP_CLOSE: Rule(frozenset({PO, SM}), what="“close the pilot”"),
+    Perm.GUESTS_MANAGE: Rule(frozenset({PO, SM}), what="invite or remove stakeholders"),
+    Perm.ALERTS_ACT: Rule(WRITERS, "Stakeholders can read alerts but not act on them."),
+    Perm.SAMPLES_PUSH: Rule(
+        WRITERS, "Stakeholders can read the team's plans but not push samples."
+    ),
+    Perm.CATALOGUE_EDIT: Rule(
+        WRITERS, "Stakeholders can read the metric catalogue but not change it."
+    ),
+    Perm.HOLIDAYS_MANAGE: Rule(frozenset({PO, SM}), what="change holidays"),
+    Perm.WEBHOOK_MANAGE: Rule(frozenset({PO, SM, OPS}), what="change the alert webhook"),
+    Perm.API_KEYS_MANAGE: Rule(frozenset({PO, SM}), what="manage API keys"),
+}
+assert set(PERMISSIONS) == set(Perm), "every permission has its rule"
+
+
+def roles_for(perm: Perm | str) -> frozenset[str]:
+    return PERMISSIONS[Perm(perm)].roles
+
+
+def allows(role: str | None, perm: Perm | str) -> bool:
+    """May a member holding ``role`` (None: no member) do ``perm``?"""
+    return role is not None and role in PERMISSIONS[Perm(perm)].roles
+
+
+def who(perm: Perm | str) -> str:
+    """The roles holding ``perm``, in words: "Product Owner or Scrum Master"."""
+    return PERMISSIONS[Perm(perm)].who
+
+
+def refusal(perm: Perm | str) -> str:
+    return PERMISSIONS[Perm(perm)].message
+
+
+def require(role: str | None, perm: Perm | str) -> None:
+    """Raise ``PermissionDenied`` (403) with the rule's words unless ``role`` holds ``perm``."""
+    if not allows(role, perm):
+        raise PermissionDenied(refusal(perm))
+
+
+def role_in_team(*, user: User, team_id: int) -> str | None:
+    return (
+        Membership.objects.filter(user=user, team_id=team_id).values_list("role", flat=True).first()
+    )
+
+
+def team_for_member(*, user: User, team_id: int, perm: Perm | None = None) -> tuple[Team, str]:
+    """The team and ``user``'s role in it, in one query: 404 unless they are a member
+    (outsiders cannot probe for teams), 403 when ``perm`` is given and their role lacks it."""
+    membership = (
+        Membership.objects.filter(user=user, team_id=team_id).select_related("team").first()
+    )
+    if membership is None:
+        raise Http404("No such team")
+    if perm is not None:
+        require(membership.role, perm)
+    return membership.team, membership.role
