@@ -1,0 +1,97 @@
+"""Moving ``MetricDefinition`` from ``metrics`` to ``catalogue`` moves no data.
+
+The database is put back at the migrations of the previous release (before ``catalogue``
+existed), filled through that release's models, then migrated forward: every metric, criterion,
+trigger, sample and rollup is still there, joined as before, and the model's content type (with
+its permissions) now belongs to ``catalogue``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+from catalogue.models import MetricDefinition
+from metrics.models import MinuteRollup, Sample
+from pilots.models import ExitCriterion, RollbackTrigger
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+BEFORE = [("metrics", "0004_samples_checks_triggers"), ("pilots", "0007_planguest")]
+MOVE = [
+    ("catalogue", "0001_initial"),
+    ("pilots", "0008_metric_catalogue_app"),
+    ("metrics", "0005_metric_catalogue_app"),
+]
+
+
+def _migrate(targets: list[tuple[str, str]]) -> MigrationExecutor:
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(targets)
+    return MigrationExecutor(connection)
+
+
+@pytest.fixture
+def previous_release():
+    """The schema of the release before the move; the latest one again afterwards."""
+    executor = _migrate([*BEFORE, ("catalogue", None)])
+    yield executor.loader.project_state(BEFORE).apps
+    executor.loader.build_graph()
+    _migrate(executor.loader.graph.leaf_nodes())
+
+
+def test_moving_the_catalogue_keeps_every_row(previous_release):
+    apps = previous_release
+    Team = apps.get_model("accounts", "Team")
+    User = apps.get_model("accounts", "User")
+    Metric = apps.get_model("metrics", "MetricDefinition")
+    Plan = apps.get_model("pilots", "PilotPlan")
+    Criterion = apps.get_model("pilots", "ExitCriterion")
+    Trigger = apps.get_model("pilots", "RollbackTrigger")
+    OldSample = apps.get_model("metrics", "Sample")
+    OldRollup = apps.get_model("metrics", "MinuteRollup")
+    ContentTypeThen = apps.get_model("contenttypes", "ContentType")
+
+    team = Team.objects.create(name="Migrators", slug="migrators")
+    owner = User.objects.create(email="owner@example.test")
+    own = Metric.objects.create(
+        team=team, key="basket_adds", name="Basket adds", kind="count", direction="higher"
+    )
+    builtin = Metric.objects.get(team=None, key="p95_latency")
+    plan = Plan.objects.create(team=team, owner=owner, created_by=owner, title="Move me")
+    criterion = Criterion.objects.create(
+        plan=plan, position=1, metric=own, aggregation="total", comparator="ge", threshold=10
+    )
+    trigger = Trigger.objects.create(
+        plan=plan, position=1, metric=builtin, comparator="gt", threshold=300, mode="any"
+    )
+    at = dt.datetime(2026, 3, 2, 10, 0, tzinfo=dt.UTC)
+    sample = OldSample.objects.create(plan=plan, metric=own, observed_at=at, value=3)
+    OldRollup.objects.create(
+        plan=plan, metric=own, bucket=at, count=1, sum=3, sum_sq=9, min=3, max=3
+    )
+    ContentTypeThen.objects.filter(app_label="catalogue").delete()
+    ContentTypeThen.objects.get_or_create(app_label="metrics", model="metricdefinition")
+    before = {
+        "metrics": set(Metric.objects.values_list("pk", "team_id", "key")),
+        "samples": OldSample.objects.count(),
+    }
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(MOVE)
+
+    # Same rows in the same table, now read through catalogue.MetricDefinition.
+    assert MetricDefinition._meta.db_table == "metrics_metricdefinition"
+    assert set(MetricDefinition.objects.values_list("pk", "team_id", "key")) == before["metrics"]
+    assert ExitCriterion.objects.get(pk=criterion.pk).metric.key == "basket_adds"
+    assert RollbackTrigger.objects.get(pk=trigger.pk).metric.key == "p95_latency"
+    assert Sample.objects.count() == before["samples"]
+    assert Sample.objects.get(pk=sample.pk).metric_id == own.pk
+    assert MinuteRollup.objects.get(plan_id=plan.pk).metric.team_id == team.pk
+    assert ContentType.objects.filter(app_label="catalogue", model="metricdefinition").exists()
+    assert not ContentType.objects.filter(app_label="metrics", model="metricdefinition").exists()
