@@ -35,6 +35,7 @@ from metrics.models import TriggerState, WebhookEndpoint
 from metrics.webhooks import MAX_ATTEMPTS
 from pilotplan.exceptions import Conflict
 from pilotplan.http import UNPROCESSABLE, AuthedHtmxRequest
+from pilots import wording
 from pilots.access import Action, can_edit, plan_for_user, team_for_member
 from pilots.models import PilotPlan, RollbackTrigger
 
@@ -108,7 +109,7 @@ def _alerts_page(
         "plan": plan,
         "page": page,
         "history": page.object_list,
-        "triggers": [(t, states.get(t.pk)) for t in triggers],
+        "triggers": [(wording.trigger_text(t), t.description, states.get(t.pk)) for t in triggers],
         "episodes": alerts.episodes_unresolved(plan_id=plan.pk),
         "can_act": can_edit(plan.viewer_role),  # type: ignore[attr-defined]
         "banner_next": request.path,
