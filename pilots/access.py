@@ -24,7 +24,7 @@ class Action(StrEnum):
     EDIT = "edit"
 
 
-# Stakeholders read; the people who write the plan edit it (PRODUCT.md, "Who uses it").
+# Stakeholders read; the people who write the plan edit it (docs/user-guide.md, "Who may do what").
 EDITORS = frozenset({Role.PRODUCT_OWNER, Role.SCRUM_MASTER, Role.DEVELOPER, Role.DEVOPS})
 PLAN_CREATORS = frozenset({Role.PRODUCT_OWNER})
 
