@@ -196,7 +196,7 @@ def sustained_outcome(
     stale = newest.bucket < _floor(now) - duration * MINUTE
     stale_detail = (
         f"Not enough data: the newest minute is {_clock(newest.bucket, tz, now)}, more than "
-        f"{duration} minutes ago."
+        f"{wording.duration_text(duration)} ago."
     )
     if not missing and run >= duration:
         if active is not None:
@@ -209,11 +209,11 @@ def sustained_outcome(
             return Outcome(
                 State.BREACHING,
                 f"Still breaching after the last episode was resolved: {counted} of "
-                f"{duration} minutes since then; latest {shown}.",
+                f"{wording.duration_text(duration)} since then; latest {shown}.",
             )
         return Outcome(
             State.FIRED,
-            f"Fired: {duration} of {duration} minutes breaching, latest {shown}.",
+            f"Fired: {duration} of {wording.duration_text(duration)} breaching, latest {shown}.",
             fire=True,
             breach_started_at=window[0],
             value=newest.value,
@@ -227,7 +227,9 @@ def sustained_outcome(
             cleared_at=clear,
         )
     return Outcome(
-        State.BREACHING, f"Breaching {run} of {duration} minutes, latest {shown}.", cleared_at=clear
+        State.BREACHING,
+        f"Breaching {run} of {wording.duration_text(duration)}, latest {shown}.",
+        cleared_at=clear,
     )
 
 

@@ -5,6 +5,7 @@ e-mail and the webhook) print a rollback trigger, and an exit criterion, in the 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
@@ -14,13 +15,22 @@ from django.utils.html import escape
 
 from accounts.models import Notification
 from accounts.services import notification_emails_send
-from metrics import alerts
-from metrics.models import WebhookDelivery
+from metrics import alerts, triggers
+from metrics.models import TriggerEpisode, WebhookDelivery
 from pilots import wording
 from pilots.export import plan_markdown
 from pilots.selectors import plan_detail_queryset
 from tests.factories import running_plan
-from tests.metrics.test_triggers import BAD, DAY, SECONDS, T0, evaluate, latency, minutes
+from tests.metrics.test_triggers import (
+    BAD,
+    DAY,
+    MINUTE,
+    SECONDS,
+    T0,
+    evaluate,
+    latency,
+    minutes,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -97,3 +107,21 @@ def test_a_fired_trigger_is_announced_in_the_same_words(plan, po, devops, client
     assert f"<strong>{escape(TRIGGER)}</strong>" in banner
     history = _page(client, "metrics:alerts", plan)
     assert f"<td>{escape(TRIGGER)}</td>" in history  # the episode's row
+
+
+def test_a_one_minute_trigger_counts_its_minute_in_the_singular():
+    def breaches(value: float) -> bool:
+        return value > 300
+
+    common = {"breaches": breaches, "duration": 1, "tz": dt.UTC, "active": None, "rearm_at": None}
+    fired = triggers.sustained_outcome(
+        minutes=[triggers.Minute(T0, 450.0)], now=T0 + SECONDS, unit="ms", **common
+    )
+    assert fired.detail == "Fired: 1 of 1 minute breaching, latest 450 ms."
+    episode = TriggerEpisode(breach_started_at=T0)
+    stale = triggers.sustained_outcome(
+        minutes=[triggers.Minute(T0, 450.0)], now=T0 + 10 * MINUTE, **{**common, "active": episode}
+    )
+    assert stale.detail == (
+        "Fired; now: Not enough data: the newest minute is 12:00, more than 1 minute ago."
+    )
