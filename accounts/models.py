@@ -166,7 +166,20 @@ class TeamHoliday(models.Model):
 
 
 class Notification(models.Model):
-    """Something a person should know about, shown under the bell (and e-mailed if they want)."""
+    """Something a person should know about, shown under the bell (and e-mailed if they want).
+
+    ``email_state`` records what is owed by e-mail: ``pending`` from the moment ``notify``
+    creates it for someone who wants e-mail, until the worker sends it (``sent``, at
+    ``emailed_at``) or gives up (``failed``: too many attempts, or a day old). The queued message
+    that sends it may be lost with the broker; the tick's sweep finds what is still pending
+    (``services.notification_emails_sweep``).
+    """
+
+    class EmailState(models.TextChoices):
+        NONE = "none", "Not e-mailed"
+        PENDING = "pending", "E-mail pending"
+        SENT = "sent", "E-mailed"
+        FAILED = "failed", "E-mail given up"
 
     class Kind(models.TextChoices):
         REVIEW_REQUESTED = "review_requested", "Review requested"
@@ -183,13 +196,30 @@ class Notification(models.Model):
     url = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     read_at = models.DateTimeField(null=True, blank=True)
+    email_state = models.CharField(
+        max_length=10, choices=EmailState.choices, default=EmailState.NONE
+    )
     emailed_at = models.DateTimeField(null=True, blank=True)
+    email_attempts = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at", "-pk"]
         indexes = [
             # Serves the bell's unread count and the notification list, newest first.
             models.Index(fields=["user", "read_at", "-created_at"], name="accounts_notif_user_idx"),
+            # Serves the e-mail sweep: the few notifications still owed an e-mail, oldest first.
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(email_state="pending"),
+                name="accounts_notif_email_due_idx",
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(email_state="sent", emailed_at__isnull=False)
+                | (~models.Q(email_state="sent") & models.Q(emailed_at__isnull=True)),
+                name="accounts_notification_sent_has_time",
+            ),
         ]
 
     def __str__(self) -> str:

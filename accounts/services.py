@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+import smtplib
 from collections.abc import Iterable
 
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.models import Membership, Notification, Team, User
 from core.queue import enqueue_on_commit
+
+log = logging.getLogger(__name__)
+
+EmailState = Notification.EmailState
+
+# The e-mails notifications owe (Notification.email_state): at most this many attempts, attempt
+# n + 1 due 2ⁿ minutes after the notification (a lost first message after 1 minute, retries after
+# 2, 4 … 128), and given up a day after it at the latest. The sweep queues at most a batch a
+# minute, a few per task, so a task stays inside its time limit even if each send waits for the
+# SMTP timeout.
+EMAIL_MAX_ATTEMPTS = 8
+EMAIL_GIVE_UP_AFTER = dt.timedelta(days=1)
+EMAIL_SWEEP_BATCH = 200
+EMAIL_TASK_SIZE = 20
 
 
 def _unique_slug(name: str) -> str:
@@ -70,16 +89,24 @@ def notify(
     """Notify each of ``users`` once (in-app, and by e-mail for those who want it).
 
     E-mail goes out from the worker after the surrounding transaction commits, so a rolled-back
-    change never sends mail and a slow mail server never slows the request.
+    change never sends mail and a slow mail server never slows the request. The notification
+    records the e-mail it owes (``pending``), so one whose message the broker never took is
+    still sent, by the tick's ``notification_emails_sweep``.
     """
     recipients = {u.pk: u for u in users if u is not None and (exclude is None or u != exclude)}
     notifications = Notification.objects.bulk_create(
         [
-            Notification(user=u, kind=kind, message=message[:300], url=url)
+            Notification(
+                user=u,
+                kind=kind,
+                message=message[:300],
+                url=url,
+                email_state=EmailState.PENDING if u.email_notifications else EmailState.NONE,
+            )
             for u in recipients.values()
         ]
     )
-    emailed = [n.pk for n in notifications if recipients[n.user_id].email_notifications]
+    emailed = [n.pk for n in notifications if n.email_state == EmailState.PENDING]
     if emailed:
         enqueue_on_commit("accounts.tasks.notifications_email", emailed)
     return notifications
@@ -100,22 +127,83 @@ def notifications_mark_read(*, user: User, notification_ids: Iterable[int] | Non
 
 
 def notification_emails_send(*, notification_ids: Iterable[int]) -> int:
-    """Send the e-mails of these notifications that have not been sent yet; idempotent: each
-    row is claimed by setting ``emailed_at`` before the send, so a retried task skips it."""
+    """Send the e-mails these notifications still owe; returns how many were sent.
+
+    Idempotent: each notification is claimed with a compare-and-set (``pending`` → ``sent``)
+    before its e-mail goes out, so a retried or duplicated task, or the sweep's copy of a message
+    that did arrive, never sends it twice. A failed send is put back to ``pending`` for the sweep
+    to retry, or marked ``failed`` after ``EMAIL_MAX_ATTEMPTS``. A worker killed during the send
+    leaves it ``sent``: an e-mail goes out at most once, never twice.
+    """
+    ids = list(notification_ids)
+    # Someone who turned e-mail off since the notification was made is owed none any more.
+    Notification.objects.filter(
+        pk__in=ids, email_state=EmailState.PENDING, user__email_notifications=False
+    ).update(email_state=EmailState.NONE)
     sent = 0
-    for pk in notification_ids:
-        claimed = Notification.objects.filter(pk=pk, emailed_at__isnull=True).update(
-            emailed_at=timezone.now()
+    for pk in ids:
+        claimed_at = timezone.now()
+        claimed = Notification.objects.filter(pk=pk, email_state=EmailState.PENDING).update(
+            email_state=EmailState.SENT,
+            emailed_at=claimed_at,
+            email_attempts=F("email_attempts") + 1,
         )
         if not claimed:
             continue
         notification = Notification.objects.select_related("user").get(pk=pk)
         link = f"\n\n{settings.SITE_URL}{notification.url}" if notification.url else ""
-        send_mail(
-            subject=f"[Pilotplan] {notification.get_kind_display()}",
-            message=f"{notification.message}{link}",
-            from_email=None,
-            recipient_list=[notification.user.email],
-        )
+        try:
+            send_mail(
+                subject=f"[Pilotplan] {notification.get_kind_display()}",
+                message=f"{notification.message}{link}",
+                from_email=None,
+                recipient_list=[notification.user.email],
+            )
+        except Exception as exc:
+            retry = notification.email_attempts < EMAIL_MAX_ATTEMPTS
+            state = EmailState.PENDING if retry else EmailState.FAILED
+            Notification.objects.filter(
+                pk=pk, email_state=EmailState.SENT, emailed_at=claimed_at
+            ).update(email_state=state, emailed_at=None)
+            log.warning(
+                "E-mail of notification %s failed (attempt %s of %s%s): %s",
+                pk, notification.email_attempts, EMAIL_MAX_ATTEMPTS,
+                "" if retry else ", given up", exc,
+            )  # fmt: skip
+            if not isinstance(exc, smtplib.SMTPException | OSError):
+                raise  # not the mail server's answer (a bug, the task's time limit): stop here
+            continue
         sent += 1
     return sent
+
+
+def notification_emails_sweep(*, now: dt.datetime) -> int:
+    """Queue the e-mails notifications still owe; returns how many were due.
+
+    Beat's one-minute tick calls it. ``notify`` publishes the e-mail task after its commit and
+    drops the message when the broker is down; the notification still says ``pending``, so it
+    is found here a minute later, and after a failed send again 2, 4, 8 … minutes after it was
+    made (see ``EMAIL_MAX_ATTEMPTS``). What is still pending a day later is marked ``failed``:
+    an alert e-mailed a day late helps nobody, and it stays under the bell. At most
+    ``EMAIL_SWEEP_BATCH`` a minute, oldest first. Their messages are published after the
+    caller's commit; if the broker is still down they are lost again, and found again next
+    minute.
+    """
+    pending = Notification.objects.filter(email_state=EmailState.PENDING)
+    expired = pending.filter(created_at__lt=now - EMAIL_GIVE_UP_AFTER).update(
+        email_state=EmailState.FAILED
+    )
+    if expired:
+        log.warning("Gave up e-mailing %s notifications more than a day old", expired)
+    due = pending.filter(
+        email_attempts__lt=EMAIL_MAX_ATTEMPTS,
+        created_at__lte=RawSQL(
+            "%s::timestamptz - make_interval(mins => power(2, email_attempts)::int)", [now]
+        ),
+    )
+    ids = list(due.order_by("created_at").values_list("pk", flat=True)[:EMAIL_SWEEP_BATCH])
+    for start in range(0, len(ids), EMAIL_TASK_SIZE):
+        enqueue_on_commit(
+            "accounts.tasks.notifications_email", ids[start : start + EMAIL_TASK_SIZE]
+        )
+    return len(ids)

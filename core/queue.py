@@ -2,15 +2,26 @@
 
 Requests (an ingestion, a sign-off) must not slow down or fail because Redis is slow or down.
 Work is published after the transaction commits, with no retries, and a failure to publish is
-logged and dropped. Everything published through here is also found in the database by a
-periodic job, so a lost message delays work by a minute or so and loses nothing:
+logged and dropped. What each message asks for is also recorded in the database, and beat's
+one-minute tick (``metrics.tasks.tick``) finds it there:
 
-- check runs: beat's one-minute ``metrics.tasks.tick`` claims due slots and re-queues claimed
-  runs a dead worker left behind;
-- trigger evaluation: the same tick evaluates every running plan's triggers;
-- webhook deliveries: the tick's sweep retries undelivered ones;
-- notification e-mails: ``accounts.tasks.notification_emails_sweep`` (beat, every minute)
-  sends the e-mails a notification is still owed.
+- ``check_run_execute``: check runs still ``pending`` two minutes after they were claimed
+  (``metrics.checks.SWEEP_AFTER``) are published again;
+- ``triggers_evaluate`` (after an ingestion or a resolve): the tick evaluates the rollback
+  triggers of every running plan anyway. Only one thing is not redone: the search for a
+  D-minute breach inside a freshly ingested backfill, which the evaluation queued after that
+  ingestion makes and the tick's does not;
+- ``webhook_deliver``: deliveries not yet delivered to an active endpoint are published when due
+  (at once, then with back-off, up to ``metrics.webhooks.MAX_ATTEMPTS``;
+  ``metrics.webhooks.deliveries_sweep``);
+- ``notifications_email``: notifications still owed an e-mail (``email_state = pending``) are
+  published a minute after they were made, then with back-off after failed sends, up to
+  ``accounts.services.EMAIL_MAX_ATTEMPTS`` and for at most a day
+  (``accounts.services.notification_emails_sweep``).
+
+So a lost message delays that work by a minute or two and, within those bounds, loses nothing.
+Every task is idempotent, so a message that was not lost after all and its sweep's copy do the
+work once.
 
 Tasks are named, not imported: a service publishes ``"metrics.tasks.webhook_deliver"`` without
 importing the tasks module, so tasks (thin, calling services) and services never import each

@@ -1,6 +1,6 @@
 """Scheduled checks: the tick claims due slots as CheckRun rows, the worker executes them.
 
-See docs/checks.md and ARCHITECTURE.md, "Scheduled checks". Two rules make a slot run exactly
+See docs/checks.md. Two rules make a slot run exactly
 once, whatever the clocks, retries and restarts do:
 
 * **Claiming** (:func:`tick_process`, beat's one-minute tick): every due slot of every running
@@ -34,6 +34,7 @@ from core.queue import enqueue_on_commit
 from metrics import digest, evaluation
 from metrics.models import CheckRun, CriterionResult
 from metrics.slots import business_day_filter, due_slots, plan_window
+from pilots import wording
 from pilots.models import ExitCriterion, PilotPlan
 
 # A pending run older than this was lost (its worker died, or the broker was down when it was
@@ -194,12 +195,17 @@ def check_run_execute(*, run_id: int) -> bool:
             outcome = evaluation.criterion_result(
                 criterion=criterion, plan_id=plan.pk, start=start, end=end
             )
+            # The criterion as it reads now (kept with the result: the history shows what was
+            # checked even after the criterion changes), within the column's 200 characters.
+            label = wording.criterion_text(criterion)
+            if len(label) > 200:
+                label = label[:199] + "…"
             results.append(
                 CriterionResult(
                     run=run,
                     criterion=criterion,
                     position=criterion.position,
-                    label=evaluation.criterion_label(criterion),
+                    label=label,
                     comparator=criterion.comparator,
                     threshold=None if criterion.threshold is None else float(criterion.threshold),
                     blocking=criterion.blocking,

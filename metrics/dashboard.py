@@ -35,8 +35,8 @@ from metrics.models import (
     TriggerState,
 )
 from metrics.slots import plan_window
+from pilots import wording
 from pilots.models import Dashboard, ExitCriterion, PilotPlan, RollbackTrigger
-from pilots.models.sections import Comparator
 
 
 class Span:
@@ -62,8 +62,6 @@ _LINE_AGGREGATIONS = frozenset(
         ExitCriterion.Aggregation.PERCENTILE,
     }
 )
-
-_SYMBOL = dict(Comparator.choices)
 
 # One query for every metric's series, answered as JSON text that PostgreSQL writes itself: a
 # 90-day pilot is ~52,000 numbers for 8 metrics, which Python's json.dumps alone takes longer to
@@ -192,35 +190,6 @@ def _ms(instant: dt.datetime) -> int:
     return int(instant.timestamp() * 1000)
 
 
-def criterion_label(criterion: ExitCriterion) -> str:
-    """ "p95 latency: percentile 95 < 300 ms", as the criteria read on the plan."""
-    aggregation = criterion.get_aggregation_display()
-    if criterion.aggregation == ExitCriterion.Aggregation.PERCENTILE and criterion.percentile:
-        aggregation = f"p{criterion.percentile.normalize():f}"
-    elif criterion.aggregation == ExitCriterion.Aggregation.RATE_PER and criterion.denominator:
-        aggregation = f"rate per {criterion.per_n} {criterion.denominator.name}"
-    elif criterion.aggregation == ExitCriterion.Aggregation.RATIO and criterion.denominator:
-        aggregation = f"ratio to {criterion.denominator.name}"
-    threshold = "?" if criterion.threshold is None else f"{criterion.threshold.normalize():f}"
-    unit = f" {criterion.unit}" if criterion.unit else ""
-    return f"{aggregation.lower()} {_SYMBOL[criterion.comparator]} {threshold}{unit}"
-
-
-def trigger_label(trigger: RollbackTrigger) -> str:
-    if trigger.description:
-        return trigger.description
-    when = (
-        f" for {trigger.sustained_minutes} min"
-        if trigger.mode == RollbackTrigger.Mode.SUSTAINED
-        else " (any occurrence)"
-    )
-    unit = f" {trigger.metric.unit}" if trigger.metric.unit else ""
-    return (
-        f"{trigger.metric.name} {_SYMBOL[trigger.comparator]} "
-        f"{trigger.threshold.normalize():f}{unit}{when}"
-    )
-
-
 def _span_bounds(
     plan: PilotPlan, span: str, now: dt.datetime
 ) -> tuple[dt.datetime, dt.datetime] | None:
@@ -323,9 +292,8 @@ def _check_history(plan: PilotPlan) -> tuple[list[RunRow], RunRow | None]:
     results: dict[int, list[CriterionResult]] = {r.pk: [] for r in rows}
     for result in CriterionResult.objects.filter(run_id__in=results).order_by("run", "position"):
         # Display strings, so the template only prints (attributes of this page's instances).
-        result.comparator_symbol = _SYMBOL.get(result.comparator, result.comparator)  # type: ignore[attr-defined]
+        result.target_display = wording.threshold_text(result.comparator, result.threshold)  # type: ignore[attr-defined]
         result.value_display = number_display(result.value)  # type: ignore[attr-defined]
-        result.threshold_display = number_display(result.threshold)  # type: ignore[attr-defined]
         result.interval_display = (  # type: ignore[attr-defined]
             f"[{number_display(result.low)}, {number_display(result.high)}]"
             if result.low is not None and result.high is not None
@@ -349,7 +317,9 @@ def dashboard_page(
     bounds = _span_bounds(plan, span, now)
 
     criteria = list(
-        ExitCriterion.objects.filter(plan=plan).select_related("denominator").order_by("position")
+        ExitCriterion.objects.filter(plan=plan)
+        .select_related("metric", "denominator")
+        .order_by("position")
     )
     triggers = list(
         RollbackTrigger.objects.filter(plan=plan)
@@ -375,7 +345,7 @@ def dashboard_page(
 
     for criterion in criteria:
         chart = charts[criterion.metric_id]
-        label = f"Exit criterion: {criterion_label(criterion)}"
+        label = f"Exit criterion: {wording.criterion_text(criterion)}"
         if criterion.threshold is not None and criterion.aggregation in _LINE_AGGREGATIONS:
             chart.thresholds.append(
                 {"value": float(criterion.threshold), "label": label, "kind": "criterion"}
@@ -384,7 +354,7 @@ def dashboard_page(
             chart.notes.append(label)
     trigger_rows = []
     for trigger in triggers:
-        label = trigger_label(trigger)
+        label = wording.trigger_text(trigger)
         charts[trigger.metric_id].thresholds.append(
             {"value": float(trigger.threshold), "label": f"Rollback: {label}", "kind": "trigger"}
         )

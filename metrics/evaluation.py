@@ -31,7 +31,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from dataclasses import dataclass
-from decimal import Decimal
 
 from django.db import connection
 
@@ -42,7 +41,6 @@ Aggregation = ExitCriterion.Aggregation
 
 _MINUTE = dt.timedelta(minutes=1)
 _HOUR = dt.timedelta(hours=1)
-_LABEL_MAX = 200
 
 
 @dataclass(frozen=True)
@@ -366,41 +364,3 @@ def criterion_result(
         verdict=evaluation.verdict,
         reason=evaluation.reason,
     )
-
-
-# --- labels ------------------------------------------------------------------------------------
-
-
-def _number(value: Decimal | int | float | None) -> str:
-    if value is None:
-        return "?"
-    if isinstance(value, Decimal):
-        return format(value.normalize(), ",f")
-    return f"{value:,}"
-
-
-def criterion_label(criterion: ExitCriterion) -> str:
-    """The criterion in one line, as check history shows it: "p95 latency percentile 95 <
-    300 ms", "P2 defects rate per 1,000 sessions < 2", "CSAT mean ≥ 4.2 / 5"."""
-    agg = criterion.aggregation
-    denominator = criterion.denominator.name.lower() if criterion.denominator else "?"
-    unit = criterion.unit
-    if agg == Aggregation.PERCENTILE:
-        measure = f"percentile {_number(criterion.percentile)}"
-    elif agg == Aggregation.RATE_PER:
-        measure = f"rate per {_number(criterion.per_n)} {denominator}"
-        if unit.lower().startswith("per "):
-            unit = ""  # "per 1,000 sessions" is already in the measure
-    elif agg == Aggregation.RATIO:
-        measure = f"as % of {denominator}"
-        unit = unit or "%"
-    else:
-        measure = str(agg)
-    symbol = statistics.COMPARATOR_SYMBOLS.get(criterion.comparator, criterion.comparator)
-    target = (
-        "(no threshold yet)"
-        if criterion.threshold is None
-        else " ".join(p for p in (_number(criterion.threshold), unit) if p)
-    )
-    label = f"{criterion.metric.name} {measure} {symbol} {target}"
-    return label if len(label) <= _LABEL_MAX else label[: _LABEL_MAX - 1] + "…"

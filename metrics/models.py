@@ -1,4 +1,5 @@
-"""Metric definitions, samples, rollups, check runs and triggers (ARCHITECTURE.md, "Metrics")."""
+"""Metric definitions, samples, rollups, check runs and triggers (docs/metrics-ingestion.md,
+docs/checks.md and docs/alerts.md describe them)."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ asks :func:`due_slots` once a minute; ``CheckRun`` keeps ``UNIQUE(plan, slot)`` 
 by its ``due_at`` (the UTC instant is the identity: two local times that collapse into one instant
 are one slot, see below).
 
-Everything here is UTC in, UTC out (ARCHITECTURE.md, "Time"): every datetime argument must be
+Everything here is UTC in, UTC out (times are stored in UTC): every datetime argument must be
 aware, every datetime returned is aware with ``tzinfo=UTC``. Local check times are converted with
 :mod:`zoneinfo` at each occurrence, never with a fixed offset, so DST is handled per day.
 
@@ -229,7 +229,7 @@ def due_slots(
     as from :func:`plan_window`) stops slots after the plan's last day.
 
     After downtime the newest unprocessed slot runs once and the older ones are recorded as
-    missed (ARCHITECTURE.md, "Scheduled checks"): a check is about the state *now*, so running
+    missed (docs/checks.md, "When checks run"): a check is about the state *now*, so running
     yesterday's 16:00 check today would only repeat today's answer under a wrong label.
 
     ``late`` is ``now - run.due_at > grace``: a tick a minute apart normally picks a slot up

@@ -1,6 +1,6 @@
 """The statistics behind exit-criterion verdicts: pure functions, no database.
 
-See ARCHITECTURE.md, "Metrics". Every estimator returns an :class:`Estimate` (a value, a
+Every estimator returns an :class:`Estimate` (a value, a
 two-sided interval at ``confidence``, the sample size and the method's name); :func:`evaluate`
 turns an estimate, a comparator and a threshold into one of three verdicts: **met**, **not met**,
 **not enough evidence**. :func:`evaluate_criterion` is the one entry point the check run calls
@@ -36,6 +36,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
+from catalogue import comparators
+
 Number = float | int | Decimal
 Values = Sequence[Number] | npt.NDArray[np.floating] | npt.NDArray[np.integer]
 
@@ -50,7 +52,6 @@ ORDER_STATISTIC: Final = "order_statistic"
 EXACT_COUNT: Final = "exact_count"
 EXACT: Final = "exact"
 
-COMPARATOR_SYMBOLS: Final = {"lt": "<", "le": "≤", "eq": "=", "ge": "≥", "gt": ">"}
 AGGREGATIONS: Final = (
     "latest", "mean", "max", "min", "percentile", "total", "rate_per", "ratio",
 )  # fmt: skip
@@ -136,11 +137,7 @@ def _confidence(confidence: float) -> float:
 
 
 def _comparator(comparator: str) -> str:
-    if comparator not in COMPARATOR_SYMBOLS:
-        raise ValueError(
-            f"Unknown comparator {comparator!r}; expected one of {', '.join(COMPARATOR_SYMBOLS)}."
-        )
-    return str(comparator)
+    return comparators.get(comparator).code
 
 
 def _mean_of(arr: npt.NDArray[np.float64]) -> float:
@@ -473,16 +470,6 @@ def minimum(*, values: Values) -> Estimate:
 # --- verdicts ----------------------------------------------------------------------------------
 
 
-def _satisfies(comparator: str, x: float, threshold: float) -> bool:
-    return {
-        "lt": x < threshold,
-        "le": x <= threshold,
-        "eq": x == threshold,
-        "ge": x >= threshold,
-        "gt": x > threshold,
-    }[comparator]
-
-
 def _interval_verdict(comparator: str, low: float, high: float, threshold: float) -> Verdict:
     """MET if every point of [low, high] satisfies the comparator, NOT_MET if none does.
 
@@ -496,9 +483,11 @@ def _interval_verdict(comparator: str, low: float, high: float, threshold: float
         if threshold < low or threshold > high:
             return Verdict.NOT_MET
         return Verdict.NOT_ENOUGH_EVIDENCE
-    if _satisfies(comparator, low, threshold) and _satisfies(comparator, high, threshold):
+    low_holds = comparators.compare(low, comparator, threshold)
+    high_holds = comparators.compare(high, comparator, threshold)
+    if low_holds and high_holds:
         return Verdict.MET
-    if not _satisfies(comparator, low, threshold) and not _satisfies(comparator, high, threshold):
+    if not low_holds and not high_holds:
         return Verdict.NOT_MET
     return Verdict.NOT_ENOUGH_EVIDENCE
 
@@ -548,7 +537,7 @@ def evaluate(
     if low is not None and high is not None and low > high:
         raise ValueError(f"The estimate's low ({low}) exceeds its high ({high}).")
 
-    symbol = COMPARATOR_SYMBOLS[comparator]
+    symbol = comparators.symbol(comparator)
     subject = f"{estimate.label} {name}".strip() if name else estimate.label.removesuffix(" of")
     subject = subject or "Value"
     target = f"{symbol} {_with_unit(_fmt(t), unit)}"

@@ -1,8 +1,8 @@
 """Celery tasks of the metrics app: thin wrappers that call services.
 
 Every task is safe to run twice or concurrently: the services they call decide what is left to
-do from the database (claimed check runs, active trigger episodes, undelivered webhooks), so a
-retried or duplicated message does nothing new.
+do from the database (claimed check runs, active trigger episodes, undelivered webhooks, e-mails
+still owed), so a retried or duplicated message does nothing new.
 """
 
 from __future__ import annotations
@@ -10,18 +10,21 @@ from __future__ import annotations
 from celery import shared_task
 from django.utils import timezone
 
+from accounts.services import notification_emails_sweep
 from metrics import checks, services, triggers, webhooks
 
 
 @shared_task(name="metrics.tasks.tick", ignore_result=True)
 def tick() -> None:
-    """Beat sends this once a minute: heartbeat, due check slots, trigger evaluation, and a sweep
-    of work a dead worker or a down broker left in the database."""
+    """Beat sends this once a minute: heartbeat, due check slots, trigger evaluation, and the
+    sweeps of work a dead worker or a down broker left in the database (check runs still
+    pending, webhook deliveries and notification e-mails not yet sent)."""
     now = timezone.now()
     services.heartbeat_record(at=now)
     checks.tick_process(now=now)
     triggers.triggers_evaluate_running(now=now)
     webhooks.deliveries_sweep(now=now)
+    notification_emails_sweep(now=now)
 
 
 @shared_task(name="metrics.tasks.check_run_execute", ignore_result=True)

@@ -23,7 +23,6 @@ samples) and upserts their ``TriggerState`` in one statement; only a firing cost
 from __future__ import annotations
 
 import datetime as dt
-import operator
 import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,9 +32,11 @@ from django.db.models import QuerySet
 
 from accounts.models import Notification, User
 from accounts.services import notify
+from catalogue import comparators
 from catalogue.models import MetricDefinition
-from metrics.alerts import deliveries_create, plan_url
+from metrics.alerts import EVENT_FIRED, deliveries_create, plan_url
 from metrics.models import MinuteRollup, TriggerEpisode, TriggerState
+from pilots import wording
 from pilots.models import PilotPlan, RollbackTrigger
 
 MINUTE = dt.timedelta(minutes=1)
@@ -44,15 +45,6 @@ UTC = dt.UTC
 # How far back a sustained trigger looks for the start of a breach that reached D minutes, and
 # how far back the evaluation after an ingestion looks for a D-long run inside a backfill.
 BREACH_LOOKBACK = dt.timedelta(hours=24)
-
-COMPARE: dict[str, Callable[[float, float], bool]] = {
-    "lt": operator.lt,
-    "le": operator.le,
-    "eq": operator.eq,
-    "ge": operator.ge,
-    "gt": operator.gt,
-}
-SYMBOL = {"lt": "<", "le": "≤", "eq": "=", "ge": "≥", "gt": ">"}
 
 State = TriggerState.State
 
@@ -118,20 +110,6 @@ class Window:
 
     minutes: list[Minute]
     older_data: bool = True
-
-
-def trigger_label(trigger: RollbackTrigger) -> str:
-    """The trigger as people read it, e.g. "p95 latency > 300 ms for 30 minutes"."""
-    if trigger.description:
-        return trigger.description
-    metric = trigger.metric
-    threshold = _number(float(trigger.threshold))
-    text = f"{metric.name} {SYMBOL.get(trigger.comparator, trigger.comparator)} {threshold}"
-    if metric.unit and metric.unit not in {"count", "score"}:
-        text += f" {metric.unit}"
-    if trigger.mode == RollbackTrigger.Mode.SUSTAINED:
-        return f"{text} for {trigger.sustained_minutes} minutes"
-    return f"{text} (any occurrence)"
 
 
 def _number(value: float | None) -> str:
@@ -218,7 +196,7 @@ def sustained_outcome(
     stale = newest.bucket < _floor(now) - duration * MINUTE
     stale_detail = (
         f"Not enough data: the newest minute is {_clock(newest.bucket, tz, now)}, more than "
-        f"{duration} minutes ago."
+        f"{wording.duration_text(duration)} ago."
     )
     if not missing and run >= duration:
         if active is not None:
@@ -231,11 +209,11 @@ def sustained_outcome(
             return Outcome(
                 State.BREACHING,
                 f"Still breaching after the last episode was resolved: {counted} of "
-                f"{duration} minutes since then; latest {shown}.",
+                f"{wording.duration_text(duration)} since then; latest {shown}.",
             )
         return Outcome(
             State.FIRED,
-            f"Fired: {duration} of {duration} minutes breaching, latest {shown}.",
+            f"Fired: {duration} of {wording.duration_text(duration)} breaching, latest {shown}.",
             fire=True,
             breach_started_at=window[0],
             value=newest.value,
@@ -249,7 +227,9 @@ def sustained_outcome(
             cleared_at=clear,
         )
     return Outcome(
-        State.BREACHING, f"Breaching {run} of {duration} minutes, latest {shown}.", cleared_at=clear
+        State.BREACHING,
+        f"Breaching {run} of {wording.duration_text(duration)}, latest {shown}.",
+        cleared_at=clear,
     )
 
 
@@ -321,7 +301,7 @@ def _windows(triggers: list[RollbackTrigger], now: dt.datetime) -> dict[int, Win
     return windows
 
 
-_OCCURRENCES_SQL = """
+_OCCURRENCES_SQL = f"""
 SELECT t.trigger_id, s.observed_at, s.value
 FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::float8[],
             %s::timestamptz[]) AS t(trigger_id, plan_id, metric_id, comparator, threshold, since)
@@ -329,17 +309,11 @@ CROSS JOIN LATERAL (
     SELECT s.observed_at, s.value FROM metrics_sample s
     WHERE s.plan_id = t.plan_id AND s.metric_id = t.metric_id
       AND (t.since IS NULL OR s.ingested_at > t.since)
-      AND CASE t.comparator
-            WHEN 'lt' THEN s.value < t.threshold
-            WHEN 'le' THEN s.value <= t.threshold
-            WHEN 'ge' THEN s.value >= t.threshold
-            WHEN 'gt' THEN s.value > t.threshold
-            ELSE s.value = t.threshold
-          END
+      AND {comparators.sql_case(code="t.comparator", value="s.value", threshold="t.threshold")}
     ORDER BY s.observed_at, s.id
     LIMIT 1
 ) s
-"""
+"""  # noqa: S608 - the comparison is built from the comparator table, not from input
 
 
 def _occurrences(
@@ -392,8 +366,8 @@ def _rollups(trigger: RollbackTrigger) -> QuerySet[MinuteRollup]:
 
 
 def _breaches(trigger: RollbackTrigger) -> Callable[[float], bool]:
-    compare, threshold = COMPARE[trigger.comparator], float(trigger.threshold)
-    return lambda value: compare(value, threshold)
+    holds, threshold = comparators.get(trigger.comparator).holds, float(trigger.threshold)
+    return lambda value: holds(value, threshold)
 
 
 # --- the evaluation ------------------------------------------------------------------------------
@@ -543,7 +517,7 @@ def _open(
 ) -> TriggerEpisode | None:
     """Record the episode unless another evaluation just did (the one-active index)."""
     assert outcome.breach_started_at is not None
-    description = trigger_label(trigger)[:300]
+    description = wording.trigger_text(trigger)[:300]
     with connection.cursor() as cursor:
         cursor.execute(
             _OPEN_SQL,
@@ -574,7 +548,7 @@ def _open(
 
 # --- a D-long run inside a backfill --------------------------------------------------------------
 
-_RUNS_SQL = """
+_RUNS_SQL = f"""
 WITH breaching AS (
     SELECT bucket, CASE WHEN %(count)s THEN sum ELSE sum / count END AS value
     FROM metrics_minuterollup
@@ -585,19 +559,13 @@ WITH breaching AS (
     SELECT bucket, value,
            bucket - (row_number() OVER (ORDER BY bucket)) * interval '1 minute' AS island
     FROM breaching
-    WHERE CASE %(cmp)s
-            WHEN 'lt' THEN value < %(threshold)s
-            WHEN 'le' THEN value <= %(threshold)s
-            WHEN 'ge' THEN value >= %(threshold)s
-            WHEN 'gt' THEN value > %(threshold)s
-            ELSE value = %(threshold)s
-          END
+    WHERE {comparators.sql_case(code="%(cmp)s", value="value", threshold="%(threshold)s")}
 )
 SELECT min(bucket), max(bucket), (array_agg(value ORDER BY bucket DESC))[1]
 FROM marked GROUP BY island HAVING count(*) >= %(minutes)s
 ORDER BY min(bucket)
 LIMIT 1
-"""
+"""  # noqa: S608 - the comparison is built from the comparator table, not from input
 
 
 def _backfill_episodes(
@@ -669,8 +637,8 @@ def _announce(opened: list[tuple[TriggerEpisode, RollbackTrigger]]) -> None:
         value = _number(episode.value)
         since = _clock(episode.breach_started_at, tz, episode.fired_at)
         message = (
-            f"Rollback trigger fired on “{plan.title}”: {episode.description} "
-            f"(value {value}, breach since {since})."
+            f"Rollback trigger fired on “{plan.title}”: {episode.description}. "
+            f"Value {value}, breach since {since}."
         )
         notify(
             users=[people[pk] for pk in (plan.owner_id, plan.rollback_executor_id) if pk in people],
@@ -680,4 +648,4 @@ def _announce(opened: list[tuple[TriggerEpisode, RollbackTrigger]]) -> None:
         )
         episode.trigger = trigger
         episode.plan = plan
-    deliveries_create(event="trigger.fired", episodes=[episode for episode, _ in opened])
+    deliveries_create(event=EVENT_FIRED, episodes=[episode for episode, _ in opened])

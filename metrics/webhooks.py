@@ -87,10 +87,6 @@ def next_attempt_at(delivery: WebhookDelivery) -> dt.datetime | None:
     return delivery.created_at + dt.timedelta(minutes=2 ** (delivery.attempts + 1) - 2)
 
 
-def gave_up(delivery: WebhookDelivery) -> bool:
-    return delivery.delivered_at is None and delivery.attempts >= MAX_ATTEMPTS
-
-
 def _due(now: dt.datetime) -> QuerySet[WebhookDelivery]:
     """Undelivered deliveries whose next attempt is due (see ``next_attempt_at``); the partial
     index on undelivered rows serves it."""

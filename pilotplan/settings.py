@@ -86,7 +86,8 @@ TEMPLATES = [
     },
 ]
 
-# PostgreSQL is the only database (ARCHITECTURE.md): refuse anything else early.
+# PostgreSQL is the only database (constraints, ON CONFLICT, SKIP LOCKED, COPY, percentile_cont
+# are used throughout): refuse anything else early.
 DATABASE_URL = envurl(
     "DATABASE_URL",
     "postgres://postgres@127.0.0.1:5432/pilotplan",

@@ -16,16 +16,14 @@ from decimal import Decimal
 from django.utils.formats import date_format
 from django.utils.text import slugify
 
+from pilots import wording
 from pilots.health import Gap, plan_health
 from pilots.models import (
     EntryCriterion,
-    ExitCriterion,
     PilotPlan,
-    RollbackTrigger,
     ScopeItem,
     Section,
 )
-from pilots.models.sections import Comparator
 
 EMPTY = "—"
 
@@ -105,41 +103,8 @@ def _link(url: str) -> Cell:
     return Cell(url, href=url) if url else Cell(EMPTY)
 
 
-def _threshold(comparator: str, threshold: Decimal | None, unit: str) -> str:
-    if threshold is None:
-        return f"{Comparator(comparator).label} ? (no threshold yet)"
-    return " ".join(p for p in (Comparator(comparator).label, _number(threshold), unit) if p)
-
-
-def _measure(criterion: ExitCriterion) -> str:
-    Agg = ExitCriterion.Aggregation
-    metric = criterion.metric.name
-    if criterion.aggregation == Agg.PERCENTILE:
-        return f"p{_number(criterion.percentile)} of {metric}"
-    if criterion.aggregation == Agg.RATE_PER:
-        per = criterion.denominator.name if criterion.denominator else "?"
-        n = f"{criterion.per_n:,}" if criterion.per_n else "?"
-        return f"{metric} per {n} {per.lower()}"
-    if criterion.aggregation == Agg.RATIO:
-        per = criterion.denominator.name if criterion.denominator else "?"
-        return f"{metric} as % of {per.lower()}"
-    return f"{Agg(criterion.aggregation).label} of {metric}"
-
-
 def _window(hours: int | None) -> str:
     return f"last {hours} h" if hours else "whole pilot"
-
-
-def _unit(trigger: RollbackTrigger) -> str:
-    # "P1 defects > 0", "p95 latency > 300 ms": a count or a score needs no unit after it.
-    unit = trigger.metric.unit
-    return "" if unit in {"count", "score"} else unit
-
-
-def _when(trigger: RollbackTrigger) -> str:
-    if trigger.mode == RollbackTrigger.Mode.SUSTAINED:
-        return f"sustained for {_number(trigger.sustained_minutes)} min"
-    return "any occurrence"
 
 
 # --- sections ----------------------------------------------------------------------------------
@@ -228,10 +193,9 @@ def _entry_criteria(plan: PilotPlan, tz: zoneinfo.ZoneInfo) -> DocumentSection:
 def _exit_criteria(plan: PilotPlan) -> DocumentSection:
     criteria = sorted(plan.exit_criteria.all(), key=lambda c: c.position)
     return DocumentSection(Section.EXIT_CRITERIA, Section.EXIT_CRITERIA.label, tables=[
-        Table("", ["#", "Measure", "Threshold", "Window", "Minimum sample", "Decides"],
-              [[Cell(str(c.position)), Cell(_measure(c)),
-                Cell(_threshold(c.comparator, c.threshold, c.unit)), Cell(_window(c.window_hours)),
-                Cell(_number(c.min_sample_size)),
+        Table("", ["#", "Criterion", "Window", "Minimum sample", "Decides"],
+              [[Cell(str(c.position)), Cell(wording.criterion_text(c)),
+                Cell(_window(c.window_hours)), Cell(_number(c.min_sample_size)),
                 Cell("Blocking" if c.blocking else "Advisory")] for c in criteria],
               "No exit criteria."),
     ])  # fmt: skip
@@ -262,10 +226,9 @@ def _monitoring(plan: PilotPlan) -> DocumentSection:
 def _rollback_triggers(plan: PilotPlan) -> DocumentSection:
     triggers = sorted(plan.rollback_triggers.all(), key=lambda t: t.position)
     return DocumentSection(Section.ROLLBACK_TRIGGERS, Section.ROLLBACK_TRIGGERS.label, tables=[
-        Table("", ["#", "Trigger", "Condition", "When"],
-              [[Cell(str(t.position)), _text(t.description),
-                Cell(f"{t.metric.name} {_threshold(t.comparator, t.threshold, _unit(t))}"),
-                Cell(_when(t))] for t in triggers],
+        Table("", ["#", "Trigger", "Description"],
+              [[Cell(str(t.position)), Cell(wording.trigger_text(t)), _text(t.description)]
+               for t in triggers],
               "No rollback triggers."),
     ])  # fmt: skip
 

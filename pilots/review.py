@@ -1,4 +1,5 @@
-"""Who reviews what (PRODUCT.md, "Who uses it" and the seed's "Review for completeness").
+"""Who reviews what: the Product Owner the business measures, the Scrum Master risks and
+readiness, the team feasibility (the roles of docs/user-guide.md, "Roles").
 
 Each review covers sections of the plan; an edit to any covered section voids that review's
 sign-off. Only members holding one of the review's roles may fill it in or sign it.

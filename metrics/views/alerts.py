@@ -37,6 +37,7 @@ from core.http import UNPROCESSABLE
 from metrics import alerts
 from metrics.models import TriggerState, WebhookEndpoint
 from metrics.webhooks import MAX_ATTEMPTS
+from pilots import wording
 from pilots.access import plan_for_user
 from pilots.models import PilotPlan, RollbackTrigger
 
@@ -110,7 +111,7 @@ def _alerts_page(
         "plan": plan,
         "page": page,
         "history": page.object_list,
-        "triggers": [(t, states.get(t.pk)) for t in triggers],
+        "triggers": [(wording.trigger_text(t), t.description, states.get(t.pk)) for t in triggers],
         "episodes": alerts.episodes_unresolved(plan_id=plan.pk),
         "can_act": allows(plan.viewer_role, Perm.ALERTS_ACT),  # type: ignore[attr-defined]
         "banner_next": request.path,

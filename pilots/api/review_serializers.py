@@ -10,7 +10,6 @@ from rest_framework import serializers
 
 from accounts.api.serializers import UserOutputSerializer
 from pilots.models import PilotPlan
-from pilots.review import REVIEWS
 
 
 class SignOffOutputSerializer(serializers.Serializer):
@@ -122,6 +121,3 @@ class HistoryEventSerializer(serializers.Serializer):
         context = event.pgh_context or {}
         user = context.get("user") if isinstance(context, dict) else None
         return int(user) if user is not None else None
-
-
-REVIEW_KINDS = list(REVIEWS)

@@ -29,7 +29,6 @@ from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.api.serializers import UserOutputSerializer
 from accounts.models import User
 from accounts.permissions import Perm, require
 from core.api import FORBIDDEN, INVALID, NOT_FOUND, PRECONDITION_REQUIRED, ErrorOutputSerializer
@@ -81,10 +80,6 @@ def _spec(kind: str) -> Any:
     if spec is None:
         raise Http404(f"No review “{kind}”: one of {', '.join(REVIEWS)}.")
     return spec
-
-
-def _user_data(user: User | None) -> dict[str, Any] | None:
-    return UserOutputSerializer(user).data if user is not None else None
 
 
 def _review_data(kind: str, review: Review | None, sign_offs: list[SignOff]) -> dict[str, Any]:

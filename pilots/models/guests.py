@@ -1,7 +1,7 @@
 """Invited stakeholders: people outside a plan's team whom the team invites to read one plan.
 
-PRODUCT.md / issue 4: a plan is visible to the members of its team, plus stakeholders the team
-invites; nobody else. A guest reads the plan like a team stakeholder does and changes nothing.
+A plan is visible to the members of its team, plus the stakeholders the team invites; nobody
+else. A guest reads the plan like a team stakeholder does and changes nothing.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ def default_check_times() -> list[dt.time]:
 
 
 class Section(models.TextChoices):
-    """The sections of a plan (PRODUCT.md, "The plan document"). Each is edited and versioned
+    """The sections of a plan (docs/user-guide.md, "The plan page"). Each is edited and versioned
     on its own, so two people editing different sections never conflict."""
 
     OVERVIEW = "overview", "Overview"
@@ -100,7 +100,9 @@ class PilotPlan(models.Model):
     start_date = models.DateField(null=True, blank=True)
     business_days = models.PositiveSmallIntegerField(default=10)
     # Derived from start_date + business_days, skipping weekends and the team's holidays;
-    # stored so lists and the scheduler can filter on it. Only services.timeline_* write it.
+    # stored so lists and the scheduler can filter on it. Computed by services.plan_end_date and
+    # written only by the timeline section's save (section_update), plan_create_from_template
+    # and, when a team's holidays change, team_holiday_add / team_holiday_remove.
     end_date = models.DateField(null=True, blank=True, editable=False)
     check_times = ArrayField(models.TimeField(), default=default_check_times)
     # Change control

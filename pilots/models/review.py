@@ -1,8 +1,8 @@
 """Review and sign-off, the lifecycle's record of transitions, and who contributed to what.
 
-PRODUCT.md: the Product Owner validates the business measures, the Scrum Master checks risks and
-readiness, the team confirms feasibility. Each review covers some sections; editing any of them
-voids that review's sign-off.
+The Product Owner validates the business measures, the Scrum Master checks risks and readiness,
+the team confirms feasibility (``pilots.review`` says which roles and sections). Each review
+covers some sections; editing any of them voids that review's sign-off.
 """
 
 from __future__ import annotations

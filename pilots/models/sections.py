@@ -1,4 +1,4 @@
-"""The sections of a plan (PRODUCT.md, "The plan document").
+"""The sections of a plan (docs/user-guide.md describes each).
 
 Single-valued sections (cohort, environment and data, monitoring and support, rollback plan) are
 one-to-one rows created with the plan. List sections are rows with a ``position``; positions are
@@ -15,18 +15,17 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from catalogue import comparators
+from pilots import wording
 from pilots.models.plan import PilotPlan, audited
 
-COMPARATORS = ["lt", "le", "eq", "ge", "gt"]
+COMPARATORS = list(comparators.CODES)
 MAX_THRESHOLD = Decimal("9999999999.9999")  # the largest numeric(14, 4)
 
-
-class Comparator(models.TextChoices):
-    LT = "lt", "<"
-    LE = "le", "≤"
-    EQ = "eq", "="
-    GE = "ge", "≥"
-    GT = "gt", ">"
+# The codes (stored) and symbols (labels) of the one table of comparators: LT = "lt", "<", …
+Comparator = models.TextChoices(  # type: ignore[call-overload]  # the functional form
+    "Comparator", [(c.code.upper(), (c.code, c.symbol)) for c in comparators.TABLE]
+)
 
 
 def _position_unique(model: str, *extra: str) -> models.UniqueConstraint:
@@ -291,7 +290,7 @@ class ExitCriterion(Orderable):
         ]
 
     def __str__(self) -> str:
-        return f"{self.metric_id} {self.comparator} {self.threshold}"
+        return wording.criterion_text(self)
 
 
 # --- Monitoring and support --------------------------------------------------------------------
@@ -425,7 +424,7 @@ class RollbackTrigger(Orderable):
         ]
 
     def __str__(self) -> str:
-        return self.description or f"{self.metric_id} {self.comparator} {self.threshold}"
+        return wording.trigger_text(self)
 
 
 @pghistory.track(*audited())

@@ -4,7 +4,7 @@ list as headers and cells, ready for the template to print."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, cast
@@ -14,6 +14,7 @@ from django.db import models
 from django.utils.formats import date_format
 from django.utils.text import capfirst
 
+from pilots import wording
 from pilots.models import PilotPlan
 from pilots.row_forms import RowForm, row_form
 from pilots.services import RowKind
@@ -78,28 +79,35 @@ def _cell(row: models.Model, field: models.Field) -> Cell:
 # A column shows one field, or several read as one phrase: (field, text before, text after).
 Part = tuple[str, str, str]
 
+
+@dataclass(frozen=True)
+class Worded:
+    """A column that reads several fields the way every page does (``pilots.wording``)."""
+
+    text: Callable[[Any], str]
+    fields: tuple[str, ...]
+
+
 # Lists with many fields read better as a few phrases than as a column per field (an exit
 # criterion has eleven). The others get a column per field, headed by its verbose name.
-COLUMNS: dict[str, tuple[tuple[str, tuple[Part, ...]], ...]] = {
+COLUMNS: dict[str, tuple[tuple[str, tuple[Part, ...] | Worded], ...]] = {
     "exit-criteria": (
-        ("Metric", (("metric", "", ""),)),
-        ("Aggregation", (("aggregation", "", ""), ("percentile", "p", ""), ("per_n", "per ", ""),
-                         ("denominator", "", ""))),
-        ("Target", (("comparator", "", ""), ("threshold", "", ""), ("unit", "", ""))),
+        ("Criterion", Worded(wording.criterion_text, (
+            "metric", "aggregation", "percentile", "per_n", "denominator", "comparator",
+            "threshold", "unit"))),
         ("Window", (("window_hours", "", " h"),)),
         ("Min. sample", (("min_sample_size", "", ""),)),
         ("Blocking", (("blocking", "", ""),)),
     ),
     "rollback-triggers": (
-        ("Metric", (("metric", "", ""),)),
-        ("Condition", (("comparator", "", ""), ("threshold", "", ""))),
-        ("When", (("mode", "", ""), ("sustained_minutes", "", " min"))),
+        ("Trigger", Worded(wording.trigger_text, (
+            "metric", "comparator", "threshold", "mode", "sustained_minutes"))),
         ("Description", (("description", "", ""),)),
     ),
 }  # fmt: skip
 
 
-def _columns(kind: RowKind) -> tuple[tuple[str, tuple[Part, ...]], ...]:
+def _columns(kind: RowKind) -> tuple[tuple[str, tuple[Part, ...] | Worded], ...]:
     if kind.slug in COLUMNS:
         return COLUMNS[kind.slug]
     return tuple(
@@ -108,7 +116,9 @@ def _columns(kind: RowKind) -> tuple[tuple[str, tuple[Part, ...]], ...]:
     )
 
 
-def _column_cell(row: models.Model, parts: tuple[Part, ...]) -> Cell:
+def _column_cell(row: models.Model, parts: tuple[Part, ...] | Worded) -> Cell:
+    if isinstance(parts, Worded):
+        return Cell(parts.text(row))
     cells = [(before, _cell(row, _field(type(row), name)), after) for name, before, after in parts]
     shown = [(before, cell, after) for before, cell, after in cells if cell.text != EMPTY]
     if not shown:

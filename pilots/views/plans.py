@@ -2,7 +2,7 @@
 between view and edit in place (HTMX), with the plan health panel beside them.
 
 Every section is a template of its own (``pilots/sections/<key>.html``) with a ``view`` and, for
-single-valued sections, an ``edit`` partial; the plan page includes them in PRODUCT.md's order
+single-valued sections, an ``edit`` partial; the plan page includes them in ``Section`` order
 and HTMX requests get one of them back. Without JavaScript the same URLs answer with the whole
 page (GET) or a redirect back to the section (successful POST). Every save names the section
 version the person saw; a stale one is refused (409) with who saved, their values beside the

@@ -207,9 +207,9 @@ def test_the_dashboard_draws_every_chart_without_console_errors(
     charts = _charts(page)
     assert len(charts) == 8 and all(charts), charts  # every canvas has its Chart instance
     assert all(c["drawn"] and c["points"] > 0 for c in charts)
-    latency = next(c for c in charts if "Rollback: p95 latency above 300 ms for 30 minutes" in
+    latency = next(c for c in charts if "Rollback: p95 latency > 300 ms for 30 minutes" in
                    c["labels"])  # fmt: skip
-    assert "Exit criterion: p95 < 300 ms" in latency["labels"]
+    assert "Exit criterion: p95 latency percentile 95 < 300 ms" in latency["labels"]
     assert latency["breaches"] == 2  # the spike two days ago, and the one going on now
     expect(page.get_by_test_id("unresolved-episodes")).to_contain_text(
         "1 rollback trigger episode not resolved"

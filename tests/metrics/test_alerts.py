@@ -111,7 +111,7 @@ def test_plan_page_shows_the_red_banner_with_buttons(client_for, plan, episode, 
 
     banner = body[body.index('id="trigger-banner"') :]
     assert "Rollback trigger fired" in banner
-    assert "Any P1 defect" in banner
+    assert "P1 defects &gt; 0 (any occurrence)" in banner
     assert 'data-testid="acknowledge"' in banner
     assert "Not acknowledged" in banner
     assert page_url("episode_resolve", plan.pk, episode.pk) in banner
@@ -222,7 +222,7 @@ def test_the_alerts_page_lists_episodes_with_who_and_when(client_for, plan, epis
     assert 'data-testid="episode-row"' in body
     assert sm.display_name in body and po.display_name in body and "Hotfix" in body
     assert "Triggers now" in body
-    assert "p95 latency above 300 ms for 30 minutes" in body
+    assert "p95 latency &gt; 300 ms for 30 minutes" in body
 
 
 def test_the_alerts_page_history_partial_for_htmx(client_for, plan, episode, po):
@@ -263,7 +263,7 @@ def test_banner_partial_query_count(client_for, plan, episode, po, django_assert
     client = client_for(po)
     with django_assert_num_queries(5):
         response = client.get(page_url("alerts_banner", plan.pk), **HTMX)
-    assert "Any P1 defect" in response.content.decode()
+    assert "P1 defects &gt; 0 (any occurrence)" in response.content.decode()
 
 
 # --- who may --------------------------------------------------------------------------------------
@@ -326,7 +326,7 @@ def test_api_lists_episodes(client_for, plan, episode, stakeholder):
     [item] = response.json()["results"]
     assert item["id"] == episode.pk
     assert item["state"] == "active"
-    assert item["description"] == "Any P1 defect"
+    assert item["description"] == "P1 defects > 0 (any occurrence)"
     assert item["value"] == 1
     assert item["breach_started_at"].startswith("2026-03-02T12:00:00")
     assert item["acknowledged_by"] is None

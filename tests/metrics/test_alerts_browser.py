@@ -37,7 +37,7 @@ def test_banner_shows_a_fired_trigger_and_it_is_acknowledged_and_resolved(
     page.goto(plan_url)
     banner = page.get_by_test_id("trigger-banner")
     expect(banner).to_contain_text("Rollback trigger fired")
-    expect(banner).to_contain_text("p95 latency above 300 ms for 30 minutes")
+    expect(banner).to_contain_text("p95 latency > 300 ms for 30 minutes")
     expect(banner.get_by_test_id("episode-value")).to_have_text("450")
     expect(banner.get_by_test_id("episode-ack")).to_have_text("Not acknowledged")
     _shot(page, "trigger-banner")

@@ -291,15 +291,15 @@ def test_thresholds_of_criteria_and_triggers_are_in_the_json(client_for, small, 
         ("trigger", 300.0),
     }
     labels = [t["label"] for t in latency["thresholds"]]
-    assert "Exit criterion: p95 < 300 ms" in labels
-    assert "Rollback: p95 latency above 300 ms for 30 minutes" in labels
+    assert "Exit criterion: p95 latency percentile 95 < 300 ms" in labels
+    assert "Rollback: p95 latency > 300 ms for 30 minutes" in labels
     assert chart(data, "csat")["thresholds"] == [
-        {"value": 4.2, "label": "Exit criterion: mean ≥ 4.2 / 5", "kind": "criterion"}
+        {"value": 4.2, "label": "Exit criterion: CSAT mean ≥ 4.2 / 5", "kind": "criterion"}
     ]
     # A rate per 1,000 sessions is not on the scale of P2 defects per hour: listed, not drawn.
     assert chart(data, "p2_defects")["thresholds"] == []
     assert chart(data, "p1_defects")["thresholds"] == [
-        {"value": 0.0, "label": "Rollback: Any P1 defect", "kind": "trigger"}
+        {"value": 0.0, "label": "Rollback: P1 defects > 0 (any occurrence)", "kind": "trigger"}
     ]
 
 

@@ -252,20 +252,3 @@ def test_impossible_counts_are_recorded_with_the_statistics_message(plan):
     out = evaluation.criterion_result(criterion=c, plan_id=plan.pk, start=T0, end=T0 + MINUTE)
     assert out.verdict == S.Verdict.NOT_ENOUGH_EVIDENCE
     assert out.reason == "successes (50) cannot exceed trials (10)."
-
-
-def test_labels_read_as_the_criterion(plan):
-    cases = [
-        (criterion(plan, "p95_latency", "percentile", "lt", "300", percentile=95, unit="ms"),
-         "p95 latency percentile 95 < 300 ms"),
-        (criterion(plan, "p2_defects", "rate_per", "lt", "2", denominator="sessions",
-                   per_n=1000, unit="per 1,000 sessions"),
-         "P2 defects rate per 1,000 sessions < 2"),
-        (criterion(plan, "csat", "mean", "ge", "4.2", unit="/ 5"), "CSAT mean ≥ 4.2 / 5"),
-        (criterion(plan, "errors", "ratio", "le", "0.5", denominator="requests"),
-         "Errors as % of requests ≤ 0.5 %"),
-        (criterion(plan, "p1_defects", "total", "eq", None),
-         "P1 defects total = (no threshold yet)"),
-    ]  # fmt: skip
-    for c, label in cases:
-        assert evaluation.criterion_label(c) == label

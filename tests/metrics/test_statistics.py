@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from catalogue import comparators
 from metrics.statistics import (
     AGGREGATIONS,
     BOOTSTRAP,
-    COMPARATOR_SYMBOLS,
     EXACT,
     EXACT_COUNT,
     ORDER_STATISTIC,
@@ -701,7 +701,7 @@ def test_names_agree_with_the_exit_criterion_model() -> None:
     from pilots.models.sections import COMPARATORS, ExitCriterion
 
     assert set(AGGREGATIONS) == set(ExitCriterion.Aggregation.values)
-    assert set(COMPARATOR_SYMBOLS) == set(COMPARATORS)
+    assert tuple(COMPARATORS) == comparators.CODES
     e = evaluate_criterion(
         aggregation=ExitCriterion.Aggregation.TOTAL, comparator=COMPARATORS[2], threshold=0,
         min_sample_size=1, values=[0],

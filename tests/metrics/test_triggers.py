@@ -147,13 +147,13 @@ def test_30_breaching_minutes_fire_once_with_the_first_minute_and_value(plan, po
     assert episode.fired_at == now
     assert episode.value == 460.0
     assert episode.cleared_at is None and episode.resolved_at is None
-    assert episode.description == "p95 latency above 300 ms for 30 minutes"
+    assert episode.description == "p95 latency > 300 ms for 30 minutes"
     assert state(latency(plan)).state == TriggerState.State.FIRED
     # The owner and the rollback executor hear of it at once, with a link to the plan.
     notes = Notification.objects.filter(kind=Notification.Kind.TRIGGER_FIRED)
     assert {n.user for n in notes} == {po, devops}
     assert all(n.url == f"/pilots/{plan.pk}/" for n in notes)
-    assert "p95 latency above 300 ms for 30 minutes" in notes[0].message
+    assert "p95 latency > 300 ms for 30 minutes" in notes[0].message
     assert "460" in notes[0].message
 
 
@@ -380,7 +380,7 @@ def test_the_first_p1_fires_and_a_second_joins_the_same_episode(plan, po, devops
     [episode] = evaluate(plan, T0 + MINUTE + SECONDS)
     assert episode.breach_started_at == T0 + MINUTE
     assert episode.value == 1
-    assert episode.description == "Any P1 defect"
+    assert episode.description == "P1 defects > 0 (any occurrence)"
     assert {n.user for n in Notification.objects.filter(kind="trigger_fired")} == {po, devops}
 
     sample(plan, T0 + 2 * MINUTE, 2)

@@ -80,13 +80,13 @@ def test_markdown_carries_the_template_values(plan):
         "- **Opt-in required:** Yes",
         "Region A",
         "| 100 % |",
-        "Total of P1 defects | = 0 defects",
-        "Mean of CSAT | ≥ 4.2 / 5",
-        "Mean of Error rate | ≤ 0.5 %",
-        "P2 defects per 1,000 sessions | < 2 per 1,000 sessions",
-        "p95 of p95 latency | < 300 ms",
-        "| Any P1 defect | P1 defects > 0 | any occurrence |",
-        "p95 latency > 300 ms | sustained for 30 min |",
+        "| P1 defects total = 0 defects |",
+        "| CSAT mean ≥ 4.2 / 5 |",
+        "| Error rate mean ≤ 0.5 % |",
+        "| P2 defects rate per 1,000 sessions < 2 |",
+        "| p95 latency percentile 95 < 300 ms |",
+        "| P1 defects > 0 (any occurrence) | Any P1 defect |",
+        "| p95 latency > 300 ms for 30 minutes | p95 latency above 300 ms for 30 minutes |",
         "- **Time-box:** 10 business days",
         "- **Start:** Mon 9 Mar 2026",
         "- **End:** Fri 20 Mar 2026",
@@ -163,7 +163,7 @@ def test_exit_criterion_without_threshold_says_so(plan):
 
     text = plan_markdown(load(plan))
 
-    assert "≥ ? (no threshold yet)" in text
+    assert "| CSAT mean ≥ (no threshold yet) |" in text
     assert "Exit criterion “CSAT” has no numeric threshold." in text
 
 

@@ -24,7 +24,7 @@ from pilots.models import (
 )
 from pilots.row_forms import RULE_FIELDS, UNKNOWN_METRIC
 from pilots.services import ROW_KINDS
-from pilots.templatetags.pilot_rows import COLUMNS
+from pilots.templatetags.pilot_rows import COLUMNS, Worded
 from tests.factories import PilotPlanFactory
 
 pytestmark = pytest.mark.django_db
@@ -744,12 +744,11 @@ def test_trigger_rows_read_as_phrases_with_choice_labels_and_plain_numbers(
          description="Any P1")  # fmt: skip
     both = client_for(po).get(url, **HX).content.decode()
 
-    assert "<td>P1 defects (count)</td>" in body
-    assert "<td>&gt; 0.5</td>" in body
-    assert "<td>Sustained for 30 min</td>" in body
+    assert "<td>P1 defects &gt; 0.5 for 30 minutes</td>" in body
     assert '<th scope="col">Description</th>' not in body  # no row fills it: left out
     assert '<th scope="col">Description</th>' in both
-    assert "<td>Any occurrence</td>" in both
+    assert "<td>P1 defects ≥ 1 (any occurrence)</td>" in both
+    assert "<td>Any P1</td>" in both
     assert "<td>—</td>" in both  # the first trigger has no description
 
 
@@ -765,14 +764,17 @@ def test_exit_criteria_read_as_phrases(client_for, plan, po, p1):
 
     body = client_for(po).get(_url("row_list", plan, "exit-criteria"), **HX).content.decode()
 
-    assert "<td>Rate per N of another metric per 1000 Sessions (count)</td>" in body
-    assert "<td>&lt; 2 per 1,000 sessions</td>" in body
+    assert "<td>P1 defects rate per 1,000 sessions &lt; 2</td>" in body
     assert "<td>24 h</td>" in body
     assert "<td>No</td>" in body
 
 
 @pytest.mark.parametrize("slug", sorted(COLUMNS))
 def test_phrase_columns_show_every_field_of_their_list_once(slug):
-    shown = [name for _header, parts in COLUMNS[slug] for name, _before, _after in parts]
+    shown = [
+        name
+        for _header, parts in COLUMNS[slug]
+        for name in (parts.fields if isinstance(parts, Worded) else [p[0] for p in parts])
+    ]
 
     assert sorted(shown) == sorted(ROW_KINDS[slug].fields)
