@@ -29,6 +29,7 @@ from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from accounts.models import ApiKey, Team, User
+from accounts.permissions import Perm, require, role_in_team
 
 KEY_PREFIX = "pp"
 # 12 hex characters (48 random bits) find the row; 32 random bytes are the secret.
@@ -52,10 +53,11 @@ def _parse(plaintext: str) -> tuple[str, str] | None:
 
 @transaction.atomic
 def api_key_create(
-    *, team: Team, name: str, scopes: Iterable[str], created_by: User | None
+    *, team: Team, name: str, scopes: Iterable[str], created_by: User
 ) -> tuple[ApiKey, str]:
     """A new key for ``team``; returns it with its plaintext, which is never stored or shown
     again. Raises ``ValidationError`` naming the field on a blank name or an unknown scope."""
+    require(role_in_team(user=created_by, team_id=team.pk), Perm.API_KEYS_MANAGE)
     scopes = sorted(set(scopes))
     unknown = [s for s in scopes if s not in ApiKey.Scope.values]
     if unknown:
@@ -83,8 +85,9 @@ def api_key_create(
     raise RuntimeError("could not draw a unique API key prefix")
 
 
-def api_key_revoke(*, key: ApiKey, at: dt.datetime | None = None) -> ApiKey:
+def api_key_revoke(*, key: ApiKey, user: User, at: dt.datetime | None = None) -> ApiKey:
     """Revoke ``key`` (idempotent: revoking twice keeps the first time)."""
+    require(role_in_team(user=user, team_id=key.team_id), Perm.API_KEYS_MANAGE)
     at = at or timezone.now()
     ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=at)
     key.refresh_from_db(fields=["revoked_at"])

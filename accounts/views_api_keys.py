@@ -104,7 +104,7 @@ def api_key_revoke_view(request: AuthedHtmxRequest, team_id: int, key_id: int) -
         return TemplateResponse(
             request, "accounts/api_keys_revoke.html", {"team": team, "key": key}
         )
-    api_key_revoke(key=key)
+    api_key_revoke(key=key, user=request.user)
     message = f"API key “{key.name}” revoked: requests using it are refused from now on."
     if not request.htmx:
         messages.success(request, message)

@@ -6,7 +6,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 
-from accounts.models import Team
+from accounts.models import Team, User
+from accounts.permissions import Perm, require, role_in_team
 from catalogue.models import MetricDefinition
 
 
@@ -14,6 +15,7 @@ from catalogue.models import MetricDefinition
 def metric_create(
     *,
     team: Team,
+    user: User,
     key: str,
     name: str,
     unit: str,
@@ -23,6 +25,7 @@ def metric_create(
 ) -> MetricDefinition:
     """Add a metric to ``team``'s catalogue. Its key may not repeat a built-in or team key, so
     integrations pushing samples by key always mean one metric."""
+    require(role_in_team(user=user, team_id=team.pk), Perm.CATALOGUE_EDIT)
     metric = MetricDefinition(
         team=team,
         key=key.strip().lower(),

@@ -52,7 +52,7 @@ def metric_add(request: AuthedHtmxRequest, team_id: int) -> HttpResponse:
     form = MetricForm(request.POST)
     if form.is_valid():
         try:
-            services.metric_create(team=team, **form.cleaned_data)
+            services.metric_create(team=team, user=request.user, **form.cleaned_data)
         except ValidationError as exc:
             form.add_error(None, exc)
     if form.errors:

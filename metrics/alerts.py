@@ -21,6 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Team, User
+from accounts.permissions import Perm, require, role_in_team
 from core.exceptions import Conflict
 from core.queue import enqueue_on_commit
 from metrics.models import TriggerEpisode, WebhookDelivery, WebhookEndpoint
@@ -210,10 +211,11 @@ def _validate_url(url: str) -> str:
 
 @transaction.atomic
 def webhook_endpoint_configure(
-    *, team: Team, url: str, is_active: bool = True
+    *, team: Team, user: User, url: str, is_active: bool = True
 ) -> tuple[WebhookEndpoint, str | None]:
     """Set the team's endpoint. Returns it and, when it was just created, its new secret (shown
     once; the signing secret of an existing endpoint is kept until rotated)."""
+    require(role_in_team(user=user, team_id=team.pk), Perm.WEBHOOK_MANAGE)
     url = _validate_url(url)
     endpoint = WebhookEndpoint.objects.select_for_update().filter(team=team).first()
     if endpoint is None:
@@ -229,8 +231,9 @@ def webhook_endpoint_configure(
 
 
 @transaction.atomic
-def webhook_secret_rotate(*, team: Team) -> tuple[WebhookEndpoint, str]:
+def webhook_secret_rotate(*, team: Team, user: User) -> tuple[WebhookEndpoint, str]:
     """A new signing secret (returned once); deliveries not yet sent are signed with it."""
+    require(role_in_team(user=user, team_id=team.pk), Perm.WEBHOOK_MANAGE)
     endpoint = WebhookEndpoint.objects.select_for_update().filter(team=team).first()
     if endpoint is None:
         raise Conflict("Set the webhook's address first.")
@@ -240,13 +243,15 @@ def webhook_secret_rotate(*, team: Team) -> tuple[WebhookEndpoint, str]:
 
 
 @transaction.atomic
-def webhook_endpoint_delete(*, team: Team) -> None:
+def webhook_endpoint_delete(*, team: Team, user: User) -> None:
+    require(role_in_team(user=user, team_id=team.pk), Perm.WEBHOOK_MANAGE)
     WebhookEndpoint.objects.filter(team=team).delete()
 
 
 @transaction.atomic
 def webhook_test_send(*, team: Team, user: User) -> WebhookDelivery:
     """Queue a ``ping`` event, so the team can check their receiver and its signature check."""
+    require(role_in_team(user=user, team_id=team.pk), Perm.WEBHOOK_MANAGE)
     endpoint = WebhookEndpoint.objects.filter(team=team).first()
     if endpoint is None:
         raise Conflict("Set the webhook's address first.")

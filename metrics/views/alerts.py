@@ -259,7 +259,9 @@ def webhook(request: AuthedHtmxRequest, team_id: int) -> HttpResponse:
     form = WebhookForm(request.POST)
     if form.is_valid():
         try:
-            _, secret = alerts.webhook_endpoint_configure(team=team, **form.cleaned_data)
+            _, secret = alerts.webhook_endpoint_configure(
+                team=team, user=request.user, **form.cleaned_data
+            )
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
@@ -271,12 +273,12 @@ def _webhook_action(request: AuthedHtmxRequest, team_id: int, action: str) -> Ht
     team, role = _team(request.user, team_id, change=True)
     try:
         if action == "rotate":
-            _, secret = alerts.webhook_secret_rotate(team=team)
+            _, secret = alerts.webhook_secret_rotate(team=team, user=request.user)
             return _webhook_done(request, team, role, "New signing secret generated.", secret)
         if action == "test":
             alerts.webhook_test_send(team=team, user=request.user)
             return _webhook_done(request, team, role, "Test event queued; reload to see it.")
-        alerts.webhook_endpoint_delete(team=team)
+        alerts.webhook_endpoint_delete(team=team, user=request.user)
         return _webhook_done(request, team, role, "Webhook removed.")
     except Conflict as exc:
         if not request.htmx:

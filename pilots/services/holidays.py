@@ -7,7 +7,8 @@ import datetime as dt
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from accounts.models import Team, TeamHoliday
+from accounts.models import Team, TeamHoliday, User
+from accounts.permissions import Perm, require, role_in_team
 from pilots.models import PilotPlan
 from pilots.services.sections import plan_end_date
 
@@ -33,8 +34,9 @@ def _recompute_end_dates(team: Team) -> int:
 
 
 @transaction.atomic
-def team_holiday_add(*, team: Team, date: dt.date, name: str = "") -> TeamHoliday:
+def team_holiday_add(*, team: Team, user: User, date: dt.date, name: str = "") -> TeamHoliday:
     """Add a holiday; the end dates of the team's open plans move accordingly."""
+    require(role_in_team(user=user, team_id=team.pk), Perm.HOLIDAYS_MANAGE)
     if TeamHoliday.objects.filter(team=team, date=date).exists():
         raise ValidationError({"date": f"{date:%d %b %Y} is already a holiday."})
     holiday = TeamHoliday(team=team, date=date, name=name.strip())
@@ -45,7 +47,8 @@ def team_holiday_add(*, team: Team, date: dt.date, name: str = "") -> TeamHolida
 
 
 @transaction.atomic
-def team_holiday_remove(*, team: Team, holiday_id: int) -> None:
+def team_holiday_remove(*, team: Team, user: User, holiday_id: int) -> None:
+    require(role_in_team(user=user, team_id=team.pk), Perm.HOLIDAYS_MANAGE)
     deleted, _ = TeamHoliday.objects.filter(team=team, pk=holiday_id).delete()
     if not deleted:
         raise ValidationError({"holiday": "That holiday no longer exists."})

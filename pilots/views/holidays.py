@@ -53,7 +53,7 @@ def team_holiday_create(request: AuthedHtmxRequest, team_id: int) -> HttpRespons
     form = HolidayForm(request.POST)
     if form.is_valid():
         try:
-            team_holiday_add(team=team, **form.cleaned_data)
+            team_holiday_add(team=team, user=request.user, **form.cleaned_data)
         except ValidationError as exc:
             form.add_error(None, exc)
     if form.errors:
@@ -71,7 +71,7 @@ def team_holiday_delete(request: AuthedHtmxRequest, team_id: int, holiday_id: in
     team, role = team_for_member(user=request.user, team_id=team_id, perm=Perm.HOLIDAYS_MANAGE)
     form = HolidayForm()
     try:
-        team_holiday_remove(team=team, holiday_id=holiday_id)
+        team_holiday_remove(team=team, user=request.user, holiday_id=holiday_id)
     except ValidationError as exc:
         form.add_error(None, exc)
         return _render(request, team, role, form, status=UNPROCESSABLE)

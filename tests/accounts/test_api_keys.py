@@ -78,18 +78,18 @@ def test_authenticate_finds_the_key_and_only_the_key(created):
         assert api_key_authenticate(plaintext=wrong) is None, wrong
 
 
-def test_a_revoked_key_fails_with_its_reason(created):
+def test_a_revoked_key_fails_with_its_reason(created, po):
     key, plaintext = created
-    api_key_revoke(key=key)
+    api_key_revoke(key=key, user=po)
     with pytest.raises(exceptions.AuthenticationFailed, match="revoked"):
         api_key_authenticate(plaintext=plaintext)
 
 
-def test_revoking_twice_keeps_the_first_time(created):
+def test_revoking_twice_keeps_the_first_time(created, po):
     key, _ = created
     first = dt.datetime(2025, 5, 1, tzinfo=dt.UTC)
-    api_key_revoke(key=key, at=first)
-    api_key_revoke(key=key, at=first + dt.timedelta(days=1))
+    api_key_revoke(key=key, user=po, at=first)
+    api_key_revoke(key=key, user=po, at=first + dt.timedelta(days=1))
     assert ApiKey.objects.get().revoked_at == first
 
 

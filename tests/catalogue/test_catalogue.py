@@ -27,25 +27,25 @@ def test_the_builtin_catalogue_is_seeded_with_the_seeds_metrics(team):
             "error_rate", "p95_latency", "csat", "nps"} <= keys  # fmt: skip
 
 
-def test_a_teams_metric_is_its_own(team, other_team):
-    metric = metric_create(team=team, **NEW)
+def test_a_teams_metric_is_its_own(team, other_team, po):
+    metric = metric_create(team=team, user=po, **NEW)
     assert metric_by_key(key="checkout_abandons", team_id=team.pk) == metric
     assert metric_by_key(key="checkout_abandons", team_id=other_team.pk) is None
 
 
 @pytest.mark.parametrize("key", ["csat", "CSAT", "checkout_abandons"])
-def test_a_key_cannot_repeat_a_builtin_or_team_metric(team, key):
-    metric_create(team=team, **NEW)
+def test_a_key_cannot_repeat_a_builtin_or_team_metric(team, key, po):
+    metric_create(team=team, user=po, **NEW)
     count = MetricDefinition.objects.count()
     with pytest.raises(ValidationError) as refused:
-        metric_create(team=team, **{**NEW, "key": key})
+        metric_create(team=team, user=po, **{**NEW, "key": key})
     assert "key" in refused.value.message_dict
     assert MetricDefinition.objects.count() == count
 
 
-def test_bad_kind_is_refused_naming_the_field(team):
+def test_bad_kind_is_refused_naming_the_field(team, po):
     with pytest.raises(ValidationError) as refused:
-        metric_create(team=team, **{**NEW, "kind": "vibes"})
+        metric_create(team=team, user=po, **{**NEW, "kind": "vibes"})
     assert "kind" in refused.value.message_dict
 
 
@@ -104,6 +104,6 @@ def test_catalogue_query_count_is_constant(client_for, team, po, django_assert_n
     with django_assert_num_queries(4) as baseline:
         client.get(url)
     for i in range(5):
-        metric_create(team=team, **{**NEW, "key": f"extra_{i}"})
+        metric_create(team=team, user=po, **{**NEW, "key": f"extra_{i}"})
     with django_assert_num_queries(len(baseline.captured_queries)):
         client.get(url)

@@ -479,7 +479,9 @@ def test_the_ping_is_signed_with_the_secret(team, po):
     """The test event goes through the same signed delivery as alerts."""
     from metrics.webhooks import body_of, sign
 
-    endpoint, secret = alerts.webhook_endpoint_configure(team=team, url="http://127.0.0.1:9/")
+    endpoint, secret = alerts.webhook_endpoint_configure(
+        team=team, user=po, url="http://127.0.0.1:9/"
+    )
     delivery = alerts.webhook_test_send(team=team, user=po)
     body = body_of(delivery)
     assert secret is not None and endpoint.secret == secret

@@ -132,8 +132,8 @@ def test_numbers_may_come_as_numeric_strings_and_timestamps_in_any_offset(team, 
     assert Sample.objects.filter(observed_at=NOW - dt.timedelta(minutes=3)).exists()
 
 
-def test_a_teams_own_metric_is_accepted(team, plan):
-    metric_create(team=team, key="basket_size", name="Basket", unit="", kind="gauge",
+def test_a_teams_own_metric_is_accepted(team, plan, po):
+    metric_create(team=team, user=po, key="basket_size", name="Basket", unit="", kind="gauge",
                   direction="higher")  # fmt: skip
     assert ingest(team, [row(metric="basket_size", value=3.5)], plan=plan).stored == 1
 
@@ -208,9 +208,9 @@ def test_after_the_window_is_refused(team, po):
     )
 
 
-def test_a_foreign_teams_metric_is_unknown(team, other_team, plan):
-    metric_create(team=other_team, key="their_metric", name="Theirs", unit="", kind="gauge",
-                  direction="lower")  # fmt: skip
+def test_a_foreign_teams_metric_is_unknown(team, other_team, plan, outsider):
+    metric_create(team=other_team, user=outsider, key="their_metric", name="Theirs", unit="",
+                  kind="gauge", direction="lower")  # fmt: skip
     error = refused(team, [row(metric="their_metric")], plan=plan)
     assert error.errors[0]["field"] == "metric"
 

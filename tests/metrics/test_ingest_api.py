@@ -232,8 +232,8 @@ def test_an_unknown_or_malformed_key_is_401(plan, key):
     assert not Sample.objects.exists()
 
 
-def test_a_revoked_key_is_401(plan, key):
-    api_key_revoke(key=ApiKey.objects.get())
+def test_a_revoked_key_is_401(plan, key, po):
+    api_key_revoke(key=ApiKey.objects.get(), user=po)
     response = post(Client(), url(plan), [sample()], key)
     assert response.status_code == 401
     assert "revoked" in response.json()["detail"]

@@ -88,7 +88,9 @@ def test_a_trigger_and_a_criterion_read_the_same_on_every_page(plan, po, client_
 
 
 def test_a_fired_trigger_is_announced_in_the_same_words(plan, po, devops, client_for):
-    alerts.webhook_endpoint_configure(team=plan.team, url="https://hooks.example.test/pilot")
+    alerts.webhook_endpoint_configure(
+        team=plan.team, user=plan.owner, url="https://hooks.example.test/pilot"
+    )
     end = minutes(plan, T0, [BAD] * 30)
 
     [episode] = evaluate(plan, end + SECONDS)

@@ -19,7 +19,9 @@ guard or an input rule (409, 412, 422, 400) — it must just not be refused for 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -386,3 +388,35 @@ def test_permission_matrix(
         assert status == action.anonymous_api, where
     else:
         assert _to_login(response), where
+
+
+# --- the services refuse too, whoever calls them (API, HTMX, a script) -----------------------
+
+
+def test_team_setting_services_enforce_the_table(team, po, stakeholder):
+    from django.core.exceptions import PermissionDenied
+
+    from accounts.api_keys import api_key_create
+    from catalogue.services import metric_create
+    from metrics.alerts import webhook_endpoint_configure
+    from pilots.services.holidays import team_holiday_add
+
+    calls = {
+        Perm.API_KEYS_MANAGE: lambda user: api_key_create(
+            team=team, name="k", scopes=["read"], created_by=user
+        ),
+        Perm.CATALOGUE_EDIT: lambda user: metric_create(
+            team=team, user=user, key="k", name="K", unit="", kind="count", direction="lower"
+        ),
+        Perm.WEBHOOK_MANAGE: lambda user: webhook_endpoint_configure(
+            team=team, user=user, url="https://hooks.example.test/x"
+        ),
+        Perm.HOLIDAYS_MANAGE: lambda user: team_holiday_add(
+            team=team, user=user, date=dt.date(2030, 1, 1)
+        ),
+    }
+    for perm, call in calls.items():
+        assert Role.STAKEHOLDER not in roles_for(perm)
+        with pytest.raises(PermissionDenied, match=re.escape(PERMISSIONS[perm].message)):
+            call(stakeholder)
+        call(po)  # the Product Owner holds every one of them
