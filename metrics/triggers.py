@@ -35,6 +35,7 @@ from django.urls import reverse
 
 from accounts.models import Notification, User
 from accounts.services import notify
+from accounts.ui import plural
 from metrics.models import MetricDefinition, MinuteRollup, TriggerEpisode, TriggerState
 from pilots.models import PilotPlan, RollbackTrigger
 
@@ -130,7 +131,7 @@ def trigger_label(trigger: RollbackTrigger) -> str:
     if metric.unit and metric.unit not in {"count", "score"}:
         text += f" {metric.unit}"
     if trigger.mode == RollbackTrigger.Mode.SUSTAINED:
-        return f"{text} for {trigger.sustained_minutes} minutes"
+        return f"{text} for {plural(trigger.sustained_minutes, 'minute')}"
     return f"{text} (any occurrence)"
 
 

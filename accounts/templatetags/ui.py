@@ -1,14 +1,14 @@
 """The page shell's template helpers (``{% load ui %}``); the wording lives in ``accounts.ui``.
 
-    {{ run.due_at|local_time:plan }}      Mon 6 Dec 2026, 14:32 CET  (the plan's zone, else its team's)
-    {{ key.created_at|local_time:team }}  the team's zone; ``|local_time`` alone: UTC, labelled
-    {{ episode.fired_at|local_short:plan }}  Mon 6 Dec, 14:32 CET
-    {{ episode.cleared_at|local_clock:plan }}  14:32 CET
-    {{ guest.invited_at|local_date:plan }}  Mon 6 Dec 2026 (the date on the plan's clock)
-    {{ plan.check_times|clock_times:plan }}  10:00 and 16:00 (Europe/Berlin)
-    {{ plan.business_days|plural:"business day" }}  10 business days
-    {{ n|plural:"breach,breaches" }}      an irregular plural after the comma
-    {{ value|iso }}                        2026-12-06T13:32:00Z, for <time datetime="…">
+{{ run.due_at|local_time:plan }}      Mon 6 Dec 2026, 14:32 CET (plan's zone, else team's)
+{{ key.created_at|local_time:team }}  the team's zone; ``|local_time`` alone: UTC, labelled
+{{ episode.fired_at|local_short:plan }}  Mon 6 Dec, 14:32 CET
+{{ episode.cleared_at|local_clock:plan }}  14:32 CET
+{{ guest.invited_at|local_date:plan }}  Mon 6 Dec 2026 (the date on the plan's clock)
+{{ plan.check_times|clock_times:plan }}  10:00 and 16:00 (Europe/Berlin)
+{{ plan.business_days|plural:"business day" }}  10 business days
+{{ n|plural:"breach,breaches" }}      an irregular plural after the comma
+{{ value|iso }}                        2026-12-06T13:32:00Z, for <time datetime="…">
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from django.urls import path
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import trigger_client_event
 
+from accounts.ui import plural
 from metrics.ingest import INGESTING, MAX_BATCH, MAX_ERRORS, IngestRejected, samples_ingest
 from pilotplan.http import UNPROCESSABLE, AuthedHtmxRequest
 from pilots.access import Action, plan_for_user
@@ -196,8 +197,7 @@ def sample_upload(request: AuthedHtmxRequest, plan_id: int) -> HttpResponse:
             detail=REFUSED if by_line else exc.message,
         )
     message = (
-        f"Stored {result.stored:,} new sample{'s' if result.stored != 1 else ''}"
-        f" ({result.duplicates:,} already stored)."
+        f"Stored {plural(result.stored, 'new sample')} ({result.duplicates:,} already stored)."
     )
     if not request.htmx:
         messages.success(request, message)
