@@ -8,7 +8,7 @@
 {{ plan.check_times|clock_times:plan }}  10:00 and 16:00 (Europe/Berlin)
 {{ plan.business_days|plural:"business day" }}  10 business days
 {{ n|plural:"breach,breaches" }}      an irregular plural after the comma
-{{ value|iso }}                        2026-12-06T13:32:00Z, for <time datetime="…">
+{{ value|iso }}                        2026-12-06T13:32:00+00:00, for <time datetime="…">
 """
 
 from __future__ import annotations
@@ -58,4 +58,4 @@ def iso(value: dt.datetime | None) -> str:
     """The instant in UTC, ISO 8601, for ``<time datetime="…">`` (machines, not people)."""
     if not isinstance(value, dt.datetime):
         return ""
-    return ui.local(value, None).isoformat().replace("+00:00", "Z")
+    return ui.local(value, None).isoformat()

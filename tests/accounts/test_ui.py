@@ -80,7 +80,7 @@ def test_check_times_name_the_zone_they_are_read_in():
 
 def test_iso_is_utc_for_machines():
     assert render("{{ t|iso }}", t=WINTER.astimezone(dt.timezone(dt.timedelta(hours=1)))) == (
-        "2026-12-06T13:32:00Z"
+        "2026-12-06T13:32:00+00:00"
     )
 
 
