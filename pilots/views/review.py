@@ -21,6 +21,7 @@ from django.urls import path, reverse
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import trigger_client_event
 
+from accounts.ui import toast
 from pilotplan.exceptions import Conflict, PreconditionFailed
 from pilotplan.http import UNPROCESSABLE, AuthedHtmxRequest
 from pilots import selectors_review
@@ -169,7 +170,8 @@ def lifecycle_transition(request: AuthedHtmxRequest, plan_id: int, action: str) 
     response = TemplateResponse(
         request, "pilots/review/lifecycle.html#panel", _lifecycle_context(request, fresh)
     )
-    return trigger_client_event(response, "planChanged", {"section": "lifecycle"})
+    trigger_client_event(response, "planChanged", {"section": "lifecycle"})
+    return toast(response, f"The pilot is now {fresh.get_status_display()}.")
 
 
 # --- reviews -----------------------------------------------------------------------------------
