@@ -144,7 +144,7 @@ def segment_mix_complete(plan: PilotPlan) -> Iterable[Gap]:
 
 
 def _day(day: dt.date) -> str:
-    return day.strftime("%a %d %b")
+    return f"{day:%a} {day.day} {day:%b}"  # "Mon 7 Dec", as the plan page writes dates
 
 
 RULES: tuple[Rule, ...] = (
