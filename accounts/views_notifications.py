@@ -15,6 +15,7 @@ from django.views.decorators.http import require_http_methods
 from accounts import services
 from accounts.http import AuthedHtmxRequest
 from accounts.models import Notification
+from accounts.ui import plural
 
 NOTIFICATIONS_PER_PAGE = 25
 
@@ -55,7 +56,7 @@ def notification_open(request: AuthedHtmxRequest, notification_id: int) -> HttpR
 @require_http_methods(["POST"])
 def notification_mark_all_read(request: AuthedHtmxRequest) -> HttpResponse:
     count = services.notifications_mark_read(user=request.user)
-    messages.success(request, f"Marked {count} notification{'s' if count != 1 else ''} read.")
+    messages.success(request, f"Marked {plural(count, 'notification')} read.")
     return redirect("accounts:notification_list")
 
 

@@ -21,6 +21,7 @@ from django.urls import reverse
 
 from accounts.models import Notification, User
 from accounts.services import notify
+from accounts.ui import plural
 from metrics.models import CheckRun, CriterionResult, DailyDigest
 from pilots.models import PilotPlan
 from pilots.selectors import plan_days_left
@@ -99,10 +100,7 @@ def digest_message(
     head = f"“{plan.title}” {run.local_date:%a %-d %b}: {len(met)} of {len(results)} criteria met."
     if not results:
         head = f"“{plan.title}” {run.local_date:%a %-d %b}: no exit criteria to check."
-    if days_left is not None:
-        tail = f" {days_left} business day{'s' if days_left != 1 else ''} left."
-    else:
-        tail = ""
+    tail = f" {plural(days_left, 'business day')} left." if days_left is not None else ""
     since = f" Since {previous.local_date:%a %-d %b}:" if previous else ""
 
     def detailed(level: int) -> str:
@@ -130,7 +128,7 @@ def digest_message(
                     ]
                 )
             else:
-                text = f"{len(changes)} verdict{'s' if len(changes) != 1 else ''} changed"
+                text = f"{plural(len(changes), 'verdict')} changed"
             parts.append(f"{since} {text}.")
         elif previous:
             parts.append(f"{since} no change.")

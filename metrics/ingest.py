@@ -39,6 +39,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import Team, User
+from accounts.ui import plural
 from catalogue.models import MetricDefinition
 from core.queue import enqueue_on_commit
 from metrics.models import IngestBatch
@@ -336,7 +337,7 @@ def _validate(
             )
     if count:
         raise IngestRejected(
-            f"{count} problem{'s' if count != 1 else ''} in the batch; nothing was stored. "
+            f"{plural(count, 'problem')} in the batch; nothing was stored. "
             "Fix them and send the whole batch again.",
             errors,
             error_count=count,

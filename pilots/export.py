@@ -16,6 +16,7 @@ from decimal import Decimal
 from django.utils.formats import date_format
 from django.utils.text import slugify
 
+from accounts.ui import local_time
 from pilots import wording
 from pilots.health import Gap, plan_health
 from pilots.models import (
@@ -88,7 +89,8 @@ def _date(value: dt.date | None) -> Cell:
 
 
 def _moment(value: dt.datetime | None, tz: zoneinfo.ZoneInfo) -> str:
-    return date_format(value.astimezone(tz), "D j M Y, H:i") if value else EMPTY
+    """An instant on the plan's clock, labelled: "Mon 6 Dec 2026, 14:32 CET"."""
+    return local_time(value, tz) if value else EMPTY
 
 
 def _number(value: Decimal | int | None) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from accounts.ui import plural
 from pilots import timeline
 from pilots.models import PilotPlan, ScopeItem, Section
 
@@ -117,7 +118,7 @@ def on_call_covers_window(plan: PilotPlan) -> Iterable[Gap]:
         yield Gap(
             Section.MONITORING,
             "on_call_gap",
-            f"On-call coverage misses {len(uncovered)} business day(s) of the pilot, "
+            f"On-call coverage misses {plural(len(uncovered), 'business day')} of the pilot, "
             f"first {_day(uncovered[0])}.",
         )
 
@@ -143,7 +144,7 @@ def segment_mix_complete(plan: PilotPlan) -> Iterable[Gap]:
 
 
 def _day(day: dt.date) -> str:
-    return day.strftime("%a %d %b")
+    return f"{day:%a} {day.day} {day:%b}"  # "Mon 7 Dec", as the plan page writes dates
 
 
 RULES: tuple[Rule, ...] = (

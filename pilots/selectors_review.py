@@ -8,13 +8,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pghistory.models
+from django.apps import apps
 from django.contrib.auth import get_user_model
+from django.core.exceptions import FieldDoesNotExist
+from django.db import models
+from django.utils.formats import date_format
 
 from accounts.models import User
 from pilots.models import PilotPlan, PlanTransition, Review, SignOff
 from pilots.review import REVIEWS, ReviewSpec
 from pilots.services.lifecycle import Transition, transition_blockers, transitions_from
 from pilots.services.review import SIGNABLE, signoff_blockers
+from pilots.services.sections import SINGLETONS
 
 TIMELINE_EDITS = 50
 
@@ -112,14 +117,67 @@ def _name(user: Any) -> str:
     return user.display_name if user else "someone"
 
 
-def _diff(diff: dict[str, Any] | None) -> list[str]:
+_VERBS = {"insert": "Added", "update": "Changed", "delete": "Removed"}
+
+
+def _tracked(event: Any) -> type[models.Model] | None:
+    """The model an audit event is about (ScopeItemEvent → ScopeItem); None if unknown."""
+    try:
+        return apps.get_model(event.pgh_model).pgh_tracked_model
+    except (LookupError, AttributeError, ValueError):
+        return None
+
+
+def _edit_text(label: str, tracked: type[models.Model] | None, fallback: str) -> str:
+    """An edit in the reader's words: "Added a scope item", "Changed the cohort"."""
+    if tracked is None:
+        return f"{_VERBS.get(label, label)} {fallback}"
+    noun = str(tracked._meta.verbose_name)
+    if tracked is PilotPlan:
+        return {"insert": "Created the plan", "delete": "Deleted the plan"}.get(
+            label, "Changed the plan"
+        )
+    if tracked in SINGLETONS:  # one per plan, created with it
+        return f"{'Set up' if label == 'insert' else _VERBS.get(label, label)} the {noun}"
+    article = "an" if noun[:1] in "aeiou" else "a"
+    return f"{_VERBS.get(label, label)} {article} {noun}"
+
+
+def _diff(diff: dict[str, Any] | None, tracked: type[models.Model] | None = None) -> list[str]:
+    """Each changed field by its label, choices by their words: "Likelihood: Low → High"."""
     out = []
     for name, change in sorted((diff or {}).items()):
-        if name in {"version", "updated_at", "updated_by"}:
+        if name in {"version", "updated_at", "updated_by", "updated_by_id"}:
             continue
         before, after = [*change, None, None][:2] if isinstance(change, list) else (None, change)
-        out.append(f"{name.replace('_', ' ')}: {_short(before)} → {_short(after)}")
+        field = None
+        if tracked is not None:
+            try:
+                field = tracked._meta.get_field(name)
+            except FieldDoesNotExist:
+                field = None
+        label = str(getattr(field, "verbose_name", "") or name.replace("_", " "))
+        label = label[:1].upper() + label[1:]
+        if (field is not None and field.is_relation) or isinstance(after, dict | list):
+            # A person or a metric (an id means nothing here), or a structure (a checklist).
+            out.append(f"{label} changed")
+            continue
+        out.append(f"{label}: {_value(field, before)} → {_value(field, after)}")
     return out
+
+
+def _value(field: Any, value: Any) -> str:
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if type(field) is models.DateField and isinstance(value, str):
+        try:
+            return date_format(dt.date.fromisoformat(value), "D j M Y")
+        except ValueError:
+            pass
+    choices = getattr(field, "flatchoices", None)
+    if choices and value not in (None, ""):
+        return _short(dict(choices).get(value, value))
+    return _short(value)
 
 
 def _short(value: Any) -> str:
@@ -163,9 +221,10 @@ def plan_timeline(*, plan: PilotPlan) -> list[Entry]:
     for e in events:
         uid = (e.pgh_context or {}).get("user")
         model = e.pgh_model.split(".")[-1].removesuffix("Event")
+        tracked = _tracked(e)
         entries.append(
             Entry(e.pgh_created_at, "edit", names.get(uid, "system"),
-                  f"{e.pgh_label}: {model}", _diff(e.pgh_diff))
+                  _edit_text(e.pgh_label, tracked, model), _diff(e.pgh_diff, tracked))
         )  # fmt: skip
     entries.sort(key=lambda x: x.at, reverse=True)
     return entries

@@ -27,6 +27,7 @@ from django_htmx.http import trigger_client_event
 
 from accounts.http import AuthedHtmxRequest
 from accounts.permissions import Perm
+from accounts.ui import plural
 from core.http import UNPROCESSABLE
 from metrics.ingest import INGESTING, MAX_BATCH, MAX_ERRORS, IngestRejected, samples_ingest
 from pilots.access import plan_for_user
@@ -198,8 +199,7 @@ def sample_upload(request: AuthedHtmxRequest, plan_id: int) -> HttpResponse:
             detail=REFUSED if by_line else exc.message,
         )
     message = (
-        f"Stored {result.stored:,} new sample{'s' if result.stored != 1 else ''}"
-        f" ({result.duplicates:,} already stored)."
+        f"Stored {plural(result.stored, 'new sample')} ({result.duplicates:,} already stored)."
     )
     if not request.htmx:
         messages.success(request, message)

@@ -669,7 +669,7 @@ class PlanCreateInputSerializer(StrictSerializer):
     title = free_text(required=False, help_text="Required for a plan from scratch.")
     summary = free_text(required=False)
     from_template = serializers.BooleanField(
-        default=False, help_text="Start from the built-in example plan (the seed's)."
+        default=False, help_text="Start from the built-in example plan."
     )
     clone_of = serializers.IntegerField(
         required=False, allow_null=True, help_text="Copy this earlier plan of the same team."

@@ -171,7 +171,7 @@ def _writing(ok_status: int, ok: Any) -> dict[int, Any]:
     methods=["POST"],
     operation_id="plans_create",
     summary="Start a plan",
-    description="From scratch, from the built-in template (the seed's example) or by cloning an "
+    description="From scratch, from the built-in example plan (the template) or by cloning an "
     "earlier plan of the team. Only the team's Product Owner may start a plan.",
     request=PlanCreateInputSerializer,
     responses={

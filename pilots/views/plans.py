@@ -32,6 +32,7 @@ from accounts.http import AuthedHtmxRequest
 from accounts.models import Membership, Team, User
 from accounts.permissions import Perm
 from accounts.selectors import team_list_for_user
+from accounts.ui import toast
 from core.http import UNPROCESSABLE
 from pilots import selectors, services, timeline
 from pilots.access import can_edit, plan_for_user, team_for_plan_creation
@@ -163,7 +164,8 @@ def _saved(request: AuthedHtmxRequest, plan: PilotPlan, key: str) -> HttpRespons
     if not request.htmx:
         return redirect(f"{reverse('pilots:plan_detail', args=[plan.pk])}#section-{key}")
     response = _section(request, _fresh(plan), SectionBlock(key, extra={"saved": True}))
-    return trigger_client_event(response, "planChanged", {"section": key})
+    trigger_client_event(response, "planChanged", {"section": key})
+    return toast(response, f"{Section(key).label} saved.")
 
 
 def _edit_block(plan: PilotPlan, key: str, form: SectionForm, **kwargs: Any) -> SectionBlock:

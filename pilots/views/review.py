@@ -23,6 +23,7 @@ from django_htmx.http import trigger_client_event
 
 from accounts.http import AuthedHtmxRequest
 from accounts.permissions import require
+from accounts.ui import toast
 from core.exceptions import Conflict, PreconditionFailed
 from core.http import UNPROCESSABLE
 from pilots import selectors_review
@@ -171,7 +172,8 @@ def lifecycle_transition(request: AuthedHtmxRequest, plan_id: int, action: str) 
     response = TemplateResponse(
         request, "pilots/review/lifecycle.html#panel", _lifecycle_context(request, fresh)
     )
-    return trigger_client_event(response, "planChanged", {"section": "lifecycle"})
+    trigger_client_event(response, "planChanged", {"section": "lifecycle"})
+    return toast(response, f"The pilot is now {fresh.get_status_display()}.")
 
 
 # --- reviews -----------------------------------------------------------------------------------

@@ -1,6 +1,80 @@
 // Pilotplan's own JavaScript: only what HTMX attributes cannot say. Every flow works without it.
-document.addEventListener("htmx:responseError", (event) => {
-  const status = event.detail.xhr.status;
-  const message = status === 403 ? "You may not do that." : status === 404 ? "That no longer exists." : "Something went wrong; nothing was saved. Please reload.";
-  window.alert(message);
+// No inline scripts or handlers anywhere: behaviour is attached here, so a strict
+// Content-Security-Policy (script-src 'self') holds.
+(function () {
+  "use strict";
+
+  var TOAST_MS = 6000;
+
+  // A toast: a short message about what just happened, announced by the live region #toasts
+  // (base.html). Text only (textContent), so a message can never inject markup.
+  function showToast(message, level) {
+    var region = document.getElementById("toasts");
+    if (!region || !message) return;
+    var toast = document.createElement("div");
+    toast.className = "toast toast-" + (level || "success");
+    toast.dataset.testid = "toast";
+    var text = document.createElement("span");
+    text.className = "toast-text";
+    text.textContent = message;
+    var close = document.createElement("button");
+    close.type = "button";
+    close.setAttribute("aria-label", "Dismiss");
+    close.textContent = "×";
+    close.addEventListener("click", function () { dismiss(toast); });
+    toast.append(text, close);
+    region.append(toast);
+    // Errors stay until dismissed: they ask the reader to do something.
+    if (level !== "error") window.setTimeout(function () { dismiss(toast); }, TOAST_MS);
+  }
+
+  function dismiss(toast) {
+    if (!toast.isConnected) return;
+    toast.classList.add("leaving");
+    window.setTimeout(function () { toast.remove(); }, 200);
+  }
+
+  // A view asks for a toast with HX-Trigger: {"showToast": {"message": "…", "level": "success"}}
+  // (accounts.ui.toast); htmx dispatches it on the requesting element, it bubbles here.
+  document.addEventListener("showToast", function (event) {
+    var detail = event.detail || {};
+    showToast(detail.message || detail.value, detail.level);
+  });
+
+  document.addEventListener("htmx:responseError", function (event) {
+    var status = event.detail.xhr.status;
+    var message = status === 403 ? "You may not do that."
+      : status === 404 ? "That no longer exists; reload the page."
+      : "Something went wrong; nothing was saved. Please reload the page.";
+    showToast(message, "error");
+  });
+
+  document.addEventListener("htmx:sendError", function () {
+    showToast("The server could not be reached; nothing was saved. Check the connection and try again.", "error");
+  });
+
+  // Buttons that print the page (the printable plan): data-action="print".
+  document.addEventListener("click", function (event) {
+    var target = event.target instanceof Element ? event.target.closest("[data-action=print]") : null;
+    if (target) window.print();
+  });
+
+  // The phone menu (a CSS checkbox toggle) also closes with Escape.
+  document.addEventListener("keydown", function (event) {
+    var toggle = document.getElementById("nav-toggle");
+    if (event.key === "Escape" && toggle && toggle.checked) {
+      toggle.checked = false;
+      toggle.focus();
+    }
+  });
+})();
+
+// A plan's tabs scroll sideways on a phone: bring the current one into view.
+document.addEventListener("DOMContentLoaded", function () {
+  var current = document.querySelector(".tabs [aria-current=page]");
+  var tabs = current && current.parentElement;
+  if (tabs && tabs.scrollWidth > tabs.clientWidth) {
+    var offset = current.getBoundingClientRect().left - tabs.getBoundingClientRect().left;
+    tabs.scrollLeft += offset - (tabs.clientWidth - current.offsetWidth) / 2;
+  }
 });

@@ -222,7 +222,9 @@ def chart(data: dict, key: str) -> dict:
 def test_every_team_member_reads_the_dashboard(client_for, plan, role, request):
     response = client_for(request.getfixturevalue(role)).get(url(plan))
     assert response.status_code == 200
-    assert "Monitoring: " in response.content.decode()
+    assert 'data-testid="monitoring-link" aria-current="page">Monitoring</a>' in (
+        response.content.decode()
+    )
 
 
 def test_an_invited_guest_reads_the_dashboard(client_for, plan, po):
@@ -446,7 +448,7 @@ def test_todays_status_shows_the_latest_done_run_and_trigger_states(client_for, 
     html = client_for(po).get(url(plan)).content.decode()
     assert "3.91" in html and "[3.7, 4.1]" in html and "n=80" in html
     assert "≥ 4.2" in html
-    assert 'class="verdict verdict-not_met"' in html
+    assert 'class="chip chip-verdict chip-verdict-not_met"' in html
     assert "12 of 30 minutes above 300 ms" in html
     assert "Not evaluated yet" in html
     assert "(late)" in html

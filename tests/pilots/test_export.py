@@ -106,7 +106,7 @@ def test_markdown_lists_the_open_gaps_with_their_sections(plan):
     gaps = text.split("## Open gaps\n", 1)[1]
     assert "- **Cohort:** Cohort consent is not recorded." in gaps
     assert "- **Rollback and contingency:** Rollback never rehearsed." in gaps
-    assert "- **Monitoring and support:** On-call coverage misses 10 business day(s)" in gaps
+    assert "- **Monitoring and support:** On-call coverage misses 10 business days" in gaps
 
 
 def test_a_complete_plan_exports_without_gaps(plan, po, sm, devops):

@@ -4,6 +4,7 @@ view and edit (HTMX and plain posts), lost-update protection, plan health, and w
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from decimal import Decimal
 
@@ -281,7 +282,10 @@ def test_saving_each_section_returns_its_view_and_tells_the_page(
     body = response.content.decode()
     assert "<html" not in body
     assert body.strip().startswith(f'<article id="section-{key}"')
-    assert response.headers["HX-Trigger"] == f'{{"planChanged": {{"section": "{key}"}}}}'
+    assert json.loads(response.headers["HX-Trigger"]) == {
+        "planChanged": {"section": key},
+        "showToast": {"message": f"{Section(key).label} saved.", "level": "success"},
+    }
     assert version(plan, key) == 2
 
 

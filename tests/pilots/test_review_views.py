@@ -296,6 +296,10 @@ def test_timeline_merges_transitions_signoffs_voids_and_edits(
     assert "Voided" in html
     assert 'data-kind="edit"' in html
     assert developer.display_name in html
+    # Edits in the reader's words: the model's name and raw field values stay out.
+    assert "Added a risk" in html
+    assert "Status: Draft → In review" in html
+    assert "insert:" not in html and "update:" not in html and "PilotPlan" not in html
     for i in range(3):
         row_append(plan, "risks", sm, description=f"R{i}", likelihood="low", impact="low")
     signoff_create(plan=plan, kind="business", user=po)
