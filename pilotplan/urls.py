@@ -15,7 +15,7 @@ api_v1 = [
 urlpatterns = [
     path("", home, name="home"),
     path("", include("accounts.urls")),
-    path("pilots/", include("pilots.urls")),
+    path("", include("pilots.urls")),
     path("", include("metrics.urls")),
     path("", include("catalogue.urls")),
     path("", include("decisions.urls")),

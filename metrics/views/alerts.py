@@ -1,13 +1,13 @@
 """Alerts in the browser: the red banner's buttons, a plan's episode history, and the team's
 webhook endpoint.
 
-- ``pilots/<plan>/alerts``: every breach episode of the plan with who acknowledged and resolved
+- ``plans/<plan>/alerts``: every breach episode of the plan with who acknowledged and resolved
   it, the triggers' current states, and the banner of unresolved episodes on top;
-- ``pilots/<plan>/alerts/<episode>/acknowledge`` and ``…/resolve`` (POST): the banner's buttons.
+- ``plans/<plan>/alerts/<episode>/acknowledge`` and ``…/resolve`` (POST): the banner's buttons.
   With HTMX they answer with the banner again (and an ``episodesChanged`` event); without
   JavaScript they redirect back to the page the button was on. Team members may, stakeholders
   may not (403); anyone else gets 404;
-- ``metrics/teams/<team>/webhook``: the endpoint (address, on/off), its signing secret shown once
+- ``teams/<team>/webhook``: the endpoint (address, on/off), its signing secret shown once
   when generated or rotated, a test event, and the latest deliveries. Product Owner, Scrum
   Master and DevOps configure it; other members read it.
 """
@@ -303,20 +303,20 @@ def webhook_delete(request: AuthedHtmxRequest, team_id: int) -> HttpResponse:
 
 
 urlpatterns = [
-    path("pilots/<int:plan_id>/alerts", alert_list, name="alerts"),
-    path("pilots/<int:plan_id>/alerts/banner", alert_banner, name="alerts_banner"),
+    path("plans/<int:plan_id>/alerts", alert_list, name="alerts"),
+    path("plans/<int:plan_id>/alerts/banner", alert_banner, name="alerts_banner"),
     path(
-        "pilots/<int:plan_id>/alerts/<int:episode_id>/acknowledge",
+        "plans/<int:plan_id>/alerts/<int:episode_id>/acknowledge",
         episode_acknowledge,
         name="episode_acknowledge",
     ),
     path(
-        "pilots/<int:plan_id>/alerts/<int:episode_id>/resolve",
+        "plans/<int:plan_id>/alerts/<int:episode_id>/resolve",
         episode_resolve,
         name="episode_resolve",
     ),
-    path("metrics/teams/<int:team_id>/webhook", webhook, name="webhook"),
-    path("metrics/teams/<int:team_id>/webhook/rotate", webhook_rotate, name="webhook_rotate"),
-    path("metrics/teams/<int:team_id>/webhook/test", webhook_test, name="webhook_test"),
-    path("metrics/teams/<int:team_id>/webhook/delete", webhook_delete, name="webhook_delete"),
+    path("teams/<int:team_id>/webhook", webhook, name="webhook"),
+    path("teams/<int:team_id>/webhook/rotate", webhook_rotate, name="webhook_rotate"),
+    path("teams/<int:team_id>/webhook/test", webhook_test, name="webhook_test"),
+    path("teams/<int:team_id>/webhook/delete", webhook_delete, name="webhook_delete"),
 ]

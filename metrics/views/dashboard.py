@@ -31,5 +31,5 @@ def dashboard(request: AuthedHtmxRequest, plan_id: int) -> HttpResponse:
 
 
 urlpatterns = [
-    path("pilots/<int:plan_id>/monitoring", dashboard, name="dashboard"),
+    path("plans/<int:plan_id>/monitoring", dashboard, name="dashboard"),
 ]

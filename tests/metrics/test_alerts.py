@@ -138,7 +138,7 @@ def test_portfolio_marks_plans_with_unresolved_episodes(client_for, plan, episod
 
     rows = {
         int(m.group(1)): m.group(2)
-        for m in re.finditer(r'href="/pilots/(\d+)/">.*?</td>(.*?)</tr>', body, re.S)
+        for m in re.finditer(r'href="/plans/(\d+)/">.*?</td>(.*?)</tr>', body, re.S)
     }
     assert 'data-testid="trigger-marker"' in rows[plan.pk]
     assert "1 fired" in rows[plan.pk]
