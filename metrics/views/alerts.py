@@ -308,12 +308,12 @@ urlpatterns = [
     path(
         "plans/<int:plan_id>/alerts/<int:episode_id>/acknowledge",
         episode_acknowledge,
-        name="episode_acknowledge",
+        name="alert_acknowledge",
     ),
     path(
         "plans/<int:plan_id>/alerts/<int:episode_id>/resolve",
         episode_resolve,
-        name="episode_resolve",
+        name="alert_resolve",
     ),
     path("teams/<int:team_id>/webhook", webhook, name="webhook"),
     path("teams/<int:team_id>/webhook/rotate", webhook_rotate, name="webhook_rotate"),

@@ -114,7 +114,7 @@ def test_plan_page_shows_the_red_banner_with_buttons(client_for, plan, episode, 
     assert "Any P1 defect" in banner
     assert 'data-testid="acknowledge"' in banner
     assert "Not acknowledged" in banner
-    assert page_url("episode_resolve", plan.pk, episode.pk) in banner
+    assert page_url("alert_resolve", plan.pk, episode.pk) in banner
 
 
 def test_stakeholders_see_the_banner_without_buttons(client_for, plan, episode, stakeholder):
@@ -150,7 +150,7 @@ def test_portfolio_marks_plans_with_unresolved_episodes(client_for, plan, episod
 
 def test_acknowledge_with_htmx_answers_with_the_banner(client_for, plan, episode, sm):
     response = client_for(sm).post(
-        page_url("episode_acknowledge", plan.pk, episode.pk), {"next": "/x"}, **HTMX
+        page_url("alert_acknowledge", plan.pk, episode.pk), {"next": "/x"}, **HTMX
     )
 
     assert response.status_code == 200
@@ -165,20 +165,20 @@ def test_acknowledge_with_htmx_answers_with_the_banner(client_for, plan, episode
 def test_acknowledge_without_javascript_redirects_back(client_for, plan, episode, sm):
     back = reverse("pilots:plan_detail", args=[plan.pk])
     response = client_for(sm).post(
-        page_url("episode_acknowledge", plan.pk, episode.pk), {"next": back}
+        page_url("alert_acknowledge", plan.pk, episode.pk), {"next": back}
     )
     assert response.status_code == 302
     assert response["Location"] == back
 
     # A foreign "next" is ignored: back to the plan page.
     response = client_for(sm).post(
-        page_url("episode_acknowledge", plan.pk, episode.pk), {"next": "https://evil.test/"}
+        page_url("alert_acknowledge", plan.pk, episode.pk), {"next": "https://evil.test/"}
     )
     assert response["Location"] == back
 
 
 def test_resolve_without_a_note_is_422_and_keeps_the_draft(client_for, plan, episode, developer):
-    url = page_url("episode_resolve", plan.pk, episode.pk)
+    url = page_url("alert_resolve", plan.pk, episode.pk)
     client = client_for(developer)
 
     response = client.post(url, {"resolution": ""}, **HTMX)
@@ -193,7 +193,7 @@ def test_resolve_without_a_note_is_422_and_keeps_the_draft(client_for, plan, epi
 
 def test_resolve_in_the_browser(client_for, plan, episode, developer):
     response = client_for(developer).post(
-        page_url("episode_resolve", plan.pk, episode.pk),
+        page_url("alert_resolve", plan.pk, episode.pk),
         {"resolution": "False alarm: test data"},
         **HTMX,
     )
@@ -206,7 +206,7 @@ def test_resolve_in_the_browser(client_for, plan, episode, developer):
 def test_resolving_twice_is_a_conflict(client_for, plan, episode, developer, po):
     alerts.episode_resolve(plan=plan, episode_id=episode.pk, user=po, resolution="Done")
     response = client_for(developer).post(
-        page_url("episode_resolve", plan.pk, episode.pk), {"resolution": "Me too"}, **HTMX
+        page_url("alert_resolve", plan.pk, episode.pk), {"resolution": "Me too"}, **HTMX
     )
     assert response.status_code == 409
     assert "already resolved" in response.content.decode()
@@ -269,7 +269,7 @@ def test_banner_partial_query_count(client_for, plan, episode, po, django_assert
 # --- who may --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("action", ["episode_acknowledge", "episode_resolve"])
+@pytest.mark.parametrize("action", ["alert_acknowledge", "alert_resolve"])
 def test_stakeholders_may_not_acknowledge_or_resolve(
     client_for, plan, episode, stakeholder, action
 ):
@@ -281,7 +281,7 @@ def test_stakeholders_may_not_acknowledge_or_resolve(
     assert episode.acknowledged_at is None and episode.resolved_at is None
 
 
-@pytest.mark.parametrize("action", ["episode_acknowledge", "episode_resolve"])
+@pytest.mark.parametrize("action", ["alert_acknowledge", "alert_resolve"])
 def test_invited_stakeholders_may_not_either(client_for, plan, episode, po, action):
     guest = UserFactory(email="guest@example.test")
     PlanGuest.objects.create(plan=plan, user=guest, invited_by=po)
@@ -292,8 +292,8 @@ def test_invited_stakeholders_may_not_either(client_for, plan, episode, po, acti
 @pytest.mark.parametrize(
     ("method", "name"),
     [
-        ("post", "episode_acknowledge"),
-        ("post", "episode_resolve"),
+        ("post", "alert_acknowledge"),
+        ("post", "alert_resolve"),
         ("get", "alerts"),
         ("get", "alerts_banner"),
     ],
@@ -301,7 +301,7 @@ def test_invited_stakeholders_may_not_either(client_for, plan, episode, po, acti
 def test_outsiders_get_404_and_anonymous_go_to_login(
     client_for, plan, episode, outsider, method, name
 ):
-    args = (plan.pk, episode.pk) if name.startswith("episode") else (plan.pk,)
+    args = (plan.pk, episode.pk) if name.startswith("alert_") else (plan.pk,)
     url = page_url(name, *args)
     assert getattr(client_for(outsider), method)(url, {"resolution": "x"}).status_code == 404
     anonymous = getattr(Client(), method)(url, {"resolution": "x"})
