@@ -321,7 +321,7 @@ def test_stakeholders_read_the_alerts_page(client_for, plan, episode, stakeholde
 
 
 def test_api_lists_episodes(client_for, plan, episode, stakeholder):
-    response = client_for(stakeholder).get(api_url("plan-episodes", plan.pk))
+    response = client_for(stakeholder).get(api_url("plan-alerts", plan.pk))
     assert response.status_code == 200
     [item] = response.json()["results"]
     assert item["id"] == episode.pk
@@ -334,18 +334,18 @@ def test_api_lists_episodes(client_for, plan, episode, stakeholder):
 
 def test_api_acknowledge_and_resolve(client_for, plan, episode, devops):
     client = client_for(devops)
-    response = client.post(api_url("plan-episode-acknowledge", plan.pk, episode.pk))
+    response = client.post(api_url("plan-alert-acknowledge", plan.pk, episode.pk))
     assert response.status_code == 200
     assert response.json()["acknowledged_by"]["email"] == devops.email
 
     missing = client.post(
-        api_url("plan-episode-resolve", plan.pk, episode.pk), {}, content_type="application/json"
+        api_url("plan-alert-resolve", plan.pk, episode.pk), {}, content_type="application/json"
     )
     assert missing.status_code == 400
     assert "resolution" in missing.json()
 
     done = client.post(
-        api_url("plan-episode-resolve", plan.pk, episode.pk),
+        api_url("plan-alert-resolve", plan.pk, episode.pk),
         {"resolution": "Rolled back"},
         content_type="application/json",
     )
@@ -354,16 +354,16 @@ def test_api_acknowledge_and_resolve(client_for, plan, episode, devops):
     assert done.json()["resolved_by"]["id"] == devops.pk
 
     again = client.post(
-        api_url("plan-episode-resolve", plan.pk, episode.pk),
+        api_url("plan-alert-resolve", plan.pk, episode.pk),
         {"resolution": "Again"},
         content_type="application/json",
     )
     assert again.status_code == 409
-    unresolved = client.get(api_url("plan-episodes", plan.pk), {"unresolved": "true"})
+    unresolved = client.get(api_url("plan-alerts", plan.pk), {"unresolved": "true"})
     assert unresolved.json()["count"] == 0
 
 
-@pytest.mark.parametrize("name", ["plan-episode-acknowledge", "plan-episode-resolve"])
+@pytest.mark.parametrize("name", ["plan-alert-acknowledge", "plan-alert-resolve"])
 def test_api_permissions(client_for, plan, episode, stakeholder, outsider, name):
     url = api_url(name, plan.pk, episode.pk)
     body = {"resolution": "x"}
@@ -376,14 +376,14 @@ def test_api_permissions(client_for, plan, episode, stakeholder, outsider, name)
 
 
 def test_api_list_permissions(client_for, plan, episode, outsider):
-    url = api_url("plan-episodes", plan.pk)
+    url = api_url("plan-alerts", plan.pk)
     assert client_for(outsider).get(url).status_code == 404
     assert Client().get(url).status_code == 403
 
 
 def test_api_episode_of_another_plan_is_404(client_for, plan, episode, team, po):
     other = running_plan(team=team, owner=po, start_date=DAY)
-    response = client_for(po).post(api_url("plan-episode-acknowledge", other.pk, episode.pk))
+    response = client_for(po).post(api_url("plan-alert-acknowledge", other.pk, episode.pk))
     assert response.status_code == 404
 
 
