@@ -8,15 +8,17 @@ browser's nouns."""
 from __future__ import annotations
 
 import calendar
+from collections.abc import Iterator
 
 import pytest
 from django.core.management import call_command
 from django.test import Client
-from django.urls import reverse
+from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 
 from accounts.models import Team, User
 from metrics.api.alerts import EPISODES_DEPRECATED
 from metrics.models import TriggerEpisode
+from pilotplan import redirects
 from pilots.models import PilotPlan
 from tests.factories import running_plan
 from tests.metrics.test_triggers import DAY, SECONDS, T0, evaluate, sample
@@ -166,3 +168,181 @@ def test_the_schema_generates_without_warnings_and_validates(tmp_path):
     # drf-spectacular's own check: any warning (an unknown type, a duplicate operation id …)
     # fails, and the result is validated against the OpenAPI 3 JSON schema.
     call_command("spectacular", "--fail-on-warn", "--validate", "--file", tmp_path / "s.yaml")
+
+
+# --- the browser's old addresses -----------------------------------------------------------------
+
+# Every old address, as a browser, an e-mail or a bookmark has it, and where it lives now: plan 7,
+# team 3, row 5, guest 4, alert 9, holiday 2.
+MOVED = [
+    ("/pilots/", "/plans/"),
+    ("/pilots/new", "/plans/new"),
+    ("/pilots/portfolio", "/portfolio"),
+    ("/pilots/7/", "/plans/7/"),
+    ("/pilots/7/health", "/plans/7/health"),
+    ("/pilots/7/sections/environment/compliance", "/plans/7/sections/environment/compliance"),
+    (
+        "/pilots/7/sections/timeline/start-next-monday",
+        "/plans/7/sections/timeline/start-next-monday",
+    ),
+    ("/pilots/7/sections/cohort", "/plans/7/sections/cohort"),
+    ("/pilots/7/sections/cohort/edit", "/plans/7/sections/cohort/edit"),
+    ("/pilots/7/rows/exit-criteria/", "/plans/7/rows/exit-criteria/"),
+    ("/pilots/7/rows/exit-criteria/add", "/plans/7/rows/exit-criteria/add"),
+    ("/pilots/7/rows/exit-criteria/5/edit", "/plans/7/rows/exit-criteria/5/edit"),
+    ("/pilots/7/rows/exit-criteria/5/move", "/plans/7/rows/exit-criteria/5/move"),
+    ("/pilots/7/rows/exit-criteria/5/remove", "/plans/7/rows/exit-criteria/5/remove"),
+    ("/pilots/7/print", "/plans/7/print"),
+    ("/pilots/7/export.md", "/plans/7/export.md"),
+    ("/pilots/7/review", "/plans/7/review"),
+    ("/pilots/7/lifecycle", "/plans/7/lifecycle"),
+    ("/pilots/7/lifecycle/submit", "/plans/7/lifecycle/submit"),
+    ("/pilots/7/reviews", "/plans/7/reviews"),
+    ("/pilots/7/reviews/business", "/plans/7/reviews/business"),
+    ("/pilots/7/reviews/business/edit", "/plans/7/reviews/business/edit"),
+    ("/pilots/7/reviews/business/sign", "/plans/7/reviews/business/sign"),
+    ("/pilots/7/timeline", "/plans/7/timeline"),
+    ("/pilots/7/guests", "/plans/7/guests"),
+    ("/pilots/7/guests/4/remove", "/plans/7/guests/4/remove"),
+    ("/pilots/7/samples/upload", "/plans/7/samples/upload"),
+    ("/pilots/7/checks", "/plans/7/checks"),
+    ("/pilots/7/checks/latest", "/plans/7/checks/latest"),
+    ("/pilots/7/monitoring", "/plans/7/monitoring"),
+    ("/pilots/7/alerts", "/plans/7/alerts"),
+    ("/pilots/7/alerts/banner", "/plans/7/alerts/banner"),
+    ("/pilots/7/alerts/9/acknowledge", "/plans/7/alerts/9/acknowledge"),
+    ("/pilots/7/alerts/9/resolve", "/plans/7/alerts/9/resolve"),
+    ("/pilots/teams/3/holidays", "/teams/3/holidays"),
+    ("/pilots/teams/3/holidays/new", "/teams/3/holidays/new"),
+    ("/pilots/teams/3/holidays/2/delete", "/teams/3/holidays/2/delete"),
+    ("/metrics/teams/3/", "/teams/3/metrics/"),
+    ("/metrics/teams/3/new", "/teams/3/metrics/new"),
+    ("/metrics/teams/3/webhook", "/teams/3/webhook"),
+    ("/metrics/teams/3/webhook/rotate", "/teams/3/webhook/rotate"),
+    ("/metrics/teams/3/webhook/test", "/teams/3/webhook/test"),
+    ("/metrics/teams/3/webhook/delete", "/teams/3/webhook/delete"),
+]
+
+
+@pytest.mark.parametrize(("old", "new"), MOVED)
+def test_an_old_address_is_a_permanent_redirect_keeping_the_query_string(old, new):
+    client = Client()
+
+    plain = client.get(old)
+    assert plain.status_code == 301
+    assert plain["Location"] == new
+    with_query = client.get(old, {"span": "24h", "page": "2"})
+    assert with_query.status_code == 301
+    assert with_query["Location"] == f"{new}?span=24h&page=2"
+    assert client.head(old).status_code == 301
+    # What answers there now is a page, not another redirect.
+    assert resolve(new).func is not redirects.moved
+
+
+@pytest.mark.parametrize(("old", "new"), MOVED)
+def test_a_post_to_an_old_address_is_repeated_at_the_new_one(old, new):
+    """308, not 301: a 301 turns a POST into a GET; a 308 keeps the method and the body."""
+    client = Client(enforce_csrf_checks=True)  # changes nothing, so it needs no token
+
+    response = client.post(f"{old}?next=/x", {"resolution": "x"}, headers={"HX-Request": "true"})
+
+    assert response.status_code == 308
+    assert response["Location"] == f"{new}?next=/x"
+
+
+@pytest.mark.django_db
+def test_a_browser_following_an_old_link_lands_on_the_page(client_for, plan, alert, po):
+    client = client_for(po)
+
+    response = client.get(f"/pilots/{plan.pk}/alerts", follow=True)
+
+    assert response.redirect_chain == [(f"/plans/{plan.pk}/alerts", 301)]
+    assert response.status_code == 200
+    assert "Any P1 defect" in response.content.decode()
+    acknowledged = client.post(
+        f"/pilots/{plan.pk}/alerts/{alert.pk}/acknowledge", {"next": "/portfolio"}, follow=True
+    )
+    assert acknowledged.redirect_chain[0] == (
+        f"/plans/{plan.pk}/alerts/{alert.pk}/acknowledge",
+        308,
+    )
+    alert.refresh_from_db()
+    assert alert.acknowledged_by == po
+
+
+def test_every_redirect_in_the_table_is_walked_here():
+    walked = {resolve(old).route for old, _ in MOVED}
+    assert walked == {str(p.pattern) for p in redirects.urlpatterns}
+
+
+# --- where URLs live ---------------------------------------------------------------------------
+
+
+def routes(
+    patterns: list[URLPattern | URLResolver] | None = None, prefix: str = ""
+) -> Iterator[tuple[str, URLPattern]]:
+    """Every route of the site, as its full pattern (``plans/<int:plan_id>/checks``)."""
+    for pattern in get_resolver().url_patterns if patterns is None else patterns:
+        if isinstance(pattern, URLResolver):
+            yield from routes(pattern.url_patterns, prefix + str(pattern.pattern))
+        else:
+            yield prefix + str(pattern.pattern), pattern
+
+
+def browser_routes() -> list[str]:
+    return [
+        route
+        for route, pattern in routes()
+        if not route.startswith(("api/", "admin/")) and pattern.callback is not redirects.moved
+    ]
+
+
+def api_routes() -> list[tuple[str, URLPattern]]:
+    return [(r.removeprefix("api/v1/"), p) for r, p in routes() if r.startswith("api/v1/")]
+
+
+def test_every_page_of_a_plan_lives_under_plans_id():
+    plan_pages = [r for r in browser_routes() if "<int:plan_id>" in r]
+    assert len(plan_pages) > 30
+    assert [r for r in plan_pages if not r.startswith("plans/<int:plan_id>/")] == []
+    assert {"plans/", "plans/new"} <= set(browser_routes())
+
+
+def test_every_setting_of_a_team_lives_under_teams_id():
+    team_pages = [r for r in browser_routes() if "<int:team_id>" in r]
+    assert {
+        "teams/<int:team_id>/holidays",
+        "teams/<int:team_id>/webhook",
+        "teams/<int:team_id>/api-keys",
+        "teams/<int:team_id>/metrics/",
+    } <= set(team_pages)
+    assert [r for r in team_pages if not r.startswith("teams/<int:team_id>/")] == []
+
+
+def test_no_page_answers_under_an_old_prefix_except_the_redirects():
+    assert [r for r in browser_routes() if r.startswith(("pilots/", "metrics/"))] == []
+
+
+def test_the_api_says_what_the_browser_says():
+    api = api_routes()
+    for route, _ in api:
+        if "<int:plan_id>" in route:
+            assert route.startswith("plans/<int:plan_id>"), route
+        if "<int:team_id>" in route:
+            assert route.startswith("teams/<int:team_id>"), route
+    # "episodes" only in the deprecated aliases of the alerts paths, not even as a parameter.
+    aliases = {route for route, p in api if hasattr(p.callback, "deprecated_successor")}
+    assert {route for route, _ in api if "episode" in route} == aliases
+    assert {route.split("/")[2] for route in aliases} == {"episodes"}
+
+    def nouns(paths: list[str], prefix: str) -> set[str]:
+        return {p.removeprefix(prefix).split("/")[0] for p in paths if p.startswith(prefix)}
+
+    plan = "plans/<int:plan_id>/"
+    current = [r for r, p in api if not hasattr(p.callback, "deprecated_successor")]
+    api_nouns = nouns(current, plan)
+    browser_nouns = nouns(browser_routes(), plan)
+    assert {"sections", "rows", "reviews", "alerts", "samples"} <= api_nouns & browser_nouns
+    # The API's other nouns, each a concept of its own in docs/glossary.md: a new one belongs
+    # there first, and in the browser under the same word if the browser has it at all.
+    assert api_nouns - browser_nouns == {"check-runs", "transitions", "history"}
