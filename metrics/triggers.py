@@ -230,7 +230,7 @@ def sustained_outcome(
             counted = sum(1 for b in window if b >= _floor(rearm_at))
             return Outcome(
                 State.BREACHING,
-                f"Still breaching after the last episode was resolved: {counted} of "
+                f"Still breaching after the last alert was resolved: {counted} of "
                 f"{duration} minutes since then; latest {shown}.",
             )
         return Outcome(

@@ -50,7 +50,7 @@ class ResolveForm(forms.Form):
         label="What was done",
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 2}),
-        error_messages={"required": "Say how the episode was resolved."},
+        error_messages={"required": "Say how the alert was resolved."},
     )
 
 
@@ -169,7 +169,7 @@ def episode_acknowledge(request: AuthedHtmxRequest, plan_id: int, episode_id: in
         alerts.episode_acknowledge(plan=plan, episode_id=episode_id, user=request.user)
     except Conflict as exc:
         return _refused(request, plan, episode_id, exc.message, CONFLICT)
-    return _done(request, plan, "Episode acknowledged.")
+    return _done(request, plan, "Alert acknowledged.")
 
 
 @login_required
@@ -192,7 +192,7 @@ def episode_resolve(request: AuthedHtmxRequest, plan_id: int, episode_id: int) -
         return _refused(request, plan, episode_id, " ".join(exc.messages), UNPROCESSABLE, draft)
     except Conflict as exc:
         return _refused(request, plan, episode_id, exc.message, CONFLICT)
-    return _done(request, plan, "Episode resolved.")
+    return _done(request, plan, "Alert resolved.")
 
 
 # --- the team's webhook ---------------------------------------------------------------------------

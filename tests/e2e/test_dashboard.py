@@ -211,9 +211,7 @@ def test_the_dashboard_draws_every_chart_without_console_errors(
                    c["labels"])  # fmt: skip
     assert "Exit criterion: p95 < 300 ms" in latency["labels"]
     assert latency["breaches"] == 2  # the spike two days ago, and the one going on now
-    expect(page.get_by_test_id("unresolved-episodes")).to_contain_text(
-        "1 rollback trigger episode not resolved"
-    )
+    expect(page.get_by_test_id("unresolved-episodes")).to_contain_text("1 alert not resolved")
     expect(page.get_by_test_id("trigger-states")).to_contain_text("Fired")
     expect(page.get_by_test_id("check-row")).to_have_count(10)
     expect(page.get_by_role("link", name="P-01")).to_have_attribute(

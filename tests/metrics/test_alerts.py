@@ -60,7 +60,7 @@ def test_acknowledge_records_who_and_when_once(plan, episode, sm, developer):
 
 
 def test_resolve_needs_a_note_and_records_who_and_when(plan, episode, developer):
-    with pytest.raises(Exception, match="Say how the episode was resolved"):
+    with pytest.raises(Exception, match="Say how the alert was resolved"):
         alerts.episode_resolve(plan=plan, episode_id=episode.pk, user=developer, resolution="  ")
     at = T0 + dt.timedelta(minutes=9)
     alerts.episode_resolve(
@@ -183,7 +183,7 @@ def test_resolve_without_a_note_is_422_and_keeps_the_draft(client_for, plan, epi
 
     response = client.post(url, {"resolution": ""}, **HTMX)
     assert response.status_code == 422
-    assert "Say how the episode was resolved." in response.content.decode()
+    assert "Say how the alert was resolved." in response.content.decode()
     plain = client.post(url, {"resolution": "   "})
     assert plain.status_code == 422
     assert "<html" in plain.content.decode()

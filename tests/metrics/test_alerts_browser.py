@@ -57,7 +57,7 @@ def test_banner_shows_a_fired_trigger_and_it_is_acknowledged_and_resolved(
     banner = page.get_by_test_id("trigger-banner")
     banner.get_by_test_id("resolve-open").click()
     banner.get_by_role("button", name="Resolve", exact=True).click()
-    expect(banner.get_by_test_id("episode-error")).to_have_text("Say how the episode was resolved.")
+    expect(banner.get_by_test_id("episode-error")).to_have_text("Say how the alert was resolved.")
     banner.get_by_label("What was done").fill("Rolled back the release; capacity fixed.")
     banner.get_by_role("button", name="Resolve", exact=True).click()
     expect(banner).not_to_contain_text("Rollback trigger fired")

@@ -394,7 +394,7 @@ def test_a_breach_episode_is_a_region_on_its_metric(client_for, plan, po, now):
     assert active["end"] == data["end"]  # still breaching: up to now
     html = response.content.decode()
     # Only the unresolved one is listed under today's status.
-    assert "1 rollback trigger episode not resolved" in html
+    assert "1 alert not resolved" in html
     assert "Any P1 defect — breaching since" in html
 
 

@@ -331,7 +331,7 @@ def test_resolving_while_still_breaching_re_arms_after_d_more_minutes(plan, po):
     assert evaluate(plan, end + SECONDS) == []
     s = state(latency(plan))
     assert s.state == TriggerState.State.BREACHING
-    assert "Still breaching after the last episode was resolved" in s.detail
+    assert "Still breaching after the last alert was resolved" in s.detail
     end = minutes(plan, end, [BAD])
     [again] = evaluate(plan, end + SECONDS)
     assert again.breach_started_at == T0 + 30 * MINUTE
