@@ -200,7 +200,7 @@ MOVED = [
     ("/pilots/7/reviews", "/plans/7/reviews"),
     ("/pilots/7/reviews/business", "/plans/7/reviews/business"),
     ("/pilots/7/reviews/business/edit", "/plans/7/reviews/business/edit"),
-    ("/pilots/7/reviews/business/sign", "/plans/7/reviews/business/sign"),
+    ("/pilots/7/reviews/business/sign", "/plans/7/reviews/business/sign-off"),
     ("/pilots/7/timeline", "/plans/7/timeline"),
     ("/pilots/7/guests", "/plans/7/guests"),
     ("/pilots/7/guests/4/remove", "/plans/7/guests/4/remove"),
