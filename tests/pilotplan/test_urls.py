@@ -8,14 +8,17 @@ browser's nouns."""
 from __future__ import annotations
 
 import calendar
+import datetime as dt
 from collections.abc import Iterator
 
 import pytest
 from django.core.management import call_command
+from django.http import HttpResponse
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 
 from accounts.models import Team, User
+from core.deprecation import deprecated
 from metrics.api.alerts import EPISODES_DEPRECATED
 from metrics.models import TriggerEpisode
 from pilotplan import redirects
@@ -161,6 +164,22 @@ def test_the_schema_marks_the_old_operations_deprecated_and_only_them(client):
         new.items(), old.items(), strict=True
     ):
         assert paths[path][method]["responses"] == paths[old_path][old_method]["responses"]
+
+
+def test_a_deprecated_view_announces_its_sunset_once_the_date_is_known(rf):
+    view = deprecated(
+        lambda request: HttpResponse("ok"),
+        successor="healthz",
+        since=dt.date(2026, 12, 6),
+        sunset=dt.date(2027, 6, 1),
+    )
+
+    response = view(rf.get("/old-health"))
+
+    assert response.content == b"ok"
+    assert response["Deprecation"] == "@1796515200"
+    assert response["Sunset"] == "Tue, 01 Jun 2027 00:00:00 GMT"
+    assert response["Link"] == '<http://testserver/healthz>; rel="successor-version"'
 
 
 @pytest.mark.django_db
