@@ -136,7 +136,7 @@ def _locked_episode(*, plan: PilotPlan, episode_id: int) -> TriggerEpisode:
     if episode is None:
         from django.http import Http404
 
-        raise Http404("No such episode")
+        raise Http404("No such alert")
     return episode
 
 
@@ -148,7 +148,7 @@ def episode_acknowledge(
     first acknowledgement (nothing changes, nothing is sent); a resolved episode is refused."""
     episode = _locked_episode(plan=plan, episode_id=episode_id)
     if episode.resolved_at is not None:
-        raise Conflict("This episode is already resolved.")
+        raise Conflict("This alert is already resolved.")
     if episode.acknowledged_at is not None:
         return episode
     episode.acknowledged_by = user
@@ -172,12 +172,12 @@ def episode_resolve(
     on a sample ingested after now; a sustained one on a new run of D breaching minutes."""
     resolution = (resolution or "").strip()
     if not resolution:
-        raise ValidationError({"resolution": "Say how the episode was resolved."})
+        raise ValidationError({"resolution": "Say how the alert was resolved."})
     if len(resolution) > 2000:
         raise ValidationError({"resolution": "Keep the resolution under 2,000 characters."})
     episode = _locked_episode(plan=plan, episode_id=episode_id)
     if episode.resolved_at is not None:
-        raise Conflict(f"This episode was already resolved by {episode.resolved_by or 'someone'}.")
+        raise Conflict(f"This alert was already resolved by {episode.resolved_by or 'someone'}.")
     now = now or timezone.now()
     episode.resolved_by, episode.resolved_at, episode.resolution = user, now, resolution
     fields = ["resolved_by", "resolved_at", "resolution"]

@@ -208,7 +208,7 @@ def sustained_outcome(
             counted = sum(1 for b in window if b >= _floor(rearm_at))
             return Outcome(
                 State.BREACHING,
-                f"Still breaching after the last episode was resolved: {counted} of "
+                f"Still breaching after the last alert was resolved: {counted} of "
                 f"{wording.duration_text(duration)} since then; latest {shown}.",
             )
         return Outcome(

@@ -1,4 +1,5 @@
-"""Browser URLs of the metrics app (mounted at the site root: plan pages live under /pilots/)."""
+"""Browser URLs of the metrics app (mounted at the site root): a plan's pages under
+``plans/<id>/``, the team's alert webhook under ``teams/<id>/``."""
 
 from metrics.views import alerts, checks, dashboard, ingest
 

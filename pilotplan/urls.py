@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from pilotplan import api, health
+from pilotplan import api, health, redirects
 from pilots.views.home import home
 
 api_v1 = [
@@ -15,10 +15,12 @@ api_v1 = [
 urlpatterns = [
     path("", home, name="home"),
     path("", include("accounts.urls")),
-    path("pilots/", include("pilots.urls")),
+    path("", include("pilots.urls")),
     path("", include("metrics.urls")),
     path("", include("catalogue.urls")),
     path("", include("decisions.urls")),
+    # Old addresses (/pilots/…, /metrics/teams/…): permanent redirects to the ones above.
+    *redirects.urlpatterns,
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1, "api"))),

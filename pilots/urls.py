@@ -1,12 +1,25 @@
+"""Browser URLs of the pilots app (mounted at the site root): a plan's pages under
+``plans/<id>/``, the team holiday calendar under ``teams/<id>/`` with the team's other settings.
+The words are docs/glossary.md's."""
+
+from django.urls import include, path
+
 from pilots.views import export, guests, holidays, plans, review, rows
 
 app_name = "pilots"
 
 urlpatterns = [
-    *plans.urlpatterns,
-    *rows.urlpatterns,
-    *export.urlpatterns,
+    path(
+        "plans/",
+        include(
+            [
+                *plans.urlpatterns,
+                *rows.urlpatterns,
+                *export.urlpatterns,
+                *review.urlpatterns,
+                *guests.urlpatterns,
+            ]
+        ),
+    ),
     *holidays.urlpatterns,
-    *review.urlpatterns,
-    *guests.urlpatterns,
 ]

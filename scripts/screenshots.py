@@ -62,12 +62,12 @@ def log_in(page: Page, base: str, login: str) -> None:
 
 def template_plan_url(page: Page, base: str) -> str:
     """The plan page of the Checkout plan started from the template; starts it if missing."""
-    page.goto(f"{base}/pilots/")
+    page.goto(f"{base}/plans/")
     link = page.get_by_role("link", name=TEMPLATE_PLAN, exact=True)
     if link.count():
         link.first.click()
     else:
-        page.goto(f"{base}/pilots/new")
+        page.goto(f"{base}/plans/new")
         start = page.get_by_test_id("start-template")
         start.get_by_label("Team").select_option(label="Checkout")
         start.get_by_role("button", name="Start from the template").click()
@@ -109,11 +109,11 @@ def take(base_url: str, out: Path) -> None:
             page.get_by_test_id("team-form").scroll_into_view_if_needed()
             shoot(page, "team-create", out)
 
-            page.goto(f"{base}/pilots/")
+            page.goto(f"{base}/plans/")
             expect(page.get_by_role("heading", name="Pilots")).to_be_visible()
             shoot(page, "plan-list", out)
 
-            page.goto(f"{base}/pilots/new")
+            page.goto(f"{base}/plans/new")
             expect(page.get_by_test_id("start-template")).to_be_visible()
             shoot(page, "plan-new", out, full_page=False)
 

@@ -70,8 +70,8 @@ def main() -> None:
 
         pages = {
             "home_page": "/",
-            "new_plan_page": f"/pilots/{plan.pk}/",
-            "plan_health": f"/pilots/{plan.pk}/health",
+            "new_plan_page": f"/plans/{plan.pk}/",
+            "plan_health": f"/plans/{plan.pk}/health",
             "plan_api": f"/api/v1/plans/{plan.pk}",
         }
         figures = {"healthz_ms_p50": statistics.median(timed(get("/healthz")))}

@@ -215,8 +215,8 @@ def run(*, po, team, figures: dict[str, float]) -> None:  # type: ignore[no-unty
 
     # Pages of the big plan.
     for name, url in (
-        ("plan_page", f"/pilots/{big.pk}/"),
-        ("dashboard_page", f"/pilots/{big.pk}/monitoring"),
+        ("plan_page", f"/plans/{big.pk}/"),
+        ("dashboard_page", f"/plans/{big.pk}/monitoring"),
     ):
         timings = []
         client.get(url)

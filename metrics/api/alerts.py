@@ -1,15 +1,21 @@
-"""A plan's rollback trigger episodes over the REST API (under /api/v1/, namespace "api"):
+"""A plan's alerts over the REST API (under /api/v1/, namespace "api"). An alert is a rollback
+trigger firing, stored as a ``TriggerEpisode`` (docs/glossary.md):
 
-- ``plans/{plan_id}/episodes`` (GET): every breach episode, newest first (``?unresolved=true``
-  for the open ones: what the red banner shows);
-- ``plans/{plan_id}/episodes/{id}/acknowledge`` (POST): record who is on it (idempotent);
-- ``plans/{plan_id}/episodes/{id}/resolve`` (POST ``{"resolution": "…"}``): close it.
+- ``plans/{plan_id}/alerts`` (GET): every alert, newest first (``?unresolved=true`` for the open
+  ones: what the red banner shows);
+- ``plans/{plan_id}/alerts/{alert_id}/acknowledge`` (POST): record who is on it (idempotent);
+- ``plans/{plan_id}/alerts/{alert_id}/resolve`` (POST ``{"resolution": "…"}``): close it.
+
+The same under ``plans/{plan_id}/episodes…``, their first name, answer as before with a
+``Deprecation`` header (``core.deprecation``) for one more release.
 
 Access goes through ``pilots.access.plan_for_user``: not a member → 404, not logged in → 403,
 stakeholders read but may not acknowledge or resolve (403).
 """
 
 from __future__ import annotations
+
+import datetime as dt
 
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
@@ -23,15 +29,18 @@ from accounts.api.serializers import UserOutputSerializer
 from accounts.models import User
 from accounts.permissions import Perm
 from core.api import FORBIDDEN, INVALID, NOT_FOUND, ErrorOutputSerializer
+from core.deprecation import View, deprecated
 from core.pagination import PAGE_PARAMETER, paginate, paginated
 from metrics import alerts
 from metrics.models import TriggerEpisode
 from pilots.access import plan_for_user
 
 TAGS = ["alerts"]
+# The day the episodes paths became alerts: the date of their Deprecation header.
+EPISODES_DEPRECATED = dt.date(2026, 12, 6)
 
 
-class EpisodeOutputSerializer(serializers.Serializer):
+class AlertOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     trigger = serializers.IntegerField(
         source="trigger_id", allow_null=True, help_text="Null once the trigger was deleted."
@@ -64,13 +73,13 @@ class ResolveInputSerializer(serializers.Serializer):
 
 
 CONFLICT = OpenApiResponse(
-    ErrorOutputSerializer, description="The episode is already resolved; nothing changed."
+    ErrorOutputSerializer, description="The alert is already resolved; nothing changed."
 )
 UNRESOLVED_PARAMETER = OpenApiParameter(
     "unresolved",
     OpenApiTypes.BOOL,
     required=False,
-    description="`true`: only episodes nobody resolved yet.",
+    description="`true`: only alerts nobody resolved yet.",
 )
 
 
@@ -80,41 +89,41 @@ def _user(request: Request) -> User:
 
 @extend_schema(
     tags=TAGS,
-    operation_id="plans_episodes_list",
-    summary="The plan's rollback trigger episodes, newest first",
+    operation_id="plans_alerts_list",
+    summary="The plan's alerts (rollback triggers that fired), newest first",
     parameters=[PAGE_PARAMETER, UNRESOLVED_PARAMETER],
-    responses={200: paginated(EpisodeOutputSerializer), 403: FORBIDDEN, 404: NOT_FOUND},
+    responses={200: paginated(AlertOutputSerializer), 403: FORBIDDEN, 404: NOT_FOUND},
 )
 @api_view(["GET"])
-def episode_list(request: Request, plan_id: int) -> Response:
+def alert_list(request: Request, plan_id: int) -> Response:
     plan = plan_for_user(user=_user(request), plan_id=plan_id)
     episodes = alerts.episodes_for_plan(plan_id=plan.pk)
     if request.query_params.get("unresolved", "").lower() in {"1", "true", "yes"}:
         episodes = episodes.filter(resolved_at__isnull=True)
-    return paginate(request, episodes, EpisodeOutputSerializer)
+    return paginate(request, episodes, AlertOutputSerializer)
 
 
 @extend_schema(
     tags=TAGS,
-    operation_id="plans_episodes_acknowledge",
-    summary="Acknowledge an episode (idempotent: the first acknowledgement is kept)",
+    operation_id="plans_alerts_acknowledge",
+    summary="Acknowledge an alert (idempotent: the first acknowledgement is kept)",
     request=None,
-    responses={200: EpisodeOutputSerializer, 403: FORBIDDEN, 404: NOT_FOUND, 409: CONFLICT},
+    responses={200: AlertOutputSerializer, 403: FORBIDDEN, 404: NOT_FOUND, 409: CONFLICT},
 )
 @api_view(["POST"])
-def episode_acknowledge(request: Request, plan_id: int, episode_id: int) -> Response:
+def alert_acknowledge(request: Request, plan_id: int, alert_id: int) -> Response:
     plan = plan_for_user(user=_user(request), plan_id=plan_id, perm=Perm.ALERTS_ACT)
-    episode = alerts.episode_acknowledge(plan=plan, episode_id=episode_id, user=_user(request))
-    return Response(EpisodeOutputSerializer(episode).data)
+    episode = alerts.episode_acknowledge(plan=plan, episode_id=alert_id, user=_user(request))
+    return Response(AlertOutputSerializer(episode).data)
 
 
 @extend_schema(
     tags=TAGS,
-    operation_id="plans_episodes_resolve",
-    summary="Resolve an episode, saying what was done",
+    operation_id="plans_alerts_resolve",
+    summary="Resolve an alert, saying what was done",
     request=ResolveInputSerializer,
     responses={
-        200: EpisodeOutputSerializer,
+        200: AlertOutputSerializer,
         400: INVALID,
         403: FORBIDDEN,
         404: NOT_FOUND,
@@ -122,29 +131,48 @@ def episode_acknowledge(request: Request, plan_id: int, episode_id: int) -> Resp
     },
 )
 @api_view(["POST"])
-def episode_resolve(request: Request, plan_id: int, episode_id: int) -> Response:
+def alert_resolve(request: Request, plan_id: int, alert_id: int) -> Response:
     plan = plan_for_user(user=_user(request), plan_id=plan_id, perm=Perm.ALERTS_ACT)
     data = ResolveInputSerializer(data=request.data)
     data.is_valid(raise_exception=True)
     episode = alerts.episode_resolve(
         plan=plan,
-        episode_id=episode_id,
+        episode_id=alert_id,
         user=_user(request),
         resolution=data.validated_data["resolution"],
     )
-    return Response(EpisodeOutputSerializer(episode).data)
+    return Response(AlertOutputSerializer(episode).data)
 
+
+P = "plans/<int:plan_id>"
 
 urlpatterns = [
-    path("plans/<int:plan_id>/episodes", episode_list, name="plan-episodes"),
+    path(f"{P}/alerts", alert_list, name="plan-alerts"),
     path(
-        "plans/<int:plan_id>/episodes/<int:episode_id>/acknowledge",
-        episode_acknowledge,
-        name="plan-episode-acknowledge",
+        f"{P}/alerts/<int:alert_id>/acknowledge",
+        alert_acknowledge,
+        name="plan-alert-acknowledge",
+    ),
+    path(f"{P}/alerts/<int:alert_id>/resolve", alert_resolve, name="plan-alert-resolve"),
+]
+
+
+def _episodes(view: View, successor: str, operation_id: str) -> View:
+    return deprecated(
+        view, successor=successor, since=EPISODES_DEPRECATED, operation_id=operation_id
+    )
+
+
+# Their first names, kept for one more release: unnamed (nothing of ours links to them), with a
+# Deprecation header and marked deprecated in the schema, under their old operation ids.
+urlpatterns += [
+    path(f"{P}/episodes", _episodes(alert_list, "plan-alerts", "plans_episodes_list")),
+    path(
+        f"{P}/episodes/<int:alert_id>/acknowledge",
+        _episodes(alert_acknowledge, "plan-alert-acknowledge", "plans_episodes_acknowledge"),
     ),
     path(
-        "plans/<int:plan_id>/episodes/<int:episode_id>/resolve",
-        episode_resolve,
-        name="plan-episode-resolve",
+        f"{P}/episodes/<int:alert_id>/resolve",
+        _episodes(alert_resolve, "plan-alert-resolve", "plans_episodes_resolve"),
     ),
 ]

@@ -1,4 +1,4 @@
-"""Metrics under /api/v1/ (namespace "api"): samples, check runs, trigger episodes."""
+"""Metrics under /api/v1/ (namespace "api"): samples, check runs, alerts."""
 
 from metrics.api import alerts, checks, ingest
 

@@ -1,13 +1,13 @@
 """Alerts in the browser: the red banner's buttons, a plan's episode history, and the team's
 webhook endpoint.
 
-- ``pilots/<plan>/alerts``: every breach episode of the plan with who acknowledged and resolved
+- ``plans/<plan>/alerts``: every breach episode of the plan with who acknowledged and resolved
   it, the triggers' current states, and the banner of unresolved episodes on top;
-- ``pilots/<plan>/alerts/<episode>/acknowledge`` and ``…/resolve`` (POST): the banner's buttons.
+- ``plans/<plan>/alerts/<episode>/acknowledge`` and ``…/resolve`` (POST): the banner's buttons.
   With HTMX they answer with the banner again (and an ``episodesChanged`` event); without
   JavaScript they redirect back to the page the button was on. Team members may, stakeholders
   may not (403); anyone else gets 404;
-- ``metrics/teams/<team>/webhook``: the endpoint (address, on/off), its signing secret shown once
+- ``teams/<team>/webhook``: the endpoint (address, on/off), its signing secret shown once
   when generated or rotated, a test event, and the latest deliveries. Product Owner, Scrum
   Master and DevOps configure it; other members read it.
 """
@@ -51,7 +51,7 @@ class ResolveForm(forms.Form):
         label="What was done",
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 2}),
-        error_messages={"required": "Say how the episode was resolved."},
+        error_messages={"required": "Say how the alert was resolved."},
     )
 
 
@@ -170,7 +170,7 @@ def episode_acknowledge(request: AuthedHtmxRequest, plan_id: int, episode_id: in
         alerts.episode_acknowledge(plan=plan, episode_id=episode_id, user=request.user)
     except Conflict as exc:
         return _refused(request, plan, episode_id, exc.message, CONFLICT)
-    return _done(request, plan, "Episode acknowledged.")
+    return _done(request, plan, "Alert acknowledged.")
 
 
 @login_required
@@ -193,7 +193,7 @@ def episode_resolve(request: AuthedHtmxRequest, plan_id: int, episode_id: int) -
         return _refused(request, plan, episode_id, " ".join(exc.messages), UNPROCESSABLE, draft)
     except Conflict as exc:
         return _refused(request, plan, episode_id, exc.message, CONFLICT)
-    return _done(request, plan, "Episode resolved.")
+    return _done(request, plan, "Alert resolved.")
 
 
 # --- the team's webhook ---------------------------------------------------------------------------
@@ -306,20 +306,20 @@ def webhook_delete(request: AuthedHtmxRequest, team_id: int) -> HttpResponse:
 
 
 urlpatterns = [
-    path("pilots/<int:plan_id>/alerts", alert_list, name="alerts"),
-    path("pilots/<int:plan_id>/alerts/banner", alert_banner, name="alerts_banner"),
+    path("plans/<int:plan_id>/alerts", alert_list, name="alerts"),
+    path("plans/<int:plan_id>/alerts/banner", alert_banner, name="alerts_banner"),
     path(
-        "pilots/<int:plan_id>/alerts/<int:episode_id>/acknowledge",
+        "plans/<int:plan_id>/alerts/<int:episode_id>/acknowledge",
         episode_acknowledge,
-        name="episode_acknowledge",
+        name="alert_acknowledge",
     ),
     path(
-        "pilots/<int:plan_id>/alerts/<int:episode_id>/resolve",
+        "plans/<int:plan_id>/alerts/<int:episode_id>/resolve",
         episode_resolve,
-        name="episode_resolve",
+        name="alert_resolve",
     ),
-    path("metrics/teams/<int:team_id>/webhook", webhook, name="webhook"),
-    path("metrics/teams/<int:team_id>/webhook/rotate", webhook_rotate, name="webhook_rotate"),
-    path("metrics/teams/<int:team_id>/webhook/test", webhook_test, name="webhook_test"),
-    path("metrics/teams/<int:team_id>/webhook/delete", webhook_delete, name="webhook_delete"),
+    path("teams/<int:team_id>/webhook", webhook, name="webhook"),
+    path("teams/<int:team_id>/webhook/rotate", webhook_rotate, name="webhook_rotate"),
+    path("teams/<int:team_id>/webhook/test", webhook_test, name="webhook_test"),
+    path("teams/<int:team_id>/webhook/delete", webhook_delete, name="webhook_delete"),
 ]

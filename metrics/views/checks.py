@@ -1,7 +1,7 @@
 """A plan's check history: every scheduled check, newest first, with each criterion's result.
 
-``pilots/<id>/checks`` is the page (paginated; each run expands to its results without
-JavaScript, with ``<details>``); ``pilots/<id>/checks/latest`` answers the "today's status"
+``plans/<id>/checks`` is the page (paginated; each run expands to its results without
+JavaScript, with ``<details>``); ``plans/<id>/checks/latest`` answers the "today's status"
 partial alone, for pages that load it with HTMX. Everyone who reads the plan reads its checks
 (team members and invited stakeholders); to anyone else the plan does not exist.
 """
@@ -46,6 +46,6 @@ def checks_latest(request: AuthedHtmxRequest, plan_id: int) -> HttpResponse:
 
 
 urlpatterns = [
-    path("pilots/<int:plan_id>/checks", checks, name="checks"),
-    path("pilots/<int:plan_id>/checks/latest", checks_latest, name="checks_latest"),
+    path("plans/<int:plan_id>/checks", checks, name="checks"),
+    path("plans/<int:plan_id>/checks/latest", checks_latest, name="checks_latest"),
 ]

@@ -1,4 +1,6 @@
-"""The per-plan monitoring dashboard: charts, check history, today's status, external links."""
+"""A plan's Monitoring page (``plans/<id>/monitoring``): charts, check history, today's status,
+links to the external dashboards. The module, template and assets still say "dashboard" (see
+docs/glossary.md)."""
 
 from __future__ import annotations
 
@@ -15,9 +17,10 @@ from pilots.access import can_edit, plan_for_user
 
 @login_required
 @require_http_methods(["GET"])
-def dashboard(request: AuthedHtmxRequest, plan_id: int) -> HttpResponse:
-    """Everyone who reads the plan reads its dashboard; ``?span=24h`` charts the last 24 hours
-    per minute instead of the whole pilot per hour (a link, so it works without JavaScript)."""
+def monitoring(request: AuthedHtmxRequest, plan_id: int) -> HttpResponse:
+    """Everyone who reads the plan reads its Monitoring page; ``?span=24h`` charts the last 24
+    hours per minute instead of the whole pilot per hour (a link, so it works without
+    JavaScript)."""
     plan = plan_for_user(user=request.user, plan_id=plan_id)
     page = dashboard_page(plan=plan, span=request.GET.get("span", Span.PILOT))
     context = {
@@ -31,5 +34,5 @@ def dashboard(request: AuthedHtmxRequest, plan_id: int) -> HttpResponse:
 
 
 urlpatterns = [
-    path("pilots/<int:plan_id>/monitoring", dashboard, name="dashboard"),
+    path("plans/<int:plan_id>/monitoring", monitoring, name="monitoring"),
 ]

@@ -209,5 +209,5 @@ def sample_upload(request: AuthedHtmxRequest, plan_id: int) -> HttpResponse:
 
 
 urlpatterns = [
-    path("pilots/<int:plan_id>/samples/upload", sample_upload, name="sample_upload"),
+    path("plans/<int:plan_id>/samples/upload", sample_upload, name="sample_upload"),
 ]

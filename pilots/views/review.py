@@ -300,6 +300,6 @@ urlpatterns = [
     path("<int:plan_id>/reviews", reviews_panel, name="plan_reviews"),
     path("<int:plan_id>/reviews/<str:kind>", review_save, name="review_save"),
     path("<int:plan_id>/reviews/<str:kind>/edit", review_edit, name="review_edit"),
-    path("<int:plan_id>/reviews/<str:kind>/sign", review_sign, name="review_sign"),
+    path("<int:plan_id>/reviews/<str:kind>/sign-off", review_sign, name="review_sign"),
     path("<int:plan_id>/timeline", timeline_panel, name="plan_timeline"),
 ]

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 KIND = Notification.Kind.REVIEW_REQUESTED
 
 
-def _notify(user: User, n: int = 1, url: str = "/pilots/") -> list[Notification]:
+def _notify(user: User, n: int = 1, url: str = "/plans/") -> list[Notification]:
     made = []
     for i in range(n):
         made += notify(users=[user], kind=KIND, message=f"Please review plan {i}", url=url)
@@ -100,13 +100,13 @@ def test_page_is_paginated_by_25_with_constant_queries(po, client_for, django_as
 
 
 def test_opening_a_notification_marks_it_read_and_follows_its_link(po, client_for):
-    (note,) = _notify(po, url="/pilots/")
+    (note,) = _notify(po, url="/plans/")
     other = _notify(po)[0]
 
     response = client_for(po).post(f"/notifications/{note.pk}/open")
 
     assert response.status_code == 302
-    assert response["Location"] == "/pilots/"
+    assert response["Location"] == "/plans/"
     note.refresh_from_db()
     other.refresh_from_db()
     assert note.read_at is not None
@@ -187,14 +187,14 @@ def locmem_mail(settings):
 
 
 def test_one_email_per_notification(po, sm, locmem_mail, settings):
-    notes = notify(users=[po, sm], kind=KIND, message="Please review", url="/pilots/1/")
+    notes = notify(users=[po, sm], kind=KIND, message="Please review", url="/plans/1/")
 
     sent = notification_emails_send(notification_ids=[n.pk for n in notes])
 
     assert sent == 2
     assert sorted(m.to[0] for m in locmem_mail) == sorted([po.email, sm.email])
     assert all(m.subject == "[Pilotplan] Review requested" for m in locmem_mail)
-    assert f"{settings.SITE_URL}/pilots/1/" in locmem_mail[0].body
+    assert f"{settings.SITE_URL}/plans/1/" in locmem_mail[0].body
     assert Notification.objects.filter(emailed_at=None).count() == 0
 
 

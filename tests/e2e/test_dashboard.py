@@ -199,9 +199,9 @@ def test_the_dashboard_draws_every_chart_without_console_errors(
     login(page, po)
 
     # From the plan page, through its Monitoring link.
-    page.goto(f"{live_server.url}/pilots/{plan_with_data.pk}/")
+    page.goto(f"{live_server.url}/plans/{plan_with_data.pk}/")
     page.get_by_role("link", name="Monitoring").first.click()
-    page.wait_for_url(f"**/pilots/{plan_with_data.pk}/monitoring")
+    page.wait_for_url(f"**/plans/{plan_with_data.pk}/monitoring")
     expect(page.locator("#dashboard-charts[data-charts-ready]")).to_be_attached()
 
     charts = _charts(page)
@@ -211,9 +211,7 @@ def test_the_dashboard_draws_every_chart_without_console_errors(
                    c["labels"])  # fmt: skip
     assert "Exit criterion: p95 latency percentile 95 < 300 ms" in latency["labels"]
     assert latency["breaches"] == 2  # the spike two days ago, and the one going on now
-    expect(page.get_by_test_id("unresolved-episodes")).to_contain_text(
-        "1 rollback trigger episode not resolved"
-    )
+    expect(page.get_by_test_id("unresolved-episodes")).to_contain_text("1 alert not resolved")
     expect(page.get_by_test_id("trigger-states")).to_contain_text("Fired")
     expect(page.get_by_test_id("check-row")).to_have_count(10)
     expect(page.get_by_role("link", name="P-01")).to_have_attribute(
@@ -237,7 +235,7 @@ def test_an_empty_dashboard_says_how_to_get_data(page, live_server, login, team,
     problems = _watch(page)
     plan = running_plan(team=team, owner=po, start_date=timezone.now().date())
     login(page, po)
-    page.goto(f"{live_server.url}/pilots/{plan.pk}/monitoring")
+    page.goto(f"{live_server.url}/plans/{plan.pk}/monitoring")
     expect(page.get_by_test_id("dashboard-empty")).to_contain_text(
         "No samples yet — push them with the API"
     )

@@ -49,7 +49,7 @@ def test_po_builds_the_example_plan_and_watches_plan_health_go_green(
         "button", name="Start from the template"
     ).click()
 
-    page.wait_for_url(re.compile(r"/pilots/\d+/$"))
+    page.wait_for_url(re.compile(r"/plans/\d+/$"))
     plan = PilotPlan.objects.get()
     expect(page.get_by_role("heading", level=1)).to_have_text("Saved cards pilot (from template)")
     health = page.get_by_test_id("plan-health")
@@ -113,7 +113,7 @@ def test_po_builds_the_example_plan_and_watches_plan_health_go_green(
 def test_gap_links_lead_to_their_section(page, live_server, login, po):
     plan = plan_create_from_template(team=po.teams.get(), author=po)
     login(page, po)
-    page.goto(f"{live_server.url}/pilots/{plan.pk}/")
+    page.goto(f"{live_server.url}/plans/{plan.pk}/")
 
     page.get_by_test_id("plan-health").get_by_role("link", name="Environment and data").click()
 
@@ -131,7 +131,7 @@ def test_second_editor_of_a_section_gets_the_conflict_and_keeps_their_typing(
         context.set_default_timeout(10_000)
         pages[name] = context.new_page()
         login(pages[name], user)
-        pages[name].goto(f"{live_server.url}/pilots/{plan.pk}/")
+        pages[name].goto(f"{live_server.url}/plans/{plan.pk}/")
         pages[name].get_by_test_id("edit-cohort").click()
         expect(pages[name].get_by_test_id("section-form-cohort")).to_be_visible()
 
@@ -176,7 +176,7 @@ def test_stakeholder_reads_the_plan_without_edit_controls(
 ):
     plan = plan_create_from_template(team=po.teams.get(), author=po)
     login(page, stakeholder)
-    page.goto(f"{live_server.url}/pilots/{plan.pk}/")
+    page.goto(f"{live_server.url}/plans/{plan.pk}/")
 
     expect(page.get_by_test_id("read-only")).to_be_visible()
     expect(page.get_by_test_id("section-scope")).to_contain_text("US-145")

@@ -53,7 +53,7 @@ def test_exit_criteria_are_added_reordered_edited_and_removed_inline(
     p1 = _builtin("p1_defects", "P1 defects", "count", "count", "lower")
     csat = _builtin("csat", "CSAT", "score", "score", "higher")
     login(page, po)
-    page.goto(f"{live_server.url}/pilots/{plan.pk}/")
+    page.goto(f"{live_server.url}/plans/{plan.pk}/")
     page.evaluate("window.__marker = 'same page'")  # survives only if no full page load happens
     rows = page.get_by_test_id("rows-exit-criteria")
     expect(rows.get_by_test_id("rows-empty")).to_have_text(
@@ -120,7 +120,7 @@ def test_lists_of_one_section_stay_in_step_with_each_other(page, live_server, lo
     adding to one list, the others refresh theirs, so the next add is not refused as stale."""
     plan = PilotPlanFactory(team=team, owner=po, title="Saved cards pilot")
     login(page, po)
-    page.goto(f"{live_server.url}/pilots/{plan.pk}/")
+    page.goto(f"{live_server.url}/plans/{plan.pk}/")
 
     dashboards = page.get_by_test_id("rows-dashboards")
     add = _add_form(dashboards, "dashboard")
@@ -159,7 +159,7 @@ def test_rows_are_added_and_removed_without_javascript(
     page = page_without_js
     plan = PilotPlanFactory(team=team, owner=po, title="Saved cards pilot")
     login(page, po)
-    page.goto(f"{live_server.url}/pilots/{plan.pk}/")
+    page.goto(f"{live_server.url}/plans/{plan.pk}/")
 
     scope = page.get_by_test_id("rows-scope-items")
     # Folded away on the plan page, the add form is a link to the list's own page.
@@ -176,13 +176,13 @@ def test_rows_are_added_and_removed_without_javascript(
     page.get_by_role("textbox", name=re.compile(r"^Reason")).fill("Separate pilot in Q3")
     page.get_by_role("button", name="Add scope item").click()
 
-    page.wait_for_url(re.compile(rf"/pilots/{plan.pk}/#section-scope$"))
+    page.wait_for_url(re.compile(rf"/plans/{plan.pk}/#section-scope$"))
     row = page.get_by_test_id("rows-scope-items").get_by_test_id("row")
     expect(row).to_contain_text("Payment gateways")
 
     row.get_by_role("link", name="Remove").click()
     expect(page.get_by_role("heading", name="Remove this scope item?")).to_be_visible()
     page.get_by_role("button", name="Remove scope item").click()
-    page.wait_for_url(re.compile(rf"/pilots/{plan.pk}/#section-scope$"))
+    page.wait_for_url(re.compile(rf"/plans/{plan.pk}/#section-scope$"))
     expect(page.get_by_test_id("rows-scope-items").get_by_test_id("rows-empty")).to_be_visible()
     assert not plan.scope_items.exists()

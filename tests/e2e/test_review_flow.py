@@ -53,7 +53,7 @@ def test_three_people_take_a_plan_from_draft_to_running(
 ):
     plan = services.plan_create_from_template(team=po.memberships.get().team, author=po,
                                               today=dt.date.today())  # fmt: skip
-    plan_url = f"{live_server.url}/pilots/{plan.pk}/"
+    plan_url = f"{live_server.url}/plans/{plan.pk}/"
 
     # The PO submits the plan for review.
     login(page, po)

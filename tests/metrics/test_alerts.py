@@ -60,7 +60,7 @@ def test_acknowledge_records_who_and_when_once(plan, episode, sm, developer):
 
 
 def test_resolve_needs_a_note_and_records_who_and_when(plan, episode, developer):
-    with pytest.raises(Exception, match="Say how the episode was resolved"):
+    with pytest.raises(Exception, match="Say how the alert was resolved"):
         alerts.episode_resolve(plan=plan, episode_id=episode.pk, user=developer, resolution="  ")
     at = T0 + dt.timedelta(minutes=9)
     alerts.episode_resolve(
@@ -114,7 +114,7 @@ def test_plan_page_shows_the_red_banner_with_buttons(client_for, plan, episode, 
     assert "P1 defects &gt; 0 (any occurrence)" in banner
     assert 'data-testid="acknowledge"' in banner
     assert "Not acknowledged" in banner
-    assert page_url("episode_resolve", plan.pk, episode.pk) in banner
+    assert page_url("alert_resolve", plan.pk, episode.pk) in banner
 
 
 def test_stakeholders_see_the_banner_without_buttons(client_for, plan, episode, stakeholder):
@@ -138,7 +138,7 @@ def test_portfolio_marks_plans_with_unresolved_episodes(client_for, plan, episod
 
     rows = {
         int(m.group(1)): m.group(2)
-        for m in re.finditer(r'href="/pilots/(\d+)/">.*?</td>(.*?)</tr>', body, re.S)
+        for m in re.finditer(r'href="/plans/(\d+)/">.*?</td>(.*?)</tr>', body, re.S)
     }
     assert 'data-testid="trigger-marker"' in rows[plan.pk]
     assert "1 fired" in rows[plan.pk]
@@ -150,7 +150,7 @@ def test_portfolio_marks_plans_with_unresolved_episodes(client_for, plan, episod
 
 def test_acknowledge_with_htmx_answers_with_the_banner(client_for, plan, episode, sm):
     response = client_for(sm).post(
-        page_url("episode_acknowledge", plan.pk, episode.pk), {"next": "/x"}, **HTMX
+        page_url("alert_acknowledge", plan.pk, episode.pk), {"next": "/x"}, **HTMX
     )
 
     assert response.status_code == 200
@@ -165,25 +165,25 @@ def test_acknowledge_with_htmx_answers_with_the_banner(client_for, plan, episode
 def test_acknowledge_without_javascript_redirects_back(client_for, plan, episode, sm):
     back = reverse("pilots:plan_detail", args=[plan.pk])
     response = client_for(sm).post(
-        page_url("episode_acknowledge", plan.pk, episode.pk), {"next": back}
+        page_url("alert_acknowledge", plan.pk, episode.pk), {"next": back}
     )
     assert response.status_code == 302
     assert response["Location"] == back
 
     # A foreign "next" is ignored: back to the plan page.
     response = client_for(sm).post(
-        page_url("episode_acknowledge", plan.pk, episode.pk), {"next": "https://evil.test/"}
+        page_url("alert_acknowledge", plan.pk, episode.pk), {"next": "https://evil.test/"}
     )
     assert response["Location"] == back
 
 
 def test_resolve_without_a_note_is_422_and_keeps_the_draft(client_for, plan, episode, developer):
-    url = page_url("episode_resolve", plan.pk, episode.pk)
+    url = page_url("alert_resolve", plan.pk, episode.pk)
     client = client_for(developer)
 
     response = client.post(url, {"resolution": ""}, **HTMX)
     assert response.status_code == 422
-    assert "Say how the episode was resolved." in response.content.decode()
+    assert "Say how the alert was resolved." in response.content.decode()
     plain = client.post(url, {"resolution": "   "})
     assert plain.status_code == 422
     assert "<html" in plain.content.decode()
@@ -193,7 +193,7 @@ def test_resolve_without_a_note_is_422_and_keeps_the_draft(client_for, plan, epi
 
 def test_resolve_in_the_browser(client_for, plan, episode, developer):
     response = client_for(developer).post(
-        page_url("episode_resolve", plan.pk, episode.pk),
+        page_url("alert_resolve", plan.pk, episode.pk),
         {"resolution": "False alarm: test data"},
         **HTMX,
     )
@@ -206,7 +206,7 @@ def test_resolve_in_the_browser(client_for, plan, episode, developer):
 def test_resolving_twice_is_a_conflict(client_for, plan, episode, developer, po):
     alerts.episode_resolve(plan=plan, episode_id=episode.pk, user=po, resolution="Done")
     response = client_for(developer).post(
-        page_url("episode_resolve", plan.pk, episode.pk), {"resolution": "Me too"}, **HTMX
+        page_url("alert_resolve", plan.pk, episode.pk), {"resolution": "Me too"}, **HTMX
     )
     assert response.status_code == 409
     assert "already resolved" in response.content.decode()
@@ -269,7 +269,7 @@ def test_banner_partial_query_count(client_for, plan, episode, po, django_assert
 # --- who may --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("action", ["episode_acknowledge", "episode_resolve"])
+@pytest.mark.parametrize("action", ["alert_acknowledge", "alert_resolve"])
 def test_stakeholders_may_not_acknowledge_or_resolve(
     client_for, plan, episode, stakeholder, action
 ):
@@ -281,7 +281,7 @@ def test_stakeholders_may_not_acknowledge_or_resolve(
     assert episode.acknowledged_at is None and episode.resolved_at is None
 
 
-@pytest.mark.parametrize("action", ["episode_acknowledge", "episode_resolve"])
+@pytest.mark.parametrize("action", ["alert_acknowledge", "alert_resolve"])
 def test_invited_stakeholders_may_not_either(client_for, plan, episode, po, action):
     guest = UserFactory(email="guest@example.test")
     PlanGuest.objects.create(plan=plan, user=guest, invited_by=po)
@@ -292,8 +292,8 @@ def test_invited_stakeholders_may_not_either(client_for, plan, episode, po, acti
 @pytest.mark.parametrize(
     ("method", "name"),
     [
-        ("post", "episode_acknowledge"),
-        ("post", "episode_resolve"),
+        ("post", "alert_acknowledge"),
+        ("post", "alert_resolve"),
         ("get", "alerts"),
         ("get", "alerts_banner"),
     ],
@@ -301,7 +301,7 @@ def test_invited_stakeholders_may_not_either(client_for, plan, episode, po, acti
 def test_outsiders_get_404_and_anonymous_go_to_login(
     client_for, plan, episode, outsider, method, name
 ):
-    args = (plan.pk, episode.pk) if name.startswith("episode") else (plan.pk,)
+    args = (plan.pk, episode.pk) if name.startswith("alert_") else (plan.pk,)
     url = page_url(name, *args)
     assert getattr(client_for(outsider), method)(url, {"resolution": "x"}).status_code == 404
     anonymous = getattr(Client(), method)(url, {"resolution": "x"})
@@ -321,7 +321,7 @@ def test_stakeholders_read_the_alerts_page(client_for, plan, episode, stakeholde
 
 
 def test_api_lists_episodes(client_for, plan, episode, stakeholder):
-    response = client_for(stakeholder).get(api_url("plan-episodes", plan.pk))
+    response = client_for(stakeholder).get(api_url("plan-alerts", plan.pk))
     assert response.status_code == 200
     [item] = response.json()["results"]
     assert item["id"] == episode.pk
@@ -334,18 +334,18 @@ def test_api_lists_episodes(client_for, plan, episode, stakeholder):
 
 def test_api_acknowledge_and_resolve(client_for, plan, episode, devops):
     client = client_for(devops)
-    response = client.post(api_url("plan-episode-acknowledge", plan.pk, episode.pk))
+    response = client.post(api_url("plan-alert-acknowledge", plan.pk, episode.pk))
     assert response.status_code == 200
     assert response.json()["acknowledged_by"]["email"] == devops.email
 
     missing = client.post(
-        api_url("plan-episode-resolve", plan.pk, episode.pk), {}, content_type="application/json"
+        api_url("plan-alert-resolve", plan.pk, episode.pk), {}, content_type="application/json"
     )
     assert missing.status_code == 400
     assert "resolution" in missing.json()
 
     done = client.post(
-        api_url("plan-episode-resolve", plan.pk, episode.pk),
+        api_url("plan-alert-resolve", plan.pk, episode.pk),
         {"resolution": "Rolled back"},
         content_type="application/json",
     )
@@ -354,16 +354,16 @@ def test_api_acknowledge_and_resolve(client_for, plan, episode, devops):
     assert done.json()["resolved_by"]["id"] == devops.pk
 
     again = client.post(
-        api_url("plan-episode-resolve", plan.pk, episode.pk),
+        api_url("plan-alert-resolve", plan.pk, episode.pk),
         {"resolution": "Again"},
         content_type="application/json",
     )
     assert again.status_code == 409
-    unresolved = client.get(api_url("plan-episodes", plan.pk), {"unresolved": "true"})
+    unresolved = client.get(api_url("plan-alerts", plan.pk), {"unresolved": "true"})
     assert unresolved.json()["count"] == 0
 
 
-@pytest.mark.parametrize("name", ["plan-episode-acknowledge", "plan-episode-resolve"])
+@pytest.mark.parametrize("name", ["plan-alert-acknowledge", "plan-alert-resolve"])
 def test_api_permissions(client_for, plan, episode, stakeholder, outsider, name):
     url = api_url(name, plan.pk, episode.pk)
     body = {"resolution": "x"}
@@ -376,14 +376,14 @@ def test_api_permissions(client_for, plan, episode, stakeholder, outsider, name)
 
 
 def test_api_list_permissions(client_for, plan, episode, outsider):
-    url = api_url("plan-episodes", plan.pk)
+    url = api_url("plan-alerts", plan.pk)
     assert client_for(outsider).get(url).status_code == 404
     assert Client().get(url).status_code == 403
 
 
 def test_api_episode_of_another_plan_is_404(client_for, plan, episode, team, po):
     other = running_plan(team=team, owner=po, start_date=DAY)
-    response = client_for(po).post(api_url("plan-episode-acknowledge", other.pk, episode.pk))
+    response = client_for(po).post(api_url("plan-alert-acknowledge", other.pk, episode.pk))
     assert response.status_code == 404
 
 

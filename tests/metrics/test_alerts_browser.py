@@ -31,7 +31,7 @@ def test_banner_shows_a_fired_trigger_and_it_is_acknowledged_and_resolved(
     plan = running_plan(team=team, owner=po, start_date=DAY, rollback_executor=devops)
     end = minutes(plan, T0, [BAD] * 30)
     [episode] = triggers.triggers_evaluate_plan(plan_id=plan.pk, now=end + SECONDS)
-    plan_url = f"{live_server.url}/pilots/{plan.pk}/"
+    plan_url = f"{live_server.url}/plans/{plan.pk}/"
 
     login(page, developer)
     page.goto(plan_url)
@@ -57,7 +57,7 @@ def test_banner_shows_a_fired_trigger_and_it_is_acknowledged_and_resolved(
     banner = page.get_by_test_id("trigger-banner")
     banner.get_by_test_id("resolve-open").click()
     banner.get_by_role("button", name="Resolve", exact=True).click()
-    expect(banner.get_by_test_id("episode-error")).to_have_text("Say how the episode was resolved.")
+    expect(banner.get_by_test_id("episode-error")).to_have_text("Say how the alert was resolved.")
     banner.get_by_label("What was done").fill("Rolled back the release; capacity fixed.")
     banner.get_by_role("button", name="Resolve", exact=True).click()
     expect(banner).not_to_contain_text("Rollback trigger fired")
@@ -67,7 +67,7 @@ def test_banner_shows_a_fired_trigger_and_it_is_acknowledged_and_resolved(
     assert episode.resolved_by == devops
     assert episode.resolution == "Rolled back the release; capacity fixed."
 
-    page.goto(f"{live_server.url}/pilots/{plan.pk}/alerts")
+    page.goto(f"{live_server.url}/plans/{plan.pk}/alerts")
     row = page.get_by_test_id("episode-row")
     expect(row.get_by_test_id("episode-acknowledged")).to_contain_text(developer.display_name)
     expect(row.get_by_test_id("episode-resolved")).to_contain_text("Rolled back the release")

@@ -34,7 +34,7 @@ def test_a_stakeholder_browses_the_check_history(page, live_server, login, team,
                             status=CheckRun.Status.MISSED)  # fmt: skip
 
     login(page, stakeholder)
-    page.goto(f"{live_server.url}/pilots/{plan.pk}/checks")
+    page.goto(f"{live_server.url}/plans/{plan.pk}/checks")
 
     runs = page.get_by_test_id("check-run")
     expect(runs).to_have_count(3)

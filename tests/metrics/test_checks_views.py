@@ -22,11 +22,11 @@ KOLKATA = "Asia/Kolkata"  # +05:30: the 10:00 check is due at 04:30 UTC
 
 
 def page_url(plan: PilotPlan) -> str:
-    return f"/pilots/{plan.pk}/checks"
+    return f"/plans/{plan.pk}/checks"
 
 
 def latest_url(plan: PilotPlan) -> str:
-    return f"/pilots/{plan.pk}/checks/latest"
+    return f"/plans/{plan.pk}/checks/latest"
 
 
 def api_url(plan: PilotPlan, run_id: int | None = None) -> str:

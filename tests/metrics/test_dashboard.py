@@ -182,7 +182,7 @@ def big(team, po, now) -> PilotPlan:
 
 
 def url(plan: PilotPlan, span: str | None = None) -> str:
-    base = reverse("metrics:dashboard", args=[plan.pk])
+    base = reverse("metrics:monitoring", args=[plan.pk])
     return f"{base}?span={span}" if span else base
 
 
@@ -242,7 +242,7 @@ def test_outsiders_get_404_and_anonymous_users_the_login_page(client_for, client
 
 
 def test_an_unknown_plan_is_404(client_for, po):
-    assert client_for(po).get(reverse("metrics:dashboard", args=[999_999])).status_code == 404
+    assert client_for(po).get(reverse("metrics:monitoring", args=[999_999])).status_code == 404
 
 
 def test_only_get_is_allowed(client_for, plan, po):
@@ -396,7 +396,7 @@ def test_a_breach_episode_is_a_region_on_its_metric(client_for, plan, po, now):
     assert active["end"] == data["end"]  # still breaching: up to now
     html = response.content.decode()
     # Only the unresolved one is listed under today's status.
-    assert "1 rollback trigger episode not resolved" in html
+    assert "1 alert not resolved" in html
     assert "Any P1 defect — breaching since" in html
 
 

@@ -53,7 +53,7 @@ def test_the_first_check_of_the_day_sends_the_team_one_digest(plan, po, sm, deve
 
     sent = digests()
     assert {n.user for n in sent} == {po, sm, developer, stakeholder}  # the team, not guests
-    assert {n.url for n in sent} == {f"/pilots/{plan.pk}/checks"}
+    assert {n.url for n in sent} == {f"/plans/{plan.pk}/checks"}
     assert len({n.message for n in sent}) == 1
     assert DailyDigest.objects.get().run == first
     message = sent[0].message
@@ -128,7 +128,7 @@ def test_the_digest_email_carries_the_summary(plan, po):
     (email,) = mail.outbox
     assert email.subject == "[Pilotplan] Daily digest"
     assert notification.message in email.body
-    assert email.body.endswith(f"/pilots/{plan.pk}/checks")
+    assert email.body.endswith(f"/plans/{plan.pk}/checks")
 
 
 def test_verdict_changes_match_criteria_by_identity_not_by_label():

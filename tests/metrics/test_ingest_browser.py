@@ -27,9 +27,9 @@ def test_upload_a_bad_file_then_a_good_one(page, live_server, login, team, po):
     now = timezone.now()
     at = [(now - dt.timedelta(minutes=m)).isoformat() for m in (3, 2, 1)]
     login(page, po)
-    page.goto(f"{live_server.url}/pilots/{plan.pk}/")
+    page.goto(f"{live_server.url}/plans/{plan.pk}/")
     page.get_by_test_id("upload-samples-link").click()
-    expect(page).to_have_url(re.compile(rf"/pilots/{plan.pk}/samples/upload$"))
+    expect(page).to_have_url(re.compile(rf"/plans/{plan.pk}/samples/upload$"))
     page.evaluate("window.__marker = 'same page'")
 
     card = page.get_by_test_id("sample-upload")
@@ -69,7 +69,7 @@ def test_upload_works_without_javascript(browser, live_server, team, po, passwor
         page.get_by_label("E-mail").fill(po.email)
         page.get_by_label("Password").fill(password)
         page.get_by_role("button", name="Log in").click()
-        page.goto(f"{live_server.url}/pilots/{plan.pk}/samples/upload")
+        page.goto(f"{live_server.url}/plans/{plan.pk}/samples/upload")
         at = (timezone.now() - dt.timedelta(minutes=1)).isoformat()
 
         page.locator("input[type=file]").set_input_files(_csv(f"p1_defects,{at},-1,,"))

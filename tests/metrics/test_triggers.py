@@ -152,7 +152,7 @@ def test_30_breaching_minutes_fire_once_with_the_first_minute_and_value(plan, po
     # The owner and the rollback executor hear of it at once, with a link to the plan.
     notes = Notification.objects.filter(kind=Notification.Kind.TRIGGER_FIRED)
     assert {n.user for n in notes} == {po, devops}
-    assert all(n.url == f"/pilots/{plan.pk}/" for n in notes)
+    assert all(n.url == f"/plans/{plan.pk}/" for n in notes)
     assert "p95 latency > 300 ms for 30 minutes" in notes[0].message
     assert "460" in notes[0].message
 
@@ -331,7 +331,7 @@ def test_resolving_while_still_breaching_re_arms_after_d_more_minutes(plan, po):
     assert evaluate(plan, end + SECONDS) == []
     s = state(latency(plan))
     assert s.state == TriggerState.State.BREACHING
-    assert "Still breaching after the last episode was resolved" in s.detail
+    assert "Still breaching after the last alert was resolved" in s.detail
     end = minutes(plan, end, [BAD])
     [again] = evaluate(plan, end + SECONDS)
     assert again.breach_started_at == T0 + 30 * MINUTE
@@ -452,7 +452,7 @@ def test_firing_writes_a_webhook_delivery_for_the_teams_active_endpoint(plan, te
     assert payload["plan"] == {
         "id": plan.pk,
         "title": plan.title,
-        "url": f"http://127.0.0.1:8000/pilots/{plan.pk}/",
+        "url": f"http://127.0.0.1:8000/plans/{plan.pk}/",
     }
     assert payload["episode"]["id"] == episode.pk
     assert payload["episode"]["value"] == 1

@@ -197,8 +197,8 @@ def markdown_url(plan: PilotPlan) -> str:
 
 
 def test_urls():
-    assert reverse("pilots:plan_print", args=[7]) == "/pilots/7/print"
-    assert reverse("pilots:plan_markdown", args=[7]) == "/pilots/7/export.md"
+    assert reverse("pilots:plan_print", args=[7]) == "/plans/7/print"
+    assert reverse("pilots:plan_markdown", args=[7]) == "/plans/7/export.md"
 
 
 def test_print_page_shows_the_whole_plan(client_for, plan, po):
