@@ -1,7 +1,7 @@
 """Browser URLs of the metrics app (mounted at the site root): a plan's pages under
 ``plans/<id>/``, the team's alert webhook under ``teams/<id>/``."""
 
-from metrics.views import alerts, checks, dashboard, ingest
+from metrics.views import alerts, checks, ingest, monitoring
 
 app_name = "metrics"
 
@@ -9,5 +9,5 @@ urlpatterns = [
     *ingest.urlpatterns,
     *checks.urlpatterns,
     *alerts.urlpatterns,
-    *dashboard.urlpatterns,
+    *monitoring.urlpatterns,
 ]

@@ -216,7 +216,7 @@ def run(*, po, team, figures: dict[str, float]) -> None:  # type: ignore[no-unty
     # Pages of the big plan.
     for name, url in (
         ("plan_page", f"/plans/{big.pk}/"),
-        ("dashboard_page", f"/plans/{big.pk}/monitoring"),
+        ("monitoring_page", f"/plans/{big.pk}/monitoring"),
     ):
         timings = []
         client.get(url)

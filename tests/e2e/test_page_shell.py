@@ -19,7 +19,7 @@ from accounts.api_keys import api_key_create
 from accounts.models import ApiKey, Notification, TeamHoliday, User
 from metrics.models import WebhookDelivery, WebhookEndpoint
 from pilots.models import PilotPlan, PlanGuest
-from tests.e2e.test_dashboard import check_runs, realistic_rollups
+from tests.e2e.test_monitoring import check_runs, realistic_rollups
 from tests.factories import PASSWORD, PilotPlanFactory, UserFactory, running_plan
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

@@ -75,7 +75,7 @@ def test_a_trigger_and_a_criterion_read_the_same_on_every_page(plan, po, client_
     # The monitoring dashboard: the trigger table and the charts' threshold lines.
     dashboard = _page(client, "metrics:monitoring", plan)
     assert f"<td>{escape(TRIGGER)} <small" in dashboard
-    start = dashboard.index('<script id="dashboard-data" type="application/json">')
+    start = dashboard.index('<script id="monitoring-data" type="application/json">')
     data = json.loads(
         dashboard[dashboard.index(">", start) + 1 : dashboard.index("</script>", start)]
     )

@@ -1,4 +1,4 @@
-"""The per-plan monitoring dashboard: what it shows, who sees it, and that it stays fast.
+"""The Monitoring page of a plan: what it shows, who sees it, and that it stays fast.
 
 Rollups are generated in SQL (``generate_series``), as the ingestion would leave them: 90 days of
 per-hour and per-minute rollups for 8 metrics take a few seconds, with no Python loop.
@@ -15,7 +15,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from catalogue.models import MetricDefinition
-from metrics.dashboard import HISTORY_RUNS, Span, dashboard_page
 from metrics.models import (
     CheckRun,
     CriterionResult,
@@ -24,6 +23,7 @@ from metrics.models import (
     TriggerEpisode,
     TriggerState,
 )
+from metrics.monitoring import HISTORY_RUNS, Span, monitoring_page
 from pilots.models import PilotPlan, PlanGuest, RollbackTrigger
 from tests.factories import UserFactory, running_plan
 
@@ -187,9 +187,9 @@ def url(plan: PilotPlan, span: str | None = None) -> str:
 
 
 def page_data(response) -> dict:
-    """The JSON the page hands to dashboard.js, parsed from the page itself."""
+    """The JSON the page hands to monitoring.js, parsed from the page itself."""
     html = response.content.decode()
-    start = html.index('<script id="dashboard-data" type="application/json">')
+    start = html.index('<script id="monitoring-data" type="application/json">')
     body = html[html.index(">", start) + 1 : html.index("</script>", start)]
     return json.loads(body)
 
@@ -197,7 +197,7 @@ def page_data(response) -> dict:
 def page_series(response) -> dict:
     """The points (PostgreSQL's JSON), by metric id, with each point's time in ms added."""
     html = response.content.decode()
-    start = html.index('<script id="dashboard-series" type="application/json">')
+    start = html.index('<script id="monitoring-series" type="application/json">')
     body = html[html.index(">", start) + 1 : html.index("</script>", start)]
     series = json.loads(body)
     data = page_data(response)
@@ -219,7 +219,7 @@ def chart(data: dict, key: str) -> dict:
 
 
 @pytest.mark.parametrize("role", ["po", "sm", "developer", "devops", "stakeholder"])
-def test_every_team_member_reads_the_dashboard(client_for, plan, role, request):
+def test_every_team_member_reads_the_monitoring_page(client_for, plan, role, request):
     response = client_for(request.getfixturevalue(role)).get(url(plan))
     assert response.status_code == 200
     assert 'data-testid="monitoring-link" aria-current="page">Monitoring</a>' in (
@@ -227,7 +227,7 @@ def test_every_team_member_reads_the_dashboard(client_for, plan, role, request):
     )
 
 
-def test_an_invited_guest_reads_the_dashboard(client_for, plan, po):
+def test_an_invited_guest_reads_the_monitoring_page(client_for, plan, po):
     guest = UserFactory(email="guest@example.test")
     PlanGuest.objects.create(plan=plan, user=guest, invited_by=po)
     assert client_for(guest).get(url(plan)).status_code == 200
@@ -255,7 +255,7 @@ def test_only_get_is_allowed(client_for, plan, po):
 def test_no_samples_yet_shows_a_helpful_empty_state(client_for, plan, po):
     response = client_for(po).get(url(plan))
     html = response.content.decode()
-    assert 'data-testid="dashboard-empty"' in html
+    assert 'data-testid="monitoring-empty"' in html
     assert "No samples yet — push them with the" in html
     upload = reverse("metrics:sample_upload", args=[plan.pk])
     assert f'<a href="{upload}">upload a CSV</a>' in html
@@ -330,7 +330,7 @@ def test_gauges_chart_hourly_means_with_a_band_and_counts_hourly_sums(client_for
     html = response.content.decode()
     assert f'id="chart-{ids["p95_latency"]}"' in html
     assert "<noscript><p>Latest: 250 ms at" in html  # what a page without JavaScript says
-    assert 'data-testid="dashboard-empty"' not in html
+    assert 'data-testid="monitoring-empty"' not in html
 
 
 def test_other_metrics_with_data_get_a_chart_too(client_for, plan, po, now):
@@ -438,7 +438,7 @@ def test_todays_status_shows_the_latest_done_run_and_trigger_states(client_for, 
         trigger=trigger(plan, "p95_latency"), plan=plan, state="breaching",
         detail="12 of 30 minutes above 300 ms",
     )  # fmt: skip
-    page = dashboard_page(plan=plan, now=now)
+    page = monitoring_page(plan=plan, now=now)
     assert page.latest is not None and page.latest.run == latest
     assert [r.verdict for r in page.latest.results] == ["not_met"]
     assert [r.run.status for r in page.runs] == ["missed", "done", "done"]
@@ -467,7 +467,7 @@ def test_todays_status_finds_a_done_run_older_than_the_history(plan, now):
             for h in range(1, 13)
         ]
     )  # fmt: skip
-    page = dashboard_page(plan=plan, now=now)
+    page = monitoring_page(plan=plan, now=now)
     assert page.latest is not None and page.latest.run == done
     assert len(page.runs) == HISTORY_RUNS
     assert {row.run.status for row in page.runs} == {"missed"}
@@ -508,7 +508,7 @@ def test_a_guest_costs_one_more_query_and_no_more(client_for, small, po, django_
 def test_90_days_of_data_for_8_metrics_cost_no_more_queries_than_two_days(
     client_for, small, big, po, django_assert_num_queries
 ):
-    """Speed itself is measured by ``make bench`` (dashboard_page_ms_p95), not here."""
+    """Speed itself is measured by ``make bench`` (monitoring_page_ms_p95), not here."""
     # 8 metrics × (90 days × 24 + 1) hours, and × (90 × 1440 + 1) minutes.
     assert HourRollup.objects.filter(plan=big).count() == 8 * (90 * 24 + 1)
     assert MinuteRollup.objects.filter(plan=big).count() == 8 * (90 * 1440 + 1)

@@ -1,10 +1,10 @@
-"""The per-plan monitoring dashboard: every read it needs, in a constant number of queries.
+"""The Monitoring page of a plan: every read it needs, in a constant number of queries.
 
 The charts read the rollups, never the raw samples: ``HourRollup`` over the whole pilot window
 (one query for every metric at once, ~2,160 hourly points per metric for a 90-day pilot) or
 ``MinuteRollup`` over the last 24 hours. Gauges and scores chart the hourly (or per-minute)
 mean with a min–max band; counts chart the sum per bucket, since "events per hour" is what a
-count means. The page gets two JSON documents that ``static/js/dashboard.js`` turns into Chart.js
+count means. The page gets two JSON documents that ``static/js/monitoring.js`` turns into Chart.js
 charts: ``DashboardPage.data`` (through ``json_script``: the metrics, thresholds, breach regions)
 and ``DashboardPage.series_json`` (the points, written by PostgreSQL; see ``_SERIES_SQL``).
 
@@ -308,7 +308,7 @@ def _check_history(plan: PilotPlan) -> tuple[list[RunRow], RunRow | None]:
     )
 
 
-def dashboard_page(
+def monitoring_page(
     *, plan: PilotPlan, span: str = Span.PILOT, now: dt.datetime | None = None
 ) -> DashboardPage:
     """Everything the monitoring page shows for ``plan`` (already access-checked)."""
@@ -418,7 +418,7 @@ def dashboard_page(
         "timeZone": plan.time_zone,
         "start": _ms(bounds[0]) if bounds else None,
         "end": _ms(bounds[1]) if bounds else None,
-        # A point's time is origin + t × step (ms); the points are in #dashboard-series.
+        # A point's time is origin + t × step (ms); the points are in #monitoring-series.
         "origin": _ms(origin) if origin else None,
         "step": step * 1000,
         "metrics": metrics_json,

@@ -1,4 +1,4 @@
-"""The monitoring dashboard in a real browser: the vendored Chart.js draws a chart per metric,
+"""The Monitoring page in a real browser: the vendored Chart.js draws a chart per metric,
 with threshold lines and breach regions, for the whole pilot and the last 24 hours, and nothing
 goes to the console. With SCREENSHOTS_DIR set (e.g. docs/img) it keeps ``dashboard.png``."""
 
@@ -179,7 +179,7 @@ def _watch(page) -> list[str]:
 
 def _charts(page) -> list[dict]:
     return page.evaluate(
-        """() => Array.from(document.querySelectorAll('#dashboard-charts canvas')).map(c => {
+        """() => Array.from(document.querySelectorAll('#monitoring-charts canvas')).map(c => {
              const chart = Chart.getChart(c);
              return chart && {
                id: c.id,
@@ -192,7 +192,7 @@ def _charts(page) -> list[dict]:
     )
 
 
-def test_the_dashboard_draws_every_chart_without_console_errors(
+def test_the_monitoring_page_draws_every_chart_without_console_errors(
     page, live_server, login, po, plan_with_data
 ):
     problems = _watch(page)
@@ -202,7 +202,7 @@ def test_the_dashboard_draws_every_chart_without_console_errors(
     page.goto(f"{live_server.url}/plans/{plan_with_data.pk}/")
     page.get_by_role("link", name="Monitoring").first.click()
     page.wait_for_url(f"**/plans/{plan_with_data.pk}/monitoring")
-    expect(page.locator("#dashboard-charts[data-charts-ready]")).to_be_attached()
+    expect(page.locator("#monitoring-charts[data-charts-ready]")).to_be_attached()
 
     charts = _charts(page)
     assert len(charts) == 8 and all(charts), charts  # every canvas has its Chart instance
@@ -224,20 +224,20 @@ def test_the_dashboard_draws_every_chart_without_console_errors(
     # The last 24 hours, per minute.
     page.get_by_role("link", name="Last 24 h").click()
     page.wait_for_url("**/monitoring?span=24h")
-    expect(page.locator("#dashboard-charts[data-charts-ready]")).to_be_attached()
+    expect(page.locator("#monitoring-charts[data-charts-ready]")).to_be_attached()
     charts = _charts(page)
     assert all(charts) and len(charts) >= 6  # the metrics with data in the last 24 hours
     assert max(c["points"] for c in charts) > 1000
     assert problems == []
 
 
-def test_an_empty_dashboard_says_how_to_get_data(page, live_server, login, team, po):
+def test_an_empty_monitoring_page_says_how_to_get_data(page, live_server, login, team, po):
     problems = _watch(page)
     plan = running_plan(team=team, owner=po, start_date=timezone.now().date())
     login(page, po)
     page.goto(f"{live_server.url}/plans/{plan.pk}/monitoring")
-    expect(page.get_by_test_id("dashboard-empty")).to_contain_text(
+    expect(page.get_by_test_id("monitoring-empty")).to_contain_text(
         "No samples yet — push them with the API"
     )
-    expect(page.locator("#dashboard-charts[data-charts-ready='0']")).to_be_attached()
+    expect(page.locator("#monitoring-charts[data-charts-ready='0']")).to_be_attached()
     assert problems == []

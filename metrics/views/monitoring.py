@@ -11,7 +11,7 @@ from django.urls import path
 from django.views.decorators.http import require_http_methods
 
 from accounts.http import AuthedHtmxRequest
-from metrics.dashboard import Span, dashboard_page
+from metrics.monitoring import Span, monitoring_page
 from pilots.access import can_edit, plan_for_user
 
 
@@ -22,7 +22,7 @@ def monitoring(request: AuthedHtmxRequest, plan_id: int) -> HttpResponse:
     hours per minute instead of the whole pilot per hour (a link, so it works without
     JavaScript)."""
     plan = plan_for_user(user=request.user, plan_id=plan_id)
-    page = dashboard_page(plan=plan, span=request.GET.get("span", Span.PILOT))
+    page = monitoring_page(plan=plan, span=request.GET.get("span", Span.PILOT))
     context = {
         "plan": plan,
         "page": page,
@@ -30,7 +30,7 @@ def monitoring(request: AuthedHtmxRequest, plan_id: int) -> HttpResponse:
         "spans": Span,
         "can_edit": can_edit(plan.viewer_role),  # type: ignore[attr-defined]
     }
-    return TemplateResponse(request, "metrics/dashboard.html", context)
+    return TemplateResponse(request, "metrics/monitoring.html", context)
 
 
 urlpatterns = [

@@ -1,8 +1,8 @@
-/* The monitoring dashboard's charts (metrics/templates/metrics/dashboard.html).
+/* The Monitoring page's charts (metrics/templates/metrics/monitoring.html).
  *
- * Reads the JSON the server put in #dashboard-data (metrics, thresholds, breaches) and
- * #dashboard-series (the points: per metric id, t as whole steps after data.origin, y, lo, hi; see
- * metrics/dashboard.py) and draws one Chart.js chart per metric: the hourly (or per-minute) mean with its min–max band, or the sum per bucket
+ * Reads the JSON the server put in #monitoring-data (metrics, thresholds, breaches) and
+ * #monitoring-series (the points: per metric id, t as whole steps after data.origin, y, lo, hi; see
+ * metrics/monitoring.py) and draws one Chart.js chart per metric: the hourly (or per-minute) mean with its min–max band, or the sum per bucket
  * for counts; the thresholds of exit criteria and rollback triggers as dashed lines; trigger
  * breach episodes as shaded regions. The time axis is a plain linear axis of epoch milliseconds
  * with ticks placed and labelled here in the plan's time zone, so no date adapter is needed.
@@ -214,17 +214,17 @@
   }
 
   function init() {
-    var source = document.getElementById("dashboard-data");
+    var source = document.getElementById("monitoring-data");
     if (!source || typeof Chart === "undefined") return;
     var data = JSON.parse(source.textContent);
-    var series = JSON.parse(document.getElementById("dashboard-series").textContent);
+    var series = JSON.parse(document.getElementById("monitoring-series").textContent);
     var charts = [];
     data.metrics.forEach(function (metric) {
       var canvas = document.getElementById(metric.canvas);
       var points = series[String(metric.id)];
       if (canvas && points && points.t.length) charts.push(build(canvas, metric, points, data));
     });
-    var section = document.getElementById("dashboard-charts");
+    var section = document.getElementById("monitoring-charts");
     if (section) section.dataset.chartsReady = String(charts.length);
   }
 
