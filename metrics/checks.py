@@ -238,7 +238,7 @@ def check_run_execute(*, run_id: int) -> bool:
     return True
 
 
-# --- reads (the checks page, the API, the Monitoring page's "today's status") ------------------------
+# --- reads (the checks page, the API, the Monitoring page's "today's status") ----------------
 
 
 def check_runs_for_plan(*, plan_id: int) -> QuerySet[CheckRun]:
