@@ -29,6 +29,7 @@ lint: deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+	$(PY) scripts/import_cycles.py
 	$(PY) scripts/dev.py exec -- $(PY) manage.py makemigrations --check --dry-run
 
 format: deps

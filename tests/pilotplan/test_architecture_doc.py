@@ -65,3 +65,15 @@ def test_every_name_the_page_gives_exists():
     assert len(names) > 20  # the page names real code, not nothing
     missing = sorted(name for name in names if not _resolves(name))
     assert missing == []
+
+
+def test_the_cycle_finder_names_each_cycle_and_nothing_else():
+    import grimp
+
+    from scripts.import_cycles import cycles
+
+    graph = grimp.ImportGraph()
+    for importer, imported in [("a", "b"), ("b", "c"), ("c", "a"), ("c", "d"), ("e", "f"),
+                               ("f", "e"), ("g", "a")]:  # fmt: skip
+        graph.add_import(importer=importer, imported=imported)
+    assert sorted(cycles(graph)) == [["a", "b", "c"], ["e", "f"]]
