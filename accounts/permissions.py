@@ -13,6 +13,7 @@ never 403, so outsiders cannot probe for them (``pilots.access``, ``team_for_mem
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -54,6 +55,7 @@ class Rule:
     roles: frozenset[str]
     refusal: str = ""  # empty: "Only the team's <roles> can <what>."
     what: str = ""
+    key_scope: str = ""  # the team API key scope that grants it (ApiKey.Scope); "": no key may
 
     @property
     def who(self) -> str:
@@ -78,9 +80,11 @@ EVERY_MEMBER = frozenset({PO, SM, DEV, OPS, STAKEHOLDER})
 WRITERS = frozenset({PO, SM, DEV, OPS})
 
 PERMISSIONS: dict[Perm, Rule] = {
-    Perm.PLAN_VIEW: Rule(EVERY_MEMBER, what="read this plan"),
+    Perm.PLAN_VIEW: Rule(EVERY_MEMBER, what="read this plan", key_scope="read"),
     Perm.PLAN_CREATE: Rule(frozenset({PO}), what="start a pilot plan"),
-    Perm.PLAN_EDIT: Rule(WRITERS, "Stakeholders can read this plan but not change it."),
+    Perm.PLAN_EDIT: Rule(
+        WRITERS, "Stakeholders can read this plan but not change it.", "change this plan", "write"
+    ),
     Perm.REVIEW_BUSINESS: Rule(frozenset({PO}), what="fill in or sign the business review"),
     Perm.REVIEW_READINESS: Rule(frozenset({SM}), what="fill in or sign the readiness review"),
     Perm.REVIEW_FEASIBILITY: Rule(
@@ -96,7 +100,10 @@ PERMISSIONS: dict[Perm, Rule] = {
     Perm.GUESTS_MANAGE: Rule(frozenset({PO, SM}), what="invite or remove stakeholders"),
     Perm.ALERTS_ACT: Rule(WRITERS, "Stakeholders can read alerts but not act on them."),
     Perm.SAMPLES_PUSH: Rule(
-        WRITERS, "Stakeholders can read the team's plans but not push samples."
+        WRITERS,
+        "Stakeholders can read the team's plans but not push samples.",
+        "push samples",
+        "ingest",
     ),
     Perm.CATALOGUE_EDIT: Rule(
         WRITERS, "Stakeholders can read the metric catalogue but not change it."
@@ -130,6 +137,18 @@ def require(role: str | None, perm: Perm | str) -> None:
     """Raise ``PermissionDenied`` (403) with the rule's words unless ``role`` holds ``perm``."""
     if not allows(role, perm):
         raise PermissionDenied(refusal(perm))
+
+
+def require_key_scope(scopes: Iterable[str], perm: Perm | str) -> None:
+    """Raise ``PermissionDenied`` unless a team API key with ``scopes`` may do ``perm``: the
+    same table answers for machines, by scope instead of role."""
+    rule = PERMISSIONS[Perm(perm)]
+    if not rule.key_scope:
+        raise PermissionDenied(f"API keys may not {rule.what or 'do this'}.")
+    if rule.key_scope not in scopes:
+        raise PermissionDenied(
+            f"This API key may not {rule.what}: it lacks the {rule.key_scope} scope."
+        )
 
 
 def role_in_team(*, user: User, team_id: int) -> str | None:

@@ -20,7 +20,6 @@ import hashlib
 import json
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
@@ -39,8 +38,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.api_keys import ApiKeyAuthentication, request_api_key
-from accounts.models import ApiKey, Team, User
-from accounts.permissions import Perm, require, role_in_team
+from accounts.models import Team, User
+from accounts.permissions import Perm, require, require_key_scope, role_in_team
 from core.api import ErrorOutputSerializer
 from metrics.ingest import (
     BAD_REQUEST,
@@ -118,11 +117,6 @@ def _person(request: Request) -> User | None:
     return None if request_api_key(request) is not None else request.user  # type: ignore[return-value]
 
 
-def _key_scope(key: ApiKey) -> None:
-    if ApiKey.Scope.INGEST not in key.scopes:
-        raise PermissionDenied("This API key may not push samples: it lacks the ingest scope.")
-
-
 def _plan_for_push(request: Request, plan_id: int) -> PilotPlan:
     key = request_api_key(request)
     if key is None:
@@ -130,7 +124,7 @@ def _plan_for_push(request: Request, plan_id: int) -> PilotPlan:
     plan = PilotPlan.objects.filter(pk=plan_id, team_id=key.team_id).first()
     if plan is None:
         raise Http404("No such plan")
-    _key_scope(key)
+    require_key_scope(key.scopes, Perm.SAMPLES_PUSH)
     plan.team = key.team  # loaded with the key
     return plan
 
@@ -140,7 +134,7 @@ def _team_for_push(request: Request, team_id: int) -> Team:
     if key is not None:
         if key.team_id != team_id:
             raise Http404("No such team")
-        _key_scope(key)
+        require_key_scope(key.scopes, Perm.SAMPLES_PUSH)
         return key.team
     role = role_in_team(user=request.user, team_id=team_id)  # type: ignore[arg-type]
     if role is None:

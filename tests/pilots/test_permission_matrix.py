@@ -420,3 +420,18 @@ def test_team_setting_services_enforce_the_table(team, po, stakeholder):
         with pytest.raises(PermissionDenied, match=re.escape(PERMISSIONS[perm].message)):
             call(stakeholder)
         call(po)  # the Product Owner holds every one of them
+
+
+def test_api_keys_answer_to_the_same_table_by_scope():
+    from django.core.exceptions import PermissionDenied
+
+    from accounts.models import ApiKey
+    from accounts.permissions import require_key_scope
+
+    require_key_scope([ApiKey.Scope.INGEST], Perm.SAMPLES_PUSH)
+    with pytest.raises(PermissionDenied, match="may not push samples: it lacks the ingest scope"):
+        require_key_scope([ApiKey.Scope.READ, ApiKey.Scope.WRITE], Perm.SAMPLES_PUSH)
+    with pytest.raises(PermissionDenied, match="API keys may not"):
+        require_key_scope(ApiKey.Scope.values, Perm.STEP_DECIDE)  # a person's decision, no key's
+    granted = {rule.key_scope for rule in PERMISSIONS.values() if rule.key_scope}
+    assert granted <= set(ApiKey.Scope.values)
