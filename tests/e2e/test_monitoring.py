@@ -1,6 +1,6 @@
 """The Monitoring page in a real browser: the vendored Chart.js draws a chart per metric,
 with threshold lines and breach regions, for the whole pilot and the last 24 hours, and nothing
-goes to the console. With SCREENSHOTS_DIR set (e.g. docs/img) it keeps ``dashboard.png``."""
+goes to the console. With SCREENSHOTS_DIR set (e.g. docs/img) it keeps ``monitoring.png``."""
 
 from __future__ import annotations
 
@@ -219,7 +219,7 @@ def test_the_monitoring_page_draws_every_chart_without_console_errors(
     )
     if SCREENSHOTS:  # today's status and the first charts
         page.set_viewport_size({"width": 1280, "height": 1500})
-        page.screenshot(path=os.path.join(SCREENSHOTS, "dashboard.png"))
+        page.screenshot(path=os.path.join(SCREENSHOTS, "monitoring.png"))
 
     # The last 24 hours, per minute.
     page.get_by_role("link", name="Last 24 h").click()
