@@ -78,7 +78,7 @@ def test_the_plan_appears_in_the_guests_lists_once(client_for, plan, other_plan,
     listed = client.get("/api/v1/plans").json()
     ids = [p["id"] for p in listed["results"]]
     assert ids == [plan.pk]
-    assert "Invited plan" in client.get(url("portfolio")).content.decode()
+    assert "Invited plan" in client.get(reverse("decisions:portfolio")).content.decode()
 
 
 def test_a_member_who_is_also_listed_once_sees_each_plan_once(client_for, plan, other_plan, po):
