@@ -15,7 +15,8 @@ def is_business_day(day: dt.date, holidays: frozenset[dt.date]) -> bool:
 def business_days(
     start: dt.date, count: int, holidays: Iterable[dt.date] = ()
 ) -> Iterator[dt.date]:
-    """The first ``count`` business days on or after ``start``."""
+    """The first ``count`` business days on or after ``start`` (fewer when the calendar ends
+    first: a stored date near 9999-12-31 must not overflow)."""
     if count < 1:
         raise ValueError("a pilot lasts at least one business day")
     off = frozenset(holidays)
@@ -24,6 +25,8 @@ def business_days(
         if is_business_day(day, off):
             found += 1
             yield day
+        if day == dt.date.max:
+            return
         day += dt.timedelta(days=1)
 
 
