@@ -355,3 +355,27 @@ def test_samples_for_a_plan_with_an_extreme_timeline_are_refused_in_words(
     assert error["field"] == "plan"
     assert "outside the dates Pilotplan can schedule" in error["message"]
     assert not Sample.objects.exists()
+
+
+def test_business_days_to_a_far_end_date_are_counted_by_weeks_as_day_by_day():
+    import random
+    import time
+
+    from pilots.timeline import business_days_between, is_business_day
+
+    def day_by_day(first: dt.date, last: dt.date, holidays: list[dt.date]) -> int:
+        off = frozenset(holidays)
+        days = (last - first).days + 1
+        return sum(is_business_day(first + dt.timedelta(days=i), off) for i in range(max(days, 0)))
+
+    rng = random.Random(10)
+    for _ in range(500):
+        first = MONDAY + dt.timedelta(days=rng.randint(0, 400))
+        last = first + dt.timedelta(days=rng.randint(-3, 60))
+        holidays = [
+            first + dt.timedelta(days=rng.randint(-3, 40)) for _ in range(rng.randint(0, 5))
+        ]
+        assert business_days_between(first, last, holidays) == day_by_day(first, last, holidays)
+    started = time.monotonic()
+    assert business_days_between(dt.date(2026, 12, 7), dt.date(9999, 12, 31)) > 2_000_000
+    assert time.monotonic() - started < 0.1  # a stored end in 9999 cannot slow the portfolio
