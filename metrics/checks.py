@@ -26,7 +26,7 @@ import logging
 from collections import defaultdict
 from zoneinfo import ZoneInfo
 
-from django.db import DatabaseError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import F, OuterRef, Prefetch, QuerySet, Subquery
 from django.utils import timezone
 
@@ -168,7 +168,7 @@ def tick_process(*, now: dt.datetime) -> list[int]:
     try:
         with transaction.atomic():
             claimed = _claim([row for rows in by_plan.values() for row in rows], now)
-    except DatabaseError:
+    except Exception:  # e.g. the database refused one plan's row: claim plan by plan
         logger.exception("Claiming check slots failed as a whole; claiming plan by plan")
         done = per_plan(
             [pk for pk, rows in by_plan.items() if rows],

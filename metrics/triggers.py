@@ -28,7 +28,7 @@ import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.db import DatabaseError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
 
 from accounts.models import Notification, User
@@ -66,7 +66,7 @@ def triggers_evaluate_running(*, now: dt.datetime) -> list[TriggerEpisode]:
     triggers = _triggers(RollbackTrigger.objects.filter(plan__status=_RUNNING))
     try:
         opened = _evaluate(triggers, now=now, failures=failures)
-    except DatabaseError:
+    except Exception:  # a statement (or the announcement) failed for all: go plan by plan
         logger.exception("Evaluating rollback triggers failed as a whole; going plan by plan")
         by_plan: dict[int, list[RollbackTrigger]] = {}
         for trigger in triggers:
