@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from django.db.models import Count, F, OuterRef, Prefetch, Subquery
 from django.db.models.functions import Coalesce
 
-from metrics.models import CheckRun, TriggerEpisode
+from metrics.models import CheckRun, PlanJobFailure, TriggerEpisode
 from pilots.health import plan_health
 from pilots.models import PilotPlan, SignOff
 from pilots.review import REVIEWS
@@ -24,6 +25,12 @@ class PortfolioRow:
     unresolved_episodes: int = 0  # rollback trigger episodes nobody resolved yet
     criteria_met: int | None = None  # in the latest done check run; None: never checked
     criteria_checked: int = 0
+    failing_job: str | None = None  # the background job failing longest for this plan, if any
+    failing_since: dt.datetime | None = None
+
+    @property
+    def failing_job_label(self) -> str:
+        return PlanJobFailure.Job(self.failing_job).label if self.failing_job else ""
 
     @property
     def criteria_status(self) -> str:
@@ -54,6 +61,8 @@ def portfolio_rows(*, plan_ids: list[int]) -> list[PortfolioRow]:
     latest_run = CheckRun.objects.filter(plan=OuterRef("pk"), status=CheckRun.Status.DONE).order_by(
         "-due_at"
     )
+    # The background job failing longest for the plan (metrics.failures): subqueries too.
+    failing = PlanJobFailure.objects.filter(plan=OuterRef("pk")).order_by("first_at", "job")
     loaded = {
         plan.pk: plan
         for plan in plan_detail_queryset()
@@ -66,6 +75,8 @@ def portfolio_rows(*, plan_ids: list[int]) -> list[PortfolioRow]:
                     checked=F("met") + F("not_met") + F("not_enough_evidence")
                 ).values("checked")[:1]
             ),
+            failing_job=Subquery(failing.values("job")[:1]),
+            failing_since=Subquery(failing.values("first_at")[:1]),
         )
         .prefetch_related(active_sign_offs)
     }
@@ -84,6 +95,8 @@ def portfolio_rows(*, plan_ids: list[int]) -> list[PortfolioRow]:
                 unresolved_episodes=plan.unresolved_episodes,  # type: ignore[attr-defined]
                 criteria_met=plan.latest_met,  # type: ignore[attr-defined]
                 criteria_checked=plan.latest_checked or 0,  # type: ignore[attr-defined]
+                failing_job=plan.failing_job,  # type: ignore[attr-defined]
+                failing_since=plan.failing_since,  # type: ignore[attr-defined]
             )
         )
     return rows

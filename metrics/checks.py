@@ -22,6 +22,7 @@ transaction commits and never block on the broker (``core.queue``).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import defaultdict
 from zoneinfo import ZoneInfo
 
@@ -32,6 +33,7 @@ from django.utils import timezone
 from accounts.models import TeamHoliday
 from core.queue import enqueue_on_commit
 from metrics import digest, evaluation
+from metrics.failures import Job, JobFailures, per_plan
 from metrics.models import CheckRun, CriterionResult
 from metrics.slots import business_day_filter, due_slots, plan_window
 from pilots import wording
@@ -45,6 +47,7 @@ SWEEP_AFTER = dt.timedelta(minutes=2)
 SWEEP_LIMIT = 500
 
 Verdict = CriterionResult.Verdict
+logger = logging.getLogger(__name__)
 
 
 # --- claiming ----------------------------------------------------------------------------------
@@ -73,6 +76,9 @@ def _holidays(team_ids: set[int]) -> dict[int, list[dt.date]]:
     return by_team
 
 
+# A slot to claim: (plan id, due at, local date, local time, status, late).
+Row = tuple[int, dt.datetime, dt.date, dt.time, str, bool]
+
 _CLAIM_SQL = """
 INSERT INTO metrics_checkrun
     (plan_id, due_at, local_date, local_time, status, late, created_at, attempts,
@@ -86,9 +92,7 @@ RETURNING id, status
 """
 
 
-def _claim(rows: list[tuple[int, dt.datetime, dt.date, dt.time, str, bool]], now: dt.datetime) -> (
-    list[int]
-):  # fmt: skip
+def _claim(rows: list[Row], now: dt.datetime) -> list[int]:
     """Insert the slots; the ids of the ``pending`` runs this statement inserted."""
     if not rows:
         return []
@@ -108,44 +112,71 @@ def _sweep(now: dt.datetime) -> list[int]:
     )
 
 
+def _plan_rows(plan: PilotPlan, holidays: dict[int, list[dt.date]], now: dt.datetime) -> list[Row]:
+    """The slots to claim for one plan: the newest due one, and the older ones as missed."""
+    assert plan.start_date is not None and plan.end_date is not None
+    tz = ZoneInfo(plan.time_zone)
+    window_start, window_end = plan_window(
+        start_date=plan.start_date, end_date=plan.end_date, tz=tz
+    )
+    if now < window_start:
+        return []
+    due = due_slots(
+        check_times=plan.check_times,
+        tz=tz,
+        last_processed_due_at=plan.last_due_at,  # type: ignore[attr-defined]
+        now=now,
+        window_start=window_start,
+        window_end=window_end,
+        active_dates=business_day_filter(
+            start_date=plan.start_date,
+            business_days=plan.business_days,
+            holidays=holidays.get(plan.team_id, ()),
+        ),
+    )
+    if due.run is None:
+        return []
+    rows: list[Row] = [
+        (plan.pk, slot.due_at, slot.local_date, slot.local_time, "missed", False)
+        for slot in due.missed
+    ]
+    run = due.run
+    rows.append((plan.pk, run.due_at, run.local_date, run.local_time, "pending", due.late))
+    return rows
+
+
 @transaction.atomic
 def tick_process(*, now: dt.datetime) -> list[int]:
     """Claim every due slot of every running plan; return the ids of new pending runs.
 
     Also re-publishes pending runs older than ``SWEEP_AFTER`` (their message was lost). Safe to
     run concurrently and repeatedly: a slot is claimed by one tick only.
+
+    One plan cannot stop the others (``metrics.failures``): a plan whose slots cannot be computed
+    (a stored timeline out of range, an unknown time zone) is logged and recorded as failing, and
+    if the one claiming statement fails, the slots are claimed plan by plan.
     """
+    failures = JobFailures(Job.CHECKS, now=now)
     plans = _running_plans()
     holidays = _holidays({p.team_id for p in plans})
-    rows: list[tuple[int, dt.datetime, dt.date, dt.time, str, bool]] = []
+    by_plan: dict[int, list[Row]] = {}
     for plan in plans:
-        assert plan.start_date is not None and plan.end_date is not None
-        tz = ZoneInfo(plan.time_zone)
-        window_start, window_end = plan_window(
-            start_date=plan.start_date, end_date=plan.end_date, tz=tz
+        try:
+            by_plan[plan.pk] = _plan_rows(plan, holidays, now)
+        except Exception as exc:  # one plan's data must not stop every plan's checks
+            failures.catch(plan.pk, exc)
+    try:
+        with transaction.atomic():
+            claimed = _claim([row for rows in by_plan.values() for row in rows], now)
+    except Exception:  # e.g. the database refused one plan's row: claim plan by plan
+        logger.exception("Claiming check slots failed as a whole; claiming plan by plan")
+        done = per_plan(
+            [pk for pk, rows in by_plan.items() if rows],
+            lambda pk: _claim(by_plan[pk], now),
+            failures,
         )
-        if now < window_start:
-            continue
-        due = due_slots(
-            check_times=plan.check_times,
-            tz=tz,
-            last_processed_due_at=plan.last_due_at,  # type: ignore[attr-defined]
-            now=now,
-            window_start=window_start,
-            window_end=window_end,
-            active_dates=business_day_filter(
-                start_date=plan.start_date,
-                business_days=plan.business_days,
-                holidays=holidays.get(plan.team_id, ()),
-            ),
-        )
-        if due.run is None:
-            continue
-        for slot in due.missed:
-            rows.append((plan.pk, slot.due_at, slot.local_date, slot.local_time, "missed", False))
-        run = due.run
-        rows.append((plan.pk, run.due_at, run.local_date, run.local_time, "pending", due.late))
-    claimed = _claim(rows, now)
+        claimed = [run_id for ids in done.values() for run_id in ids]
+    failures.save()
     for run_id in claimed + _sweep(now):
         enqueue_on_commit("metrics.tasks.check_run_execute", run_id)
     return claimed
@@ -170,7 +201,25 @@ def check_run_execute(*, run_id: int) -> bool:
     ``done``, and the day's digest sent if this is the plan's first check of that local day.
     Each criterion is evaluated as of the run's ``due_at`` (a late run judges the slot it was
     scheduled for, and gives the same answer whenever it runs).
+
+    A run that raises is rolled back, logged and recorded against its plan; it stays pending and
+    the tick's sweep tries it again. A digest that raises does not undo the check.
     """
+    now = timezone.now()
+    try:
+        done = _check_run_execute(run_id=run_id, now=now)
+    except Exception as exc:  # recorded against the plan; the worker goes on with other runs
+        plan_id = CheckRun.objects.filter(pk=run_id).values_list("plan_id", flat=True).first()
+        if plan_id is None:
+            raise
+        failures = JobFailures(Job.CHECK_RUN, now=now)
+        failures.catch(plan_id, exc)
+        failures.save(done=[plan_id])
+        return False
+    return done
+
+
+def _check_run_execute(*, run_id: int, now: dt.datetime) -> bool:
     with transaction.atomic():
         run = (
             CheckRun.objects.select_for_update(skip_locked=True, of=("self",))
@@ -234,7 +283,14 @@ def check_run_execute(*, run_id: int) -> bool:
             not_enough_evidence=run.not_enough_evidence,
         )
         run.attempts += 1
-        digest.digest_after_run(run=run, results=results)
+        JobFailures(Job.CHECK_RUN, now=now).save(done=[plan.pk])
+        digests = JobFailures(Job.DIGEST, now=now)
+        try:
+            with transaction.atomic():
+                digest.digest_after_run(run=run, results=results)
+        except Exception as exc:  # the check stands; the digest failure is shown on the plan
+            digests.catch(plan.pk, exc)
+        digests.save(done=[plan.pk])
     return True
 
 

@@ -32,7 +32,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db import connection, transaction
 from django.db.models import F, Q
@@ -42,8 +42,9 @@ from accounts.models import Team, User
 from accounts.ui import plural
 from catalogue.models import MetricDefinition
 from core.queue import enqueue_on_commit
+from metrics.failures import failure_words
 from metrics.models import IngestBatch
-from metrics.slots import plan_window
+from metrics.slots import PlanWindowError, plan_window
 from pilots.models import PilotPlan
 
 MAX_BATCH = 10_000
@@ -130,8 +131,11 @@ def _plan_rules(
         )
     if start_date is None or end_date is None:
         return _PlanRules(pk, f"Plan {pk} has no pilot window (start date) yet.")
-    start, end = plan_window(start_date=start_date, end_date=end_date, tz=ZoneInfo(time_zone))
-    window = f"{start_date:%Y-%m-%d} to {end_date:%Y-%m-%d} in {time_zone}"
+    try:
+        start, end = plan_window(start_date=start_date, end_date=end_date, tz=ZoneInfo(time_zone))
+    except (PlanWindowError, ZoneInfoNotFoundError) as exc:  # stored before dates were checked
+        return _PlanRules(pk, f"Plan {pk} cannot take samples: {failure_words(exc)[1]}")
+    window = f"{start_date.isoformat()} to {end_date.isoformat()} in {time_zone}"
     return _PlanRules(pk, "", start, end, window)
 
 

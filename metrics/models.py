@@ -19,11 +19,55 @@ class Heartbeat(models.Model):
     """
 
     name = models.CharField(max_length=50, primary_key=True)
-    beat_at = models.DateTimeField()
+    beat_at = models.DateTimeField(help_text="When the process last started a run.")
     beats = models.PositiveBigIntegerField(default=0)
+    completed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a run last got to its end (whole or not)."
+    )
+    failed_plans = models.PositiveIntegerField(
+        default=0, help_text="Plans a job failed for in the last completed run."
+    )
+    failed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a run last failed as a whole (a step raised)."
+    )
+    error = models.CharField(max_length=300, blank=True, help_text="What failed then.")
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.beat_at:%Y-%m-%d %H:%M:%S}"
+
+
+class PlanJobFailure(models.Model):
+    """A background job failed for one plan (its other plans went on): shown on the plan page and
+    in the portfolio, kept while the job keeps failing, deleted when it next succeeds for the plan
+    (``metrics.failures``). One row per (plan, job), so the table never grows with retries."""
+
+    class Job(models.TextChoices):
+        CHECKS = "checks", "Scheduled checks"
+        CHECK_RUN = "check_run", "Running a scheduled check"
+        TRIGGERS = "triggers", "Rollback trigger evaluation"
+        DIGEST = "digest", "Daily digest"
+
+    class Category(models.TextChoices):
+        TIMELINE = "timeline", "Timeline cannot be scheduled"
+        TIME_ZONE = "time_zone", "Unknown time zone"
+        DATABASE = "database", "Database error"
+        ERROR = "error", "Unexpected error"
+
+    plan = models.ForeignKey("pilots.PilotPlan", on_delete=models.CASCADE, related_name="+")
+    job = models.CharField(max_length=20, choices=Job.choices)
+    category = models.CharField(max_length=20, choices=Category.choices)
+    message = models.CharField(max_length=300)
+    first_at = models.DateTimeField()
+    last_at = models.DateTimeField()
+    count = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "job"], name="metrics_planjobfailure_one"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job} failing for plan {self.plan_id} since {self.first_at:%Y-%m-%d %H:%M}"
 
 
 # --- Samples and rollups -----------------------------------------------------------------------

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db import connection
 from django.db.models import Exists, OuterRef, Q
@@ -26,6 +26,7 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 
 from catalogue.models import MetricDefinition
+from metrics.failures import failure_words
 from metrics.models import (
     CheckRun,
     CriterionResult,
@@ -34,7 +35,7 @@ from metrics.models import (
     TriggerEpisode,
     TriggerState,
 )
-from metrics.slots import plan_window
+from metrics.slots import PlanWindowError, plan_window
 from pilots import wording
 from pilots.models import Dashboard, ExitCriterion, PilotPlan, RollbackTrigger
 
@@ -171,6 +172,7 @@ class DashboardPage:
     dashboards: list[Dashboard]
     data: dict[str, Any]
     series_json: str  # {"metric id": {"t": [...], "y": [...], "lo": [...], "hi": [...]}}
+    problem: str = ""  # why the pilot window cannot be charted (a stored timeline out of range)
 
     @property
     def has_samples(self) -> bool:
@@ -198,7 +200,7 @@ def _span_bounds(
         return now - dt.timedelta(hours=24), now
     if plan.start_date is None or plan.end_date is None:
         return None
-    start, end = plan_window(
+    start, end = plan_window(  # PlanWindowError for a stored timeline out of range
         start_date=plan.start_date, end_date=plan.end_date, tz=ZoneInfo(plan.time_zone)
     )
     return start, max(start, min(end, now))
@@ -314,7 +316,11 @@ def monitoring_page(
     """Everything the monitoring page shows for ``plan`` (already access-checked)."""
     now = now or timezone.now()
     span = span if span in Span.CHOICES else Span.PILOT
-    bounds = _span_bounds(plan, span, now)
+    problem = ""
+    try:
+        bounds = _span_bounds(plan, span, now)
+    except (PlanWindowError, ZoneInfoNotFoundError) as exc:  # explained, never a 500
+        bounds, problem = None, failure_words(exc)[1]
 
     criteria = list(
         ExitCriterion.objects.filter(plan=plan)
@@ -438,4 +444,5 @@ def monitoring_page(
         dashboards=dashboards,
         data=data,
         series_json=mark_safe(series_json.translate(_SCRIPT_ESCAPES)),  # noqa: S308
+        problem=problem,
     )

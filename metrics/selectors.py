@@ -14,6 +14,11 @@ def heartbeat_last(*, name: str = TICK) -> datetime | None:
     return Heartbeat.objects.filter(name=name).values_list("beat_at", flat=True).first()
 
 
+def heartbeat_get(*, name: str = TICK) -> Heartbeat | None:
+    """The heartbeat row of ``name`` (start, completion, failures of its last run), or None."""
+    return Heartbeat.objects.filter(name=name).first()
+
+
 def plan_metrics(plan: PilotPlan) -> list[tuple[str, str]]:
     """(key, kind) of every metric the plan's criteria and triggers read."""
     ids = set(plan.exit_criteria.values_list("metric_id", flat=True))

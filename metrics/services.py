@@ -7,7 +7,7 @@ from datetime import datetime
 from django.db.models import F
 from django.utils import timezone
 
-from metrics.models import TICK, Heartbeat
+from metrics.models import TICK, Heartbeat, PlanJobFailure
 
 
 def heartbeat_record(*, name: str = TICK, at: datetime | None = None) -> Heartbeat:
@@ -23,3 +23,16 @@ def heartbeat_record(*, name: str = TICK, at: datetime | None = None) -> Heartbe
         if not created:
             beats.update(beat_at=at, beats=F("beats") + 1)
     return Heartbeat.objects.get(name=name)
+
+
+def tick_outcome_record(*, at: datetime, failed_steps: list[str], name: str = TICK) -> None:
+    """Record how the run that started at ``at`` ended: completed (with how many plans a job
+    failed for in it), or failed as a whole when a step raised (``failed_steps``)."""
+    # Every job of the tick stamps its failures with the tick's ``at``.
+    failed_plans = PlanJobFailure.objects.filter(last_at=at).values("plan").distinct().count()
+    beats = Heartbeat.objects.filter(name=name)
+    if failed_steps:
+        error = f"Failed: {', '.join(failed_steps)}. The details are in the worker's log."
+        beats.update(failed_at=timezone.now(), error=error[:300], failed_plans=failed_plans)
+    else:
+        beats.update(completed_at=timezone.now(), failed_plans=failed_plans)

@@ -34,7 +34,10 @@ The mapping is monotone: a later local wall time is never due before an earlier 
 order of local (date, time) are in order of ``due_at`` (equal only inside a gap).
 
 Only ``zoneinfo`` (PEP 495 ``fold``) is used; no pytz. Instants before 1970 or zones whose gap
-contains a second transition are out of scope (no plan is checked there).
+contains a second transition are out of scope (no plan is checked there). A stored timeline outside
+``EARLIEST_DATE`` … ``LATEST_DATE`` (written before dates were validated) makes :func:`plan_window`
+raise :class:`PlanWindowError`, a ``ValueError`` with words for people, never an ``OverflowError``
+from the datetime arithmetic near year 1 or 9999.
 """
 
 from __future__ import annotations
@@ -55,6 +58,15 @@ _ONE_DAY = dt.timedelta(days=1)
 _TICK = dt.timedelta(microseconds=1)
 
 ActiveDates = Callable[[dt.date], bool]
+
+# The dates a pilot window may lie in. The slot arithmetic steps a day or two beyond each end and
+# converts through UTC offsets of up to 14 hours, which overflows near datetime's year 1 and 9999.
+EARLIEST_DATE = dt.date(1970, 1, 1)
+LATEST_DATE = dt.date(9000, 12, 31)
+
+
+class PlanWindowError(ValueError):
+    """The plan's stored timeline cannot be scheduled; the message says why, for people."""
 
 
 @dataclass(frozen=True)
@@ -282,7 +294,15 @@ def plan_window(
     the window's end and, the end being exclusive, is not in the window.
     """
     if end_date < start_date:
-        raise ValueError("end_date is before start_date")
+        raise PlanWindowError(
+            f"The timeline ends ({end_date:%Y-%m-%d}) before it starts ({start_date:%Y-%m-%d})."
+        )
+    if start_date < EARLIEST_DATE or end_date > LATEST_DATE:
+        raise PlanWindowError(
+            f"The timeline ({start_date.isoformat()} to {end_date.isoformat()}) lies outside "
+            f"the dates Pilotplan can schedule ({EARLIEST_DATE.isoformat()} to "
+            f"{LATEST_DATE.isoformat()}): correct the plan's start date."
+        )
     midnight = dt.time(0, 0)
     return (
         slot_instant(local_date=start_date, local_time=midnight, tz=tz),

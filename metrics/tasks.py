@@ -7,24 +7,44 @@ still owed), so a retried or duplicated message does nothing new.
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.services import notification_emails_sweep
 from metrics import checks, services, triggers, webhooks
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="metrics.tasks.tick", ignore_result=True)
 def tick() -> None:
     """Beat sends this once a minute: heartbeat, due check slots, trigger evaluation, and the
     sweeps of work a dead worker or a down broker left in the database (check runs still
-    pending, webhook deliveries and notification e-mails not yet sent)."""
+    pending, webhook deliveries and notification e-mails not yet sent).
+
+    Each step runs in a transaction of its own and one that raises does not stop the next
+    (a failure of one plan is already caught inside the step). The start is recorded first and
+    the outcome last, so ``/healthz`` tells a tick that completed from one that failed."""
     now = timezone.now()
     services.heartbeat_record(at=now)
-    checks.tick_process(now=now)
-    triggers.triggers_evaluate_running(now=now)
-    webhooks.deliveries_sweep(now=now)
-    notification_emails_sweep(now=now)
+    steps = [
+        ("scheduled checks", checks.tick_process),
+        ("rollback triggers", triggers.triggers_evaluate_running),
+        ("webhook deliveries", webhooks.deliveries_sweep),
+        ("notification e-mails", notification_emails_sweep),
+    ]
+    failed: list[str] = []
+    for name, step in steps:
+        try:
+            with transaction.atomic():
+                step(now=now)
+        except Exception:  # the other steps still run; the tick is recorded as failed
+            logger.exception("The tick's step %s failed as a whole", name)
+            failed.append(name)
+    services.tick_outcome_record(at=now, failed_steps=failed)
 
 
 @shared_task(name="metrics.tasks.check_run_execute", ignore_result=True)

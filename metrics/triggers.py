@@ -23,6 +23,7 @@ samples) and upserts their ``TriggerState`` in one statement; only a firing cost
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from accounts.services import notify
 from catalogue import comparators
 from catalogue.models import MetricDefinition
 from metrics.alerts import EVENT_FIRED, deliveries_create, plan_url
+from metrics.failures import Job, JobFailures, per_plan
 from metrics.models import MinuteRollup, TriggerEpisode, TriggerState
 from pilots import wording
 from pilots.models import PilotPlan, RollbackTrigger
@@ -47,6 +49,7 @@ UTC = dt.UTC
 BREACH_LOOKBACK = dt.timedelta(hours=24)
 
 State = TriggerState.State
+logger = logging.getLogger(__name__)
 
 
 # --- entry points --------------------------------------------------------------------------------
@@ -54,8 +57,26 @@ State = TriggerState.State
 
 def triggers_evaluate_running(*, now: dt.datetime) -> list[TriggerEpisode]:
     """Evaluate the triggers of every running plan (beat's one-minute tick). Returns the
-    episodes this evaluation opened."""
-    return _evaluate(_triggers(RollbackTrigger.objects.filter(plan__status=_RUNNING)), now=now)
+    episodes this evaluation opened.
+
+    One plan cannot stop the others (``metrics.failures``): a plan whose trigger cannot be
+    judged is logged, recorded as failing and left out; if a statement fails as a whole, the
+    plans are evaluated one by one."""
+    failures = JobFailures(Job.TRIGGERS, now=now)
+    triggers = _triggers(RollbackTrigger.objects.filter(plan__status=_RUNNING))
+    try:
+        opened = _evaluate(triggers, now=now, failures=failures)
+    except Exception:  # a statement (or the announcement) failed for all: go plan by plan
+        logger.exception("Evaluating rollback triggers failed as a whole; going plan by plan")
+        by_plan: dict[int, list[RollbackTrigger]] = {}
+        for trigger in triggers:
+            by_plan.setdefault(trigger.plan_id, []).append(trigger)
+        done = per_plan(
+            sorted(by_plan), lambda pk: _evaluate(by_plan[pk], now=now, failures=failures), failures
+        )
+        opened = [episode for episodes in done.values() for episode in episodes]
+    failures.save()
+    return opened
 
 
 def triggers_evaluate_plan(*, plan_id: int, now: dt.datetime) -> list[TriggerEpisode]:
@@ -382,9 +403,83 @@ def _is_active(episode: TriggerEpisode | None) -> bool:
     return episode is not None and episode.cleared_at is None and episode.resolved_at is None
 
 
+def _outcomes(
+    triggers: list[RollbackTrigger],
+    *,
+    now: dt.datetime,
+    latest: dict[int, TriggerEpisode],
+    active: dict[int, TriggerEpisode],
+    windows: dict[int, Window],
+    occurrences: dict[int, tuple[dt.datetime, float]],
+    failures: JobFailures | None,
+) -> dict[int, Outcome]:
+    """Each trigger's outcome. With ``failures``, a plan whose trigger raises is caught there
+    and its triggers are left out of the result (the others go on); without, it raises."""
+    outcomes: dict[int, Outcome] = {}
+    failed: set[int] = set()
+    for trigger in triggers:
+        if trigger.plan_id in failed:
+            continue
+        try:
+            outcomes[trigger.pk] = _outcome(
+                trigger, now=now, latest=latest, active=active, windows=windows,
+                occurrences=occurrences,
+            )  # fmt: skip
+        except Exception as exc:
+            if failures is None:
+                raise
+            failures.catch(trigger.plan_id, exc)
+            failed.add(trigger.plan_id)
+    return {t.pk: outcomes[t.pk] for t in triggers if t.pk in outcomes and t.plan_id not in failed}
+
+
+def _outcome(
+    trigger: RollbackTrigger,
+    *,
+    now: dt.datetime,
+    latest: dict[int, TriggerEpisode],
+    active: dict[int, TriggerEpisode],
+    windows: dict[int, Window],
+    occurrences: dict[int, tuple[dt.datetime, float]],
+) -> Outcome:
+    tz = zoneinfo.ZoneInfo(trigger.plan.time_zone)
+    episode = active.get(trigger.pk)
+    if trigger.mode != RollbackTrigger.Mode.SUSTAINED:
+        return _any_outcome(trigger, episode, occurrences.get(trigger.pk), now, tz)
+    previous = latest.get(trigger.pk)
+    rearm = (
+        previous.resolved_at
+        if previous is not None and previous.cleared_at is None and episode is None
+        else None
+    )
+    window = windows.get(trigger.pk, Window(minutes=[]))
+    outcome = sustained_outcome(
+        minutes=window.minutes,
+        older_data=window.older_data,
+        breaches=_breaches(trigger),
+        duration=trigger.sustained_minutes or 1,
+        now=now,
+        tz=tz,
+        active=episode,
+        rearm_at=rearm,
+        unit=trigger.metric.unit,
+    )
+    if outcome.fire:
+        assert outcome.breach_started_at is not None
+        outcome.breach_started_at = _run_start(trigger, outcome.breach_started_at, rearm)
+    elif episode is not None and outcome.cleared_at is None and outcome.state != State.FIRED:
+        # The episode is still open (a gap or stale data never clears it).
+        outcome.state, outcome.detail = State.FIRED, f"Fired; now: {outcome.detail}"
+    return outcome
+
+
 @transaction.atomic
 def _evaluate(
-    triggers: list[RollbackTrigger], *, now: dt.datetime, backfill: bool = False
+    triggers: list[RollbackTrigger],
+    *,
+    now: dt.datetime,
+    backfill: bool = False,
+    failures: JobFailures | None = None,
 ) -> list[TriggerEpisode]:
     if not triggers:
         return []
@@ -398,40 +493,14 @@ def _evaluate(
     since = {pk: _episode_end(e) for pk, e in latest.items() if not _is_active(e)}
     occurrences = _occurrences(armed_any, since)
 
-    outcomes: dict[int, Outcome] = {}
-    for trigger in triggers:
-        tz = zoneinfo.ZoneInfo(trigger.plan.time_zone)
-        episode = active.get(trigger.pk)
-        if trigger.mode == RollbackTrigger.Mode.SUSTAINED:
-            previous = latest.get(trigger.pk)
-            rearm = (
-                previous.resolved_at
-                if previous is not None and previous.cleared_at is None and episode is None
-                else None
-            )
-            window = windows.get(trigger.pk, Window(minutes=[]))
-            outcome = sustained_outcome(
-                minutes=window.minutes,
-                older_data=window.older_data,
-                breaches=_breaches(trigger),
-                duration=trigger.sustained_minutes or 1,
-                now=now,
-                tz=tz,
-                active=episode,
-                rearm_at=rearm,
-                unit=trigger.metric.unit,
-            )
-            if outcome.fire:
-                assert outcome.breach_started_at is not None
-                outcome.breach_started_at = _run_start(trigger, outcome.breach_started_at, rearm)
-            elif (
-                episode is not None and outcome.cleared_at is None and outcome.state != State.FIRED
-            ):
-                # The episode is still open (a gap or stale data never clears it).
-                outcome.state, outcome.detail = State.FIRED, f"Fired; now: {outcome.detail}"
-        else:
-            outcome = _any_outcome(trigger, episode, occurrences.get(trigger.pk), now, tz)
-        outcomes[trigger.pk] = outcome
+    outcomes = _outcomes(
+        triggers, now=now, latest=latest, active=active, windows=windows,
+        occurrences=occurrences, failures=failures,
+    )  # fmt: skip
+    # Without the plans that failed: their state and episodes stay as they were.
+    triggers = [t for t in triggers if t.pk in outcomes]
+    sustained = [t for t in sustained if t.pk in outcomes]
+    active = {pk: e for pk, e in active.items() if pk in outcomes}
 
     for pk in sorted(active):
         if (cleared_at := outcomes[pk].cleared_at) is not None:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import zoneinfo
 
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
 from accounts.models import TeamHoliday, User
 from accounts.permissions import Perm
+from accounts.ui import zone_of
 from pilots import timeline
 from pilots.access import plan_for_user, plans_visible_to
 from pilots.models import (
@@ -76,6 +76,7 @@ def plan_days_left(plan: PilotPlan, *, today: dt.date | None = None) -> int | No
     if plan.status != PilotPlan.Status.RUNNING or plan.start_date is None or not plan.end_date:
         return None
     if today is None:
-        today = timezone.localtime(timezone.now(), zoneinfo.ZoneInfo(plan.time_zone)).date()
+        # zone_of: a stored zone that is unknown reads as UTC, so one plan cannot break a list.
+        today = timezone.localtime(timezone.now(), zone_of(plan)).date()
     holidays = [h.date for h in plan.team.holidays.all()]
     return timeline.business_days_between(max(today, plan.start_date), plan.end_date, holidays)

@@ -15,7 +15,8 @@ def is_business_day(day: dt.date, holidays: frozenset[dt.date]) -> bool:
 def business_days(
     start: dt.date, count: int, holidays: Iterable[dt.date] = ()
 ) -> Iterator[dt.date]:
-    """The first ``count`` business days on or after ``start``."""
+    """The first ``count`` business days on or after ``start`` (fewer when the calendar ends
+    first: a stored date near 9999-12-31 must not overflow)."""
     if count < 1:
         raise ValueError("a pilot lasts at least one business day")
     off = frozenset(holidays)
@@ -24,6 +25,8 @@ def business_days(
         if is_business_day(day, off):
             found += 1
             yield day
+        if day == dt.date.max:
+            return
         day += dt.timedelta(days=1)
 
 
@@ -45,7 +48,15 @@ def next_monday(today: dt.date) -> dt.date:
 
 
 def business_days_between(first: dt.date, last: dt.date, holidays: Iterable[dt.date] = ()) -> int:
-    """How many business days lie from ``first`` to ``last``, both counted (0 if none)."""
-    off = frozenset(holidays)
-    days = (last - first).days + 1
-    return sum(is_business_day(first + dt.timedelta(days=i), off) for i in range(max(days, 0)))
+    """How many business days lie from ``first`` to ``last``, both counted (0 if none).
+
+    Counted by whole weeks (five business days each), not day by day: a stored end date years
+    away must not make a page loop over millions of days."""
+    if last < first:
+        return 0
+    weeks, rest = divmod((last - first).days + 1, 7)
+    tail = first + dt.timedelta(days=weeks * 7)
+    count = weeks * 5 + sum((tail + dt.timedelta(days=i)).weekday() < SATURDAY for i in range(rest))
+    return count - sum(
+        1 for day in set(holidays) if first <= day <= last and day.weekday() < SATURDAY
+    )

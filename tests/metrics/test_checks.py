@@ -206,7 +206,9 @@ def test_the_tick_reads_every_plan_in_a_constant_number_of_queries(
     with CaptureQueriesContext(connection) as many:
         tick(at(MONDAY, 16), django_capture_on_commit_callbacks)
     assert CheckRun.objects.filter(due_at=at(MONDAY, 16)).count() == 13
-    assert len(many.captured_queries) == len(one.captured_queries) <= 6
+    # Plans, holidays, the claim (in a savepoint of its own, so a failing claim can be retried
+    # plan by plan), clearing the failures of the job, the sweep, the tick's savepoint.
+    assert len(many.captured_queries) == len(one.captured_queries) <= 9
 
 
 def test_1000_running_plans_sharing_a_slot_are_claimed_in_well_under_a_few_seconds(

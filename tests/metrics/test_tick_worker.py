@@ -281,3 +281,31 @@ def test_a_real_beat_process_ticks_and_the_worker_runs_the_due_check(worker, tea
         worker_stop(beat)
     assert CheckRun.objects.filter(plan=plan, status="done").count() == 1
     assert CriterionResult.objects.filter(run__plan=plan).count() == 5
+
+
+def test_a_poisoned_plan_does_not_stop_a_real_workers_tick_for_the_others(worker, team, po):
+    from metrics.models import PlanJobFailure
+    from pilots.models import PilotPlan
+
+    today = timezone.now().date()
+    healthy = running_plan(team=team, owner=po, start_date=today - dt.timedelta(days=7),
+                           business_days=20)  # fmt: skip
+    poisoned = running_plan(team=team, owner=po, start_date=today - dt.timedelta(days=7))
+    # Stored before dates were validated: midnight of 0001-01-01 in Tokyo is before year 1 in UTC.
+    PilotPlan.objects.filter(pk=poisoned.pk).update(
+        start_date=dt.date(1, 1, 1), end_date=dt.date(1, 1, 12), time_zone="Asia/Tokyo"
+    )
+
+    tick.apply_async(queue=worker)
+
+    assert wait_for(lambda: CheckRun.objects.filter(plan=healthy, status="done").exists()), (
+        "the healthy plan was not checked within 20 s"
+    )
+    assert wait_for(
+        lambda: Heartbeat.objects.filter(name=TICK, completed_at__isnull=False).exists()
+    )
+    beat = Heartbeat.objects.get(name=TICK)
+    assert beat.failed_plans == 1 and beat.failed_at is None
+    failure = PlanJobFailure.objects.get(plan=poisoned)
+    assert (failure.job, failure.category) == ("checks", "timeline")
+    assert not CheckRun.objects.filter(plan=poisoned).exists()

@@ -434,8 +434,9 @@ def test_the_tick_reads_every_running_plan_in_a_fixed_number_of_queries(
         minutes(p, T0, [BAD] * 10)
         sample(p, T0, 0)
     # Triggers, latest episodes, sustained windows, any-occurrence samples, the state upsert,
-    # and the savepoint around them (the test runs in a transaction).
-    with django_assert_num_queries(7):
+    # the savepoint around them (the test runs in a transaction), and clearing the job's
+    # failures (metrics.failures).
+    with django_assert_num_queries(8):
         triggers.triggers_evaluate_running(now=T0 + 10 * MINUTE)
     assert TriggerState.objects.filter(state="breaching").count() == plans
 

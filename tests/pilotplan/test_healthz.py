@@ -1,4 +1,4 @@
-"""``/healthz``: 200 while PostgreSQL and Redis answer, 503 when one is down; the beat's age."""
+"""``/healthz``: 200 while PostgreSQL and Redis answer, 503 when one is down; the last tick."""
 
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 import redis
 from django.conf import settings as django_settings
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
+from metrics.models import Heartbeat
 from metrics.services import heartbeat_record
 from tests.conftest import missing
 
@@ -97,7 +99,12 @@ def test_up_answers_200_with_every_component_ok(client, broker_up):
 def test_scheduler_is_never_without_a_heartbeat(client, broker_up):
     body = client.get(URL).json()
 
-    assert body["scheduler"] == {"last_heartbeat": None, "age_seconds": None, "status": "never"}
+    assert body["scheduler"] == {
+        "last_heartbeat": None,
+        "age_seconds": None,
+        "status": "never",
+        "last_tick": None,
+    }
 
 
 def test_scheduler_is_ok_with_a_fresh_heartbeat(client, broker_up):
@@ -195,3 +202,83 @@ def test_query_count(client, broker_up, django_assert_num_queries):
         response = client.get(URL)
 
     assert response.status_code == 200
+
+
+# --- the last tick's outcome (issue #10: a tick that raises must not look ok) --------------------
+
+
+def _tick_in_this_process() -> None:
+    from metrics.tasks import tick
+
+    tick()  # the task body, as a worker runs it
+
+
+def test_a_completed_tick_reports_when_it_completed_and_no_failed_plans(client, broker_up):
+    _tick_in_this_process()
+
+    scheduler = client.get(URL).json()["scheduler"]
+
+    assert scheduler["status"] == "ok"
+    last = scheduler["last_tick"]
+    assert last["started_at"] == scheduler["last_heartbeat"]
+    assert last["completed_at"] >= last["started_at"]
+    assert 0 <= last["completed_age_seconds"] < 5
+    assert (last["failed_plans"], last["failed_at"], last["error"]) == (0, None, "")
+
+
+def test_a_tick_that_fails_as_a_whole_is_not_ok(client, broker_up):
+    _tick_in_this_process()  # one good tick first: its completion must not hide the failure
+    with connection.cursor() as cursor:  # a real fault: the sweep's table is gone (rolled back)
+        cursor.execute("ALTER TABLE metrics_webhookdelivery RENAME TO metrics_webhookdelivery_x")
+
+    _tick_in_this_process()
+
+    response = client.get(URL)
+    assert response.status_code == 200  # an alarm, not an outage
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["scheduler"]["status"] == "failed"
+    assert "webhook deliveries" in body["scheduler"]["last_tick"]["error"]
+    assert (
+        body["scheduler"]["last_tick"]["failed_at"] > body["scheduler"]["last_tick"]["completed_at"]
+    )
+
+
+def test_a_tick_that_failed_before_any_completed_is_not_ok(client, broker_up):
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE metrics_webhookdelivery RENAME TO metrics_webhookdelivery_x")
+
+    _tick_in_this_process()
+
+    scheduler = client.get(URL).json()["scheduler"]
+    assert scheduler["status"] == "failed"
+    assert scheduler["last_tick"]["completed_at"] is None
+
+
+def test_a_tick_started_but_not_completed_within_the_limit_is_stale(client, broker_up):
+    old = timezone.now() - timedelta(seconds=django_settings.HEALTHZ_HEARTBEAT_MAX_AGE + 60)
+    heartbeat_record(at=old - timedelta(seconds=1))
+    Heartbeat.objects.update(completed_at=old)
+    heartbeat_record()  # a tick started just now and is still running (or hangs)
+
+    scheduler = client.get(URL).json()["scheduler"]
+
+    assert scheduler["age_seconds"] < 5  # the start alone is fresh …
+    assert scheduler["status"] == "stale"  # … but nothing completed within the limit
+
+
+def test_failed_plans_of_the_last_tick_are_counted(client, broker_up, team, po):
+    from pilots.models import PilotPlan
+    from tests.factories import running_plan
+
+    today = timezone.now().date()
+    for _ in range(2):
+        running_plan(team=team, owner=po, start_date=today)
+    bad = running_plan(team=team, owner=po, start_date=today)
+    PilotPlan.objects.filter(pk=bad.pk).update(time_zone="Mars/Olympus_Mons")
+
+    _tick_in_this_process()
+
+    scheduler = client.get(URL).json()["scheduler"]
+    assert scheduler["status"] == "ok"  # the tick completed; one plan failed in it
+    assert scheduler["last_tick"]["failed_plans"] == 1
