@@ -87,3 +87,21 @@ def test_the_demo_incident_fires_the_sustained_latency_trigger_within_minutes(te
     episode = TriggerEpisode.objects.get(plan=plan)
     assert episode.trigger.mode == "sustained"
     assert episode.breach_started_at == incident_start
+
+
+def test_every_metric_is_pushed_often_enough_never_to_look_stale():
+    metrics = [
+        ("p95_latency", "gauge"), ("error_rate", "gauge"), ("sessions", "count"),
+        ("p1_defects", "count"), ("p2_defects", "count"), ("csat", "score"), ("nps", "score"),
+    ]  # fmt: skip
+    samples = list(
+        simulator.samples_for(plan_id=7, metrics=metrics, start=T0, end=T0 + dt.timedelta(hours=1))
+    )
+    per_key = {key: [s for s in samples if s.metric_key == key] for key, _ in metrics}
+
+    # Gauges and counts (defects included) every minute; survey answers every few minutes.
+    assert {key: len(rows) for key, rows in per_key.items()} == {
+        key: 60 // simulator.every_minutes(key) for key, _ in metrics
+    }
+    assert all(simulator.every_minutes(key) <= 6 for key, _ in metrics)
+    assert all(s.value == int(s.value) for s in per_key["p2_defects"] + per_key["sessions"])

@@ -22,6 +22,25 @@ CATCH_UP = dt.timedelta(hours=3)
 DEMO_INCIDENT = ("checkout", "Saved cards for returning shoppers")
 
 
+def incident_problem(*, plan_id: int, now: dt.datetime) -> str:
+    """Why the incident cannot play on this plan (not running, window over soon), or ""."""
+    plan = PilotPlan.objects.filter(pk=plan_id).first()
+    if plan is None or plan.status != PilotPlan.Status.RUNNING:
+        return f"plan {plan_id} is not running."
+    if plan.start_date is None or plan.end_date is None:
+        return f"plan {plan_id} has no pilot window."
+    start, end = plan_window(
+        start_date=plan.start_date, end_date=plan.end_date, tz=ZoneInfo(plan.time_zone)
+    )
+    if not start <= now < end - dt.timedelta(minutes=10):  # the trigger fires 3 minutes in
+        return (
+            f"plan {plan_id}'s window is {plan.start_date} to {plan.end_date} "
+            f"({plan.time_zone}); the simulator pushes only inside it. Fresh demo data "
+            "(an empty database, e.g. after `make clean`) has a window around today."
+        )
+    return ""
+
+
 class Command(BaseCommand):
     help = (
         "Every minute, push plausible samples for running pilots (by default the demo teams'), "
@@ -45,10 +64,14 @@ class Command(BaseCommand):
         incident_plan = self._incident_plan(options)
         incident_start = started - simulator.INCIDENT_LEAD
         if incident_plan is not None:
-            self.stdout.write(
-                f"Latency incident on plan {incident_plan} from {incident_start:%H:%M} UTC: its "
-                "sustained trigger fires about 3 minutes from now."
-            )
+            problem = incident_problem(plan_id=incident_plan, now=started)
+            if problem:
+                self.stderr.write(f"No latency incident: {problem}")
+            else:
+                self.stdout.write(
+                    f"Latency incident on plan {incident_plan} from {incident_start:%H:%M} UTC: "
+                    "its sustained trigger fires about 3 minutes from now."
+                )
         while True:
             pushed = self.push(
                 plan_ids=options["plan"],  # type: ignore[arg-type]
@@ -123,7 +146,7 @@ class Command(BaseCommand):
                 for s in samples
             ]
             try:
-                result = samples_ingest(team=plan.team, plan=plan, rows=rows)
+                result = samples_ingest(team=plan.team, plan=plan, rows=rows, now=now)
             except IngestRejected as exc:
                 self.stderr.write(f"plan {plan.pk}: {exc.message} {exc.errors[:3]}")
                 continue
