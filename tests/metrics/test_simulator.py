@@ -12,6 +12,7 @@ from metrics import simulator, triggers
 from metrics.models import Sample, TriggerEpisode
 from metrics.selectors import plan_metrics
 from pilotplan.management.commands.simulate_samples import Command
+from pilots.models import PilotPlan
 from tests.factories import running_plan
 
 pytestmark = pytest.mark.django_db
@@ -105,3 +106,22 @@ def test_every_metric_is_pushed_often_enough_never_to_look_stale():
     }
     assert all(simulator.every_minutes(key) <= 6 for key, _ in metrics)
     assert all(s.value == int(s.value) for s in per_key["p2_defects"] + per_key["sessions"])
+
+
+def test_one_plan_that_cannot_be_simulated_does_not_stop_the_others(team, po):
+    today = timezone.localdate()
+    healthy = running_plan(team=team, owner=po, start_date=today - dt.timedelta(days=3))
+    poisoned = running_plan(team=team, owner=po, start_date=today - dt.timedelta(days=3))
+    # A window at the end of the calendar: computing its end instant overflows.
+    PilotPlan.objects.filter(pk=poisoned.pk).update(
+        start_date=dt.date(9999, 12, 20), end_date=dt.date(9999, 12, 31)
+    )
+    now = timezone.now()
+
+    stored = Command().push(
+        plan_ids=[poisoned.pk, healthy.pk], incident_plan=None, incident_start=now, now=now
+    )
+
+    assert stored > 0
+    assert Sample.objects.filter(plan=healthy).count() == stored
+    assert not Sample.objects.filter(plan=poisoned).exists()
