@@ -22,6 +22,10 @@ from dataclasses import dataclass
 import numpy as np
 
 SOURCE = "simulator"
+# Minutes between two samples of a metric: survey answers arrive every few minutes, everything
+# else (gauges, and counts such as defects, reported as "0 new" in a quiet minute) every minute —
+# well inside any metric's expected interval, so no demo metric ever looks stale.
+EVERY_MINUTES = {"csat": 4, "nps": 6}
 INCIDENT_MINUTES = 75
 INCIDENT_LEAD = dt.timedelta(minutes=27)  # the incident "began" this long before the simulator
 
@@ -44,6 +48,8 @@ def _day_shape(minute: int) -> float:
 
 def _value(key: str, kind: str, plan_id: int, minute: int, incident: bool) -> float | None:
     """The sample of ``key`` for one minute (epoch minutes), or None if none is due then."""
+    if minute % every_minutes(key):
+        return None
     r = _rng(plan_id, key, minute)
     shape = _day_shape(minute)
     if key == "p95_latency":
@@ -58,26 +64,26 @@ def _value(key: str, kind: str, plan_id: int, minute: int, incident: bool) -> fl
         return float(r.poisson(400 + 900 * shape))
     if key == "errors":
         return float(r.poisson(1 + 2 * shape))
-    if key in ("p1_defects", "p3_defects"):
-        # The defect tracker reports hourly; P1s stay at zero in the demo.
-        if minute % 60:
-            return None
-        return 0.0 if key == "p1_defects" else float(r.poisson(0.3))
+    if key == "p1_defects":
+        return 0.0  # P1s stay at zero in the demo
     if key == "p2_defects":
-        return float(r.poisson(0.25)) if minute % 60 == 0 else None
+        return float(r.poisson(0.25 / 60))  # about one every four hours
+    if key == "p3_defects":
+        return float(r.poisson(0.3 / 60))
     if key == "csat":
-        if minute % 4:
-            return None
         return float(r.choice([1, 2, 3, 4, 5], p=[0.02, 0.03, 0.07, 0.28, 0.60]))
     if key == "nps":
-        if minute % 6:
-            return None
         return float(r.choice(range(11), p=[0.01] * 6 + [0.04, 0.1, 0.2, 0.3, 0.3]))
     if kind == "count":
         return float(r.poisson(5))
     if kind == "score":
         return float(r.integers(1, 6))
     return round(100 + r.normal(0, 10), 3)
+
+
+def every_minutes(key: str) -> int:
+    """Minutes between two simulated samples of ``key``."""
+    return EVERY_MINUTES.get(key, 1)
 
 
 def samples_for(

@@ -81,7 +81,10 @@ class Complete:
     uses_real_data: bool
     flag: str  # the feature flag the first rollback step switches off
     data_considerations: str
-    week: int  # the pilot starts this many weeks after the current week's Monday
+    # When the pilot starts: ``week`` weeks after the current week's Monday, except a running
+    # pilot, which started on the Monday at least ``running_for`` days ago (``demo_start_date``).
+    week: int = 0
+    running_for: int = 0
     # Decided and closed plans: the Product Owner's decision, why, and what the review learnt.
     decision: str = ""
     reason: str = ""
@@ -154,7 +157,7 @@ DEMO_PLANS: dict[tuple[str, str], Complete | Incomplete] = {
         uses_real_data=True,
         flag="saved-cards",
         data_considerations="Card tokens saved in the pilot are kept; nothing is deleted.",
-        week=-1,  # started last Monday: running now
+        running_for=2,  # at least two days of history, at least three days left
         resign=True,
     ),
     ("checkout", "One-page checkout"): Incomplete(
@@ -235,7 +238,7 @@ DEMO_PLANS: dict[tuple[str, str], Complete | Incomplete] = {
         uses_real_data=False,
         flag="dark-mode",
         data_considerations="A display setting only; switching off loses nothing.",
-        week=0,  # started this Monday: running now
+        running_for=1,  # started the Monday before yesterday at the latest
     ),
     ("platform", "Query result cache"): Complete(
         status=Status.EVALUATING,
@@ -271,6 +274,21 @@ DEMO_PLANS: dict[tuple[str, str], Complete | Incomplete] = {
         exit_metric="p95_latency",
     ),
 }
+
+
+def demo_start_date(spec: Complete, today: dt.date) -> dt.date:
+    """The day a demo pilot starts.
+
+    A running pilot started on the Monday on or before ``today - running_for``. With the
+    template's ten business days its window then holds the ``running_for`` days before today and
+    at least three days after it, whatever the weekday (and the team's holidays only make it
+    longer), so the window contains "now" in every demo team's time zone and the simulator keeps
+    pushing into it. Other plans start ``week`` weeks after the current week's Monday.
+    """
+    if spec.status == Status.RUNNING:
+        day = today - dt.timedelta(days=spec.running_for)
+        return day - dt.timedelta(days=day.weekday())
+    return timeline.next_monday(today) + dt.timedelta(weeks=spec.week - 1)
 
 
 def demo_email(role: str, team_slug: str) -> str:
@@ -406,14 +424,15 @@ def _complete_plan(
                 expected_version=edit.version(Section.ENVIRONMENT),
             )
 
-    start = timeline.next_monday(today) + dt.timedelta(weeks=spec.week - 1)
+    start = demo_start_date(spec, today)
     edit.section(Section.TIMELINE, start_date=start)
     plan.refresh_from_db()
     edit.add("on-call", devops, person=devops, starts_on=plan.start_date, ends_on=plan.end_date)
     edit.add(
         "rehearsals",
         devops,
-        rehearsed_on=start - dt.timedelta(days=3),
+        # Three days before the start, and never in the future (the approved plan starts later).
+        rehearsed_on=min(start, today) - dt.timedelta(days=3),
         outcome="passed",
         notes="Flag off and redeploy took 18 minutes end to end.",
     )
@@ -589,11 +608,15 @@ def _seed_plans(team: Team, spec: DemoTeam, people: dict[str, User], today: dt.d
 
 
 @transaction.atomic
-def seed_demo(*, today: dt.date | None = None, metrics: bool = True) -> list[tuple[str, str, str]]:
-    """Create or refresh the demo; return (e-mail, team, role label) for every demo login.
+def seed_demo(
+    *, today: dt.date | None = None, now: dt.datetime | None = None, metrics: bool = True
+) -> list[tuple[str, str, str]]:
+    """Create or refresh the demo as of ``now`` (default: now; ``today`` defaults to its date);
+    return (e-mail, team, role label) for every demo login.
 
     ``metrics=False`` leaves out the metric history (tests of the plans themselves)."""
-    today = today or timezone.localdate()
+    now = now or timezone.now()
+    today = today or timezone.localdate(now)
     logins: list[tuple[str, str, str]] = []
     admin = _user("admin@pilotplan.demo", "Ada Admin", superuser=True)
     logins.append((admin.email, "—", "site administrator (/admin/)"))
@@ -615,5 +638,5 @@ def seed_demo(*, today: dt.date | None = None, metrics: bool = True) -> list[tup
     logins.append((portfolio.email, "every team", "Stakeholder"))
     if metrics:
         # Samples and past checks of the running and evaluating pilots (metrics/demo.py).
-        demo_metrics_seed(plans=list(PilotPlan.objects.filter(team__slug__in=SLUGS)))
+        demo_metrics_seed(plans=list(PilotPlan.objects.filter(team__slug__in=SLUGS)), now=now)
     return logins

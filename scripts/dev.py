@@ -1,6 +1,7 @@
 """Bring up what Pilotplan needs on a developer's machine, run a command, and tear it down.
 
     python scripts/dev.py run [--port 8000]   migrate, seed the demo, run web + worker + beat
+                                              (SITE_URL defaults to http://127.0.0.1:<port>)
     python scripts/dev.py test [pytest args]  run the test suite
     python scripts/dev.py exec -- CMD ...     run any command with the services up
 
@@ -139,7 +140,14 @@ def supervise(commands: dict[str, list[str]], env: dict[str, str]) -> int:
     return exit_code
 
 
+def run_env(env: dict[str, str], port: int) -> dict[str, str]:
+    """The environment of what ``run`` starts: unless ``SITE_URL`` is set, e-mailed links point
+    at the port the web server listens on."""
+    return {**env, "SITE_URL": env.get("SITE_URL") or f"http://127.0.0.1:{port}"}
+
+
 def cmd_run(args: argparse.Namespace, env: dict[str, str]) -> int:
+    env = run_env(env, args.port)
     manage("migrate", "--no-input", env=env)
     manage("seed_demo", env=env)
     port = str(args.port)

@@ -12,6 +12,7 @@ from metrics import simulator, triggers
 from metrics.models import Sample, TriggerEpisode
 from metrics.selectors import plan_metrics
 from pilotplan.management.commands.simulate_samples import Command
+from pilots.models import PilotPlan
 from tests.factories import running_plan
 
 pytestmark = pytest.mark.django_db
@@ -87,3 +88,40 @@ def test_the_demo_incident_fires_the_sustained_latency_trigger_within_minutes(te
     episode = TriggerEpisode.objects.get(plan=plan)
     assert episode.trigger.mode == "sustained"
     assert episode.breach_started_at == incident_start
+
+
+def test_every_metric_is_pushed_often_enough_never_to_look_stale():
+    metrics = [
+        ("p95_latency", "gauge"), ("error_rate", "gauge"), ("sessions", "count"),
+        ("p1_defects", "count"), ("p2_defects", "count"), ("csat", "score"), ("nps", "score"),
+    ]  # fmt: skip
+    samples = list(
+        simulator.samples_for(plan_id=7, metrics=metrics, start=T0, end=T0 + dt.timedelta(hours=1))
+    )
+    per_key = {key: [s for s in samples if s.metric_key == key] for key, _ in metrics}
+
+    # Gauges and counts (defects included) every minute; survey answers every few minutes.
+    assert {key: len(rows) for key, rows in per_key.items()} == {
+        key: 60 // simulator.every_minutes(key) for key, _ in metrics
+    }
+    assert all(simulator.every_minutes(key) <= 6 for key, _ in metrics)
+    assert all(s.value == int(s.value) for s in per_key["p2_defects"] + per_key["sessions"])
+
+
+def test_one_plan_that_cannot_be_simulated_does_not_stop_the_others(team, po):
+    today = timezone.localdate()
+    healthy = running_plan(team=team, owner=po, start_date=today - dt.timedelta(days=3))
+    poisoned = running_plan(team=team, owner=po, start_date=today - dt.timedelta(days=3))
+    # A window at the end of the calendar: computing its end instant overflows.
+    PilotPlan.objects.filter(pk=poisoned.pk).update(
+        start_date=dt.date(9999, 12, 20), end_date=dt.date(9999, 12, 31)
+    )
+    now = timezone.now()
+
+    stored = Command().push(
+        plan_ids=[poisoned.pk, healthy.pk], incident_plan=None, incident_start=now, now=now
+    )
+
+    assert stored > 0
+    assert Sample.objects.filter(plan=healthy).count() == stored
+    assert not Sample.objects.filter(plan=poisoned).exists()
