@@ -22,6 +22,7 @@ def metric_create(
     kind: str,
     direction: str,
     description: str = "",
+    expected_interval_minutes: int = 60,
 ) -> MetricDefinition:
     """Add a metric to ``team``'s catalogue. Its key may not repeat a built-in or team key, so
     integrations pushing samples by key always mean one metric."""
@@ -34,6 +35,7 @@ def metric_create(
         kind=kind,
         direction=direction,
         description=description,
+        expected_interval_minutes=expected_interval_minutes,
     )
     taken = MetricDefinition.objects.filter(key=metric.key).filter(
         Q(team__isnull=True) | Q(team=team)

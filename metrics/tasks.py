@@ -7,11 +7,14 @@ still owed), so a retried or duplicated message does nothing new.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from celery import shared_task
 from django.utils import timezone
 
 from accounts.services import notification_emails_sweep
 from metrics import checks, services, triggers, webhooks
+from pilots.services.timebox import timebox_end_due
 
 
 @shared_task(name="metrics.tasks.tick", ignore_result=True)
@@ -23,8 +26,16 @@ def tick() -> None:
     services.heartbeat_record(at=now)
     checks.tick_process(now=now)
     triggers.triggers_evaluate_running(now=now)
+    timebox_tick(now=now)
     webhooks.deliveries_sweep(now=now)
     notification_emails_sweep(now=now)
+
+
+def timebox_tick(*, now: dt.datetime) -> None:
+    """The tick's lifecycle part: pilots whose last business day is over move to Evaluating,
+    and the no-data / stale episodes of pilots no longer running end."""
+    timebox_end_due(now=now)
+    triggers.signal_episodes_end_not_running(now=now)
 
 
 @shared_task(name="metrics.tasks.check_run_execute", ignore_result=True)
