@@ -14,7 +14,8 @@ class MetricForm(forms.Form):
         label="Expected interval (minutes)",
         min_value=1,
         max_value=MAX_EXPECTED_INTERVAL_MINUTES,
-        initial=60,
-        help_text="How often samples arrive: 5 for a per-minute gauge, 1440 for a daily score. "
-        "A rollback trigger on it turns “stale” when the newest sample is older.",
+        required=False,
+        help_text="How often samples arrive: 5 for a per-minute gauge, 1440 for a daily score "
+        "(empty: 5 for a gauge, 60 for a count, 1440 for a score). A rollback trigger on it "
+        "turns “stale” when the newest sample is older.",
     )

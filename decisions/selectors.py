@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from django.db.models import Count, F, OuterRef, Prefetch, Subquery
 from django.db.models.functions import Coalesce
 
-from metrics.models import CheckRun, TriggerEpisode
+from metrics.models import CheckRun, SignalEpisode, TriggerEpisode
 from pilots.health import plan_health
 from pilots.models import PilotPlan, SignOff
 from pilots.review import REVIEWS
@@ -24,6 +24,7 @@ class PortfolioRow:
     unresolved_episodes: int = 0  # rollback trigger episodes nobody resolved yet
     criteria_met: int | None = None  # in the latest done check run; None: never checked
     criteria_checked: int = 0
+    blind_triggers: int = 0  # rollback triggers without fresh data (no data, stale) now
 
     @property
     def criteria_status(self) -> str:
@@ -50,6 +51,14 @@ def portfolio_rows(*, plan_ids: list[int]) -> list[PortfolioRow]:
         .annotate(n=Count("pk"))
         .values("n")
     )
+    # Rollback triggers without fresh data (open no-data / stale episodes): a subquery too.
+    blind = (
+        SignalEpisode.objects.filter(plan=OuterRef("pk"), ended_at__isnull=True)
+        .order_by()
+        .values("plan")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
     # The latest done check run's verdict counts (criteria met): subqueries, no extra query.
     latest_run = CheckRun.objects.filter(plan=OuterRef("pk"), status=CheckRun.Status.DONE).order_by(
         "-due_at"
@@ -60,6 +69,7 @@ def portfolio_rows(*, plan_ids: list[int]) -> list[PortfolioRow]:
         .filter(pk__in=plan_ids)
         .annotate(
             unresolved_episodes=Coalesce(Subquery(unresolved), 0),
+            blind_triggers=Coalesce(Subquery(blind), 0),
             latest_met=Subquery(latest_run.values("met")[:1]),
             latest_checked=Subquery(
                 latest_run.annotate(
@@ -84,6 +94,7 @@ def portfolio_rows(*, plan_ids: list[int]) -> list[PortfolioRow]:
                 unresolved_episodes=plan.unresolved_episodes,  # type: ignore[attr-defined]
                 criteria_met=plan.latest_met,  # type: ignore[attr-defined]
                 criteria_checked=plan.latest_checked or 0,  # type: ignore[attr-defined]
+                blind_triggers=plan.blind_triggers,  # type: ignore[attr-defined]
             )
         )
     return rows

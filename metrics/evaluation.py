@@ -311,10 +311,12 @@ def criterion_evaluate(
         estimate = statistics.mean_from_moments(
             n=m.n, total=m.total, total_sq=m.total_sq, minimum=m.minimum, maximum=m.maximum
         )
+    elif m.n == 0 and agg == Aggregation.TOTAL:
+        # A count never reported is not a count of 0: "no data yet in the window" ("P1 defects
+        # total = 0" is not met before a 0 has been reported), whatever the minimum sample size.
+        estimate = dataclasses.replace(statistics.total(values=[]), value=None, low=None, high=None)
     elif m.n == 0:
-        # No value: "no data yet in the window". For a total too: a count never reported is not
-        # a count of 0 ("any P1 defect" is not met before a 0 has been reported).
-        estimate = statistics.latest(values=[])
+        estimate = statistics.latest(values=[])  # no value: "no data yet in the window"
     elif agg == Aggregation.TOTAL:
         estimate = _exact(statistics.total(values=[m.total]), m.n)
     elif agg == Aggregation.LATEST:
