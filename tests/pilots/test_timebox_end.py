@@ -252,3 +252,48 @@ def test_the_form_refuses_a_developer_and_hides_the_plan_from_outsiders(
     assert client_for(developer).post(url(current), data, **HTMX).status_code == 403
     assert client_for(outsider).post(url(current), data, **HTMX).status_code == 404
     assert not TimeboxExtension.objects.exists()
+
+
+# --- the API -----------------------------------------------------------------------------------
+
+
+def api(plan: PilotPlan) -> str:
+    return f"/api/v1/plans/{plan.pk}/timebox-extensions"
+
+
+def test_the_api_extends_with_a_reason_and_lists_it(client_for, current, sm):
+    client = client_for(sm)
+    new_end = week_later(current).isoformat()
+    created = client.post(
+        api(current), {"new_end_date": new_end, "reason": "Longer"}, content_type="application/json"
+    )
+    assert created.status_code == 201
+    assert created.json()["new_end_date"] == new_end
+    assert created.json()["actor"]["id"] == sm.pk
+    [listed] = client.get(api(current)).json()
+    assert listed["reason"] == "Longer"
+
+
+def test_the_api_refuses_a_missing_reason_naming_the_field(client_for, current, po):
+    data = {"new_end_date": week_later(current).isoformat(), "reason": " "}
+    response = client_for(po).post(api(current), data, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json() == {
+        "reason": ["Say why the pilot needs longer: the extension keeps the reason."]
+    }
+
+
+def test_the_api_refuses_a_developer_and_hides_the_plan_from_outsiders(
+    client_for, current, developer, outsider
+):
+    data = {"new_end_date": week_later(current).isoformat(), "reason": "Longer"}
+    for user, code in ((developer, 403), (outsider, 404)):
+        response = client_for(user).post(api(current), data, content_type="application/json")
+        assert response.status_code == code
+    assert not TimeboxExtension.objects.exists()
+
+
+def test_the_api_shows_the_system_step_with_no_actor(client_for, plan, po):
+    tasks.timebox_tick(now=NY_MIDNIGHT)
+    [step] = client_for(po).get(f"/api/v1/plans/{plan.pk}/transitions").json()["transitions"]
+    assert (step["to_status"], step["actor"]) == ("evaluating", None)
