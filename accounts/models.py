@@ -189,6 +189,8 @@ class Notification(models.Model):
         TRIGGER_FIRED = "trigger_fired", "Rollback trigger fired"
         DAILY_DIGEST = "daily_digest", "Daily digest"
         DECISION_MADE = "decision_made", "Decision made"
+        SIGNAL_MISSING = "signal_missing", "Trigger without fresh data"
+        TIMEBOX_ENDED = "timebox_ended", "Time-box ended"
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notifications")
     kind = models.CharField(max_length=20, choices=Kind.choices)

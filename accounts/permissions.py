@@ -41,6 +41,7 @@ class Perm(StrEnum):
     STEP_EVALUATE = "step.evaluate"
     STEP_DECIDE = "step.decide"
     STEP_CLOSE = "step.close"
+    TIMEBOX_EXTEND = "timebox.extend"  # move a running pilot's end date later, with a reason
     GUESTS_MANAGE = "guests.manage"
     ALERTS_ACT = "alerts.act"  # acknowledge and resolve a fired rollback trigger
     SAMPLES_PUSH = "samples.push"  # push or upload metric samples
@@ -97,6 +98,7 @@ PERMISSIONS: dict[Perm, Rule] = {
     Perm.STEP_EVALUATE: Rule(frozenset({PO}), what="“end the time-box and evaluate”"),
     Perm.STEP_DECIDE: Rule(frozenset({PO}), what="“record the decision”"),
     Perm.STEP_CLOSE: Rule(frozenset({PO, SM}), what="“close the pilot”"),
+    Perm.TIMEBOX_EXTEND: Rule(frozenset({PO, SM}), what="extend the time-box"),
     Perm.GUESTS_MANAGE: Rule(frozenset({PO, SM}), what="invite or remove stakeholders"),
     Perm.ALERTS_ACT: Rule(WRITERS, "Stakeholders can read alerts but not act on them."),
     Perm.SAMPLES_PUSH: Rule(

@@ -112,6 +112,27 @@ def notify(
     return notifications
 
 
+def notify_each(*, kind: str, items: Iterable[tuple[User, str, str]]) -> list[Notification]:
+    """``notify`` for many different messages at once, one insert whatever their number: each
+    item is (user, message, url). For jobs that tell many owners one thing each (the tick)."""
+    notifications = Notification.objects.bulk_create(
+        [
+            Notification(
+                user=user,
+                kind=kind,
+                message=message[:300],
+                url=url,
+                email_state=EmailState.PENDING if user.email_notifications else EmailState.NONE,
+            )
+            for user, message, url in items
+        ]
+    )
+    emailed = [n.pk for n in notifications if n.email_state == EmailState.PENDING]
+    if emailed:
+        enqueue_on_commit("accounts.tasks.notifications_email", emailed)
+    return notifications
+
+
 def notification_email_set(*, user: User, enabled: bool) -> None:
     """Turn e-mailed notifications on or off for ``user`` (``notify`` reads it)."""
     user.email_notifications = enabled

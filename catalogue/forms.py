@@ -1,6 +1,6 @@
 from django import forms
 
-from catalogue.models import MetricDefinition
+from catalogue.models import MAX_EXPECTED_INTERVAL_MINUTES, MetricDefinition
 
 
 class MetricForm(forms.Form):
@@ -10,3 +10,12 @@ class MetricForm(forms.Form):
     kind = forms.ChoiceField(choices=MetricDefinition.Kind.choices)
     direction = forms.ChoiceField(choices=MetricDefinition.Direction.choices)
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    expected_interval_minutes = forms.IntegerField(
+        label="Expected interval (minutes)",
+        min_value=1,
+        max_value=MAX_EXPECTED_INTERVAL_MINUTES,
+        required=False,
+        help_text="How often samples arrive: 5 for a per-minute gauge, 1440 for a daily score "
+        "(empty: 5 for a gauge, 60 for a count, 1440 for a score). A rollback trigger on it "
+        "turns “stale” when the newest sample is older.",
+    )

@@ -4,6 +4,17 @@ from __future__ import annotations
 
 from django.db import models
 
+MAX_EXPECTED_INTERVAL_MINUTES = 7 * 24 * 60
+
+
+def interval_text(minutes: int) -> str:
+    """A metric's expected interval in words: "5 minutes", "1 hour", "1 day", "90 minutes"."""
+    for size, unit in ((1440, "day"), (60, "hour")):
+        if minutes % size == 0:
+            n = minutes // size
+            return f"{n} {unit}" if n == 1 else f"{n} {unit}s"
+    return "1 minute" if minutes == 1 else f"{minutes:,} minutes"
+
 
 class MetricDefinition(models.Model):
     """A measurable thing exit criteria and rollback triggers refer to.
@@ -30,6 +41,13 @@ class MetricDefinition(models.Model):
     kind = models.CharField(max_length=10, choices=Kind.choices)
     direction = models.CharField(max_length=10, choices=Direction.choices)
     description = models.TextField(blank=True)
+    # How often samples of this metric are expected: a rollback trigger whose newest sample is
+    # older than this is "stale", never a silent OK (metrics.triggers, docs/alerts.md).
+    expected_interval_minutes = models.PositiveIntegerField(
+        "expected interval (minutes)",
+        default=60,
+        help_text="How often samples arrive: 5 for a per-minute gauge, 1440 for a daily score.",
+    )
 
     class Meta:
         # The table and constraint names date from when the catalogue lived in ``metrics``;
@@ -53,10 +71,20 @@ class MetricDefinition(models.Model):
                 condition=models.Q(direction__in=["lower", "higher"]),
                 name="metrics_metricdefinition_direction_valid",
             ),
+            models.CheckConstraint(
+                condition=models.Q(expected_interval_minutes__gte=1)
+                & models.Q(expected_interval_minutes__lte=MAX_EXPECTED_INTERVAL_MINUTES),
+                name="catalogue_metricdefinition_expected_interval_range",
+                violation_error_message="The expected interval is between 1 minute and 7 days.",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.unit})" if self.unit else self.name
+
+    @property
+    def expected_interval_text(self) -> str:
+        return interval_text(self.expected_interval_minutes)
 
     @property
     def is_builtin(self) -> bool:

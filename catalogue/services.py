@@ -10,6 +10,14 @@ from accounts.models import Team, User
 from accounts.permissions import Perm, require, role_in_team
 from catalogue.models import MetricDefinition
 
+# A new metric's expected interval when none is given: per-minute gauges every 5 minutes, counts
+# hourly, scores (surveys) daily.
+DEFAULT_INTERVAL_MINUTES = {
+    MetricDefinition.Kind.GAUGE: 5,
+    MetricDefinition.Kind.COUNT: 60,
+    MetricDefinition.Kind.SCORE: 1440,
+}
+
 
 @transaction.atomic
 def metric_create(
@@ -22,6 +30,7 @@ def metric_create(
     kind: str,
     direction: str,
     description: str = "",
+    expected_interval_minutes: int | None = None,
 ) -> MetricDefinition:
     """Add a metric to ``team``'s catalogue. Its key may not repeat a built-in or team key, so
     integrations pushing samples by key always mean one metric."""
@@ -34,6 +43,8 @@ def metric_create(
         kind=kind,
         direction=direction,
         description=description,
+        expected_interval_minutes=expected_interval_minutes
+        or DEFAULT_INTERVAL_MINUTES.get(kind, 60),
     )
     taken = MetricDefinition.objects.filter(key=metric.key).filter(
         Q(team__isnull=True) | Q(team=team)

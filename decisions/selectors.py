@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.db.models import Count, F, OuterRef, Prefetch, Subquery
 from django.db.models.functions import Coalesce
 
-from metrics.models import CheckRun, PlanJobFailure, TriggerEpisode
+from metrics.models import CheckRun, PlanJobFailure, SignalEpisode, TriggerEpisode
 from pilots.health import plan_health
 from pilots.models import PilotPlan, SignOff
 from pilots.review import REVIEWS
@@ -27,6 +27,7 @@ class PortfolioRow:
     criteria_checked: int = 0
     failing_job: str | None = None  # the background job failing longest for this plan, if any
     failing_since: dt.datetime | None = None
+    blind_triggers: int = 0  # rollback triggers without fresh data (no data, stale) now
 
     @property
     def failing_job_label(self) -> str:
@@ -57,6 +58,14 @@ def portfolio_rows(*, plan_ids: list[int]) -> list[PortfolioRow]:
         .annotate(n=Count("pk"))
         .values("n")
     )
+    # Rollback triggers without fresh data (open no-data / stale episodes): a subquery too.
+    blind = (
+        SignalEpisode.objects.filter(plan=OuterRef("pk"), ended_at__isnull=True)
+        .order_by()
+        .values("plan")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
     # The latest done check run's verdict counts (criteria met): subqueries, no extra query.
     latest_run = CheckRun.objects.filter(plan=OuterRef("pk"), status=CheckRun.Status.DONE).order_by(
         "-due_at"
@@ -69,6 +78,7 @@ def portfolio_rows(*, plan_ids: list[int]) -> list[PortfolioRow]:
         .filter(pk__in=plan_ids)
         .annotate(
             unresolved_episodes=Coalesce(Subquery(unresolved), 0),
+            blind_triggers=Coalesce(Subquery(blind), 0),
             latest_met=Subquery(latest_run.values("met")[:1]),
             latest_checked=Subquery(
                 latest_run.annotate(
@@ -97,6 +107,7 @@ def portfolio_rows(*, plan_ids: list[int]) -> list[PortfolioRow]:
                 criteria_checked=plan.latest_checked or 0,  # type: ignore[attr-defined]
                 failing_job=plan.failing_job,  # type: ignore[attr-defined]
                 failing_since=plan.failing_since,  # type: ignore[attr-defined]
+                blind_triggers=plan.blind_triggers,  # type: ignore[attr-defined]
             )
         )
     return rows

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,7 +25,8 @@ from accounts.models import Team, User
 from accounts.permissions import Perm, require, role_in_team
 from core.exceptions import Conflict
 from core.queue import enqueue_on_commit
-from metrics.models import TriggerEpisode, WebhookDelivery, WebhookEndpoint
+from metrics.models import SignalEpisode, TriggerEpisode, WebhookDelivery, WebhookEndpoint
+from pilots import wording
 from pilots.extensions import PlanPanel
 from pilots.models import PilotPlan
 
@@ -288,12 +290,47 @@ def episodes_unresolved(*, plan_id: int) -> list[TriggerEpisode]:
     return list(episodes_for_plan(plan_id=plan_id).filter(resolved_at__isnull=True))
 
 
+@dataclass(frozen=True)
+class BlindTrigger:
+    """A rollback trigger that cannot judge now (an open no-data / stale episode), in words."""
+
+    label: str
+    kind: str  # SignalEpisode.Kind
+    kind_label: str
+    detail: str
+    since: dt.datetime
+
+
+def signals_open(*, plan_id: int) -> list[BlindTrigger]:
+    """The plan's rollback triggers without fresh data (no data, stale): one query."""
+    episodes = (
+        SignalEpisode.objects.filter(plan_id=plan_id, ended_at__isnull=True)
+        .select_related("trigger__metric")
+        .order_by("trigger__position", "trigger_id")
+    )
+    return [
+        BlindTrigger(
+            label=wording.trigger_text(e.trigger),
+            kind=e.kind,
+            kind_label=e.get_kind_display(),
+            detail=e.detail,
+            since=e.started_at,
+        )
+        for e in episodes
+    ]
+
+
 def alerts_plan_panel(plan: PilotPlan) -> PlanPanel:
     """The red banner at the top of the plan page (registered in ``metrics.apps``): the plan's
-    unresolved rollback trigger episodes, in one query. Always rendered, so HTMX actions on the
-    banner have their target even when nothing is firing."""
+    unresolved rollback trigger episodes and its triggers without fresh data, in two queries.
+    Always rendered, so HTMX actions on the banner have their target even when nothing is
+    firing."""
     return PlanPanel(
-        "metrics/_plan_panel_alerts.html", {"episodes": episodes_unresolved(plan_id=plan.pk)}
+        "metrics/_plan_panel_alerts.html",
+        {
+            "episodes": episodes_unresolved(plan_id=plan.pk),
+            "signals": signals_open(plan_id=plan.pk),
+        },
     )
 
 

@@ -14,6 +14,7 @@ plan's check history, where every figure behind it is.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 
 from django.db import connection
@@ -22,7 +23,8 @@ from django.urls import reverse
 from accounts.models import Notification, User
 from accounts.services import notify
 from accounts.ui import plural
-from metrics.models import CheckRun, CriterionResult, DailyDigest
+from metrics.models import CheckRun, CriterionResult, DailyDigest, SignalEpisode
+from pilots import wording
 from pilots.models import PilotPlan
 from pilots.selectors import plan_days_left
 
@@ -86,12 +88,16 @@ def digest_message(
     previous: CheckRun | None,
     previous_results: Sequence[CriterionResult],
     days_left: int | None,
+    signals: Sequence[str] = (),
 ) -> str:
     """The digest's text, at most 300 characters: detail first, shortened to counts if long.
 
     "“Checkout v2” Tue 14 Jan: 3 of 5 criteria met. Not met: p95 latency percentile 95 < 300 ms.
     Not enough evidence: CSAT mean ≥ 4.2 / 5. Since Mon 13 Jan: P1 defects total = 0 now met.
     6 business days left."
+
+    ``signals``: the rollback triggers that cannot judge now ("Any P1 defect (no data)"): a
+    digest never reads as all green while a trigger is blind.
     """
     met = [r for r in results if r.verdict == Verdict.MET]
     not_met = [r for r in results if r.verdict == Verdict.NOT_MET]
@@ -100,7 +106,7 @@ def digest_message(
     head = f"“{plan.title}” {run.local_date:%a %-d %b}: {len(met)} of {len(results)} criteria met."
     if not results:
         head = f"“{plan.title}” {run.local_date:%a %-d %b}: no exit criteria to check."
-    tail = f" {plural(days_left, 'business day')} left." if days_left is not None else ""
+    tail = f" {timebox_left_text(plan=plan, today=run.local_date, days_left=days_left)}".rstrip()
     since = f" Since {previous.local_date:%a %-d %b}:" if previous else ""
 
     def detailed(level: int) -> str:
@@ -117,6 +123,12 @@ def digest_message(
                 f" Not enough evidence: {_join([r.label for r in unsure])}."
                 if level < 1
                 else f" {len(unsure)} without enough evidence."
+            )
+        if signals:
+            parts.append(
+                f" Triggers without fresh data: {_join(list(signals))}."
+                if level < 2
+                else f" {plural(len(signals), 'trigger')} without fresh data."
             )
         if changes:
             if level < 1:
@@ -142,6 +154,28 @@ def digest_message(
     return message[: MESSAGE_MAX - 1] + "…"
 
 
+def timebox_left_text(*, plan: PilotPlan, today: dt.date, days_left: int | None) -> str:
+    """What is left of the time-box on ``today``: "6 business days left.", "Last business day
+    of the time-box." or "The time-box ended on Fri 11 Dec." ("" without dates)."""
+    if days_left is None:
+        return ""
+    if plan.end_date is not None and today > plan.end_date:
+        return f"The time-box ended on {plan.end_date:%a %-d %b}."
+    if plan.end_date is not None and today == plan.end_date:
+        return "Last business day of the time-box."
+    return f"{plural(days_left, 'business day')} left."
+
+
+def signal_labels(*, plan_id: int) -> list[str]:
+    """The plan's open no-data / stale episodes as digest words, one query."""
+    episodes = (
+        SignalEpisode.objects.filter(plan_id=plan_id, ended_at__isnull=True)
+        .select_related("trigger__metric")
+        .order_by("trigger__position", "trigger_id")
+    )
+    return [f"{wording.trigger_text(e.trigger)} ({e.get_kind_display().lower()})" for e in episodes]
+
+
 def digest_after_run(*, run: CheckRun, results: Sequence[CriterionResult]) -> DailyDigest | None:
     """Send the team the day's digest if ``run`` is the plan's first done check of its local
     date; ``None`` when that digest was already sent. Call inside the run's transaction."""
@@ -162,6 +196,7 @@ def digest_after_run(*, run: CheckRun, results: Sequence[CriterionResult]) -> Da
         previous=previous,
         previous_results=previous_results,
         days_left=plan_days_left(plan, today=run.local_date),
+        signals=signal_labels(plan_id=plan.pk),
     )
     members = User.objects.filter(memberships__team_id=plan.team_id, is_active=True)
     notify(

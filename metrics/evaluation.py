@@ -278,6 +278,9 @@ def criterion_evaluate(
             raise ValueError(f"The {agg} aggregation needs a denominator metric.")
         ids = [metric.pk, criterion.denominator_id]
         moments = window_moments(plan_id=plan_id, metric_ids=ids, start=start, end=end)
+        if metric.pk not in moments:
+            # No report is not zero events: a count is judged once it was reported (a 0 counts).
+            raise ValueError(f"{metric.name}: no data yet in the window (a reported 0 counts).")
         events = moments.get(metric.pk, Moments()).total
         exposure = moments.get(criterion.denominator_id, Moments()).total
         return statistics.evaluate_criterion(
@@ -308,10 +311,14 @@ def criterion_evaluate(
         estimate = statistics.mean_from_moments(
             n=m.n, total=m.total, total_sq=m.total_sq, minimum=m.minimum, maximum=m.maximum
         )
-    elif agg == Aggregation.TOTAL:
-        estimate = _exact(statistics.total(values=[m.total]), m.n)
+    elif m.n == 0 and agg == Aggregation.TOTAL:
+        # A count never reported is not a count of 0: "no data yet in the window" ("P1 defects
+        # total = 0" is not met before a 0 has been reported), whatever the minimum sample size.
+        estimate = dataclasses.replace(statistics.total(values=[]), value=None, low=None, high=None)
     elif m.n == 0:
         estimate = statistics.latest(values=[])  # no value: "no data yet in the window"
+    elif agg == Aggregation.TOTAL:
+        estimate = _exact(statistics.total(values=[m.total]), m.n)
     elif agg == Aggregation.LATEST:
         value = _latest_value(plan_id=plan_id, metric_id=metric.pk, start=start, end=end)
         values = [] if value is None else [value]

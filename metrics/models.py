@@ -335,7 +335,8 @@ class TriggerState(models.Model):
         OK = "ok", "OK"
         BREACHING = "breaching", "Breaching"
         FIRED = "fired", "Fired"
-        NO_DATA = "no_data", "Not enough data"
+        NO_DATA = "no_data", "No data"
+        STALE = "stale", "Stale"
 
     trigger = models.OneToOneField(
         "pilots.RollbackTrigger", on_delete=models.CASCADE, primary_key=True, related_name="state"
@@ -399,6 +400,54 @@ class TriggerEpisode(models.Model):
 
     def __str__(self) -> str:
         return f"{self.description} fired {self.fired_at:%Y-%m-%d %H:%M}"
+
+
+class SignalEpisode(models.Model):
+    """A stretch of time a rollback trigger could not judge: no data since the pilot started
+    (after the grace period) or only data older than the metric's expected interval.
+
+    One open episode per trigger (a partial unique index), inserted with ``ON CONFLICT DO
+    NOTHING``: the owner is told once per episode, however many ticks see it. It ends when
+    fresh data arrives (or the state changes), and the next gap is a new episode.
+    """
+
+    class Kind(models.TextChoices):
+        NO_DATA = "no_data", "No data"
+        STALE = "stale", "Stale"
+
+    plan = models.ForeignKey("pilots.PilotPlan", on_delete=models.CASCADE, related_name="+")
+    trigger = models.ForeignKey(
+        "pilots.RollbackTrigger", on_delete=models.CASCADE, related_name="signal_episodes"
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    detail = models.CharField(max_length=300, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["trigger"],
+                condition=models.Q(ended_at__isnull=True),
+                name="metrics_signalepisode_one_open",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(kind__in=["no_data", "stale"]),
+                name="metrics_signalepisode_kind_valid",
+            ),
+        ]
+        indexes = [
+            # Serves the plan banner, the portfolio's count and the digest: a plan's open ones.
+            models.Index(
+                fields=["plan"],
+                condition=models.Q(ended_at__isnull=True),
+                name="metrics_signal_open_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"trigger {self.trigger_id}: {self.kind} since {self.started_at:%Y-%m-%d %H:%M}"
 
 
 class WebhookEndpoint(models.Model):

@@ -7,6 +7,7 @@ still owed), so a retried or duplicated message does nothing new.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from celery import shared_task
@@ -15,6 +16,7 @@ from django.utils import timezone
 
 from accounts.services import notification_emails_sweep
 from metrics import checks, services, triggers, webhooks
+from pilots.services.timebox import timebox_end_due
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +35,7 @@ def tick() -> None:
     steps = [
         ("scheduled checks", checks.tick_process),
         ("rollback triggers", triggers.triggers_evaluate_running),
+        ("time-box ends", timebox_tick),
         ("webhook deliveries", webhooks.deliveries_sweep),
         ("notification e-mails", notification_emails_sweep),
     ]
@@ -45,6 +48,13 @@ def tick() -> None:
             logger.exception("The tick's step %s failed as a whole", name)
             failed.append(name)
     services.tick_outcome_record(at=now, failed_steps=failed)
+
+
+def timebox_tick(*, now: dt.datetime) -> None:
+    """The tick's lifecycle part: pilots whose last business day is over move to Evaluating,
+    and the no-data / stale episodes of pilots no longer running end."""
+    timebox_end_due(now=now)
+    triggers.signal_episodes_end_not_running(now=now)
 
 
 @shared_task(name="metrics.tasks.check_run_execute", ignore_result=True)

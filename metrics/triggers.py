@@ -28,16 +28,18 @@ import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import QuerySet
 
 from accounts.models import Notification, User
-from accounts.services import notify
+from accounts.services import notify, notify_each
 from catalogue import comparators
-from catalogue.models import MetricDefinition
+from catalogue.models import MetricDefinition, interval_text
 from metrics.alerts import EVENT_FIRED, deliveries_create, plan_url
 from metrics.failures import Job, JobFailures, per_plan
-from metrics.models import MinuteRollup, TriggerEpisode, TriggerState
+from metrics.models import MinuteRollup, SignalEpisode, TriggerEpisode, TriggerState
+from metrics.slots import plan_window
 from pilots import wording
 from pilots.models import PilotPlan, RollbackTrigger
 
@@ -79,6 +81,16 @@ def triggers_evaluate_running(*, now: dt.datetime) -> list[TriggerEpisode]:
     return opened
 
 
+def signal_episodes_end_not_running(*, now: dt.datetime) -> int:
+    """End the open no-data / stale episodes of plans that are no longer running (one query,
+    beat's tick): an evaluating pilot is not expected to send data."""
+    return (
+        SignalEpisode.objects.filter(ended_at__isnull=True)
+        .exclude(plan__status=_RUNNING)
+        .update(ended_at=now)
+    )
+
+
 def triggers_evaluate_plan(*, plan_id: int, now: dt.datetime) -> list[TriggerEpisode]:
     """Evaluate one running plan's triggers (queued after each ingestion); also finds a
     D-minute breach inside a freshly ingested backfill (see ``_backfill_episodes``)."""
@@ -97,7 +109,8 @@ def _triggers(queryset: QuerySet[RollbackTrigger]) -> list[RollbackTrigger]:
             "description", "position",
             "metric__key", "metric__name", "metric__unit", "metric__kind",
             "plan__title", "plan__team_id", "plan__owner_id", "plan__rollback_executor_id",
-            "plan__time_zone", "plan__status",
+            "plan__time_zone", "plan__status", "plan__start_date", "plan__end_date",
+            "metric__expected_interval_minutes",
         )
         .order_by("pk")
     )  # fmt: skip
@@ -116,6 +129,7 @@ class Outcome:
     breach_started_at: dt.datetime | None = None
     value: float | None = None
     cleared_at: dt.datetime | None = None  # the active (sustained) episode ended then
+    signal: str = ""  # "no_data" / "stale": the trigger cannot judge (a SignalEpisode is open)
 
 
 @dataclass(frozen=True)
@@ -391,6 +405,148 @@ def _breaches(trigger: RollbackTrigger) -> Callable[[float], bool]:
     return lambda value: holds(value, threshold)
 
 
+# --- no data and stale data ---------------------------------------------------------------------
+
+_NEWEST_SQL = """
+SELECT t.trigger_id, GREATEST(s.observed_at, r.bucket)
+FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS t(trigger_id, plan_id, metric_id)
+LEFT JOIN LATERAL (
+    SELECT s.observed_at FROM metrics_sample s
+    WHERE s.plan_id = t.plan_id AND s.metric_id = t.metric_id AND s.observed_at <= %s
+    ORDER BY s.observed_at DESC LIMIT 1
+) s ON true
+LEFT JOIN LATERAL (
+    SELECT r.bucket FROM metrics_minuterollup r
+    WHERE r.plan_id = t.plan_id AND r.metric_id = t.metric_id AND r.bucket <= %s
+    ORDER BY r.bucket DESC LIMIT 1
+) r ON true
+"""
+
+
+def _newest(triggers: list[RollbackTrigger], now: dt.datetime) -> dict[int, dt.datetime | None]:
+    """When each trigger's metric last reported (its newest sample or minute), in one query
+    (backward scans of the sample's natural-key index and the rollup's unique index)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _NEWEST_SQL,
+            [
+                [t.pk for t in triggers],
+                [t.plan_id for t in triggers],
+                [t.metric_id for t in triggers],
+                now,
+                now,
+            ],
+        )
+        return dict(cursor.fetchall())
+
+
+def signal_outcome(
+    outcome: Outcome,
+    *,
+    newest: dt.datetime | None,
+    expected_minutes: int,
+    window_start: dt.datetime | None,
+    now: dt.datetime,
+    tz: zoneinfo.ZoneInfo,
+) -> Outcome:
+    """Never a silent green: a trigger whose metric never reported is "no data" (after the
+    grace period from the start of the pilot's window, ``TRIGGER_NO_DATA_GRACE_MINUTES``), one
+    whose newest data is older than the metric's expected interval is "stale". A fired trigger
+    stays fired (its red banner says more)."""
+    if outcome.state == State.FIRED:
+        return outcome
+    if newest is None:
+        grace = dt.timedelta(minutes=settings.TRIGGER_NO_DATA_GRACE_MINUTES)
+        if window_start is not None and now < window_start + grace:
+            outcome.state = State.NO_DATA
+            outcome.detail = (
+                f"No data yet: waiting for the first sample until "
+                f"{_clock(window_start + grace, tz, now)}."
+            )
+            return outcome
+        since = (
+            f" since the pilot started ({_clock(window_start, tz, now)})" if window_start else ""
+        )
+        outcome.state, outcome.signal = State.NO_DATA, SignalEpisode.Kind.NO_DATA
+        outcome.detail = f"No data: no sample received{since}."
+        return outcome
+    expected = dt.timedelta(minutes=expected_minutes)
+    if now - newest > expected:
+        outcome.state, outcome.signal = State.STALE, SignalEpisode.Kind.STALE
+        outcome.detail = (
+            f"Stale: the newest data is from {_clock(newest, tz, now)}, older than the expected "
+            f"interval of {interval_text(expected_minutes)}."
+        )
+    return outcome
+
+
+def _window_start(plan: PilotPlan, tz: zoneinfo.ZoneInfo) -> dt.datetime | None:
+    if plan.start_date is None or plan.end_date is None or plan.end_date < plan.start_date:
+        return None
+    try:
+        return plan_window(start_date=plan.start_date, end_date=plan.end_date, tz=tz)[0]
+    except (OverflowError, ValueError):  # dates at the calendar's edge: no window to wait for
+        return None
+
+
+_SIGNALS_END_SQL = """
+UPDATE metrics_signalepisode e SET ended_at = %s
+FROM unnest(%s::bigint[], %s::text[]) AS t(trigger_id, kind)
+WHERE e.trigger_id = t.trigger_id AND e.ended_at IS NULL AND e.kind IS DISTINCT FROM t.kind
+"""
+
+_SIGNALS_OPEN_SQL = """
+INSERT INTO metrics_signalepisode (plan_id, trigger_id, kind, detail, started_at)
+SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::timestamptz[])
+ON CONFLICT DO NOTHING
+RETURNING trigger_id, kind, detail
+"""
+
+
+def _signals_record(
+    triggers: list[RollbackTrigger], outcomes: dict[int, Outcome], now: dt.datetime
+) -> None:
+    """End the no-data / stale episodes that are over and open the new ones (two statements);
+    the owner hears of each new episode once (the one-open index makes a second tick's insert
+    a no-op)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _SIGNALS_END_SQL,
+            [now, [t.pk for t in triggers], [outcomes[t.pk].signal or None for t in triggers]],
+        )
+        signalled = [t for t in triggers if outcomes[t.pk].signal]
+        if not signalled:
+            return
+        cursor.execute(
+            _SIGNALS_OPEN_SQL,
+            [
+                [t.plan_id for t in signalled],
+                [t.pk for t in signalled],
+                [outcomes[t.pk].signal for t in signalled],
+                [outcomes[t.pk].detail[:300] for t in signalled],
+                [now for _ in signalled],
+            ],
+        )
+        opened = {trigger_id: detail for trigger_id, _kind, detail in cursor.fetchall()}
+    if not opened:
+        return
+    by_pk = {t.pk: t for t in signalled}
+    owners = User.objects.in_bulk({by_pk[pk].plan.owner_id for pk in opened})
+    notify_each(
+        kind=Notification.Kind.SIGNAL_MISSING,
+        items=[
+            (
+                owners[by_pk[pk].plan.owner_id],
+                f"Rollback trigger “{wording.trigger_text(by_pk[pk])}” on "
+                f"“{by_pk[pk].plan.title}” cannot judge. {detail}",
+                plan_url(by_pk[pk].plan_id),
+            )
+            for pk, detail in opened.items()
+            if by_pk[pk].plan.owner_id in owners
+        ],
+    )
+
+
 # --- the evaluation ------------------------------------------------------------------------------
 
 
@@ -411,6 +567,7 @@ def _outcomes(
     active: dict[int, TriggerEpisode],
     windows: dict[int, Window],
     occurrences: dict[int, tuple[dt.datetime, float]],
+    newest: dict[int, dt.datetime | None],
     failures: JobFailures | None,
 ) -> dict[int, Outcome]:
     """Each trigger's outcome. With ``failures``, a plan whose trigger raises is caught there
@@ -421,10 +578,19 @@ def _outcomes(
         if trigger.plan_id in failed:
             continue
         try:
-            outcomes[trigger.pk] = _outcome(
+            outcome = _outcome(
                 trigger, now=now, latest=latest, active=active, windows=windows,
                 occurrences=occurrences,
             )  # fmt: skip
+            tz = zoneinfo.ZoneInfo(trigger.plan.time_zone)
+            outcomes[trigger.pk] = signal_outcome(
+                outcome,
+                newest=newest.get(trigger.pk),
+                expected_minutes=trigger.metric.expected_interval_minutes,
+                window_start=_window_start(trigger.plan, tz),
+                now=now,
+                tz=tz,
+            )
         except Exception as exc:
             if failures is None:
                 raise
@@ -492,10 +658,11 @@ def _evaluate(
     windows = _windows(sustained, now)
     since = {pk: _episode_end(e) for pk, e in latest.items() if not _is_active(e)}
     occurrences = _occurrences(armed_any, since)
+    newest = _newest(triggers, now)
 
     outcomes = _outcomes(
         triggers, now=now, latest=latest, active=active, windows=windows,
-        occurrences=occurrences, failures=failures,
+        occurrences=occurrences, newest=newest, failures=failures,
     )  # fmt: skip
     # Without the plans that failed: their state and episodes stay as they were.
     triggers = [t for t in triggers if t.pk in outcomes]
@@ -515,6 +682,7 @@ def _evaluate(
         opened += _backfill_episodes(sustained, windows, latest, active, outcomes, now)
     if opened:
         _announce(opened)
+    _signals_record(triggers, outcomes, now)
     TriggerState.objects.bulk_create(
         [
             TriggerState(

@@ -206,6 +206,10 @@ CELERY_BEAT_SCHEDULE = {
     "tick": {"task": "metrics.tasks.tick", "schedule": 60.0, "options": {"expires": 55}},
 }
 
+# How long after a running pilot's window starts a rollback trigger without any sample is still
+# "waiting for data" rather than "no data" (and its owner is told), docs/alerts.md.
+TRIGGER_NO_DATA_GRACE_MINUTES = envint("TRIGGER_NO_DATA_GRACE_MINUTES", 30, minimum=1)
+
 # How old the scheduler's last heartbeat may be before /healthz calls it stale.
 HEALTHZ_HEARTBEAT_MAX_AGE = envint("HEALTHZ_HEARTBEAT_MAX_AGE", 180, minimum=60)
 

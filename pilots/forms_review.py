@@ -50,3 +50,13 @@ class ReviewForm(forms.Form):
 class TransitionForm(forms.Form):
     reason = forms.CharField(required=False, max_length=2000)
     decision = forms.ChoiceField(choices=PilotPlan.Decision.choices, required=False)
+
+
+class TimeboxExtendForm(forms.Form):
+    new_end_date = forms.DateField(
+        label="New last day",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        error_messages={"invalid": "Enter the new last day as a date (YYYY-MM-DD)."},
+    )
+    reason = forms.CharField(label="Why the pilot needs longer", required=False, max_length=2000)

@@ -15,7 +15,7 @@ from django.db import models
 from django.utils.formats import date_format
 
 from accounts.models import User
-from pilots.models import PilotPlan, PlanTransition, Review, SignOff
+from pilots.models import PilotPlan, PlanTransition, Review, SignOff, TimeboxExtension
 from pilots.review import REVIEWS, ReviewSpec
 from pilots.services.lifecycle import Transition, transition_blockers, transitions_from
 from pilots.services.review import SIGNABLE, signoff_blockers
@@ -107,10 +107,14 @@ def lifecycle_steps(*, plan: PilotPlan, user: User) -> list[Step]:
 @dataclass
 class Entry:
     at: dt.datetime
-    kind: str  # transition, signoff, voided, edit
+    kind: str  # transition, extension, signoff, voided, edit
     who: str
     text: str
     details: list[str] = field(default_factory=list)
+
+
+SYSTEM_ACTOR = "Pilotplan (automatically)"
+_DATE = models.DateField()
 
 
 def _name(user: Any) -> str:
@@ -186,13 +190,19 @@ def _short(value: Any) -> str:
 
 
 def plan_timeline(*, plan: PilotPlan) -> list[Entry]:
-    """State changes, sign-offs, voided sign-offs and edits, newest first (4–5 queries)."""
+    """State changes, time-box extensions, sign-offs, voided sign-offs and edits, newest first
+    (5–6 queries)."""
     entries: list[Entry] = []
     for t in PlanTransition.objects.filter(plan=plan).select_related("actor"):
         text = f"{t.get_from_status_display()} → {t.get_to_status_display()}"
+        who = _name(t.actor) if t.actor_id else SYSTEM_ACTOR  # the time-box ended by itself
+        entries.append(Entry(t.at, "transition", who, text, [t.reason] if t.reason else []))
+    for x in TimeboxExtension.objects.filter(plan=plan).select_related("actor"):
         entries.append(
-            Entry(t.at, "transition", _name(t.actor), text, [t.reason] if t.reason else [])
-        )
+            Entry(x.at, "extension", _name(x.actor),
+                  f"Extended the time-box: last day {_value(_DATE, x.old_end_date.isoformat())} → "
+                  f"{_value(_DATE, x.new_end_date.isoformat())}", [x.reason])
+        )  # fmt: skip
     for s in SignOff.objects.filter(plan=plan).select_related("signed_by", "voided_by"):
         label = REVIEWS[s.kind].short_label
         entries.append(

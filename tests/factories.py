@@ -90,6 +90,8 @@ def seed_metric_catalogue() -> None:
 
     migration = importlib.import_module("metrics.migrations.0003_seed_metric_catalogue")
     migration.seed(_Apps(), None)
+    intervals = importlib.import_module("catalogue.migrations.0002_metric_expected_interval")
+    intervals.set_intervals(_Apps(), None)
 
 
 # --- editing plans through their services, as the UI and API do ---------------------------------

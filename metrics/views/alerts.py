@@ -90,6 +90,7 @@ def _banner(
     context = {
         "plan": plan,
         "episodes": alerts.episodes_unresolved(plan_id=plan.pk),
+        "signals": alerts.signals_open(plan_id=plan.pk),
         "can_act": allows(plan.viewer_role, Perm.ALERTS_ACT),  # type: ignore[attr-defined]
         "banner_next": request.POST.get("next") or request.GET.get("next", ""),
         "error_episode_id": error_episode_id,
@@ -113,6 +114,7 @@ def _alerts_page(
         "history": page.object_list,
         "triggers": [(wording.trigger_text(t), t.description, states.get(t.pk)) for t in triggers],
         "episodes": alerts.episodes_unresolved(plan_id=plan.pk),
+        "signals": alerts.signals_open(plan_id=plan.pk),
         "can_act": allows(plan.viewer_role, Perm.ALERTS_ACT),  # type: ignore[attr-defined]
         "banner_next": request.path,
         "error_episode_id": None,

@@ -82,7 +82,9 @@ class TransitionOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     from_status = serializers.CharField()
     to_status = serializers.CharField()
-    actor = UserOutputSerializer()
+    actor = UserOutputSerializer(
+        allow_null=True, help_text="null: Pilotplan took the step by itself (the time-box ended)."
+    )
     reason = serializers.CharField()
     at = serializers.DateTimeField()
 
@@ -121,3 +123,17 @@ class HistoryEventSerializer(serializers.Serializer):
         context = event.pgh_context or {}
         user = context.get("user") if isinstance(context, dict) else None
         return int(user) if user is not None else None
+
+
+class TimeboxExtensionInputSerializer(serializers.Serializer):
+    new_end_date = serializers.DateField(help_text="The new last business day of the pilot.")
+    reason = serializers.CharField(allow_blank=True, max_length=2000)
+
+
+class TimeboxExtensionOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    old_end_date = serializers.DateField()
+    new_end_date = serializers.DateField()
+    reason = serializers.CharField()
+    actor = UserOutputSerializer()
+    at = serializers.DateTimeField()

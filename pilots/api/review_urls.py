@@ -15,5 +15,10 @@ urlpatterns = [
         name="plan-review-sign-off",
     ),
     path(f"{P}/transitions", review_views.transition_list, name="plan-transitions"),
+    path(
+        f"{P}/timebox-extensions",
+        review_views.timebox_extension_list,
+        name="plan-timebox-extensions",
+    ),
     path(f"{P}/history", review_views.history_list, name="plan-history"),
 ]

@@ -10,6 +10,8 @@ Resources under /api/v1/ (pilots/api/review_urls.py):
   refused (409) with every reason when it may not be signed now;
 - ``plans/{id}/transitions``: the lifecycle record and the next steps with what each still lacks
   (GET); take a step (POST; 409 listing what is missing, 403 for a role that may not);
+- ``plans/{id}/timebox-extensions``: the time-box's extensions (GET); extend it (POST: a new
+  last day and a reason, both required; 409 unless running or just ended by itself);
 - ``plans/{id}/history``: the audit trail (trigger-recorded, django-pghistory), newest first.
 
 Access goes through ``pilots.access.plan_for_user`` like every other view: not a member → 404,
@@ -43,14 +45,17 @@ from pilots.api.review_serializers import (
     ReviewOutputSerializer,
     ReviewsOutputSerializer,
     SignOffOutputSerializer,
+    TimeboxExtensionInputSerializer,
+    TimeboxExtensionOutputSerializer,
     TransitionInputSerializer,
     TransitionOutputSerializer,
     TransitionsOutputSerializer,
 )
-from pilots.models import PilotPlan, PlanTransition, Review, SignOff
+from pilots.models import PilotPlan, PlanTransition, Review, SignOff, TimeboxExtension
 from pilots.review import REVIEWS
 from pilots.services import lifecycle
 from pilots.services import review as review_services
+from pilots.services.timebox import timebox_extend
 
 TAGS = ["review and lifecycle"]
 
@@ -296,3 +301,46 @@ def history_list(request: Request, plan_id: int) -> Response:
     plan = _plan(request, plan_id)
     events = pghistory.models.Events.objects.references(plan).order_by("-pgh_created_at", "-pgh_id")
     return paginate(request, events, HistoryEventSerializer)
+
+
+@extend_schema(
+    tags=TAGS,
+    methods=["GET"],
+    operation_id="plans_timebox_extensions_list",
+    summary="The extensions of the plan's time-box, oldest first",
+    responses={200: TimeboxExtensionOutputSerializer(many=True), 403: FORBIDDEN, 404: NOT_FOUND},
+)
+@extend_schema(
+    tags=TAGS,
+    methods=["POST"],
+    operation_id="plans_timebox_extensions_create",
+    summary="Extend the time-box: a new last day and the reason",
+    description="For the Product Owner and Scrum Master of a running pilot, or one whose "
+    "time-box has just ended by itself (it returns to running). `new_end_date` must be a "
+    "business day after the current end, not in the past; `reason` is required.",
+    request=TimeboxExtensionInputSerializer,
+    responses={
+        201: TimeboxExtensionOutputSerializer,
+        400: INVALID,
+        403: FORBIDDEN,
+        404: NOT_FOUND,
+        409: CONFLICT,
+    },
+)
+@api_view(["GET", "POST"])
+def timebox_extension_list(request: Request, plan_id: int) -> Response:
+    plan = _plan(request, plan_id)
+    if request.method == "POST":
+        payload = TimeboxExtensionInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        extension = timebox_extend(
+            plan=plan,
+            user=_user(request),
+            new_end_date=payload.validated_data["new_end_date"],
+            reason=payload.validated_data["reason"],
+        )
+        return Response(
+            TimeboxExtensionOutputSerializer(extension).data, status=status.HTTP_201_CREATED
+        )
+    extensions = TimeboxExtension.objects.filter(plan=plan).select_related("actor")
+    return Response(TimeboxExtensionOutputSerializer(extensions, many=True).data)

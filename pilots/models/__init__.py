@@ -2,7 +2,14 @@
 
 from pilots.models.guests import PlanGuest
 from pilots.models.plan import PilotPlan, PlanSection, Section
-from pilots.models.review import Contribution, PlanTransition, Review, ReviewKind, SignOff
+from pilots.models.review import (
+    Contribution,
+    PlanTransition,
+    Review,
+    ReviewKind,
+    SignOff,
+    TimeboxExtension,
+)
 from pilots.models.sections import (
     Cohort,
     CohortSegment,
@@ -46,4 +53,5 @@ __all__ = [
     "ScopeItem",
     "Section",
     "SignOff",
+    "TimeboxExtension",
 ]

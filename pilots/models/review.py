@@ -110,7 +110,10 @@ class PlanTransition(models.Model):
     plan = models.ForeignKey(PilotPlan, on_delete=models.CASCADE, related_name="transitions")
     from_status = models.CharField(max_length=20, choices=PilotPlan.Status.choices)
     to_status = models.CharField(max_length=20, choices=PilotPlan.Status.choices)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # Empty for a step Pilotplan took by itself (the time-box ending at its last business day).
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     reason = models.TextField(blank=True)
     at = models.DateTimeField(default=timezone.now)
 
@@ -123,3 +126,30 @@ class PlanTransition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.plan}: {self.from_status} → {self.to_status}"
+
+
+class TimeboxExtension(models.Model):
+    """An explicit change of a running pilot's end date, with who, when and why."""
+
+    plan = models.ForeignKey(PilotPlan, on_delete=models.CASCADE, related_name="extensions")
+    old_end_date = models.DateField()
+    new_end_date = models.DateField()
+    reason = models.TextField()
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["at", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(new_end_date__gt=models.F("old_end_date")),
+                name="pilots_timeboxextension_later",
+                violation_error_message="The new end date must be after the old one.",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(reason=""), name="pilots_timeboxextension_reason_required"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.plan}: {self.old_end_date} → {self.new_end_date}"

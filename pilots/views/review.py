@@ -22,17 +22,18 @@ from django.views.decorators.http import require_http_methods
 from django_htmx.http import trigger_client_event
 
 from accounts.http import AuthedHtmxRequest
-from accounts.permissions import require
+from accounts.permissions import Perm, allows, require
 from accounts.ui import toast
 from core.exceptions import Conflict, PreconditionFailed
 from core.http import UNPROCESSABLE
 from pilots import selectors_review
 from pilots.access import can_edit, plan_for_user
-from pilots.forms_review import ReviewForm, TransitionForm
+from pilots.forms_review import ReviewForm, TimeboxExtendForm, TransitionForm
 from pilots.models import PilotPlan, Review
 from pilots.review import REVIEWS
 from pilots.services.lifecycle import plan_transition, transition_for
 from pilots.services.review import review_update, signoff_create
+from pilots.services.timebox import timebox_extend, timebox_extend_blockers
 
 CONFLICT = 409
 FORBIDDEN = 403
@@ -45,10 +46,23 @@ def _kind(kind: str) -> str:
 
 
 def _lifecycle_context(
-    request: AuthedHtmxRequest, plan: PilotPlan, *, message: str = "", failed: str = ""
+    request: AuthedHtmxRequest,
+    plan: PilotPlan,
+    *,
+    message: str = "",
+    failed: str = "",
+    extend_form: TimeboxExtendForm | None = None,
 ) -> dict[str, Any]:
+    role = plan.viewer_role  # type: ignore[attr-defined]
+    extendable = plan.status in (PilotPlan.Status.RUNNING, PilotPlan.Status.EVALUATING) and allows(
+        role, Perm.TIMEBOX_EXTEND
+    )
     return {
         "plan": plan,
+        # Offered to the Product Owner and Scrum Master of a running pilot, or one whose
+        # time-box has just ended by itself.
+        "can_extend": extendable and not timebox_extend_blockers(plan=plan),
+        "extend_form": extend_form or TimeboxExtendForm(),
         "can_edit": can_edit(plan.viewer_role),  # type: ignore[attr-defined]
         "steps": selectors_review.lifecycle_steps(plan=plan, user=request.user),
         "rereview": selectors_review.rereview_needed(plan),
@@ -85,7 +99,11 @@ def _page(
     """The plan's review page: all three panels, for people without JavaScript."""
     context = {
         **_lifecycle_context(
-            request, plan, message=kw.get("message", ""), failed=kw.get("failed", "")
+            request,
+            plan,
+            message=kw.get("message", ""),
+            failed=kw.get("failed", ""),
+            extend_form=kw.get("extend_form"),
         ),
         **_reviews_context(
             request,
@@ -174,6 +192,48 @@ def lifecycle_transition(request: AuthedHtmxRequest, plan_id: int, action: str) 
     )
     trigger_client_event(response, "planChanged", {"section": "lifecycle"})
     return toast(response, f"The pilot is now {fresh.get_status_display()}.")
+
+
+@login_required
+@require_http_methods(["POST"])
+def timebox_extend_view(request: AuthedHtmxRequest, plan_id: int) -> HttpResponse:
+    """Extend the time-box: a new last day and the reason, both required (422 names the field;
+    403 for a role that may not, 409 for a plan that is not running)."""
+    plan = _plan(request, plan_id)
+    form = TimeboxExtendForm(request.POST)
+    status, message = 200, ""
+    if form.is_valid():
+        try:
+            timebox_extend(
+                plan=plan,
+                user=request.user,
+                new_end_date=form.cleaned_data["new_end_date"],
+                reason=form.cleaned_data["reason"],
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        except Conflict as exc:
+            status, message = CONFLICT, exc.message
+        except PermissionDenied as exc:
+            status, message = FORBIDDEN, str(exc)
+    if form.errors and status == 200:
+        status = UNPROCESSABLE
+    fresh = _plan(request, plan_id)
+    if status != 200:
+        if not request.htmx:
+            return _page(request, fresh, status=status, message=message, extend_form=form)
+        context = _lifecycle_context(request, fresh, message=message, extend_form=form)
+        return TemplateResponse(
+            request, "pilots/review/lifecycle.html#panel", context, status=status
+        )
+    if not request.htmx:
+        return _back(plan, "plan-lifecycle")
+    response = TemplateResponse(
+        request, "pilots/review/lifecycle.html#panel", _lifecycle_context(request, fresh)
+    )
+    trigger_client_event(response, "planChanged", {"section": "timeline"})
+    return toast(response, f"The time-box now ends on {fresh.end_date:%a %-d %b %Y}.")
 
 
 # --- reviews -----------------------------------------------------------------------------------
@@ -297,6 +357,7 @@ urlpatterns = [
     path("<int:plan_id>/review", plan_review, name="plan_review"),
     path("<int:plan_id>/lifecycle", lifecycle_panel, name="plan_lifecycle"),
     path("<int:plan_id>/lifecycle/<str:action>", lifecycle_transition, name="plan_transition"),
+    path("<int:plan_id>/timebox-extensions", timebox_extend_view, name="timebox_extend"),
     path("<int:plan_id>/reviews", reviews_panel, name="plan_reviews"),
     path("<int:plan_id>/reviews/<str:kind>", review_save, name="review_save"),
     path("<int:plan_id>/reviews/<str:kind>/edit", review_edit, name="review_edit"),

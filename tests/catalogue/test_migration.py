@@ -26,6 +26,8 @@ MOVE = [
     ("catalogue", "0001_initial"),
     ("pilots", "0008_metric_catalogue_app"),
     ("metrics", "0005_metric_catalogue_app"),
+    # The next catalogue migration too: the current model reads its column (expected interval).
+    ("catalogue", "0002_metric_expected_interval"),
 ]
 
 
@@ -95,3 +97,7 @@ def test_moving_the_catalogue_keeps_every_row(previous_release):
     assert MinuteRollup.objects.get(plan_id=plan.pk).metric.team_id == team.pk
     assert ContentType.objects.filter(app_label="catalogue", model="metricdefinition").exists()
     assert not ContentType.objects.filter(app_label="metrics", model="metricdefinition").exists()
+    # Each metric got its expected interval: by key for the built-in ones, by kind otherwise.
+    assert MetricDefinition.objects.get(pk=builtin.pk).expected_interval_minutes == 5
+    assert MetricDefinition.objects.get(pk=own.pk).expected_interval_minutes == 60
+    assert MetricDefinition.objects.get(team=None, key="csat").expected_interval_minutes == 1440

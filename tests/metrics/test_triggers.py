@@ -226,13 +226,13 @@ def test_a_gap_in_the_current_run_is_not_enough_data(plan):
     assert state(latency(plan)).detail == "Not enough data: no data for 12:20."
 
 
-def test_stale_data_is_not_enough_data(plan):
+def test_stale_data_is_stale(plan):
     end = minutes(plan, T0, [BAD] * 10)
 
     evaluate(plan, end + 45 * MINUTE)
     s = state(latency(plan))
-    assert s.state == TriggerState.State.NO_DATA
-    assert "the newest minute is 12:09" in s.detail
+    assert s.state == TriggerState.State.STALE
+    assert "the newest data is from 12:09" in s.detail
 
 
 def test_a_full_breach_that_arrives_late_still_fires(plan):
@@ -254,12 +254,12 @@ def test_an_open_episode_stays_fired_through_a_gap(plan):
     assert s.detail == "Fired; now: Not enough data: no data for 12:30–12:31."
 
 
-def test_no_data_at_all_is_not_enough_data(plan):
+def test_no_data_at_all_is_no_data_never_ok(plan):
     evaluate(plan, T0)
     s = state(latency(plan))
     assert s.state == TriggerState.State.NO_DATA
-    assert s.detail == "Not enough data: no data yet."
-    assert state(p1(plan)).state == TriggerState.State.OK
+    assert s.detail == "No data: no sample received since the pilot started (00:00)."
+    assert state(p1(plan)).state == TriggerState.State.NO_DATA
 
 
 def test_minutes_after_now_are_not_read(plan):
@@ -433,10 +433,10 @@ def test_the_tick_reads_every_running_plan_in_a_fixed_number_of_queries(
         p = running_plan(team=team, owner=po, start_date=DAY)
         minutes(p, T0, [BAD] * 10)
         sample(p, T0, 0)
-    # Triggers, latest episodes, sustained windows, any-occurrence samples, the state upsert,
-    # the savepoint around them (the test runs in a transaction), and clearing the job's
-    # failures (metrics.failures).
-    with django_assert_num_queries(8):
+    # Triggers, latest episodes, sustained windows, any-occurrence samples, the newest data,
+    # ending no-data / stale episodes, the state upsert, the savepoint around them (the test runs
+    # in a transaction), and clearing the job's failures (metrics.failures).
+    with django_assert_num_queries(10):
         triggers.triggers_evaluate_running(now=T0 + 10 * MINUTE)
     assert TriggerState.objects.filter(state="breaching").count() == plans
 

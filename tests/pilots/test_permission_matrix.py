@@ -207,6 +207,11 @@ def samples_call(channel: str, plan: PilotPlan) -> Call:
     return Call("post", reverse("metrics:sample_upload", args=[plan.pk]), {})
 
 
+def timebox_extend_call(channel: str, plan: PilotPlan) -> Call:
+    data = {"new_end_date": "2030-01-04", "reason": "Checked by the matrix."}
+    return Call("post", reverse("pilots:timebox_extend", args=[plan.pk]), data)
+
+
 def team_call(name: str, method: str = "post") -> Callable[[str, PilotPlan], Call]:
     def call(channel: str, plan: PilotPlan) -> Call:
         return Call(method, reverse(name, args=[plan.team_id]), {})
@@ -247,6 +252,9 @@ ACTIONS: list[ActionSpec] = [
     # tests/pilots/test_plan_views.py); the API names the team, so the rule answers there.
     ActionSpec("plan-create", Perm.PLAN_CREATE, Status.DRAFT, plan_create_call, (API,)),
     ActionSpec("guests-manage", Perm.GUESTS_MANAGE, Status.DRAFT, guests_call, BROWSER),
+    ActionSpec(
+        "timebox-extend", Perm.TIMEBOX_EXTEND, Status.RUNNING, timebox_extend_call, BROWSER
+    ),
     ActionSpec("samples-push", Perm.SAMPLES_PUSH, Status.RUNNING, samples_call, anonymous_api=401),
     ActionSpec(
         "catalogue-edit", Perm.CATALOGUE_EDIT, Status.DRAFT, team_call("catalogue:metric_add"),
@@ -288,6 +296,7 @@ assert {a.name: a.roles for a in ACTIONS if not a.name.startswith("edit-")} == {
     "transition-close": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER},
     "plan-create": {Role.PRODUCT_OWNER},
     "guests-manage": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER},
+    "timebox-extend": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER},
     "samples-push": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER, Role.DEVELOPER, Role.DEVOPS},
     "catalogue-edit": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER, Role.DEVELOPER, Role.DEVOPS},
     "holidays-manage": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER},
