@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from django.db import models
 
+from core.constraints import FieldConstraints
 
-class MetricDefinition(models.Model):
+
+class MetricDefinition(FieldConstraints):
     """A measurable thing exit criteria and rollback triggers refer to.
 
     ``team`` is empty for the built-in catalogue (P1 defects, p95 latency, CSAT, …) that every
@@ -30,6 +32,15 @@ class MetricDefinition(models.Model):
     kind = models.CharField(max_length=10, choices=Kind.choices)
     direction = models.CharField(max_length=10, choices=Direction.choices)
     description = models.TextField(blank=True)
+
+    # Each database rule's field and words (core.constraints).
+    CONSTRAINT_FIELDS = {
+        "metrics_metricdefinition_kind_valid": ("kind", "Choose a kind: gauge, count or score."),
+        "metrics_metricdefinition_direction_valid": (
+            "direction",
+            "Choose whether lower or higher is better.",
+        ),
+    }
 
     class Meta:
         # The table and constraint names date from when the catalogue lived in ``metrics``;

@@ -413,7 +413,8 @@ def _complete_plan(
     edit.add(
         "rehearsals",
         devops,
-        rehearsed_on=start - dt.timedelta(days=3),
+        # A rehearsal has happened: never dated in the future, even for a plan starting later.
+        rehearsed_on=min(start - dt.timedelta(days=3), today),
         outcome="passed",
         notes="Flag off and redeploy took 18 minutes end to end.",
     )
