@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import ClassVar
 
+from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db import models, router
 
@@ -62,3 +63,14 @@ def constraint_place(model: type[models.Model], name: str) -> tuple[str, str] | 
         constraint = next(c for c in model._meta.constraints if c.name == name)
         message = str(constraint.get_violation_error_message())
     return field, message
+
+
+def constraint_place_by_name(name: str | None) -> tuple[str, str] | None:
+    """``(field, message)`` for a constraint named by the database (an ``IntegrityError``'s
+    ``diag.constraint_name``), searching every installed model; None if unknown."""
+    if not name:
+        return None
+    for model in apps.get_models():
+        if any(c.name == name for c in model._meta.constraints):
+            return constraint_place(model, name)
+    return None

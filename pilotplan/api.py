@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from drf_spectacular.utils import extend_schema
@@ -19,6 +20,7 @@ from rest_framework.reverse import reverse
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from accounts.api.serializers import UserOutputSerializer
+from core.constraints import constraint_place_by_name
 from core.exceptions import ServiceError
 from pilots.services import SectionConflict
 
@@ -40,6 +42,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response(_validation_detail(exc), status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, ServiceError):
         return Response(_service_error_body(exc), status=exc.status_code)
+    if isinstance(exc, IntegrityError):
+        # A database rule that a write reached without full_clean: still said on its field.
+        diag = getattr(exc.__cause__, "diag", None)
+        place = constraint_place_by_name(getattr(diag, "constraint_name", None))
+        if place is not None:
+            field, message = place
+            return Response({field: [message]}, status=status.HTTP_400_BAD_REQUEST)
     return drf_exception_handler(exc, context)
 
 

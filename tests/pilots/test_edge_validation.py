@@ -318,3 +318,17 @@ def test_decimal_threshold_bounds_are_unchanged(client_for, po, plan):
     response = add_row(client_for(po), plan, "exit-criteria", payload)
     assert response.status_code == 400
     assert "threshold" in response.json()
+
+
+def test_a_constraint_the_database_enforces_is_still_answered_on_its_field(plan):
+    from django.db import IntegrityError, transaction
+
+    from pilotplan.api import exception_handler
+
+    with pytest.raises(IntegrityError) as excinfo, transaction.atomic():
+        ResponseSla.objects.create(plan=plan, severity="p1", response_minutes=0)  # no full_clean
+
+    response = exception_handler(excinfo.value, {})
+
+    assert response.status_code == 400
+    assert response.data == {"response_minutes": ["Respond within at least one minute."]}
