@@ -12,6 +12,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from core.constraints import FieldConstraints
+
 
 def validate_time_zone(value: str) -> None:
     try:
@@ -111,7 +113,7 @@ class Team(models.Model):
 
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
-class Membership(models.Model):
+class Membership(FieldConstraints):
     """A person's place in a team: one role per team, different roles in different teams."""
 
     class Role(models.TextChoices):
@@ -125,6 +127,11 @@ class Membership(models.Model):
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=20, choices=Role.choices)
     joined_at = models.DateTimeField(default=timezone.now)
+
+    # Each database rule's field and words (core.constraints).
+    CONSTRAINT_FIELDS = {
+        "accounts_membership_role_valid": ("role", "Choose one of the roles."),
+    }
 
     class Meta:
         ordering = ["team__name", "user__email"]
@@ -165,7 +172,7 @@ class TeamHoliday(models.Model):
         return f"{self.team}: {self.date} {self.name}".strip()
 
 
-class Notification(models.Model):
+class Notification(FieldConstraints):
     """Something a person should know about, shown under the bell (and e-mailed if they want).
 
     ``email_state`` records what is owed by e-mail: ``pending`` from the moment ``notify``
@@ -204,6 +211,14 @@ class Notification(models.Model):
     emailed_at = models.DateTimeField(null=True, blank=True)
     email_attempts = models.PositiveSmallIntegerField(default=0)
 
+    # Each database rule's field and words (core.constraints).
+    CONSTRAINT_FIELDS = {
+        "accounts_notification_sent_has_time": (
+            "emailed_at",
+            "A sent e-mail records when it was sent, and only a sent one.",
+        ),
+    }
+
     class Meta:
         ordering = ["-created_at", "-pk"]
         indexes = [
@@ -228,7 +243,7 @@ class Notification(models.Model):
         return f"{self.user}: {self.message}"
 
 
-class ApiKey(models.Model):
+class ApiKey(FieldConstraints):
     """A machine's key to the API, scoped to one team and to what it may do.
 
     Only the SHA-256 of the secret is stored; the key is shown once, when created. A key reads
@@ -251,6 +266,11 @@ class ApiKey(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+
+    # Each database rule's field and words (core.constraints).
+    CONSTRAINT_FIELDS = {
+        "accounts_apikey_has_scope": ("scopes", "Choose at least one thing the key may do."),
+    }
 
     class Meta:
         ordering = ["-created_at"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from core.constraints import FieldConstraints
+
 MAX_EXPECTED_INTERVAL_MINUTES = 7 * 24 * 60
 
 
@@ -16,7 +18,7 @@ def interval_text(minutes: int) -> str:
     return "1 minute" if minutes == 1 else f"{minutes:,} minutes"
 
 
-class MetricDefinition(models.Model):
+class MetricDefinition(FieldConstraints):
     """A measurable thing exit criteria and rollback triggers refer to.
 
     ``team`` is empty for the built-in catalogue (P1 defects, p95 latency, CSAT, …) that every
@@ -48,6 +50,19 @@ class MetricDefinition(models.Model):
         default=60,
         help_text="How often samples arrive: 5 for a per-minute gauge, 1440 for a daily score.",
     )
+
+    # Each database rule's field and words (core.constraints).
+    CONSTRAINT_FIELDS = {
+        "metrics_metricdefinition_kind_valid": ("kind", "Choose a kind: gauge, count or score."),
+        "metrics_metricdefinition_direction_valid": (
+            "direction",
+            "Choose whether lower or higher is better.",
+        ),
+        "catalogue_metricdefinition_expected_interval_range": (
+            "expected_interval_minutes",
+            "The expected interval is between 1 minute and 7 days.",
+        ),
+    }
 
     class Meta:
         # The table and constraint names date from when the catalogue lived in ``metrics``;

@@ -29,6 +29,7 @@ import hashlib
 import itertools
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +56,10 @@ SOURCE_MAX_LENGTH = 50
 ID_MAX_LENGTH = 100
 IDEMPOTENCY_KEY_MAX_LENGTH = 200
 DEFAULT_SOURCE = "api"
+# The largest magnitude a value may have. The rollups add values and their squares in double
+# precision; PostgreSQL refuses a result beyond ~1.8e308 ("value out of range: overflow"), so
+# values are bounded well below the square root of that, with room for a whole pilot's sums.
+MAX_ABS_VALUE = 1e12
 # Samples are taken while the pilot runs and while its results are being evaluated (late data).
 INGESTING = frozenset({PilotPlan.Status.RUNNING, PilotPlan.Status.EVALUATING})
 
@@ -155,15 +160,17 @@ def _number(raw: object) -> tuple[float | None, str]:
     if kind is float or kind is int:
         try:
             value = float(raw)  # type: ignore[arg-type]
-        except OverflowError:
-            return None, "is too large."
+        except OverflowError:  # an integer beyond any float
+            return None, f"is too large: keep it between -{MAX_ABS_VALUE:g} and {MAX_ABS_VALUE:g}."
     elif kind is str:
         if not raw.strip():  # type: ignore[attr-defined]
             return None, "is required."
+        if problem := _bad_character(raw):  # type: ignore[arg-type]
+            return None, problem
         try:
             value = float(raw.strip())  # type: ignore[attr-defined]
         except ValueError:
-            return None, f"“{str(raw)[:40]}” is not a number."
+            return None, f"“{_quote(raw)}” is not a number."
     elif kind is bool:
         return None, "must be a number, not true or false."
     elif raw is None:
@@ -172,17 +179,44 @@ def _number(raw: object) -> tuple[float | None, str]:
         return None, "must be a number."
     if not math.isfinite(value):
         return None, "must be a finite number (not NaN or Infinity)."
+    if abs(value) > MAX_ABS_VALUE:
+        return None, f"is too large: keep it between -{MAX_ABS_VALUE:g} and {MAX_ABS_VALUE:g}."
     return value, ""
+
+
+def _bad_character(text: str) -> str:
+    """Why ``text`` cannot be stored, or "": PostgreSQL text holds no NUL, and UTF-8 cannot
+    encode a lone surrogate (JSON's ``"\\ud800"`` decodes to one)."""
+    if "\x00" in text:
+        return "must not contain NUL characters."
+    if _SURROGATE.search(text):
+        return "must be valid Unicode text (it contains a lone surrogate)."
+    return ""
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _quote(raw: object, limit: int = 40) -> str:
+    """``raw`` shortened for an error message, with characters that cannot be encoded or shown
+    replaced, so the message itself is always valid UTF-8."""
+    text = _SURROGATE.sub("\ufffd", str(raw)[:limit])
+    return "".join(c if c.isprintable() else "\ufffd" for c in text)
 
 
 def _timestamp(raw: object) -> tuple[dt.datetime | None, str]:
     if type(raw) is str:
         if not raw.strip():
             return None, "is required."
+        if problem := _bad_character(raw):
+            return None, problem
         try:
             moment = dt.datetime.fromisoformat(raw)
         except ValueError:
-            return None, f"“{raw[:40]}” is not an ISO-8601 timestamp (e.g. 2025-05-01T10:00:00Z)."
+            return (
+                None,
+                f"“{_quote(raw)}” is not an ISO-8601 timestamp (e.g. 2025-05-01T10:00:00Z).",
+            )
     elif isinstance(raw, dt.datetime):
         moment = raw
     elif raw is None:
@@ -206,8 +240,8 @@ def _text(
         return None, "must be a string."
     if len(raw) > max_length:  # type: ignore[arg-type]
         return None, f"is longer than {max_length} characters."
-    if "\x00" in raw:  # type: ignore[operator]
-        return None, "must not contain NUL characters."
+    if problem := _bad_character(raw):  # type: ignore[arg-type]
+        return None, problem
     return raw, ""  # type: ignore[return-value]
 
 
@@ -272,7 +306,7 @@ def _validate(
                     i,
                     "plan",
                     f"This request is for plan {plan.pk}; "
-                    f"send plan {str(raw_plan)[:20]} to its own URL.",
+                    f"send plan {_quote(raw_plan, 20)} to its own URL.",
                 )
         elif raw_plan is _MISSING or raw_plan is None:
             rules = None
@@ -296,8 +330,10 @@ def _validate(
                 error(i, "metric", "Metric is required.")
             elif type(key) is not str:
                 error(i, "metric", "Metric must be a metric key (a string).")
+            elif problem := _bad_character(key):
+                error(i, "metric", f"Metric {problem}")
             else:
-                error(i, "metric", f"“{key[:60]}” is not a metric of this team.")
+                error(i, "metric", f"“{_quote(key, 60)}” is not a metric of this team.")
 
         # value
         value, problem = _number(row.get("value"))
@@ -305,6 +341,13 @@ def _validate(
             error(i, "value", f"Value {problem}")
         elif metric is not None and metric[1] and value < 0:  # type: ignore[operator]
             error(i, "value", "Value of a count metric cannot be negative.")
+        elif metric is not None and metric[1] and not value.is_integer():  # type: ignore[union-attr]
+            error(
+                i,
+                "value",
+                f"Value of a count metric must be a whole number ({key} counts events), "
+                f"not {value:g}.",
+            )
 
         # observed_at
         observed_at, problem = _timestamp(row.get("observed_at"))
@@ -529,6 +572,8 @@ def samples_ingest(
             "Idempotency-Key",
             f"Idempotency-Key is longer than {IDEMPOTENCY_KEY_MAX_LENGTH} characters.",
         )
+    if problem := _bad_character(key):
+        raise _refuse_request("Idempotency-Key", f"Idempotency-Key {problem}")
     if not isinstance(rows, Sequence) or isinstance(rows, str | bytes):
         raise _refuse_request("samples", "Samples must be a list.")
     if not rows:

@@ -7,6 +7,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from core.constraints import FieldConstraints
+
 # The heartbeat written by beat's one-minute tick.
 TICK = "tick"
 
@@ -112,7 +114,7 @@ class IngestBatch(models.Model):
         return f"batch {self.pk}: {self.stored}/{self.received}"
 
 
-class Sample(models.Model):
+class Sample(FieldConstraints):
     """One observation of a metric in a pilot: the source of truth every rollup derives from.
 
     Unique per (plan, metric, observed_at, source) and, when the client names it, per (plan,
@@ -137,6 +139,14 @@ class Sample(models.Model):
         IngestBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="samples"
     )
     ingested_at = models.DateTimeField(default=timezone.now)
+
+    # Each database rule's field and words (core.constraints).
+    CONSTRAINT_FIELDS = {
+        "metrics_sample_value_finite": (
+            "value",
+            "A value must be a finite number (not NaN or Infinity).",
+        ),
+    }
 
     class Meta:
         constraints = [
@@ -216,7 +226,7 @@ class HourRollup(Rollup):
 # --- Scheduled checks --------------------------------------------------------------------------
 
 
-class CheckRun(models.Model):
+class CheckRun(FieldConstraints):
     """One scheduled check of one running plan: unique per (plan, slot), the slot keyed by its
     UTC ``due_at`` (metrics/slots.py). Claimed with ``INSERT … ON CONFLICT DO NOTHING`` by the
     tick, executed under a row lock in one transaction, so a slot never runs twice."""
@@ -238,6 +248,11 @@ class CheckRun(models.Model):
     met = models.PositiveSmallIntegerField(default=0)
     not_met = models.PositiveSmallIntegerField(default=0)
     not_enough_evidence = models.PositiveSmallIntegerField(default=0)
+
+    # Each database rule's field and words (core.constraints).
+    CONSTRAINT_FIELDS = {
+        "metrics_checkrun_status_valid": ("status", "A check run is pending, done or missed."),
+    }
 
     class Meta:
         ordering = ["-due_at"]

@@ -1,5 +1,6 @@
-"""The REST API's shared parts: the /api/v1/ root and the one exception handler (the shapes of
-its error bodies, for the schema, are in ``core.api``)."""
+"""The REST API's shared parts: the /api/v1/ root, the one exception handler and the error
+answers Django gives under /api/ (the shapes of the error bodies, for the schema, are in
+``core.api``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view
@@ -16,6 +20,7 @@ from rest_framework.reverse import reverse
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from accounts.api.serializers import UserOutputSerializer
+from core.constraints import constraint_place_by_name
 from core.exceptions import ServiceError
 from pilots.services import SectionConflict
 
@@ -37,6 +42,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response(_validation_detail(exc), status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, ServiceError):
         return Response(_service_error_body(exc), status=exc.status_code)
+    if isinstance(exc, IntegrityError):
+        # A database rule that a write reached without full_clean: still said on its field.
+        diag = getattr(exc.__cause__, "diag", None)
+        place = constraint_place_by_name(getattr(diag, "constraint_name", None))
+        if place is not None:
+            field, message = place
+            return Response({field: [message]}, status=status.HTTP_400_BAD_REQUEST)
     return drf_exception_handler(exc, context)
 
 
@@ -69,3 +81,34 @@ def api_root(request: Request) -> Response:
             "docs": reverse("api-docs", request=request),
         }
     )
+
+
+# --- error pages: JSON under /api/, the HTML pages elsewhere ------------------------------------
+# Django answers these itself (an unknown URL such as /api/v1/plans/abc, a CSRF failure outside
+# DRF, an unhandled exception), so they are mapped here to the API's shape: ``{"detail": …}``.
+
+
+def _api_or_page(request: HttpRequest, status_code: int, detail: str) -> HttpResponse | None:
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": detail}, status=status_code)
+    return None
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    answer = _api_or_page(request, 400, "Bad request.")
+    return answer or defaults.bad_request(request, exception)
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    answer = _api_or_page(request, 403, "You do not have permission to do this.")
+    return answer or defaults.permission_denied(request, exception)
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    answer = _api_or_page(request, 404, "Not found.")
+    return answer or defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    answer = _api_or_page(request, 500, "Server error: the problem was logged.")
+    return answer or defaults.server_error(request)

@@ -54,6 +54,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before anything reads a body (sessions, the CSRF check, DRF): size and JSON depth limits.
+    "core.limits.RequestLimitsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -151,6 +153,15 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 
+# --- Request limits (core.limits, docs/api.md "Limits"): checked before a view reads the body.
+# A request body: a batch of 10,000 samples fits in 16 MiB with room to spare.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024 * 1024
+# A whole file upload (the 5 MiB CSV of samples and the form around it). Larger uploads are
+# refused from their Content-Length; smaller ones stay in memory and never reach the disk.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024
+# How deeply a JSON body may nest lists and objects (a plan section needs 3).
+JSON_MAX_DEPTH = 64
+
 # --- E-mail
 EMAIL_BACKEND = envstr(
     "EMAIL_BACKEND",
@@ -226,6 +237,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "pilotplan.api.exception_handler",
+    "DEFAULT_PARSER_CLASSES": [
+        "core.limits.SafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_RENDERER_CLASSES": (
         ["rest_framework.renderers.JSONRenderer", "rest_framework.renderers.BrowsableAPIRenderer"]
         if DEBUG

@@ -21,23 +21,6 @@ from catalogue.selectors import metric_list_for_team
 from pilots.models import PilotPlan
 from pilots.services import RowKind
 
-# A database rule involves several fields; its message belongs next to the one the author has to
-# change. Rules without a custom message get a readable one here (else the message is the rule's).
-RULE_FIELDS: dict[str, tuple[str, str | None]] = {
-    "pilots_scopeitem_excluded_has_reason": ("reason", None),
-    "pilots_cohortsegment_share_percent": ("intended_share", None),
-    "pilots_entrycriterion_waiver_has_reason": ("waiver_reason", None),
-    "pilots_exitcriterion_threshold_is_number": ("threshold", None),
-    "pilots_exitcriterion_percentile_in_range": ("percentile", None),
-    "pilots_exitcriterion_rate_has_denominator": ("denominator", None),
-    "pilots_exitcriterion_rate_has_per_n": ("per_n", None),
-    "pilots_oncallshift_ends_after_start": ("ends_on", None),
-    "pilots_oncallshift_has_person": ("person", None),
-    "pilots_responsesla_positive": ("response_minutes", "Respond within at least one minute."),
-    "pilots_rollbacktrigger_threshold_is_number": ("threshold", None),
-    "pilots_rollbacktrigger_sustained_has_duration": ("sustained_minutes", None),
-}
-
 UNKNOWN_METRIC = "Unknown metric: choose one from the team's metric catalogue."
 NOT_A_MEMBER = "Choose a member of the plan's team."
 
@@ -86,8 +69,9 @@ class RowForm(forms.ModelForm):
                 field.queryset = target._default_manager.none()
 
     def add_error(self, field: str | None, error: Any) -> None:
-        """Like Form.add_error, but a broken database rule is shown on the field it is about,
-        and errors about fields this form does not have (from a service) on the form."""
+        """Like Form.add_error, but errors about fields this form does not have (from a
+        service) are shown on the form. (A broken database rule arrives on its field already:
+        core.constraints.)"""
         if field is None and isinstance(error, ValidationError):
             error = self._placed(error)
         super().add_error(field, error)
@@ -97,27 +81,14 @@ class RowForm(forms.ModelForm):
                 self.fields[name].widget.attrs["aria-describedby"] = f"{self[name].auto_id}_error"
 
     def _placed(self, error: ValidationError) -> ValidationError:
-        by_message = self._rule_messages()
         errors: dict[str, list[ValidationError]] = {}
         items = error.error_dict.items() if hasattr(error, "error_dict") else [(None, [error])]
         for key, field_errors in items:
             for each in field_errors:
                 for single in each.error_list:
-                    message = single.messages[0]
-                    name: str | None = key if key in self.fields else NON_FIELD_ERRORS
-                    if name == NON_FIELD_ERRORS and message in by_message:
-                        name, better = by_message[message]
-                        single = ValidationError(better) if better else single
+                    name = key if key in self.fields else NON_FIELD_ERRORS
                     errors.setdefault(name or NON_FIELD_ERRORS, []).append(single)
         return ValidationError(errors)
-
-    def _rule_messages(self) -> dict[str, tuple[str, str | None]]:
-        found: dict[str, tuple[str, str | None]] = {}
-        for constraint in self._meta.model._meta.constraints:
-            place = RULE_FIELDS.get(constraint.name)
-            if place and place[0] in self.fields:
-                found[str(constraint.get_violation_error_message())] = place
-        return found
 
     def focus(self) -> RowForm:
         """Put the cursor in the first field with an error, else the first field."""

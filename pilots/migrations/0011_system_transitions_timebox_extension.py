@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('pilots', '0008_metric_catalogue_app'),
+        ('pilots', '0010_edge_validators'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

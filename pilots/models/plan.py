@@ -7,10 +7,13 @@ import datetime as dt
 import pghistory
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
 from accounts.models import Team, validate_time_zone
+from core.constraints import FieldConstraints
+from core.validators import validate_sane_date
 
 
 def audited() -> tuple[pghistory.RowEvent, ...]:
@@ -44,7 +47,7 @@ class Section(models.TextChoices):
 
 
 @pghistory.track(*audited(), exclude=["version", "updated_at"])
-class PilotPlan(models.Model):
+class PilotPlan(FieldConstraints):
     """A limited, time-boxed release of an increment to a small cohort, and the plan for it."""
 
     class Status(models.TextChoices):
@@ -97,8 +100,14 @@ class PilotPlan(models.Model):
     )
     # Timeline
     time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
-    start_date = models.DateField(null=True, blank=True)
-    business_days = models.PositiveSmallIntegerField(default=10)
+    start_date = models.DateField(null=True, blank=True, validators=[validate_sane_date])
+    business_days = models.PositiveSmallIntegerField(
+        default=10,
+        validators=[
+            MinValueValidator(1, "A pilot lasts between 1 and 260 business days."),
+            MaxValueValidator(260, "A pilot lasts between 1 and 260 business days."),
+        ],
+    )
     # Derived from start_date + business_days, skipping weekends and the team's holidays;
     # stored so lists and the scheduler can filter on it. Computed by services.plan_end_date and
     # written only by the timeline section's save (section_update), plan_create_from_template
@@ -126,6 +135,21 @@ class PilotPlan(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     # Bumped by every write to the plan or any section: the API's ETag for the whole plan.
     version = models.PositiveIntegerField(default=1)
+
+    # Each database rule's field and words (core.constraints).
+    CONSTRAINT_FIELDS = {
+        "pilots_pilotplan_status_valid": ("status", "Choose one of the plan's statuses."),
+        "pilots_pilotplan_business_days_range": ("business_days", ""),
+        "pilots_pilotplan_end_after_start": (
+            "start_date",
+            "The pilot cannot end before it starts.",
+        ),
+        "pilots_pilotplan_decision_only_when_decided": (
+            "decision",
+            "A decision is recorded only when the plan is Decided or Closed.",
+        ),
+        "pilots_pilotplan_check_times_not_empty": ("check_times", ""),
+    }
 
     class Meta:
         ordering = ["-updated_at"]

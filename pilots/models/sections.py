@@ -12,15 +12,20 @@ from decimal import Decimal
 
 import pghistory
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
 from catalogue import comparators
+from core.constraints import FieldConstraints
+from core.validators import validate_not_future, validate_sane_date
 from pilots import wording
 from pilots.models.plan import PilotPlan, audited
 
 COMPARATORS = list(comparators.CODES)
 MAX_THRESHOLD = Decimal("9999999999.9999")  # the largest numeric(14, 4)
+SHARE_PERCENT = "A share is a percentage between 0 and 100."
+PERCENTILE_RANGE = "A percentile is between 0 and 100 (e.g. 95)."
 
 # The codes (stored) and symbols (labels) of the one table of comparators: LT = "lt", "<", …
 Comparator = models.TextChoices(  # type: ignore[call-overload]  # the functional form
@@ -46,7 +51,7 @@ def _threshold_is_number(model: str) -> models.CheckConstraint:
     )
 
 
-class Orderable(models.Model):
+class Orderable(FieldConstraints):
     position = models.PositiveIntegerField()
 
     class Meta:
@@ -70,6 +75,11 @@ class ScopeItem(Orderable):
     reference = models.CharField(max_length=50, blank=True, help_text="e.g. US-145")
     title = models.CharField(max_length=200)
     reason = models.TextField(blank=True, help_text="Why it is excluded from the pilot.")
+
+    # Each database rule's field and words (core.constraints).
+    CONSTRAINT_FIELDS = {
+        "pilots_scopeitem_excluded_has_reason": ("reason", ""),
+    }
 
     class Meta(Orderable.Meta):
         constraints = [
@@ -117,8 +127,19 @@ class CohortSegment(Orderable):
     dimension = models.CharField(max_length=20, choices=Dimension.choices)
     value = models.CharField(max_length=100, help_text="e.g. Region A, SMB, internal")
     intended_share = models.DecimalField(
-        max_digits=5, decimal_places=2, help_text="Per cent of the cohort (0–100)."
+        max_digits=5,
+        decimal_places=2,
+        help_text="Per cent of the cohort (0–100).",
+        validators=[
+            MinValueValidator(0, SHARE_PERCENT),
+            MaxValueValidator(100, SHARE_PERCENT),
+        ],
     )
+
+    # Each database rule's field and words (core.constraints).
+    CONSTRAINT_FIELDS = {
+        "pilots_cohortsegment_share_percent": ("intended_share", ""),
+    }
 
     class Meta(Orderable.Meta):
         constraints = [
@@ -138,7 +159,7 @@ class CohortSegment(Orderable):
 
 
 @pghistory.track(*audited())
-class EnvironmentAndData(models.Model):
+class EnvironmentAndData(FieldConstraints):
     plan = models.OneToOneField(PilotPlan, on_delete=models.CASCADE, related_name="environment")
     environment = models.CharField(max_length=200, blank=True, help_text="e.g. pilot-eu-1")
     data_migration_rules = models.TextField(blank=True)
@@ -149,6 +170,14 @@ class EnvironmentAndData(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     compliance_validated_at = models.DateTimeField(null=True, blank=True)
+
+    # Each database rule's field and words (core.constraints).
+    CONSTRAINT_FIELDS = {
+        "pilots_environmentanddata_validation_who_and_when": (
+            "compliance_validated_by",
+            "Record both who validated compliance and when.",
+        ),
+    }
 
     class Meta:
         constraints = [
@@ -195,6 +224,15 @@ class EntryCriterion(Orderable):
     )
     confirmed_at = models.DateTimeField(null=True, blank=True)
 
+    # Each database rule's field and words (core.constraints).
+    CONSTRAINT_FIELDS = {
+        "pilots_entrycriterion_waiver_has_reason": ("waiver_reason", ""),
+        "pilots_entrycriterion_confirmed_who_and_when": (
+            "confirmed_by",
+            "Record who confirmed the criterion and when.",
+        ),
+    }
+
     class Meta(Orderable.Meta):
         verbose_name_plural = "entry criteria"
         constraints = [
@@ -234,7 +272,16 @@ class ExitCriterion(Orderable):
         "catalogue.MetricDefinition", on_delete=models.PROTECT, related_name="exit_criteria"
     )
     aggregation = models.CharField(max_length=12, choices=Aggregation.choices)
-    percentile = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    percentile = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[
+            MinValueValidator(Decimal("0.01"), PERCENTILE_RANGE),
+            MaxValueValidator(Decimal("99.99"), PERCENTILE_RANGE),
+        ],
+    )
     denominator = models.ForeignKey(
         "catalogue.MetricDefinition",
         null=True,
@@ -244,7 +291,10 @@ class ExitCriterion(Orderable):
         help_text="For a rate or ratio: what it is per (e.g. sessions).",
     )
     per_n = models.PositiveIntegerField(
-        null=True, blank=True, help_text="For a rate: per how many (e.g. 1000 sessions)."
+        null=True,
+        blank=True,
+        help_text="For a rate: per how many (e.g. 1000 sessions).",
+        validators=[MinValueValidator(1, "A rate is per at least 1 (e.g. 1000).")],
     )
     comparator = models.CharField(max_length=2, choices=Comparator.choices)
     # Empty while the author has not decided; plan health flags it. Never non-numeric.
@@ -259,6 +309,18 @@ class ExitCriterion(Orderable):
     blocking = models.BooleanField(
         default=True, help_text="Blocking criteria decide go / no-go; advisory ones inform."
     )
+
+    # Each database rule's field and words (core.constraints).
+    CONSTRAINT_FIELDS = {
+        "pilots_exitcriterion_threshold_is_number": ("threshold", ""),
+        "pilots_exitcriterion_comparator_valid": (
+            "comparator",
+            "Choose a comparator such as < or ≥.",
+        ),
+        "pilots_exitcriterion_percentile_in_range": ("percentile", ""),
+        "pilots_exitcriterion_rate_has_denominator": ("denominator", ""),
+        "pilots_exitcriterion_rate_has_per_n": ("per_n", ""),
+    }
 
     class Meta(Orderable.Meta):
         verbose_name_plural = "exit criteria"
@@ -323,7 +385,7 @@ class Dashboard(Orderable):
 
 
 @pghistory.track(*audited())
-class OnCallShift(models.Model):
+class OnCallShift(FieldConstraints):
     """Who is on call from one date to another (inclusive), in the plan's time zone."""
 
     plan = models.ForeignKey(PilotPlan, on_delete=models.CASCADE, related_name="on_call")
@@ -333,8 +395,14 @@ class OnCallShift(models.Model):
     person_name = models.CharField(
         max_length=100, blank=True, help_text="When the person is not a Pilotplan user."
     )
-    starts_on = models.DateField()
-    ends_on = models.DateField()
+    starts_on = models.DateField(validators=[validate_sane_date])
+    ends_on = models.DateField(validators=[validate_sane_date])
+
+    # Each database rule's field and words (core.constraints).
+    CONSTRAINT_FIELDS = {
+        "pilots_oncallshift_ends_after_start": ("ends_on", ""),
+        "pilots_oncallshift_has_person": ("person", ""),
+    }
 
     class Meta:
         ordering = ["starts_on", "ends_on"]
@@ -356,7 +424,7 @@ class OnCallShift(models.Model):
 
 
 @pghistory.track(*audited())
-class ResponseSla(models.Model):
+class ResponseSla(FieldConstraints):
     class Severity(models.TextChoices):
         P1 = "p1", "P1"
         P2 = "p2", "P2"
@@ -364,7 +432,14 @@ class ResponseSla(models.Model):
 
     plan = models.ForeignKey(PilotPlan, on_delete=models.CASCADE, related_name="response_slas")
     severity = models.CharField(max_length=2, choices=Severity.choices)
-    response_minutes = models.PositiveIntegerField()
+    response_minutes = models.PositiveIntegerField(
+        validators=[MinValueValidator(1, "Respond within at least one minute.")]
+    )
+
+    # Each database rule's field and words (core.constraints).
+    CONSTRAINT_FIELDS = {
+        "pilots_responsesla_positive": ("response_minutes", "Respond within at least one minute."),
+    }
 
     class Meta:
         ordering = ["severity"]
@@ -400,8 +475,22 @@ class RollbackTrigger(Orderable):
     comparator = models.CharField(max_length=2, choices=Comparator.choices)
     threshold = models.DecimalField(max_digits=14, decimal_places=4)
     mode = models.CharField(max_length=10, choices=Mode.choices)
-    sustained_minutes = models.PositiveIntegerField(null=True, blank=True)
+    sustained_minutes = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1, "“Sustained” lasts at least one minute.")],
+    )
     description = models.CharField(max_length=200, blank=True)
+
+    # Each database rule's field and words (core.constraints).
+    CONSTRAINT_FIELDS = {
+        "pilots_rollbacktrigger_threshold_is_number": ("threshold", ""),
+        "pilots_rollbacktrigger_comparator_valid": (
+            "comparator",
+            "Choose a comparator such as < or ≥.",
+        ),
+        "pilots_rollbacktrigger_sustained_has_duration": ("sustained_minutes", ""),
+    }
 
     class Meta(Orderable.Meta):
         constraints = [
@@ -471,7 +560,10 @@ class RollbackRehearsal(models.Model):
     plan = models.ForeignKey(
         PilotPlan, on_delete=models.CASCADE, related_name="rollback_rehearsals"
     )
-    rehearsed_on = models.DateField(default=timezone.localdate)
+    # A rehearsal is recorded after it happened: never in the future.
+    rehearsed_on = models.DateField(
+        default=timezone.localdate, validators=[validate_sane_date, validate_not_future]
+    )
     outcome = models.CharField(max_length=10, choices=Outcome.choices)
     notes = models.TextField(blank=True)
 

@@ -9,6 +9,7 @@ from django.db import transaction
 
 from accounts.models import Team, TeamHoliday, User
 from accounts.permissions import Perm, require, role_in_team
+from core.validators import validate_sane_date
 from pilots.models import PilotPlan
 from pilots.services.sections import plan_end_date
 
@@ -37,6 +38,10 @@ def _recompute_end_dates(team: Team) -> int:
 def team_holiday_add(*, team: Team, user: User, date: dt.date, name: str = "") -> TeamHoliday:
     """Add a holiday; the end dates of the team's open plans move accordingly."""
     require(role_in_team(user=user, team_id=team.pk), Perm.HOLIDAYS_MANAGE)
+    try:
+        validate_sane_date(date)
+    except ValidationError as error:
+        raise ValidationError({"date": error.messages}) from None
     if TeamHoliday.objects.filter(team=team, date=date).exists():
         raise ValidationError({"date": f"{date:%d %b %Y} is already a holiday."})
     holiday = TeamHoliday(team=team, date=date, name=name.strip())

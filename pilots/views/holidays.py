@@ -16,11 +16,14 @@ from accounts.http import AuthedHtmxRequest
 from accounts.models import Team, TeamHoliday
 from accounts.permissions import Perm, allows, team_for_member
 from core.http import UNPROCESSABLE
+from core.validators import validate_sane_date
 from pilots.services.holidays import team_holiday_add, team_holiday_remove
 
 
 class HolidayForm(forms.Form):
-    date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    date = forms.DateField(
+        widget=forms.DateInput(attrs={"type": "date"}), validators=[validate_sane_date]
+    )
     name = forms.CharField(max_length=100, required=False, label="Name (optional)")
 
 
