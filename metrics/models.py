@@ -417,7 +417,7 @@ class TriggerEpisode(models.Model):
         return f"{self.description} fired {self.fired_at:%Y-%m-%d %H:%M}"
 
 
-class SignalEpisode(models.Model):
+class SignalEpisode(FieldConstraints):
     """A stretch of time a rollback trigger could not judge: no data since the pilot started
     (after the grace period) or only data older than the metric's expected interval.
 
@@ -429,6 +429,11 @@ class SignalEpisode(models.Model):
     class Kind(models.TextChoices):
         NO_DATA = "no_data", "No data"
         STALE = "stale", "Stale"
+
+    # Each database rule's field and words (core.constraints).
+    CONSTRAINT_FIELDS = {
+        "metrics_signalepisode_kind_valid": ("kind", "Choose a kind: no data or stale."),
+    }
 
     plan = models.ForeignKey("pilots.PilotPlan", on_delete=models.CASCADE, related_name="+")
     trigger = models.ForeignKey(

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from core.constraints import FieldConstraints
 from pilots.models.plan import PilotPlan, audited
 
 
@@ -128,8 +129,17 @@ class PlanTransition(models.Model):
         return f"{self.plan}: {self.from_status} → {self.to_status}"
 
 
-class TimeboxExtension(models.Model):
+class TimeboxExtension(FieldConstraints):
     """An explicit change of a running pilot's end date, with who, when and why."""
+
+    # Each database rule's field and words (core.constraints).
+    CONSTRAINT_FIELDS = {
+        "pilots_timeboxextension_later": (
+            "new_end_date",
+            "The new end date must be after the old one.",
+        ),
+        "pilots_timeboxextension_reason_required": ("reason", "Say why the time-box is extended."),
+    }
 
     plan = models.ForeignKey(PilotPlan, on_delete=models.CASCADE, related_name="extensions")
     old_end_date = models.DateField()

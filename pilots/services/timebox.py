@@ -22,6 +22,7 @@ from django.utils.formats import date_format
 from accounts.models import Notification, TeamHoliday, User
 from accounts.permissions import Perm, require, role_in_team
 from accounts.services import notify_each
+from accounts.ui import zone_of
 from core.exceptions import Conflict
 from pilots import timeline
 from pilots.models import PilotPlan, PlanSection, PlanTransition, Section, TimeboxExtension
@@ -41,8 +42,9 @@ def timebox_ended_reason(end_date: dt.date) -> str:
 
 def timebox_over(*, end_date: dt.date, time_zone: str, now: dt.datetime) -> bool:
     """Is the time-box's last business day over, in the plan's zone? It ends at the local
-    midnight after ``end_date`` (the first moment of the next local date)."""
-    return now.astimezone(zoneinfo.ZoneInfo(time_zone)).date() > end_date
+    midnight after ``end_date`` (the first moment of the next local date). A zone that is not
+    known (stored before zones were checked) is read as UTC, so one plan cannot stop the tick."""
+    return now.astimezone(zone_of(time_zone)).date() > end_date
 
 
 @transaction.atomic
