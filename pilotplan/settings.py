@@ -206,6 +206,12 @@ CELERY_BEAT_SCHEDULE = {
     "tick": {"task": "metrics.tasks.tick", "schedule": 60.0, "options": {"expires": 55}},
 }
 
+# --- Webhooks (metrics/webhooks.py): where alerts may be POSTed.
+# Host names allowed even though they resolve to internal addresses (e.g. an in-house receiver).
+WEBHOOK_ALLOWED_HOSTS = envlist("WEBHOOK_ALLOWED_HOSTS", [])
+# Plain http:// addresses: only in development unless turned on explicitly.
+WEBHOOK_ALLOW_HTTP = envbool("WEBHOOK_ALLOW_HTTP", DEBUG)
+
 # How old the scheduler's last heartbeat may be before /healthz calls it stale.
 HEALTHZ_HEARTBEAT_MAX_AGE = envint("HEALTHZ_HEARTBEAT_MAX_AGE", 180, minimum=60)
 
