@@ -21,6 +21,7 @@ class SecurityHeadersMiddleware:
         if settings.PERMISSIONS_POLICY:
             response.headers.setdefault("Permissions-Policy", settings.PERMISSIONS_POLICY)
         user = getattr(request, "user", None)
-        if request.path.startswith("/api/") or (user is not None and user.is_authenticated):
+        private = request.path.startswith("/api/") or (user is not None and user.is_authenticated)
+        if private and "no-store" not in response.headers.get("Cache-Control", ""):
             add_never_cache_headers(response)
         return response

@@ -7,6 +7,7 @@ One module for every environment. ``DEBUG`` decides the safe defaults: with ``DE
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import dj_database_url
@@ -38,6 +39,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "django_htmx",
+    "axes",
     "pgtrigger",
     "pghistory",
     "template_partials",
@@ -68,6 +70,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     # Puts the request's user and URL into the context of every audit event the request causes.
     "pghistory.middleware.HistoryMiddleware",
+    # Login lockouts (accounts/throttle.py); axes wants to be last.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "pilotplan.urls"
@@ -111,6 +115,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = envurl("REDIS_URL", "redis://127.0.0.1:6379/0", schemes=("redis", "rediss"))
 
 AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    # Refuses a locked account or address before the password is checked (django-axes).
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "accounts:login"
@@ -184,6 +193,21 @@ PERMISSIONS_POLICY = envstr(
     "camera=(), microphone=(), geolocation=(), payment=(), usb=(), serial=(), bluetooth=(), "
     "magnetometer=(), gyroscope=(), accelerometer=(), display-capture=(), interest-cohort=()",
 )
+
+# --- Login throttling (accounts/throttle.py, django-axes): after LOGIN_FAILURE_LIMIT failures
+# for one account, or from one address, it is locked for LOGIN_LOCKOUT_MINUTES (429 + Retry-After).
+AXES_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", 10, minimum=1)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=envint("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own
+AXES_RESET_ON_SUCCESS = True
+# The log-in forms post the e-mail address as "username" (axes would look for "email").
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_LOCKOUT_CALLABLE = "accounts.throttle.lockout_response"
+AXES_VERBOSE = False  # accounts/throttle.py logs the security events itself
+# API keys: after API_KEY_FAILURE_LIMIT refused keys from one address within
+# API_KEY_FAILURE_WINDOW seconds, that address gets 429 until the window ends.
+API_KEY_FAILURE_LIMIT = envint("API_KEY_FAILURE_LIMIT", 20, minimum=1)
+API_KEY_FAILURE_WINDOW = envint("API_KEY_FAILURE_WINDOW", 300, minimum=1)
 
 # --- E-mail
 EMAIL_BACKEND = envstr(

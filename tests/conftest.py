@@ -174,3 +174,12 @@ def _metric_catalogue(request: pytest.FixtureRequest) -> None:
     with request.getfixturevalue("django_db_blocker").unblock():
         if MetricDefinition.objects.filter(team=None).count() < 10:
             seed_metric_catalogue()
+
+
+@pytest.fixture(autouse=True)
+def _api_key_throttle_reset() -> None:
+    """Refused API keys are counted per address in Redis, outside each test's transaction (login
+    failures live in the database and roll back by themselves): start every test at zero."""
+    from accounts.throttle import api_key_failures_reset
+
+    api_key_failures_reset()
