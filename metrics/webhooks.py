@@ -182,26 +182,37 @@ def url_vet(url: str) -> tuple[str, int, list[str]]:
     return host, port, addresses
 
 
-class _PinnedHTTPConnection(http.client.HTTPConnection):
-    """Connects to an address vetted beforehand, not to whatever the host name resolves to now."""
+def _connect_vetted(addresses: list[str], port: int, timeout: float | None) -> socket.socket:
+    """A connection to the first of ``addresses`` (vetted beforehand) that answers."""
+    error: OSError | None = None
+    for address in addresses:
+        try:
+            return socket.create_connection((address, port), timeout)
+        except OSError as exc:
+            error = exc
+    raise error or OSError("no address")
 
-    def __init__(self, host: str, port: int, *, address: str, timeout: float) -> None:
+
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """Connects to addresses vetted beforehand, not to whatever the host name resolves to now."""
+
+    def __init__(self, host: str, port: int, *, addresses: list[str], timeout: float) -> None:
         super().__init__(host, port, timeout=timeout)
-        self._address = address
+        self._addresses = addresses
 
     def connect(self) -> None:
-        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = _connect_vetted(self._addresses, self.port, self.timeout)
 
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
     """As ``_PinnedHTTPConnection``, with TLS verified against the host name (SNI too)."""
 
-    def __init__(self, host: str, port: int, *, address: str, timeout: float) -> None:
+    def __init__(self, host: str, port: int, *, addresses: list[str], timeout: float) -> None:
         super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
-        self._address = address
+        self._addresses = addresses
 
     def connect(self) -> None:
-        sock = socket.create_connection((self._address, self.port), self.timeout)
+        sock = _connect_vetted(self._addresses, self.port, self.timeout)
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
 
 
@@ -217,7 +228,7 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, s
     parts = urlsplit(url)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     cls = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
-    connection = cls(host, port, address=addresses[0], timeout=TIMEOUT_SECONDS)
+    connection = cls(host, port, addresses=addresses, timeout=TIMEOUT_SECONDS)
     try:
         connection.request("POST", path, body=body, headers=headers)
         status = connection.getresponse().status

@@ -214,3 +214,16 @@ def test_the_delivery_log_shows_the_category(client_for, team, po, settings):
 
     assert "connection refused" in body
     assert "Errno" not in body and "URLError" not in body
+
+
+def test_the_request_goes_to_the_vetted_address_not_a_new_lookup(listener):
+    # The name does not resolve at all: the connection uses the address checked beforehand, so a
+    # DNS answer that changes between the check and the request cannot redirect it.
+    connection = webhooks._PinnedHTTPConnection(
+        "rebound.invalid", listener.port, addresses=["192.0.2.1", "127.0.0.1"], timeout=2
+    )
+    connection.request("POST", "/hook", body=b"{}")
+
+    assert connection.getresponse().status == 200
+    connection.close()
+    assert listener.hits == ["/hook"]
