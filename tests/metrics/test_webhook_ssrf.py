@@ -5,6 +5,7 @@ allow-listed; the delivery log shows error categories, never raw exception text.
 from __future__ import annotations
 
 import http.server
+import importlib
 import socket
 import threading
 from collections.abc import Iterator
@@ -227,3 +228,15 @@ def test_the_request_goes_to_the_vetted_address_not_a_new_lookup(listener):
     assert connection.getresponse().status == 200
     connection.close()
     assert listener.hits == ["/hook"]
+
+
+def test_errors_recorded_before_are_rewritten_as_categories():
+    migration = importlib.import_module("metrics.migrations.0010_webhook_error_categories")
+    category = migration._category
+
+    assert category("URLError: [Errno 111] Connection refused", None) == "connection refused"
+    assert category("TimeoutError: timed out", None) == "timeout"
+    assert category("URLError: [SSL: CERTIFICATE_VERIFY_FAILED] …", None) == "TLS error"
+    assert category("URLError: [Errno -2] Name or service not known", None) == "host not found"
+    assert category("HTTP 500 Internal Server Error", 500) == "HTTP 500"
+    assert category("OSError: [Errno 113] No route to host", None) == "connection failed"

@@ -130,3 +130,8 @@ def test_invitations_page_query_count(client_for, plan, po, gina, django_assert_
     with django_assert_num_queries(3):
         response = client.get(reverse("pilots:invitation_list"))
     assert response.content.decode().count('data-testid="pending-invitation"') == 3
+
+
+def test_the_notifications_page_links_to_the_invitations(client_for, gina):
+    html = client_for(gina).get(reverse("accounts:notification_list")).content.decode()
+    assert reverse("pilots:invitation_list") in html
