@@ -30,6 +30,7 @@ from rest_framework.request import Request
 
 from accounts.models import ApiKey, Team, User
 from accounts.permissions import Perm, require, role_in_team
+from accounts.throttle import api_key_blocked_for, api_key_failure_record, client_address
 
 KEY_PREFIX = "pp"
 # 12 hex characters (48 random bits) find the row; 32 random bytes are the secret.
@@ -131,8 +132,19 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Invalid API key.") from None
         if not token.startswith(f"{KEY_PREFIX}_"):
             return None
-        key = api_key_authenticate(plaintext=token)
+        address = client_address(request._request)
+        wait = api_key_blocked_for(address)
+        if wait:
+            raise exceptions.Throttled(
+                wait=wait, detail="Too many refused API keys from this address; try again later."
+            )
+        try:
+            key = api_key_authenticate(plaintext=token)
+        except exceptions.AuthenticationFailed:
+            api_key_failure_record(address, "revoked")
+            raise
         if key is None:
+            api_key_failure_record(address, "invalid")
             raise exceptions.AuthenticationFailed("Invalid API key.")
         return AnonymousUser(), key
 

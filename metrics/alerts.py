@@ -26,6 +26,7 @@ from accounts.permissions import Perm, require, role_in_team
 from core.exceptions import Conflict
 from core.queue import enqueue_on_commit
 from metrics.models import SignalEpisode, TriggerEpisode, WebhookDelivery, WebhookEndpoint
+from metrics.webhooks import AddressNotAllowed, url_vet
 from pilots import wording
 from pilots.extensions import PlanPanel
 from pilots.models import PilotPlan
@@ -202,12 +203,21 @@ def webhook_secret_generate() -> str:
 
 
 def _validate_url(url: str) -> str:
+    """The address as saved; refused (on the ``url`` field) when it is not http(s), or not https
+    in production, or resolves to an internal address (metrics/webhooks.py, ``url_vet``). A host
+    that does not resolve yet is accepted: each delivery checks again and logs "host not found"."""
     url = (url or "").strip()
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.netloc:
         raise ValidationError({"url": "Enter an http:// or https:// address."})
     if len(url) > 200:
         raise ValidationError({"url": "Keep the address under 200 characters."})
+    try:
+        url_vet(url)
+    except AddressNotAllowed as exc:
+        raise ValidationError({"url": str(exc)}) from None
+    except (OSError, UnicodeError):
+        pass  # not resolvable now; delivery checks again
     return url
 
 

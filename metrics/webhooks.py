@@ -8,10 +8,17 @@ Each ``WebhookDelivery`` is written in the transaction that caused it and POSTed
     Pilotplan-Delivery: 42
     Pilotplan-Signature: t=1767225600,v1=<hex HMAC-SHA256(secret, "1767225600." + body)>
 
-A 2xx answer within 5 seconds is delivered. Anything else is recorded (``last_status``,
-``last_error``) and retried with exponential backoff: attempt n+1 is due 2^n minutes after
-attempt n (2, 6, 14, 30, 62, 126 and 254 minutes after the event), and the delivery gives up
-after ``MAX_ATTEMPTS``. The tick's ``deliveries_sweep`` queues whatever is due, so a broker
+Where we POST: ``https`` only unless ``WEBHOOK_ALLOW_HTTP`` (on when DEBUG); the host is
+resolved and refused when any of its addresses is not a public one (loopback, private,
+link-local, multicast, reserved, unspecified — IPv4 and IPv6, IPv4-mapped included), unless its
+name is in ``WEBHOOK_ALLOWED_HOSTS``. This is checked when the address is saved and again at each
+delivery, which then connects to the address it vetted (DNS may have changed in between).
+
+A 2xx answer within 5 seconds is delivered. Anything else is recorded (``last_status``, and
+``last_error`` as a category such as "timeout", never the raw exception) and retried with
+exponential backoff: attempt n+1 is due 2^n minutes after attempt n (2, 6, 14, 30, 62, 126 and
+254 minutes after the event), and the delivery gives up after ``MAX_ATTEMPTS``. The tick's
+``deliveries_sweep`` queues whatever is due, so a broker
 outage or a dead worker only delays a delivery.
 """
 
@@ -20,13 +27,16 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import http.client
+import ipaddress
 import json
 import logging
+import socket
+import ssl
 import time
-import urllib.error
-import urllib.request
-from typing import Any
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
@@ -112,29 +122,129 @@ def deliveries_sweep(*, now: dt.datetime) -> int:
     return len(ids)
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect is not a delivery: the signed POST would turn into an unsigned GET."""
+# --- where we may send -----------------------------------------------------------------------
 
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
+# What the delivery log shows: a category, never the exception text (which would turn the log
+# into a port scanner's report).
+ERROR_ADDRESS_NOT_ALLOWED = "address not allowed"
+ERROR_HOST_NOT_FOUND = "host not found"
+ERROR_REFUSED = "connection refused"
+ERROR_TIMEOUT = "timeout"
+ERROR_TLS = "TLS error"
+ERROR_CONNECTION = "connection failed"
+ERROR_BAD_ANSWER = "invalid HTTP answer"
 
 
-_opener = urllib.request.build_opener(_NoRedirects)
+class AddressNotAllowed(Exception):
+    """The URL may not be posted to; ``str(exc)`` says why in the user's words."""
+
+
+def _ip_allowed(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone ("fe80::1%eth0")
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not (
+        ip.is_loopback
+        or ip.is_private
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
+    )
+
+
+def _host_allow_listed(host: str) -> bool:
+    allowed = {h.strip().strip("[]").lower() for h in settings.WEBHOOK_ALLOWED_HOSTS}
+    return host.lower() in allowed
+
+
+def url_vet(url: str) -> tuple[str, int, list[str]]:
+    """``(host, port, addresses)`` to connect to for ``url``. Raises ``AddressNotAllowed`` for a
+    scheme or an address we do not send to, and ``socket.gaierror`` when the host does not
+    resolve. An allow-listed host is resolved but not restricted."""
+    parts = urlsplit(url)
+    if parts.scheme == "http" and not settings.WEBHOOK_ALLOW_HTTP:
+        raise AddressNotAllowed("Use an https:// address.")
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise AddressNotAllowed("Enter an http:// or https:// address.")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise AddressNotAllowed("The port is not a number between 0 and 65535.") from None
+    host = parts.hostname
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    if not _host_allow_listed(host) and not all(_ip_allowed(a) for a in addresses):
+        raise AddressNotAllowed(
+            "This address points at a private, loopback or otherwise internal network; "
+            "webhooks go to public addresses only."
+        )
+    return host, port, addresses
+
+
+def _connect_vetted(addresses: list[str], port: int, timeout: float | None) -> socket.socket:
+    """A connection to the first of ``addresses`` (vetted beforehand) that answers."""
+    error: OSError | None = None
+    for address in addresses:
+        try:
+            return socket.create_connection((address, port), timeout)
+        except OSError as exc:
+            error = exc
+    raise error or OSError("no address")
+
+
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """Connects to addresses vetted beforehand, not to whatever the host name resolves to now."""
+
+    def __init__(self, host: str, port: int, *, addresses: list[str], timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self._addresses = addresses
+
+    def connect(self) -> None:
+        self.sock = _connect_vetted(self._addresses, self.port, self.timeout)
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """As ``_PinnedHTTPConnection``, with TLS verified against the host name (SNI too)."""
+
+    def __init__(self, host: str, port: int, *, addresses: list[str], timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self._addresses = addresses
+
+    def connect(self) -> None:
+        sock = _connect_vetted(self._addresses, self.port, self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
 
 
 def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str]:
-    """POST and return (status, error); status ``None`` when no HTTP answer came back."""
-    if not url.startswith(("http://", "https://")):
-        return None, "Not an http(s) address."
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
+    """POST and return (status, error category); status ``None`` when no HTTP answer came back.
+    Redirects are not followed: the signed POST would turn into an unsigned GET elsewhere."""
     try:
-        with _opener.open(request, timeout=TIMEOUT_SECONDS) as response:
-            return response.status, ""
-    except urllib.error.HTTPError as exc:
-        return exc.code, f"HTTP {exc.code} {exc.reason}"
-    except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return None, f"{type(exc).__name__}: {reason}"[:300]
+        host, port, addresses = url_vet(url)
+    except AddressNotAllowed:
+        return None, ERROR_ADDRESS_NOT_ALLOWED
+    except (OSError, UnicodeError):
+        return None, ERROR_HOST_NOT_FOUND
+    parts = urlsplit(url)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    cls = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
+    connection = cls(host, port, addresses=addresses, timeout=TIMEOUT_SECONDS)
+    try:
+        connection.request("POST", path, body=body, headers=headers)
+        status = connection.getresponse().status
+    except ConnectionRefusedError:
+        return None, ERROR_REFUSED
+    except TimeoutError:  # socket.timeout is TimeoutError
+        return None, ERROR_TIMEOUT
+    except ssl.SSLError:  # certificate errors included
+        return None, ERROR_TLS
+    except http.client.HTTPException:
+        return None, ERROR_BAD_ANSWER
+    except OSError:
+        return None, ERROR_CONNECTION
+    finally:
+        connection.close()
+    return status, "" if 200 <= status < 300 else f"HTTP {status}"
 
 
 def webhook_deliver(*, delivery_id: int, now: dt.datetime | None = None) -> bool | None:

@@ -7,9 +7,11 @@ One module for every environment. ``DEBUG`` decides the safe defaults: with ``DE
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from pilotplan.env import envbool, envint, envlist, envstr, envtimezone, envurl
@@ -37,6 +39,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "django_htmx",
+    "axes",
     "pgtrigger",
     "pghistory",
     "template_partials",
@@ -61,11 +64,16 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Permissions-Policy, and Cache-Control: no-store for logged-in pages and the API.
+    "pilotplan.middleware.SecurityHeadersMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # Puts the request's user and URL into the context of every audit event the request causes.
     "pghistory.middleware.HistoryMiddleware",
+    # Login lockouts (accounts/throttle.py); axes wants to be last.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "pilotplan.urls"
@@ -83,6 +91,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.notifications",
+                "csp.context_processors.nonce",
             ],
         },
     },
@@ -108,6 +117,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = envurl("REDIS_URL", "redis://127.0.0.1:6379/0", schemes=("redis", "rediss"))
 
 AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    # Refuses a locked account or address before the password is checked (django-axes).
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "accounts:login"
@@ -161,6 +175,50 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024
 # How deeply a JSON body may nest lists and objects (a plan section needs 3).
 JSON_MAX_DEPTH = 64
+
+# Content-Security-Policy (django-csp): our own origin only, no inline script or style without the
+# request's nonce, no eval (htmx is configured for it in base.html). CSP_REPORT_ONLY=true sends it
+# as Content-Security-Policy-Report-Only instead, to try a change without breaking pages.
+_CSP = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        # Pico CSS draws its icons (select arrows, checkboxes) as data: SVGs.
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+if envbool("CSP_REPORT_ONLY", False):
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = _CSP
+else:
+    CONTENT_SECURITY_POLICY = _CSP
+# Browser features no page of ours uses; an empty value sends no header.
+PERMISSIONS_POLICY = envstr(
+    "PERMISSIONS_POLICY",
+    "camera=(), microphone=(), geolocation=(), payment=(), usb=(), serial=(), bluetooth=(), "
+    "magnetometer=(), gyroscope=(), accelerometer=(), display-capture=(), interest-cohort=()",
+)
+
+# --- Login throttling (accounts/throttle.py, django-axes): after LOGIN_FAILURE_LIMIT failures
+# for one account, or from one address, it is locked for LOGIN_LOCKOUT_MINUTES (429 + Retry-After).
+AXES_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", 10, minimum=1)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=envint("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own
+AXES_RESET_ON_SUCCESS = True
+# The log-in forms post the e-mail address as "username" (axes would look for "email").
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_LOCKOUT_CALLABLE = "accounts.throttle.lockout_response"
+AXES_VERBOSE = False  # accounts/throttle.py logs the security events itself
+# API keys: after API_KEY_FAILURE_LIMIT refused keys from one address within
+# API_KEY_FAILURE_WINDOW seconds, that address gets 429 until the window ends.
+API_KEY_FAILURE_LIMIT = envint("API_KEY_FAILURE_LIMIT", 20, minimum=1)
+API_KEY_FAILURE_WINDOW = envint("API_KEY_FAILURE_WINDOW", 300, minimum=1)
 
 # --- E-mail
 EMAIL_BACKEND = envstr(
@@ -221,6 +279,12 @@ CELERY_BEAT_SCHEDULE = {
 # "waiting for data" rather than "no data" (and its owner is told), docs/alerts.md.
 TRIGGER_NO_DATA_GRACE_MINUTES = envint("TRIGGER_NO_DATA_GRACE_MINUTES", 30, minimum=1)
 
+# --- Webhooks (metrics/webhooks.py): where alerts may be POSTed.
+# Host names allowed even though they resolve to internal addresses (e.g. an in-house receiver).
+WEBHOOK_ALLOWED_HOSTS = envlist("WEBHOOK_ALLOWED_HOSTS", [])
+# Plain http:// addresses: only in development unless turned on explicitly.
+WEBHOOK_ALLOW_HTTP = envbool("WEBHOOK_ALLOW_HTTP", DEBUG)
+
 # How old the scheduler's last heartbeat may be before /healthz calls it stale.
 HEALTHZ_HEARTBEAT_MAX_AGE = envint("HEALTHZ_HEARTBEAT_MAX_AGE", 180, minimum=60)
 
@@ -259,6 +323,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {"RoleEnum": "accounts.models.Membership.Role"},
+    # No badge fetched from the public validator: the CSP allows our own origin only.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
 
 LOGGING = {

@@ -9,6 +9,7 @@ plan health. ``plan_markdown`` writes that document as Markdown.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import zoneinfo
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -324,11 +325,37 @@ def plan_document(plan: PilotPlan) -> PlanDocument:
 # --- Markdown ----------------------------------------------------------------------------------
 
 
+# "<" followed by these opens raw HTML or an autolink in CommonMark.
+_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
+# Only these link schemes become links; ``javascript:``, ``data:``, ``vbscript:``… stay text.
+SAFE_LINK_SCHEMES = ("http://", "https://")
+
+
+def _md_text(text: str) -> str:
+    """User text as inert Markdown: every ``<`` that could open a tag, a comment or an autolink
+    is escaped (a comparator such as "< 2" stays readable), and brackets are escaped, so text
+    cannot write its own ``[label](javascript:…)`` link."""
+    text = _TAG_START.sub("&lt;", text.replace("&", "&amp;"))
+    return text.replace("[", r"\[").replace("]", r"\]")
+
+
+def _md_href(href: str) -> str | None:
+    """A link target safe to print, or None when it is not an http(s) address."""
+    href = href.strip()
+    if not href.lower().startswith(SAFE_LINK_SCHEMES):
+        return None
+    # Characters that could end the link syntax early are percent-encoded.
+    for char, code in (("<", "%3C"), (">", "%3E"), ("(", "%28"), (")", "%29"), (" ", "%20")):
+        href = href.replace(char, code)
+    return "".join(href.split())
+
+
 def _md_cell(cell: Cell) -> str:
     # A table cell is one line; a pipe would end it.
-    text = " ".join(cell.text.split()).replace("|", r"\|")
-    if cell.href:
-        return f"<{cell.href}>" if cell.text == cell.href else f"[{text}]({cell.href})"
+    text = _md_text(" ".join(cell.text.split())).replace("|", r"\|")
+    href = _md_href(cell.href) if cell.href else None
+    if href:
+        return f"<{href}>" if cell.text == cell.href else f"[{text}]({href})"
     return text
 
 
@@ -345,7 +372,7 @@ def _md_table(table: Table) -> list[str]:
 def _md_fact(fact: Fact) -> list[str]:
     if fact.long and "\n" in fact.value.text:
         # A paragraph (or several) under the label, indented so it stays in the list item.
-        body = [f"  {line}".rstrip() for line in fact.value.text.splitlines()]
+        body = [f"  {_md_text(line)}".rstrip() for line in fact.value.text.splitlines()]
         return [f"- **{fact.label}:**", "", *body, ""]
     return [f"- **{fact.label}:** {_md_cell(fact.value)}"]
 
@@ -353,7 +380,7 @@ def _md_fact(fact: Fact) -> list[str]:
 def plan_markdown(plan: PilotPlan) -> str:
     """The whole plan as Markdown: a heading per section, tables for lists, open gaps last."""
     document = plan_document(plan)
-    lines = [f"# {document.title}", "", f"_{document.subtitle}_", ""]
+    lines = [f"# {_md_text(document.title)}", "", f"_{_md_text(document.subtitle)}_", ""]
     for section in document.sections:
         lines += [f"## {section.label}", ""]
         if section.facts:
@@ -364,7 +391,7 @@ def plan_markdown(plan: PilotPlan) -> str:
             lines += _md_table(table)
     lines += ["## Open gaps", ""]
     if document.gaps:
-        lines += [f"- **{gap.section_label}:** {gap.message}" for gap in document.gaps]
+        lines += [f"- **{gap.section_label}:** {_md_text(gap.message)}" for gap in document.gaps]
     else:
         lines.append("None: every section is complete.")
     text = "\n".join(lines)

@@ -22,4 +22,5 @@ urlpatterns = [
         ),
     ),
     *holidays.urlpatterns,
+    *guests.invitee_urlpatterns,
 ]

@@ -179,3 +179,12 @@ def _metric_catalogue(request: pytest.FixtureRequest) -> None:
             or not builtin.filter(key="p95_latency", expected_interval_minutes=5).exists()
         ):
             seed_metric_catalogue()
+
+
+@pytest.fixture(autouse=True)
+def _api_key_throttle_reset() -> None:
+    """Refused API keys are counted per address in Redis, outside each test's transaction (login
+    failures live in the database and roll back by themselves): start every test at zero."""
+    from accounts.throttle import api_key_failures_reset
+
+    api_key_failures_reset()

@@ -60,7 +60,8 @@ class WebhookForm(forms.Form):
         label="Address",
         max_length=200,
         assume_scheme="https",
-        help_text="We POST signed JSON here when a trigger fires, is acknowledged or resolved.",
+        help_text="We POST signed JSON here when a trigger fires, is acknowledged or resolved. "
+        "An https:// address on a public host (not a private or internal network).",
     )
     is_active = forms.BooleanField(label="Send events", required=False, initial=True)
 

@@ -1,6 +1,6 @@
 """The pilot plan and its sections. One module per topic; import models from here."""
 
-from pilots.models.guests import PlanGuest
+from pilots.models.guests import PlanGuest, PlanInvitation
 from pilots.models.plan import PilotPlan, PlanSection, Section
 from pilots.models.review import (
     Contribution,
@@ -40,6 +40,7 @@ __all__ = [
     "OnCallShift",
     "PilotPlan",
     "PlanGuest",
+    "PlanInvitation",
     "PlanSection",
     "PlanTransition",
     "ResponseSla",

@@ -35,3 +35,26 @@ class PlanGuest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} invited to {self.plan}"
+
+
+@pghistory.track(*audited())
+class PlanInvitation(models.Model):
+    """A pending invitation to read ``plan``, addressed to an e-mail address (which may or may not
+    have an account). Nothing is visible to the invitee until they accept it, logged in with that
+    address (pages ``/invitations/``); accepting turns it into a ``PlanGuest``."""
+
+    plan = models.ForeignKey(PilotPlan, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField(max_length=254)  # stored lower-case
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    invited_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["invited_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "email"], name="pilots_planinvitation_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} invited to {self.plan}"

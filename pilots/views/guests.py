@@ -24,15 +24,26 @@ from accounts.http import AuthedHtmxRequest
 from accounts.permissions import Perm, allows
 from core.http import UNPROCESSABLE
 from pilots.access import plan_for_user
-from pilots.models import PilotPlan, PlanGuest
-from pilots.services.guests import plan_guest_invite, plan_guest_remove
+from pilots.models import PilotPlan, PlanGuest, PlanInvitation
+from pilots.services.guests import (
+    invitation_accept,
+    invitation_decline,
+    invitations_pending_for,
+    plan_guest_invite,
+    plan_guest_remove,
+    plan_invitation_cancel,
+)
+
+# The same answer whether or not the address has an account (pilots/services/guests.py).
+INVITED = "Invitation recorded. The person can read this plan once they accept it."
 
 
 class GuestInviteForm(forms.Form):
     email = forms.EmailField(
         label="E-mail",
         max_length=254,
-        help_text="Someone outside the team who already has a Pilotplan account.",
+        help_text="Someone outside the team. They see the plan once they accept the invitation, "
+        "logged in with this address.",
     )
 
 
@@ -49,9 +60,13 @@ def _context(
             .order_by("invited_at", "pk")
         )
     )
+    invitations = (
+        [] if guest else list(PlanInvitation.objects.filter(plan=plan).select_related("invited_by"))
+    )
     return {
         "plan": plan,
         "guests": guests,
+        "invitations": invitations,
         "viewer_is_guest": guest,
         "can_manage": allows(plan.viewer_role, Perm.GUESTS_MANAGE),  # type: ignore[attr-defined]
         "form": form or GuestInviteForm(),
@@ -84,13 +99,11 @@ def plan_guests(request: AuthedHtmxRequest, plan_id: int) -> HttpResponse:
     form = GuestInviteForm(request.POST)
     if form.is_valid():
         try:
-            guest = plan_guest_invite(
-                plan=plan, email=form.cleaned_data["email"], invited_by=request.user
-            )
+            plan_guest_invite(plan=plan, email=form.cleaned_data["email"], invited_by=request.user)
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
-            return _done(request, plan, f"{guest.user} can now read this plan.")
+            return _done(request, plan, INVITED)
     return _render(request, plan, status=UNPROCESSABLE, form=form)
 
 
@@ -102,7 +115,62 @@ def plan_guest_delete(request: AuthedHtmxRequest, plan_id: int, guest_id: int) -
     return _done(request, plan, "Invitation removed.")
 
 
+@login_required
+@require_http_methods(["POST"])
+def plan_invitation_delete(
+    request: AuthedHtmxRequest, plan_id: int, invitation_id: int
+) -> HttpResponse:
+    plan = plan_for_user(user=request.user, plan_id=plan_id)
+    plan_invitation_cancel(plan=plan, invitation_id=invitation_id, by=request.user)
+    return _done(request, plan, "Invitation withdrawn.")
+
+
+# --- the invitee's page --------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET"])
+def invitation_list(request: AuthedHtmxRequest) -> HttpResponse:
+    """Plans the person was invited to read and has not answered yet."""
+    invitations = list(invitations_pending_for(user=request.user))
+    return TemplateResponse(request, "pilots/invitations.html", {"invitations": invitations})
+
+
+@login_required
+@require_http_methods(["POST"])
+def invitation_answer(request: AuthedHtmxRequest, invitation_id: int, answer: str) -> HttpResponse:
+    if answer == "accept":
+        guest = invitation_accept(user=request.user, invitation_id=invitation_id)
+        if guest is not None:
+            return redirect("pilots:plan_detail", guest.plan_id)
+    else:
+        invitation_decline(user=request.user, invitation_id=invitation_id)
+    return redirect("pilots:invitation_list")
+
+
 urlpatterns = [
     path("<int:plan_id>/guests", plan_guests, name="plan_guests"),
     path("<int:plan_id>/guests/<int:guest_id>/remove", plan_guest_delete, name="plan_guest_remove"),
+    path(
+        "<int:plan_id>/invitations/<int:invitation_id>/withdraw",
+        plan_invitation_delete,
+        name="plan_invitation_withdraw",
+    ),
+]
+
+# Mounted at the site root (pilots/urls.py): the invitee's own list.
+invitee_urlpatterns = [
+    path("invitations/", invitation_list, name="invitation_list"),
+    path(
+        "invitations/<int:invitation_id>/accept",
+        invitation_answer,
+        {"answer": "accept"},
+        name="invitation_accept",
+    ),
+    path(
+        "invitations/<int:invitation_id>/decline",
+        invitation_answer,
+        {"answer": "decline"},
+        name="invitation_decline",
+    ),
 ]

@@ -53,6 +53,18 @@
     showToast("The server could not be reached; nothing was saved. Check the connection and try again.", "error");
   });
 
+  // A row list refreshes when another list (or the fields) of its section changed: planChanged
+  // ({"section": …, "list": …}) becomes sectionListsChanged on each such list. (An hx-trigger
+  // filter would say the same, but htmx evaluates filters with eval, which CSP forbids.)
+  document.body.addEventListener("planChanged", function (event) {
+    var detail = event.detail || {};
+    document.querySelectorAll(".row-list[data-section]").forEach(function (list) {
+      if (list.dataset.section === detail.section && list.dataset.list !== detail.list) {
+        htmx.trigger(list, "sectionListsChanged");
+      }
+    });
+  });
+
   // Buttons that print the page (the printable plan): data-action="print".
   document.addEventListener("click", function (event) {
     var target = event.target instanceof Element ? event.target.closest("[data-action=print]") : null;

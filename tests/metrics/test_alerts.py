@@ -25,6 +25,12 @@ pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
+@pytest.fixture(autouse=True)
+def _local_receivers_allowed(settings):  # type: ignore[no-untyped-def]
+    """The fake receivers listen on 127.0.0.1, which webhooks refuse unless allow-listed."""
+    settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
+
+
 @pytest.fixture
 def plan(team: Team, po: User, devops: User) -> PilotPlan:
     return running_plan(team=team, owner=po, start_date=DAY, rollback_executor=devops)

@@ -29,6 +29,13 @@ from metrics.webhooks import (
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def _local_receivers_allowed(settings):  # type: ignore[no-untyped-def]
+    """The fake receivers listen on 127.0.0.1, which webhooks refuse unless allow-listed."""
+    settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
+
+
 SECRET = "whsec_test_0123456789abcdef"
 
 
