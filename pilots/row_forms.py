@@ -27,6 +27,7 @@ RULE_FIELDS: dict[str, tuple[str, str | None]] = {
     "pilots_scopeitem_excluded_has_reason": ("reason", None),
     "pilots_cohortsegment_share_percent": ("intended_share", None),
     "pilots_entrycriterion_waiver_has_reason": ("waiver_reason", None),
+    "pilots_entrycriterion_met_has_evidence": ("evidence_url", None),
     "pilots_exitcriterion_threshold_is_number": ("threshold", None),
     "pilots_exitcriterion_percentile_in_range": ("percentile", None),
     "pilots_exitcriterion_rate_has_denominator": ("denominator", None),
@@ -44,7 +45,11 @@ NOT_A_MEMBER = "Choose a member of the plan's team."
 
 def _formfield(field: models.Field, **kwargs: Any) -> forms.Field | None:
     """Widgets for compact inline forms that the browser fills in well."""
-    if isinstance(field, models.DateField):
+    if isinstance(field, models.DateTimeField):  # a DateField too: test it first
+        kwargs["widget"] = forms.DateTimeInput(
+            attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"
+        )
+    elif isinstance(field, models.DateField):
         kwargs["widget"] = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
     elif isinstance(field, models.DecimalField):
         # A text input, not type=number: the browser would silently drop "abc" and submit

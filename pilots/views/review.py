@@ -22,12 +22,12 @@ from django.views.decorators.http import require_http_methods
 from django_htmx.http import trigger_client_event
 
 from accounts.http import AuthedHtmxRequest
-from accounts.permissions import require
+from accounts.permissions import Perm, allows, require
 from accounts.ui import toast
 from core.exceptions import Conflict, PreconditionFailed
 from core.http import UNPROCESSABLE
 from pilots import selectors_review
-from pilots.access import can_edit, plan_for_user
+from pilots.access import plan_for_user
 from pilots.forms_review import ReviewForm, TransitionForm
 from pilots.models import PilotPlan, Review
 from pilots.review import REVIEWS
@@ -49,8 +49,10 @@ def _lifecycle_context(
 ) -> dict[str, Any]:
     return {
         "plan": plan,
-        "can_edit": can_edit(plan.viewer_role),  # type: ignore[attr-defined]
+        # Lifecycle steps stay for Decided plans (close), which are otherwise read-only.
+        "can_step": allows(plan.viewer_role, Perm.PLAN_EDIT),  # type: ignore[attr-defined]
         "steps": selectors_review.lifecycle_steps(plan=plan, user=request.user),
+        "gaps_override": selectors_review.gaps_override(plan),
         "rereview": selectors_review.rereview_needed(plan),
         "decisions": PilotPlan.Decision.choices,
         "lifecycle_message": message,
@@ -151,6 +153,8 @@ def lifecycle_transition(request: AuthedHtmxRequest, plan_id: int, action: str) 
             user=request.user,
             reason=form.cleaned_data["reason"],
             decision=form.cleaned_data["decision"] or "",
+            override_gaps=form.cleaned_data["override_gaps"],
+            confirm_early_start=form.cleaned_data["confirm_early_start"],
         )
     except (Conflict, PermissionDenied, ValidationError) as exc:
         if isinstance(exc, Conflict):
@@ -252,7 +256,8 @@ def review_save(request: AuthedHtmxRequest, plan_id: int, kind: str) -> HttpResp
             request, plan, kind, status=CONFLICT, editing=kind, form=form, message=exc.message
         )
     except ValidationError as exc:
-        form.add_error(None, exc)
+        # Keyed by the service's field names (checklist_notes), not the form's: shown atop it.
+        form.add_error(None, " ".join(exc.messages))
         return _card(request, plan, kind, status=UNPROCESSABLE, editing=kind, form=form)
     if not request.htmx:
         return _back(plan, f"review-{kind}")
