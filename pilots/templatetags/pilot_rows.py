@@ -107,7 +107,7 @@ COLUMNS: dict[str, tuple[tuple[str, tuple[Part, ...] | Worded], ...]] = {
         ("Evidence", (("evidence_url", "", ""),)),
         ("Evidence note", (("evidence_note", "", ""),)),
         ("Waiver reason", (("waiver_reason", "", ""),)),
-        ("Confirmed by", Worded(_confirmation, ("confirmed_by", "confirmed_at"))),
+        ("Confirmed by", Worded(_confirmation, ("confirmed_at",))),
     ),
     "exit-criteria": (
         ("Criterion", Worded(wording.criterion_text, (
