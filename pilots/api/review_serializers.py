@@ -103,6 +103,10 @@ class TransitionOutputSerializer(serializers.Serializer):
     to_status = serializers.CharField()
     actor = UserOutputSerializer()
     reason = serializers.CharField()
+    overridden_gaps = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="A submission over plan-health gaps: the gaps its submitter overrode.",
+    )
     at = serializers.DateTimeField()
 
 
