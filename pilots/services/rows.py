@@ -143,14 +143,15 @@ EVIDENCE_NEEDED = EntryCriterion.EVIDENCE_NEEDED
 
 
 def _confirmed_facts(row: EntryCriterion) -> tuple[Any, ...]:
-    return (row.status, row.evidence_url, row.evidence_note, row.confirmed_at)
+    return (row.status, row.confirmed_at)
 
 
 def _confirm(
     row: EntryCriterion, before: tuple[Any, ...] | None, values: dict[str, Any], user: User
 ) -> dict[str, Any]:
-    """Whoever marks a criterion met or waived, or changes its evidence, is the one who confirmed
-    it, now or at the ``confirmed_at`` they give (never in the future). Met needs evidence."""
+    """Whoever marks a criterion met or waived is the one who confirmed it, now or at the
+    ``confirmed_at`` they give (never in the future); editing its evidence later does not change
+    that. Met needs evidence."""
     errors: dict[str, Any] = {}
     if row.status == EntryCriterion.Status.PENDING:
         row.confirmed_by, row.confirmed_at = None, None
@@ -163,14 +164,14 @@ def _confirm(
     given_at = values.get("confirmed_at")
     if (
         before is None
-        or before[:3] != _confirmed_facts(row)[:3]
-        or (given_at is not None and given_at != before[3])
+        or before[0] != row.status
+        or (given_at is not None and given_at != before[1])
         or row.confirmed_by_id is None
     ):
         row.confirmed_by = user
         row.confirmed_at = given_at or now
     elif row.confirmed_at is None:  # left empty in a form: the confirmation stands as it was
-        row.confirmed_at = before[3]
+        row.confirmed_at = before[1]
     if row.confirmed_at and row.confirmed_at > now:
         errors["confirmed_at"] = [ValidationError("A confirmation cannot lie in the future.")]
     return errors

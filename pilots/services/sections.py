@@ -106,17 +106,22 @@ def section_claim(*, plan: PilotPlan, key: str, expected_version: int, user: Use
     """
     plan_require_editable(plan)
     now = timezone.now()
-    claimed = (
-        PlanSection.objects.filter(plan=plan, key=key, version=expected_version)
-        .exclude(plan__status__in=READ_ONLY)
-        .update(version=F("version") + 1, updated_by=user, updated_at=now)
+    claimed = PlanSection.objects.filter(plan=plan, key=key, version=expected_version).update(
+        version=F("version") + 1, updated_by=user, updated_at=now
     )
     if not claimed:
-        current = PlanSection.objects.select_related("updated_by", "plan").get(plan=plan, key=key)
-        if current.plan.status in READ_ONLY:
-            raise PlanReadOnly(current.plan)
+        current = PlanSection.objects.select_related("updated_by").get(plan=plan, key=key)
         raise SectionConflict(section=key, current=current)
-    PilotPlan.objects.filter(pk=plan.pk).update(version=F("version") + 1, updated_at=now)
+    # The plan's own version bump also checks its state (one row, re-read after any lock): a
+    # plan decided or closed since it was loaded refuses the edit, and the transaction undoes
+    # the claim above.
+    bumped = (
+        PilotPlan.objects.filter(pk=plan.pk)
+        .exclude(status__in=READ_ONLY)
+        .update(version=F("version") + 1, updated_at=now)
+    )
+    if not bumped:
+        raise PlanReadOnly(PilotPlan.objects.get(pk=plan.pk))
     plan.version += 1
     section_edited(plan=plan, section=key, user=user)
     return expected_version + 1
