@@ -22,6 +22,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from accounts.api.serializers import UserOutputSerializer
 from core.constraints import constraint_place_by_name
 from core.exceptions import ServiceError
+from pilots.editable import PlanReadOnly
 from pilots.services import SectionConflict
 
 
@@ -40,6 +41,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     """Map service errors to statuses: 400 invalid, 403, 404, 409, 412, 428; else DRF's default."""
     if isinstance(exc, DjangoValidationError):
         return Response(_validation_detail(exc), status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, PlanReadOnly):  # a Decided or Closed plan: say which state refused it
+        return Response(
+            {"detail": exc.message, "status": exc.status}, status=status.HTTP_403_FORBIDDEN
+        )
     if isinstance(exc, ServiceError):
         return Response(_service_error_body(exc), status=exc.status_code)
     if isinstance(exc, IntegrityError):

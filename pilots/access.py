@@ -13,6 +13,7 @@ from django.http import Http404
 
 from accounts.models import Membership, Team, User
 from accounts.permissions import Perm, allows, require, role_in_team, team_for_member
+from pilots.editable import plan_is_editable, plan_require_editable
 from pilots.models import PilotPlan, PlanGuest
 
 Role = Membership.Role
@@ -50,6 +51,8 @@ def plan_for_user(
     if role is None:
         raise Http404("No such plan")
     require(role, perm)
+    if perm == Perm.PLAN_EDIT:
+        plan_require_editable(plan)  # Decided and Closed plans are read-only (pilots.editable)
     plan.viewer_role = role  # type: ignore[attr-defined]
     plan.viewer_is_guest = guest  # type: ignore[attr-defined]
     return plan
@@ -61,5 +64,8 @@ def team_for_plan_creation(*, user: User, team_id: int) -> Team:
     return team
 
 
-def can_edit(role: str | None) -> bool:
-    return allows(role, Perm.PLAN_EDIT)
+def can_edit(plan: PilotPlan) -> bool:
+    """Whether the page shows edit controls: the viewer's role may edit and the plan is not
+    Decided or Closed. ``plan`` comes from ``plan_for_user``."""
+    role = plan.viewer_role  # type: ignore[attr-defined]
+    return allows(role, Perm.PLAN_EDIT) and plan_is_editable(plan)

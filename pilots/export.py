@@ -188,7 +188,8 @@ def _entry_criteria(plan: PilotPlan, tz: zoneinfo.ZoneInfo) -> DocumentSection:
     return DocumentSection(Section.ENTRY_CRITERIA, Section.ENTRY_CRITERIA.label, tables=[
         Table("", ["#", "Criterion", "Kind", "Status", "Evidence", "Confirmed by"],
               [[Cell(str(c.position)), _text(c.text), _text(c.get_kind_display()), status(c),
-                _link(c.evidence_url), confirmed(c)] for c in criteria],
+                _link(c.evidence_url) if c.evidence_url else _text(c.evidence_note),
+                confirmed(c)] for c in criteria],
               "No entry criteria."),
     ])  # fmt: skip
 

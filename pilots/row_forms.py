@@ -27,7 +27,11 @@ NOT_A_MEMBER = "Choose a member of the plan's team."
 
 def _formfield(field: models.Field, **kwargs: Any) -> forms.Field | None:
     """Widgets for compact inline forms that the browser fills in well."""
-    if isinstance(field, models.DateField):
+    if isinstance(field, models.DateTimeField):  # a DateField too: test it first
+        kwargs["widget"] = forms.DateTimeInput(
+            attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"
+        )
+    elif isinstance(field, models.DateField):
         kwargs["widget"] = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
     elif isinstance(field, models.DecimalField):
         # A text input, not type=number: the browser would silently drop "abc" and submit

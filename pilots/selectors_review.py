@@ -15,6 +15,7 @@ from django.db import models
 from django.utils.formats import date_format
 
 from accounts.models import User
+from pilots.editable import plan_is_editable
 from pilots.models import PilotPlan, PlanTransition, Review, SignOff, TimeboxExtension
 from pilots.review import REVIEWS, ReviewSpec
 from pilots.services.lifecycle import Transition, transition_blockers, transitions_from
@@ -42,9 +43,13 @@ class ReviewCard:
         return self.review.version if self.review else 1
 
     @property
-    def checklist(self) -> list[tuple[str, str, bool]]:
+    def checklist(self) -> list[tuple[str, str, str, str]]:
+        """(key, question, answer "yes" / "no" / "na" or "", note) per question."""
         answers = self.review.checklist if self.review else {}
-        return [(key, q, bool(answers.get(key))) for key, q in self.spec.checklist]
+        notes = self.review.checklist_notes if self.review else {}
+        return [
+            (key, q, answers.get(key, ""), notes.get(key, "")) for key, q in self.spec.checklist
+        ]
 
     @property
     def may_sign(self) -> bool:
@@ -66,7 +71,7 @@ def review_cards(*, plan: PilotPlan, user: User) -> list[ReviewCard]:
                 review=reviews.get(kind),
                 active=active,
                 voided=[s for s in signoffs if s.kind == kind and s.voided_at is not None],
-                may_fill=mine,
+                may_fill=mine and plan_is_editable(plan),
                 sign_blockers=(
                     signoff_blockers(plan=plan, kind=kind, user=user)
                     if mine and active is None
@@ -87,21 +92,51 @@ def rereview_needed(plan: PilotPlan) -> list[str]:
     return [REVIEWS[k].short_label for k in REVIEWS if k in voided - active]
 
 
+# The question a step may ask instead of refusing: (step, the keyword that answers it).
+QUESTIONS = (("submit", "override_gaps"), ("start", "confirm_early_start"))
+
+
 @dataclass
 class Step:
     transition: Transition
     blockers: list[str]
+    # "override_gaps" or "confirm_early_start": the step may be taken once the person answers;
+    # ``asks`` says what they are asked.
+    question: str = ""
+    asks: list[str] = field(default_factory=list)
 
     @property
     def action(self) -> str:
         return self.transition.action
 
 
+def _step(plan: PilotPlan, transition: Transition, user: User) -> Step:
+    blockers = transition_blockers(plan=plan, action=transition.action, user=user)
+    for action, keyword in QUESTIONS:
+        if blockers and transition.action == action:
+            answered = transition_blockers(plan=plan, action=action, user=user, **{keyword: True})
+            if not answered:
+                return Step(transition, [], question=keyword, asks=blockers)
+    return Step(transition, blockers)
+
+
 def lifecycle_steps(*, plan: PilotPlan, user: User) -> list[Step]:
-    return [
-        Step(t, transition_blockers(plan=plan, action=t.action, user=user))
-        for t in transitions_from(plan.status)
-    ]
+    return [_step(plan, t, user) for t in transitions_from(plan.status)]
+
+
+def gaps_override(plan: PilotPlan) -> PlanTransition | None:
+    """The submission that overrode plan-health gaps, while its review round lasts."""
+    if plan.status not in (PilotPlan.Status.IN_REVIEW, PilotPlan.Status.APPROVED):
+        return None
+    submitted = (
+        PlanTransition.objects.filter(
+            plan=plan, from_status=PilotPlan.Status.DRAFT, to_status=PilotPlan.Status.IN_REVIEW
+        )
+        .select_related("actor")
+        .order_by("-at", "-pk")
+        .first()
+    )
+    return submitted if submitted is not None and submitted.overridden_gaps else None
 
 
 @dataclass

@@ -28,7 +28,7 @@ def monitoring(request: AuthedHtmxRequest, plan_id: int) -> HttpResponse:
         "page": page,
         "data": page.data,
         "spans": Span,
-        "can_edit": can_edit(plan.viewer_role),  # type: ignore[attr-defined]
+        "can_edit": can_edit(plan),
     }
     return TemplateResponse(request, "metrics/monitoring.html", context)
 

@@ -29,7 +29,10 @@ class SignOffOutputSerializer(serializers.Serializer):
 class ChecklistQuestionSerializer(serializers.Serializer):
     key = serializers.CharField()
     question = serializers.CharField()
-    answer = serializers.BooleanField(allow_null=True, help_text="null: not answered yet.")
+    answer = serializers.ChoiceField(
+        choices=["yes", "no", "na"], allow_null=True, help_text="null: not answered yet."
+    )
+    note = serializers.CharField(help_text="Why, for a no (required then).")
 
 
 class ReviewOutputSerializer(serializers.Serializer):
@@ -57,9 +60,15 @@ class ReviewsOutputSerializer(serializers.Serializer):
 class ReviewInputSerializer(serializers.Serializer):
     notes = serializers.CharField(required=False, allow_blank=True)
     checklist = serializers.DictField(
-        child=serializers.BooleanField(),
+        child=serializers.ChoiceField(choices=["yes", "no", "na"], allow_null=True),
         required=False,
-        help_text="{question key: yes?}; only this review's questions.",
+        help_text='{question key: "yes" | "no" | "na" | null}; only this review\'s questions. '
+        "Signing needs every question answered.",
+    )
+    checklist_notes = serializers.DictField(
+        child=serializers.CharField(allow_blank=True),
+        required=False,
+        help_text="{question key: note}; a no needs one.",
     )
     concerns = serializers.CharField(required=False, allow_blank=True)
 
@@ -69,6 +78,16 @@ class TransitionInputSerializer(serializers.Serializer):
         choices=["submit", "withdraw", "approve", "start", "evaluate", "decide", "close"]
     )
     reason = serializers.CharField(required=False, allow_blank=True, default="")
+    override_gaps = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Only for `submit`: submit although plan health lists gaps; `reason` says why.",
+    )
+    confirm_early_start = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Only for `start`: start before the start date, which moves it to today.",
+    )
     decision = serializers.ChoiceField(
         choices=PilotPlan.Decision.choices,
         required=False,
@@ -86,6 +105,10 @@ class TransitionOutputSerializer(serializers.Serializer):
         allow_null=True, help_text="null: Pilotplan took the step by itself (the time-box ended)."
     )
     reason = serializers.CharField()
+    overridden_gaps = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="A submission over plan-health gaps: the gaps its submitter overrode.",
+    )
     at = serializers.DateTimeField()
 
 

@@ -53,6 +53,7 @@ from pilots.api.review_serializers import (
 )
 from pilots.models import PilotPlan, PlanTransition, Review, SignOff, TimeboxExtension
 from pilots.review import REVIEWS
+from pilots.selectors_review import QUESTIONS
 from pilots.services import lifecycle
 from pilots.services import review as review_services
 from pilots.services.timebox import timebox_extend
@@ -90,6 +91,7 @@ def _spec(kind: str) -> Any:
 def _review_data(kind: str, review: Review | None, sign_offs: list[SignOff]) -> dict[str, Any]:
     spec = REVIEWS[kind]
     answers = review.checklist if review is not None else {}
+    notes = review.checklist_notes if review is not None else {}
     mine = [s for s in sign_offs if s.kind == kind]
     return {
         "kind": kind,
@@ -98,7 +100,12 @@ def _review_data(kind: str, review: Review | None, sign_offs: list[SignOff]) -> 
         "covers": sorted(spec.covers),
         "notes": review.notes if review else "",
         "checklist": [
-            {"key": key, "question": question, "answer": answers.get(key)}
+            {
+                "key": key,
+                "question": question,
+                "answer": answers.get(key),
+                "note": notes.get(key, ""),
+            }
             for key, question in spec.checklist
         ],
         "concerns": review.concerns if review else "",
@@ -271,14 +278,20 @@ def _transition_create(request: Request, plan: PilotPlan, user: User) -> Respons
             user=user,
             reason=data["reason"],
             decision=data["decision"],
+            override_gaps=data["override_gaps"],
+            confirm_early_start=data["confirm_early_start"],
         )
     except Conflict as exc:
         plan.refresh_from_db()
         reasons = lifecycle.transition_blockers(plan=plan, action=data["action"], user=user)
-        return Response(
-            {"detail": exc.message, "reasons": reasons or [exc.message]},
-            status=status.HTTP_409_CONFLICT,
-        )
+        body: dict[str, Any] = {"detail": exc.message, "reasons": reasons or [exc.message]}
+        # A step that asks a question: which flag answers it (with a reason, for submit).
+        for action, keyword in QUESTIONS:
+            if data["action"] == action and not lifecycle.transition_blockers(
+                plan=plan, action=action, user=user, **{keyword: True}
+            ):
+                body["confirm_with"] = keyword
+        return Response(body, status=status.HTTP_409_CONFLICT)
     transition = PlanTransition.objects.select_related("actor").get(pk=transition.pk)
     return Response(TransitionOutputSerializer(transition).data, status=status.HTTP_201_CREATED)
 

@@ -400,10 +400,15 @@ class EntryCriterionSerializer(OrderedRowSerializer):
         required=False,
         help_text="Met / waived records who and when.",
     )
-    evidence_url = free_text(required=False)
+    evidence_url = free_text(required=False, help_text="Met needs evidence: a link or a note.")
+    evidence_note = free_text(required=False)
     waiver_reason = free_text(required=False)
     confirmed_by = PersonField(read_only=True, allow_null=True)
-    confirmed_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    confirmed_at = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        help_text="When it was confirmed (not in the future); now when omitted.",
+    )
 
 
 class ExitCriterionSerializer(OrderedRowSerializer):

@@ -84,7 +84,7 @@ def _context(plan: PilotPlan) -> dict[str, Any]:
     """What output serializers need: section versions (no query) and whether the caller edits."""
     return {
         "versions": selectors.section_versions_loaded(plan),
-        "can_edit": can_edit(getattr(plan, "viewer_role", None)),
+        "can_edit": can_edit(plan),
     }
 
 

@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('pilots', '0008_metric_catalogue_app'),
+        ('pilots', '0009_lifecycle_integrity'),
     ]
 
     operations = [

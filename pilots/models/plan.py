@@ -191,6 +191,11 @@ class PilotPlan(FieldConstraints):
     def __str__(self) -> str:
         return self.title
 
+    @property
+    def is_read_only(self) -> bool:
+        """Decided and Closed plans no longer change (``pilots.editable``)."""
+        return self.status in (self.Status.DECIDED, self.Status.CLOSED)
+
 
 class PlanSection(models.Model):
     """The version of one section of one plan: the unit of lost-update protection.

@@ -29,8 +29,10 @@ class Review(models.Model):
     plan = models.ForeignKey(PilotPlan, on_delete=models.CASCADE, related_name="reviews")
     kind = models.CharField(max_length=12, choices=ReviewKind.choices)
     notes = models.TextField(blank=True)
-    # {question key: answered yes?}; the questions per review live in pilots/review.py.
+    # {question key: "yes" | "no" | "na"}; the questions per review live in pilots/review.py.
     checklist = models.JSONField(default=dict, blank=True)
+    # {question key: note}; a "no" needs one (services.review.review_update).
+    checklist_notes = models.JSONField(default=dict, blank=True)
     concerns = models.TextField("open concerns", blank=True)
     version = models.PositiveIntegerField(default=1)
     updated_by = models.ForeignKey(
@@ -116,6 +118,9 @@ class PlanTransition(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     reason = models.TextField(blank=True)
+    # Submitted although plan health listed these gaps: the submitter's override (the reason is
+    # ``reason``), shown to the reviewers.
+    overridden_gaps = models.JSONField(default=list, blank=True)
     at = models.DateTimeField(default=timezone.now)
 
     class Meta:

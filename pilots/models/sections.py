@@ -218,14 +218,22 @@ class EntryCriterion(Orderable):
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.OTHER)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     evidence_url = models.URLField(blank=True)
+    evidence_note = models.TextField(
+        blank=True, help_text="What shows the criterion is met, when there is no link."
+    )
     waiver_reason = models.TextField(blank=True)
     confirmed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    confirmed_at = models.DateTimeField(null=True, blank=True)
+    confirmed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When it was confirmed; now when left empty."
+    )
+
+    EVIDENCE_NEEDED = "Give the evidence that it is met: a link or a note."
 
     # Each database rule's field and words (core.constraints).
     CONSTRAINT_FIELDS = {
+        "pilots_entrycriterion_met_has_evidence": ("evidence_url", ""),
         "pilots_entrycriterion_waiver_has_reason": ("waiver_reason", ""),
         "pilots_entrycriterion_confirmed_who_and_when": (
             "confirmed_by",
@@ -237,6 +245,13 @@ class EntryCriterion(Orderable):
         verbose_name_plural = "entry criteria"
         constraints = [
             _position_unique("entrycriterion"),
+            models.CheckConstraint(
+                condition=~models.Q(status="met")
+                | ~models.Q(evidence_url="")
+                | ~models.Q(evidence_note=""),
+                name="pilots_entrycriterion_met_has_evidence",
+                violation_error_message="Give the evidence that it is met: a link or a note.",
+            ),
             models.CheckConstraint(
                 condition=~models.Q(status="waived") | ~models.Q(waiver_reason=""),
                 name="pilots_entrycriterion_waiver_has_reason",

@@ -7,7 +7,9 @@ who and why. A refused step says exactly what is missing.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -20,9 +22,10 @@ from accounts.services import notify
 from core.exceptions import Conflict
 from pilots import health
 from pilots.extensions import lifecycle_guards
-from pilots.models import EntryCriterion, PilotPlan, PlanTransition, SignOff
+from pilots.models import EntryCriterion, PilotPlan, PlanSection, PlanTransition, Section, SignOff
 from pilots.review import REVIEWS
 from pilots.selectors import plan_detail_queryset
+from pilots.services.sections import plan_end_date, section_claim
 
 Status = PilotPlan.Status
 Role = Membership.Role
@@ -70,10 +73,20 @@ def transitions_from(status: str) -> list[Transition]:
     return [t for t in TRANSITIONS.values() if t.source == status]
 
 
-def _guards(plan: PilotPlan, action: str) -> list[str]:
+def _guards(
+    plan: PilotPlan, action: str, *, override_gaps: bool = False, confirm_early_start: bool = False
+) -> list[str]:
     """What is missing before ``action`` may happen (plan content; not role or state)."""
     missing: list[str] = []
-    if action == "approve":
+    if action == "submit" and not override_gaps:
+        gaps = health_gaps(plan)
+        if gaps:
+            missing.append(
+                "Plan health lists open gaps: "
+                + " ".join(gaps)
+                + " Close them, or submit with an override and a reason the reviewers will see."
+            )
+    elif action == "approve":
         active = set(
             SignOff.objects.filter(plan=plan, voided_at__isnull=True).values_list("kind", flat=True)
         )
@@ -91,6 +104,8 @@ def _guards(plan: PilotPlan, action: str) -> list[str]:
     elif action == "start":
         if plan.start_date is None:
             missing.append("The plan has no start date.")
+        elif plan.start_date > plan_today(plan) and not confirm_early_start:
+            missing.append(early_start_question(plan))
         loaded = _loaded(plan)
         for rule in (
             health.rollback_defined,
@@ -105,12 +120,37 @@ def _guards(plan: PilotPlan, action: str) -> list[str]:
     return missing
 
 
+def health_gaps(plan: PilotPlan) -> list[str]:
+    """Plan health's open gaps, as the panel words them."""
+    return [gap.message for gap in health.plan_health(_loaded(plan))]
+
+
+def plan_today(plan: PilotPlan) -> dt.date:
+    return timezone.now().astimezone(ZoneInfo(plan.time_zone)).date()
+
+
+def early_start_question(plan: PilotPlan) -> str:
+    return (
+        f"The pilot is planned to start on {plan.start_date:%a %-d %b %Y}. Starting it today "
+        f"moves the start date to {plan_today(plan):%a %-d %b %Y}: confirm the early start."
+    )
+
+
 def _loaded(plan: PilotPlan) -> PilotPlan:
     return plan_detail_queryset().get(pk=plan.pk)
 
 
-def transition_blockers(*, plan: PilotPlan, action: str, user: User) -> list[str]:
-    """Every reason ``user`` may not take ``action`` on ``plan`` now; empty when they may."""
+def transition_blockers(
+    *,
+    plan: PilotPlan,
+    action: str,
+    user: User,
+    override_gaps: bool = False,
+    confirm_early_start: bool = False,
+) -> list[str]:
+    """Every reason ``user`` may not take ``action`` on ``plan`` now; empty when they may.
+    ``override_gaps`` (submit) and ``confirm_early_start`` (start) are the person's answers to
+    the two questions a step may ask."""
     step = transition_for(action)
     reasons = []
     if plan.status != step.source:
@@ -121,17 +161,39 @@ def transition_blockers(*, plan: PilotPlan, action: str, user: User) -> list[str
     if not allows(role_in_team(user=user, team_id=plan.team_id), step.perm):
         reasons.append(refusal(step.perm))
     if not reasons:
-        reasons.extend(_guards(plan, action))
+        reasons.extend(
+            _guards(
+                plan,
+                action,
+                override_gaps=override_gaps,
+                confirm_early_start=confirm_early_start,
+            )
+        )
     return reasons
 
 
 @transaction.atomic
 def plan_transition(
-    *, plan: PilotPlan, action: str, user: User, reason: str = "", decision: str = ""
+    *,
+    plan: PilotPlan,
+    action: str,
+    user: User,
+    reason: str = "",
+    decision: str = "",
+    override_gaps: bool = False,
+    confirm_early_start: bool = False,
 ) -> PlanTransition:
-    """Take one lifecycle step; raises Conflict listing what is missing when it may not."""
+    """Take one lifecycle step; raises Conflict listing what is missing when it may not.
+
+    Submitting with plan-health gaps needs ``override_gaps`` and a ``reason`` (both recorded);
+    starting before the start date needs ``confirm_early_start`` and moves the start date to
+    today (recorded)."""
     step = transition_for(action)
     require(role_in_team(user=user, team_id=plan.team_id), step.perm)
+    if action == "submit" and override_gaps and not reason.strip():
+        raise ValidationError(
+            {"reason": "Say why the plan goes to review with open gaps: the reviewers read it."}
+        )
     if action == "decide":
         if decision not in PilotPlan.Decision.values:
             raise ValidationError({"decision": "Choose go, iterate or roll back."})
@@ -142,9 +204,19 @@ def plan_transition(
     # Lock the row so guards and the status change see the same plan (no edit or sign-off
     # slips in between), then compare-and-set on the status.
     locked = PilotPlan.objects.select_for_update().get(pk=plan.pk)
-    blockers = transition_blockers(plan=locked, action=action, user=user)
+    blockers = transition_blockers(
+        plan=locked,
+        action=action,
+        user=user,
+        override_gaps=override_gaps,
+        confirm_early_start=confirm_early_start,
+    )
     if blockers:
         raise Conflict(" ".join(blockers))
+    overridden = health_gaps(locked) if action == "submit" and override_gaps else []
+    if action == "start" and locked.start_date and locked.start_date > plan_today(locked):
+        reason = _start_early(locked, user, reason)
+        plan.start_date, plan.end_date = locked.start_date, locked.end_date
     changes: dict[str, object] = {"status": step.target}
     if action == "withdraw":
         changes["review_round"] = locked.review_round + 1
@@ -156,10 +228,29 @@ def plan_transition(
     for name, value in changes.items():
         setattr(plan, name, value)
     transition = PlanTransition.objects.create(
-        plan=plan, from_status=step.source, to_status=step.target, actor=user, reason=reason
+        plan=plan,
+        from_status=step.source,
+        to_status=step.target,
+        actor=user,
+        reason=reason,
+        overridden_gaps=overridden,
     )
     _announce(plan, step, user)
     return transition
+
+
+def _start_early(plan: PilotPlan, user: User, reason: str) -> str:
+    """Move the start date of ``plan`` (locked) to today and its end date with it, as an edit of
+    the timeline; return the transition's reason saying so."""
+    planned, today = plan.start_date, plan_today(plan)
+    plan.start_date = today
+    plan.end_date = plan_end_date(plan=plan)
+    version = PlanSection.objects.get(plan=plan, key=Section.TIMELINE).version
+    section_claim(plan=plan, key=Section.TIMELINE, expected_version=version, user=user)
+    plan.save(update_fields=["start_date", "end_date"])
+    moved = f"Started before the planned start date {planned:%Y-%m-%d}: the start date moved to "
+    moved += f"{today:%Y-%m-%d}, the end date to {plan.end_date:%Y-%m-%d}."
+    return f"{reason.strip()} {moved}".strip()
 
 
 # Who hears of which step: (notification kind, message, reviewers only?).

@@ -14,6 +14,7 @@ from accounts.models import Membership, Notification, User
 from accounts.permissions import require, role_in_team
 from accounts.services import notify
 from core.exceptions import Conflict, PreconditionFailed
+from pilots.editable import plan_require_editable
 from pilots.models import (
     Contribution,
     PilotPlan,
@@ -43,29 +44,64 @@ def _review(plan: PilotPlan, kind: str) -> Review:
     return review
 
 
+# A checklist answer: yes, no (with a note saying why) or not applicable.
+ANSWERS = ("yes", "no", "na")
+
+
+def _answers(checklist: Any, questions: set[str]) -> dict[str, str]:
+    """``{key: "yes" | "no" | "na"}``; ``True`` / ``False`` (older clients) read as yes / no,
+    ``None`` or ``""`` leaves a question unanswered."""
+    if not isinstance(checklist, dict) or set(checklist) - questions:
+        raise ValidationError({"checklist": "Answer only this review's questions."})
+    answers = {}
+    for key, value in checklist.items():
+        if isinstance(value, bool):
+            value = "yes" if value else "no"
+        if value in (None, ""):
+            continue
+        if value not in ANSWERS:
+            raise ValidationError({"checklist": f"Answer “{key}” with yes, no or na."})
+        answers[key] = value
+    return answers
+
+
 @transaction.atomic
 def review_update(
     *, plan: PilotPlan, kind: str, user: User, expected_version: int, values: dict[str, Any]
 ) -> Review:
-    """Save a reviewer's notes, checklist answers and open concerns (compare-and-set)."""
+    """Save a reviewer's notes, checklist answers (each with an optional note; a "no" needs one)
+    and open concerns (compare-and-set). Changing a signed review voids its sign-off."""
     if kind not in REVIEWS:
         raise ValidationError({"kind": f"“{kind}” is not a review."})
+    plan_require_editable(plan)
     _require_reviewer(user, plan, kind)
     review = _review(plan, kind)
-    unknown = set(values) - {"notes", "checklist", "concerns"}
+    unknown = set(values) - {"notes", "checklist", "checklist_notes", "concerns"}
     if unknown:
         raise ValidationError({name: "Not a field of a review." for name in sorted(unknown)})
-    questions = {key for key, _ in REVIEWS[kind].checklist}
-    checklist = values.get("checklist", review.checklist)
-    if not isinstance(checklist, dict) or set(checklist) - questions:
-        raise ValidationError({"checklist": "Answer only this review's questions (yes / no)."})
+    spec = REVIEWS[kind]
+    questions = {key for key, _ in spec.checklist}
+    checklist = _answers(values.get("checklist", review.checklist), questions)
+    raw_notes = values.get("checklist_notes", review.checklist_notes)
+    if not isinstance(raw_notes, dict) or set(raw_notes) - questions:
+        raise ValidationError({"checklist_notes": "Notes only for this review's questions."})
+    notes = {key: str(note).strip() for key, note in raw_notes.items() if str(note).strip()}
+    unexplained = [
+        q for key, q in spec.checklist if checklist.get(key) == "no" and key not in notes
+    ]
+    if unexplained:
+        raise ValidationError(
+            {"checklist_notes": "Say why the answer is no: " + "; ".join(unexplained)}
+        )
+    new = {
+        "notes": values.get("notes", review.notes),
+        "checklist": checklist,
+        "checklist_notes": notes,
+        "concerns": values.get("concerns", review.concerns),
+    }
+    changed = any(getattr(review, name) != value for name, value in new.items())
     claimed = Review.objects.filter(pk=review.pk, version=expected_version).update(
-        version=F("version") + 1,
-        notes=values.get("notes", review.notes),
-        checklist={key: bool(value) for key, value in checklist.items()},
-        concerns=values.get("concerns", review.concerns),
-        updated_by=user,
-        updated_at=timezone.now(),
+        version=F("version") + 1, updated_by=user, updated_at=timezone.now(), **new
     )
     if not claimed:
         review.refresh_from_db()
@@ -73,8 +109,22 @@ def review_update(
             f"This review was changed by {review.updated_by or 'someone'} while you were "
             f"editing (now version {review.version}). Your changes were not saved."
         )
+    if changed:
+        signoffs_void(
+            plan=plan,
+            kinds=[kind],
+            user=user,
+            reason=f"The {spec.short_label} review was edited by {user.display_name} after it "
+            "was signed.",
+        )
     review.refresh_from_db()
     return review
+
+
+def checklist_unanswered(*, review: Review | None, kind: str) -> list[str]:
+    """The questions of ``kind``'s checklist that ``review`` leaves unanswered."""
+    answers = review.checklist if review is not None else {}
+    return [q for key, q in REVIEWS[kind].checklist if answers.get(key) not in ANSWERS]
 
 
 def signoff_blockers(*, plan: PilotPlan, kind: str, user: User) -> list[str]:
@@ -88,6 +138,11 @@ def signoff_blockers(*, plan: PilotPlan, kind: str, user: User) -> list[str]:
     review = Review.objects.filter(plan=plan, kind=kind).first()
     if review is not None and review.concerns.strip():
         reasons.append("Resolve or clear the open concerns of this review first.")
+    unanswered = checklist_unanswered(review=review, kind=kind)
+    if unanswered:
+        reasons.append(
+            "Answer every checklist question (yes, no or not applicable): " + "; ".join(unanswered)
+        )
     contributed = Contribution.objects.filter(
         plan=plan, round=plan.review_round, user=user, section__in=spec.covers
     ).values_list("section", flat=True)
@@ -146,7 +201,13 @@ def section_edited(*, plan: PilotPlan, section: str, user: User) -> None:
     kinds = reviews_covering(section)
     if not kinds:
         return
-    label = Section(section).label
+    reason = f"{Section(section).label} was edited by {user.display_name}."
+    signoffs_void(plan=plan, kinds=kinds, user=user, reason=reason)
+
+
+def signoffs_void(*, plan: PilotPlan, kinds: list[str], user: User, reason: str) -> None:
+    """Void the active sign-offs of ``kinds`` (recorded with who and why), send an approved plan
+    back to review, and tell each signer."""
     voided = list(
         SignOff.objects.filter(plan=plan, kind__in=kinds, voided_at__isnull=True).select_related(
             "signed_by"
@@ -155,9 +216,8 @@ def section_edited(*, plan: PilotPlan, section: str, user: User) -> None:
     if not voided:
         return
     now = timezone.now()
-    reason = f"{label} was edited by {user.display_name}."
     SignOff.objects.filter(pk__in=[s.pk for s in voided]).update(
-        voided_at=now, voided_by=user, voided_reason=reason
+        voided_at=now, voided_by=user, voided_reason=reason[:300]
     )
     # An approved plan whose sign-off is voided needs re-review before it may start.
     if PilotPlan.objects.filter(pk=plan.pk, status=PilotPlan.Status.APPROVED).update(

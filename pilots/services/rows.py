@@ -6,13 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models, transaction
 from django.db.models import Max
 from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import User
+from pilots.editable import plan_require_editable
 from pilots.models import (
     CohortSegment,
     Dashboard,
@@ -52,7 +53,8 @@ ROW_KINDS: dict[str, RowKind] = {
         RowKind("segments", CohortSegment, Section.COHORT,
                 ("dimension", "value", "intended_share"), "segment"),
         RowKind("entry-criteria", EntryCriterion, Section.ENTRY_CRITERIA,
-                ("text", "kind", "status", "evidence_url", "waiver_reason"), "entry criterion"),
+                ("text", "kind", "status", "evidence_url", "evidence_note", "waiver_reason",
+                 "confirmed_at"), "entry criterion"),
         RowKind("exit-criteria", ExitCriterion, Section.EXIT_CRITERIA,
                 ("metric", "aggregation", "percentile", "denominator", "per_n", "comparator",
                  "threshold", "unit", "window_hours", "min_sample_size", "blocking"),
@@ -100,20 +102,23 @@ def _apply(plan: PilotPlan, kind: RowKind, row: Any, values: dict[str, Any], use
     unknown = set(values) - set(kind.fields)
     if unknown:
         raise ValidationError({name: "Not a field of this list." for name in sorted(unknown)})
+    before = _confirmed_facts(row) if isinstance(row, EntryCriterion) and row.pk else None
     for name, value in values.items():
         setattr(row, name, value)
-    if isinstance(row, EntryCriterion):
-        # Whoever marks a criterion met or waived is the one who confirmed it.
-        if row.status == EntryCriterion.Status.PENDING:
-            row.confirmed_by, row.confirmed_at = None, None
-        elif row.confirmed_by_id is None:
-            row.confirmed_by, row.confirmed_at = user, timezone.now()
     errors: dict[str, Any] = {}
+    if isinstance(row, EntryCriterion):
+        errors = _confirm(row, before, values, user)
     try:
         # The database's deferred unique position constraint is not checked by full_clean.
         row.full_clean(exclude=["plan"])
     except ValidationError as error:
         errors = error.update_error_dict(errors)
+    if "evidence_url" in errors:  # said on the field; not again as the rule's own message
+        errors[NON_FIELD_ERRORS] = [
+            e for e in errors.get(NON_FIELD_ERRORS, []) if EVIDENCE_NEEDED not in e.messages
+        ]
+        if not errors[NON_FIELD_ERRORS]:
+            del errors[NON_FIELD_ERRORS]
     for model, field, value, required, message in _REQUIRED_WITH:
         # A CHECK on a NULL column is "unknown", which passes; name the missing field instead.
         if not isinstance(row, model) or getattr(row, field) != value:
@@ -134,6 +139,44 @@ def _apply(plan: PilotPlan, kind: RowKind, row: Any, values: dict[str, Any], use
     validate_references(plan=plan, instance=row, fields=tuple(values))
 
 
+EVIDENCE_NEEDED = EntryCriterion.EVIDENCE_NEEDED
+
+
+def _confirmed_facts(row: EntryCriterion) -> tuple[Any, ...]:
+    return (row.status, row.confirmed_at)
+
+
+def _confirm(
+    row: EntryCriterion, before: tuple[Any, ...] | None, values: dict[str, Any], user: User
+) -> dict[str, Any]:
+    """Whoever marks a criterion met or waived is the one who confirmed it, now or at the
+    ``confirmed_at`` they give (never in the future); editing its evidence later does not change
+    that. Met needs evidence."""
+    errors: dict[str, Any] = {}
+    if row.status == EntryCriterion.Status.PENDING:
+        row.confirmed_by, row.confirmed_at = None, None
+        return errors
+    if row.status == EntryCriterion.Status.MET and not (
+        row.evidence_url.strip() or row.evidence_note.strip()
+    ):
+        errors["evidence_url"] = [ValidationError(EVIDENCE_NEEDED)]
+    now = timezone.now()
+    given_at = values.get("confirmed_at")
+    if (
+        before is None
+        or before[0] != row.status
+        or (given_at is not None and given_at != before[1])
+        or row.confirmed_by_id is None
+    ):
+        row.confirmed_by = user
+        row.confirmed_at = given_at or now
+    elif row.confirmed_at is None:  # left empty in a form: the confirmation stands as it was
+        row.confirmed_at = before[1]
+    if row.confirmed_at and row.confirmed_at > now:
+        errors["confirmed_at"] = [ValidationError("A confirmation cannot lie in the future.")]
+    return errors
+
+
 # (model, field, value, the field that value requires, message)
 _REQUIRED_WITH = (
     (RollbackTrigger, "mode", RollbackTrigger.Mode.SUSTAINED, "sustained_minutes",
@@ -149,6 +192,7 @@ _REQUIRED_WITH = (
 def row_add(
     *, plan: PilotPlan, kind: RowKind, user: User, expected_version: int, values: dict[str, Any]
 ) -> Any:
+    plan_require_editable(plan)
     row = kind.model(plan=plan)
     if kind.ordered:
         row.position = 0  # placeholder so validation passes; set below
@@ -171,6 +215,7 @@ def row_update(
     expected_version: int,
     values: dict[str, Any],
 ) -> Any:
+    plan_require_editable(plan)
     row = _row(plan, kind, row_id)
     old_kind = row.kind if isinstance(row, ScopeItem) else None
     _apply(plan, kind, row, values, user)
@@ -191,6 +236,7 @@ def row_update(
 def row_remove(
     *, plan: PilotPlan, kind: RowKind, row_id: int, user: User, expected_version: int
 ) -> None:
+    plan_require_editable(plan)
     row = _row(plan, kind, row_id)
     section_claim(plan=plan, key=kind.section, expected_version=expected_version, user=user)
     row.delete()
@@ -209,6 +255,7 @@ def row_move(
     offset: int,
 ) -> None:
     """Move a row ``offset`` places (-1 up, +1 down), clamped to the list's ends."""
+    plan_require_editable(plan)
     if not kind.ordered:
         raise ValidationError({"position": "This list has no order to change."})
     row = _row(plan, kind, row_id)

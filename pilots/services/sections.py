@@ -21,6 +21,7 @@ from accounts.models import Membership, TeamHoliday, User
 from catalogue.selectors import metric_is_available
 from core.exceptions import PreconditionFailed
 from pilots import timeline
+from pilots.editable import READ_ONLY, PlanReadOnly, plan_require_editable
 from pilots.models import (
     Cohort,
     EnvironmentAndData,
@@ -100,8 +101,10 @@ def section_versions(*, plan: PilotPlan) -> dict[str, int]:
 def section_claim(*, plan: PilotPlan, key: str, expected_version: int, user: User) -> int:
     """Compare-and-set the section's version; return the new one or raise ``SectionConflict``.
 
-    Call inside the transaction that writes the section's content, after validating it.
+    Call inside the transaction that writes the section's content, after validating it. A plan
+    that became Decided or Closed meanwhile is not claimed either (``PlanReadOnly``).
     """
+    plan_require_editable(plan)
     now = timezone.now()
     claimed = PlanSection.objects.filter(plan=plan, key=key, version=expected_version).update(
         version=F("version") + 1, updated_by=user, updated_at=now
@@ -109,7 +112,16 @@ def section_claim(*, plan: PilotPlan, key: str, expected_version: int, user: Use
     if not claimed:
         current = PlanSection.objects.select_related("updated_by").get(plan=plan, key=key)
         raise SectionConflict(section=key, current=current)
-    PilotPlan.objects.filter(pk=plan.pk).update(version=F("version") + 1, updated_at=now)
+    # The plan's own version bump also checks its state (one row, re-read after any lock): a
+    # plan decided or closed since it was loaded refuses the edit, and the transaction undoes
+    # the claim above.
+    bumped = (
+        PilotPlan.objects.filter(pk=plan.pk)
+        .exclude(status__in=READ_ONLY)
+        .update(version=F("version") + 1, updated_at=now)
+    )
+    if not bumped:
+        raise PlanReadOnly(PilotPlan.objects.get(pk=plan.pk))
     plan.version += 1
     section_edited(plan=plan, section=key, user=user)
     return expected_version + 1
@@ -164,6 +176,7 @@ def section_update(
     *, plan: PilotPlan, key: str, user: User, expected_version: int, values: dict[str, Any]
 ) -> PilotPlan:
     """Set the fields of a single-valued section. Unknown fields are refused, not ignored."""
+    plan_require_editable(plan)
     spec = SECTION_FIELDS.get(key)
     if spec is None:
         raise ValidationError({"section": f"“{key}” is not a section with fields."})
@@ -183,10 +196,11 @@ def section_update(
                 {"business_days": f"A pilot lasts between 1 and {MAX_BUSINESS_DAYS} business days."}
             )
         plan.check_times = sorted(set(plan.check_times))
+        # The end date follows the new start date before the plan's constraints are checked:
+        # checked against the old end date, a start date moved past it would be refused.
+        plan.end_date = plan_end_date(plan=plan)
     instance.full_clean()
     validate_references(plan=plan, instance=instance, fields=tuple(values))
-    if key == Section.TIMELINE:
-        plan.end_date = plan_end_date(plan=plan)
     section_claim(plan=plan, key=key, expected_version=expected_version, user=user)
     update_fields = list(values)
     if key == Section.TIMELINE:
@@ -202,6 +216,7 @@ def environment_set_compliance(
     *, plan: PilotPlan, user: User, expected_version: int, validated: bool
 ) -> EnvironmentAndData:
     """Record (or withdraw) that compliance and masking were validated, by whom and when."""
+    plan_require_editable(plan)
     env = plan.environment
     if validated and not env.masking_rules.strip():
         raise ValidationError({"masking_rules": "Write the masking rules before validating them."})

@@ -11,6 +11,7 @@ from typing import Any, cast
 
 from django import template
 from django.db import models
+from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.text import capfirst
 
@@ -88,9 +89,26 @@ class Worded:
     fields: tuple[str, ...]
 
 
+def _confirmation(row: Any) -> str:
+    """Who confirmed an entry criterion and when: "Sam Scrum, 3 Dec 2026 14:05"."""
+    if row.confirmed_at is None:
+        return EMPTY
+    who = row.confirmed_by.display_name if row.confirmed_by else "someone"
+    return f"{who}, {date_format(timezone.localtime(row.confirmed_at), 'j M Y H:i')}"
+
+
 # Lists with many fields read better as a few phrases than as a column per field (an exit
 # criterion has eleven). The others get a column per field, headed by its verbose name.
 COLUMNS: dict[str, tuple[tuple[str, tuple[Part, ...] | Worded], ...]] = {
+    "entry-criteria": (
+        ("Criterion", (("text", "", ""),)),
+        ("Kind", (("kind", "", ""),)),
+        ("Status", (("status", "", ""),)),
+        ("Evidence", (("evidence_url", "", ""),)),
+        ("Evidence note", (("evidence_note", "", ""),)),
+        ("Waiver reason", (("waiver_reason", "", ""),)),
+        ("Confirmed by", Worded(_confirmation, ("confirmed_at",))),
+    ),
     "exit-criteria": (
         ("Criterion", Worded(wording.criterion_text, (
             "metric", "aggregation", "percentile", "per_n", "denominator", "comparator",

@@ -117,7 +117,7 @@ def _plan_context(plan: PilotPlan) -> dict[str, Any]:
     return {
         "plan": plan,
         "versions": selectors.section_versions_loaded(plan),
-        "can_edit": can_edit(plan.viewer_role),  # type: ignore[attr-defined]
+        "can_edit": can_edit(plan),
         "row_kinds": ROW_KINDS_BY_NAME,
         "next_monday": timeline.next_monday(_today(plan.time_zone)),
         "window_holidays": [

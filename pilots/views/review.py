@@ -27,7 +27,7 @@ from accounts.ui import toast
 from core.exceptions import Conflict, PreconditionFailed
 from core.http import UNPROCESSABLE
 from pilots import selectors_review
-from pilots.access import can_edit, plan_for_user
+from pilots.access import plan_for_user
 from pilots.forms_review import ReviewForm, TimeboxExtendForm, TransitionForm
 from pilots.models import PilotPlan, Review
 from pilots.review import REVIEWS
@@ -63,8 +63,10 @@ def _lifecycle_context(
         # time-box has just ended by itself.
         "can_extend": extendable and not timebox_extend_blockers(plan=plan),
         "extend_form": extend_form or TimeboxExtendForm(),
-        "can_edit": can_edit(plan.viewer_role),  # type: ignore[attr-defined]
+        # Lifecycle steps stay for Decided plans (close), which are otherwise read-only.
+        "can_step": allows(plan.viewer_role, Perm.PLAN_EDIT),  # type: ignore[attr-defined]
         "steps": selectors_review.lifecycle_steps(plan=plan, user=request.user),
+        "gaps_override": selectors_review.gaps_override(plan),
         "rereview": selectors_review.rereview_needed(plan),
         "decisions": PilotPlan.Decision.choices,
         "lifecycle_message": message,
@@ -169,6 +171,8 @@ def lifecycle_transition(request: AuthedHtmxRequest, plan_id: int, action: str) 
             user=request.user,
             reason=form.cleaned_data["reason"],
             decision=form.cleaned_data["decision"] or "",
+            override_gaps=form.cleaned_data["override_gaps"],
+            confirm_early_start=form.cleaned_data["confirm_early_start"],
         )
     except (Conflict, PermissionDenied, ValidationError) as exc:
         if isinstance(exc, Conflict):
@@ -312,7 +316,8 @@ def review_save(request: AuthedHtmxRequest, plan_id: int, kind: str) -> HttpResp
             request, plan, kind, status=CONFLICT, editing=kind, form=form, message=exc.message
         )
     except ValidationError as exc:
-        form.add_error(None, exc)
+        # Keyed by the service's field names (checklist_notes), not the form's: shown atop it.
+        form.add_error(None, " ".join(exc.messages))
         return _card(request, plan, kind, status=UNPROCESSABLE, editing=kind, form=form)
     if not request.htmx:
         return _back(plan, f"review-{kind}")

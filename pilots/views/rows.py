@@ -89,7 +89,7 @@ def _render(
         "kind": kind,
         "rows": _rows(plan, kind),
         "version": section_versions_loaded(plan)[kind.section],
-        "can_edit": can_edit(plan.viewer_role),  # type: ignore[attr-defined]
+        "can_edit": can_edit(plan),
         **extra,
     }
     template = "pilots/rows/list.html#list" if _partial(request) else "pilots/rows/list.html"

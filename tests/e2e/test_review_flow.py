@@ -12,6 +12,9 @@ from playwright.sync_api import expect
 
 from pilots import services
 from pilots.models import EntryCriterion, OnCallShift, PilotPlan, RollbackRehearsal
+from pilots.review import REVIEWS
+from pilots.services.lifecycle import plan_today
+from tests.factories import checklist_answered
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -29,7 +32,7 @@ def _meet_entry_criteria(plan, user):
         services.row_update(
             plan=plan, kind=kind, row_id=criterion.pk, user=user,
             expected_version=services.section_versions(plan=plan)["entry_criteria"],
-            values={"status": "met"},
+            values={"status": "met", "evidence_url": "https://ci.example.com/1"},
         )  # fmt: skip
 
 
@@ -60,9 +63,11 @@ def test_three_people_take_a_plan_from_draft_to_running(
     page.goto(plan_url)
     lifecycle = page.get_by_test_id("lifecycle")
     expect(lifecycle.get_by_test_id("lifecycle-state")).to_have_text("Draft")
-    lifecycle.get_by_test_id("step-form-submit").get_by_label("Reason (optional)").fill(
-        "Ready for review"
-    )
+    # A plan fresh from the template has plan-health gaps: submitting asks for an override.
+    submit = lifecycle.get_by_test_id("step-form-submit")
+    expect(submit.get_by_test_id("step-question")).to_contain_text("Plan health lists open gaps")
+    submit.get_by_test_id("override-gaps").check()
+    submit.get_by_label("Reason for the reviewers").fill("Ready for review; on-call comes next.")
     lifecycle.get_by_role("button", name="Submit for review").click()
     expect(lifecycle.get_by_test_id("lifecycle-state")).to_have_text("In review")
     expect(page.get_by_test_id("timeline")).to_contain_text("Draft → In review")
@@ -86,13 +91,17 @@ def test_three_people_take_a_plan_from_draft_to_running(
     readiness.get_by_test_id("edit-review-readiness").click()
     form = readiness.get_by_test_id("review-form-readiness")
     form.get_by_label("Notes").fill("On-call roster agreed with support.")
-    form.get_by_label("Does every risk have a mitigation and an owner?").check()
+    for key, _question in REVIEWS["readiness"].checklist:
+        form.get_by_test_id(f"question-q_{key}").get_by_label("Yes").check()
     form.get_by_role("button", name="Save").click()
     expect(readiness.get_by_test_id("review-notes")).to_have_text(
         "On-call roster agreed with support."
     )
     readiness.get_by_test_id("sign-readiness").click()
     expect(readiness.get_by_test_id("signoff-active")).to_contain_text(sm.display_name)
+
+    # The developer and the PO answered their checklists earlier (every question: yes).
+    checklist_answered(plan, "feasibility", "business")
 
     # The developer signs feasibility.
     dev_page = new_page()
@@ -143,9 +152,12 @@ def test_three_people_take_a_plan_from_draft_to_running(
     RollbackRehearsal.objects.create(plan=plan, outcome="passed")
     page.reload()
     lifecycle = page.get_by_test_id("lifecycle")
+    # The start date is next Monday: starting today asks first and moves it.
+    lifecycle.get_by_test_id("confirm-early-start").check()
     lifecycle.get_by_role("button", name="Start the pilot").click()
     expect(lifecycle.get_by_test_id("lifecycle-state")).to_have_text("Running")
     expect(page.get_by_test_id("timeline")).to_contain_text("Approved → Running")
     _shot(page, "review-running")
     plan.refresh_from_db()
     assert plan.status == PilotPlan.Status.RUNNING
+    assert plan.start_date == plan_today(plan)

@@ -326,7 +326,14 @@ def fill(plan: PilotPlan, n: int, po, devops) -> None:  # type: ignore[no-untype
     for i in range(n):
         add_row(plan, "scope-items", po, reference=f"US-{i}", title=f"Story {i}")
         add_row(plan, "segments", po, dimension="region", value=f"R{i}", intended_share=10)
-        add_row(plan, "entry-criteria", po, text=f"Criterion {i}", status="met")
+        add_row(
+            plan,
+            "entry-criteria",
+            po,
+            text=f"Criterion {i}",
+            status="met",
+            evidence_url=f"https://ci.example.com/{i}",
+        )
         add_row(
             plan,
             "exit-criteria",

@@ -294,7 +294,21 @@ def test_waived_entry_criterion_without_reason(plan, po):
 
 def test_met_entry_criterion_names_who_confirmed_it(plan):
     with refused("pilots_entrycriterion_confirmed_who_and_when"):
-        EntryCriterion.objects.create(plan=plan, position=1, text="DoD met", status="met")
+        EntryCriterion.objects.create(
+            plan=plan, position=1, text="DoD met", status="met", evidence_note="CI green"
+        )
+
+
+def test_met_entry_criterion_without_evidence(plan, po):
+    with refused("pilots_entrycriterion_met_has_evidence"):
+        EntryCriterion.objects.create(
+            plan=plan,
+            position=1,
+            text="DoD met",
+            status="met",
+            confirmed_by=po,
+            confirmed_at=dt.datetime(2026, 3, 6, 9, tzinfo=dt.UTC),
+        )
 
 
 def test_on_call_ending_before_it_starts(plan):

@@ -282,7 +282,10 @@ def test_export_query_count_does_not_grow_with_the_plan(
 ):
     complete(plan, po, sm, devops)
     plan.entry_criteria.filter(position=1).update(
-        status="met", confirmed_by=sm, confirmed_at=dt.datetime.now(dt.UTC)
+        status="met",
+        evidence_url="https://ci.example.com/1",
+        confirmed_by=sm,
+        confirmed_at=dt.datetime.now(dt.UTC),
     )
     client = client_for(po)
     client.get(url(plan))  # warm up what is cached per process (content types, templates)
@@ -306,7 +309,12 @@ def test_export_query_count_does_not_grow_with_the_plan(
             value=f"Group {day}",
             intended_share=Decimal("10"),
         )
-    plan.entry_criteria.update(status="met", confirmed_by=po, confirmed_at=dt.datetime.now(dt.UTC))
+    plan.entry_criteria.update(
+        status="met",
+        evidence_note="Seen in the demo",
+        confirmed_by=po,
+        confirmed_at=dt.datetime.now(dt.UTC),
+    )
 
     with django_assert_num_queries(QUERIES):
         assert client.get(url(plan)).status_code == 200

@@ -13,7 +13,7 @@ from pilots import services
 from pilots.models import EntryCriterion, PilotPlan, PlanTransition, Review, SignOff
 from pilots.services.lifecycle import plan_transition
 from pilots.services.review import signoff_create
-from tests.factories import section_edit
+from tests.factories import OVERRIDE, checklist_answered, section_edit
 
 pytestmark = pytest.mark.django_db
 
@@ -22,12 +22,14 @@ PLANS = "/api/v1/plans"
 
 @pytest.fixture
 def plan(team, po, sm, developer, devops, stakeholder):
-    return services.plan_create_from_template(team=team, author=po, today=dt.date(2026, 11, 24))
+    plan = services.plan_create_from_template(team=team, author=po, today=dt.date(2026, 11, 24))
+    checklist_answered(plan)
+    return plan
 
 
 @pytest.fixture
 def in_review(plan, po):
-    plan_transition(plan=plan, action="submit", user=po)
+    plan_transition(plan=plan, action="submit", user=po, **OVERRIDE)
     plan.refresh_from_db()
     return plan
 
@@ -48,7 +50,7 @@ def _meet_entry_criteria(plan, user):
             row_id=criterion.pk,
             user=user,
             expected_version=services.section_versions(plan=plan)["entry_criteria"],
-            values={"status": "met"},
+            values={"status": "met", "evidence_url": "https://ci.example.com/1"},
         )
 
 
@@ -74,7 +76,7 @@ def test_reviews_lists_the_three_reviews_with_active_and_voided_sign_offs(
     assert "Monitoring" in readiness["voided_sign_offs"][0]["voided_reason"]
     assert reviews["business"]["sign_off"] is None
     assert reviews["business"]["version"] == 1
-    assert [q["answer"] for q in reviews["business"]["checklist"]] == [None, None, None]
+    assert [q["answer"] for q in reviews["business"]["checklist"]] == ["yes", "yes", "yes"]
 
 
 def test_reviews_query_count_is_constant(
@@ -96,7 +98,7 @@ def test_review_patch_saves_with_the_current_version(in_review, sm, client_for):
     client = client_for(sm)
 
     response = send(
-        client, "PATCH", url, {"notes": "On-call is thin", "checklist": {"risks_owned": True}},
+        client, "PATCH", url, {"notes": "On-call is thin", "checklist": {"risks_owned": "yes"}},
         if_match=1,
     )  # fmt: skip
 
@@ -106,7 +108,7 @@ def test_review_patch_saves_with_the_current_version(in_review, sm, client_for):
     assert body["notes"] == "On-call is thin"
     assert body["version"] == 2
     review = Review.objects.get(plan=in_review, kind="readiness")
-    assert review.checklist == {"risks_owned": True}
+    assert review.checklist == {"risks_owned": "yes"}
     assert review.updated_by == sm
 
 
@@ -189,7 +191,7 @@ def test_sign_off_by_the_wrong_role_is_403(in_review, developer, stakeholder, cl
 def test_transition_happy_path_submit(plan, po, client_for):
     response = send(
         client_for(po), "POST", f"{PLANS}/{plan.pk}/transitions",
-        {"action": "submit", "reason": "ready for review"},
+        {"action": "submit", "reason": "ready for review", "override_gaps": True},
     )  # fmt: skip
 
     assert response.status_code == 201, response.content

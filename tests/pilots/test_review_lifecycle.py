@@ -23,14 +23,22 @@ from pilots.models import (
 )
 from pilots.services.lifecycle import plan_transition, transition_blockers
 from pilots.services.review import review_update, signoff_blockers, signoff_create
-from tests.factories import MembershipFactory, UserFactory, section_edit
+from tests.factories import (
+    OVERRIDE,
+    MembershipFactory,
+    UserFactory,
+    checklist_answered,
+    section_edit,
+)
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def plan(team, po, sm, developer, devops, stakeholder):
-    return services.plan_create_from_template(team=team, author=po, today=dt.date(2026, 11, 24))
+    plan = services.plan_create_from_template(team=team, author=po, today=dt.date(2026, 11, 24))
+    checklist_answered(plan)
+    return plan
 
 
 def _make_ready_to_start(plan, user):
@@ -47,12 +55,12 @@ def _meet_entry_criteria(plan, user):
         version = services.section_versions(plan=plan)["entry_criteria"]
         services.row_update(
             plan=plan, kind=kind, row_id=criterion.pk, user=user, expected_version=version,
-            values={"status": "met"},
+            values={"status": "met", "evidence_url": "https://ci.example.com/1"},
         )  # fmt: skip
 
 
 def _approved(plan, po, sm, developer):
-    plan_transition(plan=plan, action="submit", user=po)
+    plan_transition(plan=plan, action="submit", user=po, **OVERRIDE)
     _meet_entry_criteria(plan, sm)
     signoff_create(plan=plan, kind="business", user=po)
     signoff_create(plan=plan, kind="readiness", user=sm)
@@ -66,7 +74,7 @@ def _approved(plan, po, sm, developer):
 
 
 def test_signoff_records_who_when_and_the_exact_versions(plan, po, sm):
-    plan_transition(plan=plan, action="submit", user=po)
+    plan_transition(plan=plan, action="submit", user=po, **OVERRIDE)
     plan.refresh_from_db()
 
     signoff = signoff_create(plan=plan, kind="readiness", user=sm)
@@ -91,14 +99,14 @@ def test_signoff_records_who_when_and_the_exact_versions(plan, po, sm):
     ],
 )
 def test_only_the_reviews_role_may_sign_it(request, plan, po, kind, role):
-    plan_transition(plan=plan, action="submit", user=po)
+    plan_transition(plan=plan, action="submit", user=po, **OVERRIDE)
     with pytest.raises(PermissionDenied, match="Only the team's"):
         signoff_create(plan=plan, kind=kind, user=request.getfixturevalue(role))
     assert not SignOff.objects.exists()
 
 
 def test_devops_may_sign_feasibility_as_part_of_the_team(plan, po, devops):
-    plan_transition(plan=plan, action="submit", user=po)
+    plan_transition(plan=plan, action="submit", user=po, **OVERRIDE)
     assert signoff_create(plan=plan, kind="feasibility", user=devops).signed_by == devops
 
 
@@ -108,7 +116,7 @@ def test_a_draft_cannot_be_signed(plan, sm):
 
 
 def test_a_review_with_open_concerns_cannot_be_signed(plan, po, sm):
-    plan_transition(plan=plan, action="submit", user=po)
+    plan_transition(plan=plan, action="submit", user=po, **OVERRIDE)
     review_update(
         plan=plan, kind="readiness", user=sm, expected_version=1,
         values={"concerns": "On-call rota for week 2 is empty"},
@@ -118,7 +126,7 @@ def test_a_review_with_open_concerns_cannot_be_signed(plan, po, sm):
 
 
 def test_signing_twice_is_refused(plan, po, sm):
-    plan_transition(plan=plan, action="submit", user=po)
+    plan_transition(plan=plan, action="submit", user=po, **OVERRIDE)
     signoff_create(plan=plan, kind="readiness", user=sm)
     with pytest.raises(Conflict, match="already signed off"):
         signoff_create(plan=plan, kind="readiness", user=sm)
@@ -131,7 +139,7 @@ def test_signing_twice_is_refused(plan, po, sm):
 def test_editing_covered_content_voids_exactly_the_covering_signoffs_and_tells_the_signer(
     plan, po, sm, developer
 ):
-    plan_transition(plan=plan, action="submit", user=po)
+    plan_transition(plan=plan, action="submit", user=po, **OVERRIDE)
     business = signoff_create(plan=plan, kind="business", user=po)
     readiness = signoff_create(plan=plan, kind="readiness", user=sm)
     feasibility = signoff_create(plan=plan, kind="feasibility", user=developer)
@@ -155,7 +163,7 @@ def test_editing_covered_content_voids_exactly_the_covering_signoffs_and_tells_t
 
 
 def test_an_edit_of_uncovered_content_voids_nothing(plan, po, sm):
-    plan_transition(plan=plan, action="submit", user=po)
+    plan_transition(plan=plan, action="submit", user=po, **OVERRIDE)
     signoff_create(plan=plan, kind="readiness", user=sm)
     section_edit(plan, "change_control", po, change_control="Weekly backlog refinement")
     assert SignOff.objects.filter(voided_at__isnull=True).count() == 1
@@ -178,7 +186,7 @@ def test_voiding_a_signoff_of_an_approved_plan_sends_it_back_to_review(plan, po,
 
 def test_a_signer_may_not_sign_content_they_edited_when_a_colleague_can(team, plan, po):
     second_po = MembershipFactory(team=team, role="product_owner", user=UserFactory()).user
-    plan_transition(plan=plan, action="submit", user=po)
+    plan_transition(plan=plan, action="submit", user=po, **OVERRIDE)
     section_edit(plan, "overview", po, summary="Narrowed to saved cards only")
 
     reasons = signoff_blockers(plan=plan, kind="business", user=po)
@@ -189,7 +197,7 @@ def test_a_signer_may_not_sign_content_they_edited_when_a_colleague_can(team, pl
 
 
 def test_the_only_holder_of_a_role_may_sign_what_they_wrote(plan, po):
-    plan_transition(plan=plan, action="submit", user=po)
+    plan_transition(plan=plan, action="submit", user=po, **OVERRIDE)
     section_edit(plan, "overview", po, summary="Narrowed")
     assert signoff_create(plan=plan, kind="business", user=po).signed_by == po
 
@@ -198,7 +206,7 @@ def test_the_only_holder_of_a_role_may_sign_what_they_wrote(plan, po):
 
 
 def test_approve_explains_everything_that_is_missing(plan, po):
-    plan_transition(plan=plan, action="submit", user=po)
+    plan_transition(plan=plan, action="submit", user=po, **OVERRIDE)
     with pytest.raises(Conflict) as refused:
         plan_transition(plan=plan, action="approve", user=po)
     message = refused.value.message
@@ -211,7 +219,7 @@ def test_approve_explains_everything_that_is_missing(plan, po):
 
 
 def test_waived_entry_criteria_count_as_done(plan, po, sm, developer):
-    plan_transition(plan=plan, action="submit", user=po)
+    plan_transition(plan=plan, action="submit", user=po, **OVERRIDE)
     kind = services.row_kind("entry-criteria")
     for criterion in EntryCriterion.objects.filter(plan=plan):
         services.row_update(
@@ -277,7 +285,7 @@ def test_the_whole_life_records_each_step_with_who_and_why(plan, po, sm, develop
 )
 def test_the_wrong_role_is_refused_and_nothing_changes(request, plan, action, role, po):
     if action != "submit":
-        plan_transition(plan=plan, action="submit", user=po)
+        plan_transition(plan=plan, action="submit", user=po, **OVERRIDE)
     before = PilotPlan.objects.get(pk=plan.pk).status
     with pytest.raises(PermissionDenied, match="Only the team's"):
         plan_transition(plan=plan, action=action, user=request.getfixturevalue(role))
@@ -290,7 +298,7 @@ def test_a_step_from_the_wrong_state_says_so(plan, po):
 
 
 def test_withdrawing_starts_a_new_review_round(plan, po, sm):
-    plan_transition(plan=plan, action="submit", user=po)
+    plan_transition(plan=plan, action="submit", user=po, **OVERRIDE)
     plan_transition(plan=plan, action="withdraw", user=po, reason="Scope changes")
     plan.refresh_from_db()
     assert plan.status == PilotPlan.Status.DRAFT
@@ -300,10 +308,10 @@ def test_withdrawing_starts_a_new_review_round(plan, po, sm):
 def test_review_notes_are_saved_with_compare_and_set(plan, sm, po):
     review = review_update(
         plan=plan, kind="readiness", user=sm, expected_version=1,
-        values={"notes": "Runbook reviewed", "checklist": {"risks_owned": True}},
+        values={"notes": "Runbook reviewed", "checklist": {"risks_owned": "yes"}},
     )  # fmt: skip
     assert review.version == 2
-    assert review.checklist == {"risks_owned": True}
+    assert review.checklist == {"risks_owned": "yes"}
     with pytest.raises(PreconditionFailed):
         review_update(plan=plan, kind="readiness", user=sm, expected_version=1, values={})
     with pytest.raises(ValidationError):
@@ -342,7 +350,7 @@ def _race(*calls):
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_approvals_approve_once(plan, po, sm, developer):
-    plan_transition(plan=plan, action="submit", user=po)
+    plan_transition(plan=plan, action="submit", user=po, **OVERRIDE)
     _meet_entry_criteria(plan, sm)
     for kind_, who in (("business", po), ("readiness", sm), ("feasibility", developer)):
         signoff_create(plan=plan, kind=kind_, user=who)
@@ -364,7 +372,7 @@ def test_concurrent_approvals_approve_once(plan, po, sm, developer):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_signoffs_of_one_review_keep_one(team, plan, po, sm):
     other_sm = MembershipFactory(team=team, role="scrum_master", user=UserFactory()).user
-    plan_transition(plan=plan, action="submit", user=po)
+    plan_transition(plan=plan, action="submit", user=po, **OVERRIDE)
 
     outcomes = _race(
         lambda: signoff_create(plan=PilotPlan.objects.get(pk=plan.pk), kind="readiness", user=sm),
@@ -379,7 +387,7 @@ def test_concurrent_signoffs_of_one_review_keep_one(team, plan, po, sm):
 
 @pytest.mark.django_db(transaction=True)
 def test_an_edit_racing_a_signoff_never_leaves_a_signoff_of_stale_content(plan, po, sm, developer):
-    plan_transition(plan=plan, action="submit", user=po)
+    plan_transition(plan=plan, action="submit", user=po, **OVERRIDE)
     kind = services.row_kind("risks")
     version = services.section_versions(plan=plan)["risks"]
 

@@ -21,7 +21,7 @@ from pilots.models import (
 )
 from pilots.services.lifecycle import plan_transition
 from pilots.services.review import signoff_create
-from tests.factories import row_append
+from tests.factories import OVERRIDE, checklist_answered, row_append
 
 pytestmark = pytest.mark.django_db
 
@@ -30,7 +30,9 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 
 @pytest.fixture
 def plan(team, po, sm, developer, devops, stakeholder):
-    return services.plan_create_from_template(team=team, author=po, today=dt.date(2026, 11, 24))
+    plan = services.plan_create_from_template(team=team, author=po, today=dt.date(2026, 11, 24))
+    checklist_answered(plan)
+    return plan
 
 
 def url(name, *args):
@@ -38,7 +40,7 @@ def url(name, *args):
 
 
 def _submitted(plan, po):
-    plan_transition(plan=plan, action="submit", user=po)
+    plan_transition(plan=plan, action="submit", user=po, **OVERRIDE)
     plan.refresh_from_db()
     return plan
 
@@ -49,7 +51,7 @@ def _meet_entry_criteria(plan, user):
         services.row_update(
             plan=plan, kind=kind, row_id=criterion.pk, user=user,
             expected_version=services.section_versions(plan=plan)["entry_criteria"],
-            values={"status": "met"},
+            values={"status": "met", "evidence_url": "https://ci.example.com/1"},
         )  # fmt: skip
 
 
@@ -74,11 +76,18 @@ def test_plan_page_loads_the_panels(client_for, po, plan):
 
 def test_lifecycle_panel_offers_submit_to_the_po(client_for, po, plan, django_assert_num_queries):
     client = client_for(po)
-    with django_assert_num_queries(8, exact=False):
+    # Submit reads plan health (the whole plan, in a constant number of queries) to ask for an
+    # override of its gaps.
+    with django_assert_num_queries(20, exact=False) as few:
         response = client.get(url("plan_lifecycle", plan.pk), **HTMX)
     html = response.content.decode()
     assert 'data-testid="lifecycle-state">Draft' in html
     assert 'data-testid="step-form-submit"' in html
+    assert 'data-testid="override-gaps"' in html
+    for i in range(5):
+        row_append(plan, "risks", po, description=f"Risk {i}", likelihood="low", impact="low")
+    with django_assert_num_queries(len(few.captured_queries)):
+        client.get(url("plan_lifecycle", plan.pk), **HTMX)
 
 
 def test_lifecycle_panel_query_count_is_constant(
@@ -96,7 +105,9 @@ def test_lifecycle_panel_query_count_is_constant(
 
 def test_submit_via_htmx_rerenders_and_tells_the_page(client_for, po, plan):
     response = client_for(po).post(
-        url("plan_transition", plan.pk, "submit"), {"reason": "Ready"}, **HTMX
+        url("plan_transition", plan.pk, "submit"),
+        {"reason": "Ready", "override_gaps": "true"},
+        **HTMX,
     )
     assert response.status_code == 200
     assert "planChanged" in response["HX-Trigger"]
@@ -107,7 +118,9 @@ def test_submit_via_htmx_rerenders_and_tells_the_page(client_for, po, plan):
 
 
 def test_submit_without_js_redirects_to_the_review_page(client_for, po, plan):
-    response = client_for(po).post(url("plan_transition", plan.pk, "submit"))
+    response = client_for(po).post(
+        url("plan_transition", plan.pk, "submit"), {"reason": "Ready", "override_gaps": "true"}
+    )
     assert response.status_code == 302
     assert response["Location"] == url("plan_review", plan.pk) + "#plan-lifecycle"
     plan.refresh_from_db()
@@ -212,15 +225,21 @@ def test_reviewer_edits_their_card_in_place(client_for, sm, plan):
     assert 'data-testid="review-form-readiness"' in response.content.decode()
     response = client.post(
         url("review_save", plan.pk, "readiness"),
-        {"version": 1, "notes": "Looks good", "q_risks_owned": "on", "concerns": ""},
+        {
+            "version": 1,
+            "notes": "Looks good",
+            "q_risks_owned": "yes",
+            "q_support_ready": "na",
+            "concerns": "",
+        },
         **HTMX,
     )
     assert response.status_code == 200
     assert "reviewChanged" in response["HX-Trigger"]
     assert "Looks good" in response.content.decode()
     review = Review.objects.get(plan=plan, kind="readiness")
-    assert review.checklist["risks_owned"] is True
-    assert review.checklist["training_done"] is False
+    assert review.checklist == {"risks_owned": "yes", "support_ready": "na"}
+    assert "training_done" not in review.checklist  # not answered
 
 
 def test_stale_review_save_is_refused_with_409(client_for, sm, plan):
