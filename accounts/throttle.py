@@ -25,7 +25,11 @@ from django.shortcuts import render
 
 security_log = logging.getLogger("pilotplan.security")
 
-_API_KEY_FAILURES = "pilotplan:api-key-failures:{address}"
+
+def _failures_key(address: str) -> str:
+    """The Redis key counting refused keys from ``address`` (``API_KEY_FAILURES_PREFIX`` lets
+    several deployments, or parallel test workers, share one Redis)."""
+    return f"{settings.API_KEY_FAILURES_PREFIX}:{address}"
 
 
 def client_address(request: HttpRequest) -> str:
@@ -88,7 +92,7 @@ def _redis() -> redis.Redis:
 
 def api_key_blocked_for(address: str) -> int:
     """Seconds ``address`` must still wait before a key is checked again (0: not blocked)."""
-    key = _API_KEY_FAILURES.format(address=address)
+    key = _failures_key(address)
     try:
         client = _redis()
         try:
@@ -104,7 +108,7 @@ def api_key_blocked_for(address: str) -> int:
 def api_key_failure_record(address: str, reason: str) -> None:
     """Count one failed API key from ``address`` and log it as a security event."""
     security_log.warning("API key refused: address=%s reason=%s", address, reason)
-    key = _API_KEY_FAILURES.format(address=address)
+    key = _failures_key(address)
     try:
         client = _redis()
         try:
@@ -130,7 +134,7 @@ def api_key_failures_reset() -> None:
     try:
         client = _redis()
         try:
-            keys = list(client.scan_iter(_API_KEY_FAILURES.format(address="*")))
+            keys = list(client.scan_iter(_failures_key("*")))
             if keys:
                 client.delete(*keys)
         finally:

@@ -201,8 +201,8 @@ else:
 # Browser features no page of ours uses; an empty value sends no header.
 PERMISSIONS_POLICY = envstr(
     "PERMISSIONS_POLICY",
-    "camera=(), microphone=(), geolocation=(), payment=(), usb=(), serial=(), bluetooth=(), "
-    "magnetometer=(), gyroscope=(), accelerometer=(), display-capture=(), interest-cohort=()",
+    "camera=(), microphone=(), geolocation=(), payment=(), usb=(), serial=(), "
+    "magnetometer=(), gyroscope=(), accelerometer=(), display-capture=()",
 )
 
 # --- Login throttling (accounts/throttle.py, django-axes): after LOGIN_FAILURE_LIMIT failures
@@ -219,6 +219,8 @@ AXES_VERBOSE = False  # accounts/throttle.py logs the security events itself
 # API_KEY_FAILURE_WINDOW seconds, that address gets 429 until the window ends.
 API_KEY_FAILURE_LIMIT = envint("API_KEY_FAILURE_LIMIT", 20, minimum=1)
 API_KEY_FAILURE_WINDOW = envint("API_KEY_FAILURE_WINDOW", 300, minimum=1)
+# Where those counts live in Redis (tests give each parallel worker its own).
+API_KEY_FAILURES_PREFIX = "pilotplan:api-key-failures"
 
 # --- E-mail
 EMAIL_BACKEND = envstr(

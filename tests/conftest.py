@@ -182,9 +182,12 @@ def _metric_catalogue(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _api_key_throttle_reset() -> None:
+def _api_key_throttle_reset(settings) -> None:  # type: ignore[no-untyped-def]
     """Refused API keys are counted per address in Redis, outside each test's transaction (login
-    failures live in the database and roll back by themselves): start every test at zero."""
+    failures live in the database and roll back by themselves): start every test at zero, in a
+    key space of this xdist worker's own so that parallel workers cannot reset each other."""
     from accounts.throttle import api_key_failures_reset
 
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    settings.API_KEY_FAILURES_PREFIX = f"test-{worker}:api-key-failures"
     api_key_failures_reset()

@@ -113,7 +113,12 @@ def _apply(plan: PilotPlan, kind: RowKind, row: Any, values: dict[str, Any], use
         row.full_clean(exclude=["plan"])
     except ValidationError as error:
         errors = error.update_error_dict(errors)
-    if "evidence_url" in errors:  # said on the field; not again as the rule's own message
+    if "evidence_url" in errors:  # said once on the field, whether by _confirm or the rule
+        said: list[ValidationError] = []
+        for error in errors["evidence_url"]:
+            if not any(e.messages == error.messages for e in said):
+                said.append(error)
+        errors["evidence_url"] = said
         errors[NON_FIELD_ERRORS] = [
             e for e in errors.get(NON_FIELD_ERRORS, []) if EVIDENCE_NEEDED not in e.messages
         ]

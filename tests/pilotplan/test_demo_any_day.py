@@ -54,8 +54,9 @@ def test_a_running_demo_pilot_s_window_holds_today_and_the_next_days_on_every_we
 
 def test_the_team_s_holidays_only_make_the_running_window_longer():
     # The checkout team's year-end break; the demo is started on the Sunday in the middle of it.
-    sunday = dt.date(2026, 12, 27)
-    breaks = [dt.date(2026, 12, 21) + dt.timedelta(days=n) for n in range(12)]
+    # A past year-end: a rehearsal the seed records must not lie after the real today.
+    sunday = dt.date(2025, 12, 28)
+    breaks = [dt.date(2025, 12, 22) + dt.timedelta(days=n) for n in range(12)]
     team = Team.objects.create(slug="checkout", name="Checkout", time_zone="Europe/Berlin")
     TeamHoliday.objects.bulk_create([TeamHoliday(team=team, date=day) for day in breaks])
 
@@ -63,7 +64,7 @@ def test_the_team_s_holidays_only_make_the_running_window_longer():
 
     plan = PilotPlan.objects.get(team=team, status=PilotPlan.Status.RUNNING)
     assert plan.start_date <= sunday - dt.timedelta(days=1)
-    assert plan.end_date >= dt.date(2027, 1, 4) + dt.timedelta(days=3)
+    assert plan.end_date >= dt.date(2026, 1, 5) + dt.timedelta(days=3)
 
 
 # Saturday late in the evening UTC (already Sunday in Tokyo), Sunday morning, Monday just after

@@ -8,6 +8,7 @@ from io import StringIO
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import call_command
+from django.test import RequestFactory
 from django.utils import timezone
 
 from accounts.models import Membership, Team, User
@@ -33,6 +34,12 @@ def counts(before: dt.datetime | None = None) -> dict[str, int]:
         "samples": samples.count(),
         "check runs": CheckRun.objects.count(),
     }
+
+
+def _login_request():  # type: ignore[no-untyped-def]
+    """What the log-in form hands to ``authenticate``: the lockout backend (django-axes) needs
+    the request to count failures per address."""
+    return RequestFactory().post("/login/")
 
 
 def test_seed_demo_twice_leaves_the_same_rows():
@@ -88,7 +95,7 @@ def test_every_demo_login_authenticates_with_the_demo_password():
 
     assert len(logins) == 2 + 5 * len(TEAMS)
     for email, _team, _role in logins:
-        user = authenticate(username=email, password=DEMO_PASSWORD)
+        user = authenticate(_login_request(), username=email, password=DEMO_PASSWORD)
         assert user is not None, email
         assert user.email == email
 
@@ -110,7 +117,10 @@ def test_seed_demo_resets_a_changed_demo_password():
 
     seed_demo(metrics=False)
 
-    assert authenticate(username="dev@mobile.demo", password=DEMO_PASSWORD) is not None
+    assert (
+        authenticate(_login_request(), username="dev@mobile.demo", password=DEMO_PASSWORD)
+        is not None
+    )
 
 
 def test_each_demo_team_has_one_member_per_role_plus_the_portfolio_stakeholder():
