@@ -8,6 +8,7 @@ decided there and one observation fewer is not.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -377,3 +378,42 @@ def test_search_finds_the_first_decided_count() -> None:
 def test_bad_input_names_the_field(call: object, field: str) -> None:
     with pytest.raises(ValueError, match=field):
         call()  # type: ignore[operator]
+
+
+# --- the worked examples of docs/decisions.md --------------------------------------------------
+
+
+def test_the_documented_examples_are_what_the_code_says() -> None:
+    doc = " ".join(
+        (Path(__file__).resolve().parents[2] / "docs" / "decisions.md").read_text().split()
+    )
+    examples = [
+        evidence_for_rate(
+            events=0,
+            exposure=1200,
+            per_n=1000,
+            comparator="le",
+            threshold=1,
+            per_business_day=600,
+            event_name="P2 defect",
+        ),
+        evidence_for_ratio(
+            successes=4, trials=1000, comparator="le", threshold=0.5, per_business_day=5000
+        ),
+        evidence_for_mean(
+            n=40, mean=4.3, sd=0.9, comparator="ge", threshold=4.2, per_business_day=30
+        ),
+        evidence_for_percentile(
+            values=range(100, 200), q=95, comparator="le", threshold=196, per_business_day=60
+        ),
+        evidence_for_exact(
+            value=0,
+            sample_size=12,
+            comparator="eq",
+            threshold=0,
+            min_sample_size=30,
+            per_business_day=6,
+        ),
+    ]
+    for example in examples:
+        assert f'"{example.words()}"' in doc
