@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
+from scipy import stats
 
 from metrics import statistics
 from metrics.statistics import Estimate, Number, Values, Verdict
@@ -289,3 +290,57 @@ def evidence_for_exact(
         project, comparator=comparator, threshold=threshold, min_sample_size=min_sample_size,
         per_business_day=per_business_day, unit=unit,
     )  # fmt: skip
+
+
+def evidence_for_result(
+    *, method: str, value: float | None, low: float | None, high: float | None,
+    sample_size: int, comparator: str, threshold: Number, min_sample_size: int = 0,
+    per_n: Number | None = None, per_business_day: Number | None = None, unit: str = "",
+    event_name: str = "", confidence: float = statistics.DEFAULT_CONFIDENCE,
+) -> EvidenceNeeded:  # fmt: skip
+    """The estimate from a stored criterion result (``method``, ``value``, ``low``, ``high``,
+    ``sample_size`` as a check run keeps them), recovering what each kind projects.
+
+    Rate: events = value · sample_size / per_n (exact for whole-unit exposure such as
+    sessions). Ratio: successes = value · sample_size / 100. Mean: the standard deviation from
+    the t interval's half width. A percentile needs its sample: use
+    :func:`evidence_for_percentile`. Raises ``ValueError`` naming what is missing.
+    """
+    if value is None:
+        raise ValueError("value: no data yet, so there is nothing to project.")
+    common = {
+        "comparator": comparator, "threshold": threshold, "min_sample_size": min_sample_size,
+        "per_business_day": per_business_day,
+    }  # fmt: skip
+    if method == statistics.POISSON_EXACT:
+        if per_n is None:
+            raise ValueError("per_n: a rate's result needs its per N (e.g. 1000).")
+        events = math.floor(value * sample_size / float(per_n) + 0.5)
+        return evidence_for_rate(
+            events=events, exposure=sample_size, per_n=per_n, unit=unit or "sessions",
+            event_name=event_name, confidence=confidence, **common,  # type: ignore[arg-type]
+        )  # fmt: skip
+    if method == statistics.WILSON:
+        successes = math.floor(value * sample_size / 100 + 0.5)
+        return evidence_for_ratio(
+            successes=successes, trials=sample_size, unit=unit or "requests",
+            confidence=confidence, **common,  # type: ignore[arg-type]
+        )  # fmt: skip
+    if method == statistics.T:
+        if low is None or high is None or sample_size < 2:
+            raise ValueError("low, high: a mean needs an interval (two observations or more).")
+        t = float(stats.t.ppf(1 - (1 - confidence) / 2, sample_size - 1))
+        sd = (high - low) / 2 * math.sqrt(sample_size) / t
+        return evidence_for_mean(
+            n=sample_size, mean=value, sd=sd, unit=unit or "samples", confidence=confidence,
+            **common,  # type: ignore[arg-type]
+        )  # fmt: skip
+    if method in (statistics.EXACT, statistics.EXACT_COUNT):
+        return evidence_for_exact(
+            value=value, sample_size=sample_size, unit=unit or "samples",
+            **common,  # type: ignore[arg-type]
+        )  # fmt: skip
+    raise ValueError(
+        f"method: {method!r} needs the sample itself (use evidence_for_percentile for a "
+        "percentile)."
+    )

@@ -21,6 +21,7 @@ from decisions.evidence_needed import (
     evidence_for_percentile,
     evidence_for_rate,
     evidence_for_ratio,
+    evidence_for_result,
     more_needed,
     round_2sf,
 )
@@ -417,3 +418,48 @@ def test_the_documented_examples_are_what_the_code_says() -> None:
     ]
     for example in examples:
         assert f'"{example.words()}"' in doc
+
+
+# --- from a stored result ----------------------------------------------------------------------
+
+
+def test_a_stored_result_gives_the_same_answer_as_its_data() -> None:
+    rate = statistics.rate_per(events=3, exposure=2000, per_n=1000)
+    ratio = statistics.proportion(successes=4, trials=1000, percent=True)
+    mean = statistics.mean_from_moments(n=40, total=4.3 * 40, total_sq=39 * 0.81 + 40 * 4.3**2)
+    exact = statistics.total(values=[0] * 12)
+    pairs = [
+        (rate, {"per_n": 1000, "comparator": "le", "threshold": 2}, evidence_for_rate(
+            events=3, exposure=2000, per_n=1000, comparator="le", threshold=2)),
+        (ratio, {"comparator": "le", "threshold": 0.5}, evidence_for_ratio(
+            successes=4, trials=1000, comparator="le", threshold=0.5)),
+        (mean, {"comparator": "ge", "threshold": 4.2}, evidence_for_mean(
+            n=40, mean=4.3, sd=0.9, comparator="ge", threshold=4.2)),
+        (exact, {"comparator": "eq", "threshold": 0, "min_sample_size": 30}, evidence_for_exact(
+            value=0, sample_size=12, comparator="eq", threshold=0, min_sample_size=30)),
+    ]  # fmt: skip
+    for estimate, criterion, expected in pairs:
+        result = evidence_for_result(
+            method=estimate.method, value=estimate.value, low=estimate.low, high=estimate.high,
+            sample_size=estimate.sample_size, **criterion,  # type: ignore[arg-type]
+        )  # fmt: skip
+        assert result == expected
+
+
+@pytest.mark.parametrize(
+    ("method", "value", "low", "high", "field"),
+    [
+        ("poisson_exact", None, None, None, "value"),
+        ("poisson_exact", 1.5, 0.3, 4.4, "per_n"),
+        ("t", 4.3, None, None, "low, high"),
+        ("order_statistic", 210.0, 200.0, 230.0, "method"),
+    ],
+)
+def test_a_stored_result_without_enough_to_project_says_what_is_missing(
+    method: str, value: float | None, low: float | None, high: float | None, field: str
+) -> None:
+    with pytest.raises(ValueError, match=f"^{field}:"):
+        evidence_for_result(
+            method=method, value=value, low=low, high=high, sample_size=1,
+            comparator="le", threshold=1,
+        )  # fmt: skip
