@@ -136,6 +136,10 @@ def _result(
     project: Callable[[int], Estimate], *, comparator: str, threshold: Number,
     min_sample_size: int, per_business_day: Number | None, unit: str, condition: str = "",
 ) -> EvidenceNeeded:  # fmt: skip
+    traffic = None if per_business_day is None else float(per_business_day)
+    if traffic is not None and (not math.isfinite(traffic) or traffic < 0):
+        raise ValueError(f"per_business_day must be a number ≥ 0, got {per_business_day!r}.")
+
     def decided(m: int) -> bool:
         verdict = _verdict(project(m), comparator, threshold, min_sample_size)
         return verdict is not Verdict.NOT_ENOUGH_EVIDENCE
@@ -144,9 +148,6 @@ def _result(
     if more is None:
         return EvidenceNeeded(None, unit, None, None, condition)
     verdict = _verdict(project(more), comparator, threshold, min_sample_size)
-    traffic = None if per_business_day is None else float(per_business_day)
-    if traffic is not None and (not math.isfinite(traffic) or traffic < 0):
-        raise ValueError(f"per_business_day must be a number ≥ 0, got {per_business_day!r}.")
     days = more / traffic if traffic else None
     return EvidenceNeeded(more, unit, verdict, 0.0 if more == 0 else days, condition)
 
