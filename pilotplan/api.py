@@ -20,6 +20,7 @@ from rest_framework.reverse import reverse
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from accounts.api.serializers import UserOutputSerializer
+from accounts.ui import toast
 from core.constraints import constraint_place_by_name
 from core.exceptions import ServiceError
 from pilots.editable import PlanReadOnly
@@ -106,7 +107,13 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     answer = _api_or_page(request, 403, "You do not have permission to do this.")
-    return answer or defaults.permission_denied(request, exception)
+    if answer is not None:
+        return answer
+    response = defaults.permission_denied(request, exception)
+    if request.headers.get("HX-Request") and isinstance(exception, PlanReadOnly):
+        # htmx swaps no 403: the page says why in a toast instead of the generic refusal.
+        toast(response, exception.message, level="error")
+    return response
 
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -42,6 +42,8 @@
   });
 
   document.addEventListener("htmx:responseError", function (event) {
+    // A refusal that says why (HX-Trigger showToast, e.g. a read-only plan) has shown its toast.
+    if ((event.detail.xhr.getResponseHeader("HX-Trigger") || "").indexOf("showToast") !== -1) return;
     var status = event.detail.xhr.status;
     var message = status === 403 ? "You may not do that."
       : status === 404 ? "That no longer exists; reload the page."

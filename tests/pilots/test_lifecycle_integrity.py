@@ -140,6 +140,11 @@ def test_a_finished_plan_refuses_html_and_htmx_edits_with_the_reason(finished, p
         assert response.status_code == 403
         assert "read-only" in response.content.decode()
     assert PilotPlan.objects.get(pk=finished.pk).title == finished.title
+    # htmx swaps no 403: the reason comes as an error toast the page shows (static/js/app.js).
+    shown = json.loads(htmx.headers["HX-Trigger"])["showToast"]
+    assert shown["level"] == "error"
+    assert f"This plan is {finished.get_status_display()}: it is read-only" in shown["message"]
+    assert "HX-Trigger" not in plain.headers
 
 
 def test_a_finished_plan_refuses_api_writes_with_403_naming_the_state(finished, po, sm, client_for):
