@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
-from django.db.models import Count, F, OuterRef, Prefetch, Subquery
+from django.db.models import Count, F, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from metrics.models import CheckRun, PlanJobFailure, SignalEpisode, TriggerEpisode
@@ -44,6 +45,17 @@ class PortfolioRow:
         return f"{self.signed}/{self.reviews} signed"
 
 
+def _count_per_plan(rows: QuerySet[Any]) -> Subquery:
+    """How many of ``rows`` belong to the outer query's plan, as a subquery (no extra query)."""
+    return Subquery(
+        rows.filter(plan=OuterRef("pk"))
+        .order_by()
+        .values("plan")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+
+
 def portfolio_rows(*, plan_ids: list[int]) -> list[PortfolioRow]:
     """The portfolio lines of these plans, in this order, in a constant number of queries."""
     active_sign_offs = Prefetch(
@@ -51,21 +63,9 @@ def portfolio_rows(*, plan_ids: list[int]) -> list[PortfolioRow]:
         queryset=SignOff.objects.filter(voided_at__isnull=True).only("pk", "plan", "kind"),
     )
     # Unresolved trigger episodes per plan (the red marker): a subquery, no extra query.
-    unresolved = (
-        TriggerEpisode.objects.filter(plan=OuterRef("pk"), resolved_at__isnull=True)
-        .order_by()
-        .values("plan")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
+    unresolved = _count_per_plan(TriggerEpisode.objects.filter(resolved_at__isnull=True))
     # Rollback triggers without fresh data (open no-data / stale episodes): a subquery too.
-    blind = (
-        SignalEpisode.objects.filter(plan=OuterRef("pk"), ended_at__isnull=True)
-        .order_by()
-        .values("plan")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
+    blind = _count_per_plan(SignalEpisode.objects.filter(ended_at__isnull=True))
     # The latest done check run's verdict counts (criteria met): subqueries, no extra query.
     latest_run = CheckRun.objects.filter(plan=OuterRef("pk"), status=CheckRun.Status.DONE).order_by(
         "-due_at"
@@ -77,8 +77,8 @@ def portfolio_rows(*, plan_ids: list[int]) -> list[PortfolioRow]:
         for plan in plan_detail_queryset()
         .filter(pk__in=plan_ids)
         .annotate(
-            unresolved_episodes=Coalesce(Subquery(unresolved), 0),
-            blind_triggers=Coalesce(Subquery(blind), 0),
+            unresolved_episodes=Coalesce(unresolved, 0),
+            blind_triggers=Coalesce(blind, 0),
             latest_met=Subquery(latest_run.values("met")[:1]),
             latest_checked=Subquery(
                 latest_run.annotate(

@@ -54,14 +54,11 @@ def _lifecycle_context(
     extend_form: TimeboxExtendForm | None = None,
 ) -> dict[str, Any]:
     role = plan.viewer_role  # type: ignore[attr-defined]
-    extendable = plan.status in (PilotPlan.Status.RUNNING, PilotPlan.Status.EVALUATING) and allows(
-        role, Perm.TIMEBOX_EXTEND
-    )
     return {
         "plan": plan,
         # Offered to the Product Owner and Scrum Master of a running pilot, or one whose
-        # time-box has just ended by itself.
-        "can_extend": extendable and not timebox_extend_blockers(plan=plan),
+        # time-box has just ended by itself (the state rule is the service's).
+        "can_extend": allows(role, Perm.TIMEBOX_EXTEND) and not timebox_extend_blockers(plan=plan),
         "extend_form": extend_form or TimeboxExtendForm(),
         # Lifecycle steps stay for Decided plans (close), which are otherwise read-only.
         "can_step": allows(plan.viewer_role, Perm.PLAN_EDIT),  # type: ignore[attr-defined]
