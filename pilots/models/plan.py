@@ -114,6 +114,15 @@ class PilotPlan(FieldConstraints):
     # and, when a team's holidays change, team_holiday_add / team_holiday_remove.
     end_date = models.DateField(null=True, blank=True, editable=False)
     check_times = ArrayField(models.TimeField(), default=default_check_times)
+    # The decision page recommends nothing but "Not yet decidable" before this many business
+    # days of the pilot have been observed (decisions.rules).
+    minimum_observation_days = models.PositiveSmallIntegerField(
+        default=3,
+        validators=[
+            MaxValueValidator(60, "The minimum observation period is at most 60 business days.")
+        ],
+        help_text="Business days of data before the decision page recommends anything.",
+    )
     # Change control
     change_control = models.TextField(
         blank=True, help_text="How learnings become or re-prioritise Product Backlog items."
@@ -127,6 +136,11 @@ class PilotPlan(FieldConstraints):
     decided_at = models.DateTimeField(null=True, blank=True)
     cloned_from = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="clones"
+    )
+    # An iteration created by an "Iterate" decision: what the previous pilot's failing criteria
+    # say this one must address (its ``cloned_from`` is the previous pilot).
+    must_address = models.TextField(
+        blank=True, help_text="What this iteration must address, from the previous decision."
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
@@ -149,6 +163,7 @@ class PilotPlan(FieldConstraints):
             "A decision is recorded only when the plan is Decided or Closed.",
         ),
         "pilots_pilotplan_check_times_not_empty": ("check_times", ""),
+        "pilots_pilotplan_minimum_observation_range": ("minimum_observation_days", ""),
     }
 
     class Meta:
@@ -181,6 +196,13 @@ class PilotPlan(FieldConstraints):
                 condition=~models.Q(check_times=[]),
                 name="pilots_pilotplan_check_times_not_empty",
                 violation_error_message="A running pilot is checked at least once a day.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(minimum_observation_days__lte=60),
+                name="pilots_pilotplan_minimum_observation_range",
+                violation_error_message=(
+                    "The minimum observation period is at most 60 business days."
+                ),
             ),
         ]  # fmt: skip
         indexes = [
