@@ -198,6 +198,8 @@ class Notification(FieldConstraints):
         DECISION_MADE = "decision_made", "Decision made"
         SIGNAL_MISSING = "signal_missing", "Trigger without fresh data"
         TIMEBOX_ENDED = "timebox_ended", "Time-box ended"
+        ROLLBACK_STARTED = "rollback_started", "Rollback started"
+        REVIEW_DUE = "review_due", "Post-pilot review due"
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notifications")
     kind = models.CharField(max_length=20, choices=Kind.choices)
