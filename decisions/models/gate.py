@@ -25,7 +25,9 @@ class GateCall(FieldConstraints):
         JSON = "json", "JSON (always 200)"
         STRICT = "strict", "Strict (409 when not)"
 
-    plan = models.ForeignKey("pilots.PilotPlan", on_delete=models.CASCADE, related_name="gate_calls")
+    plan = models.ForeignKey(
+        "pilots.PilotPlan", on_delete=models.CASCADE, related_name="gate_calls"
+    )
     called_at = models.DateTimeField(default=timezone.now)
     endpoint = models.CharField(max_length=10, choices=Endpoint.choices)
     mode = models.CharField(max_length=10, choices=Mode.choices)
@@ -68,4 +70,6 @@ class GateCall(FieldConstraints):
         indexes = [models.Index(fields=["plan", "-called_at"], name="decisions_gatecall_plan_idx")]
 
     def __str__(self) -> str:
-        return f"{self.caller} → {self.endpoint} {self.status_code} ({self.called_at:%Y-%m-%d %H:%M})"
+        return (
+            f"{self.caller} → {self.endpoint} {self.status_code} ({self.called_at:%Y-%m-%d %H:%M})"
+        )

@@ -52,8 +52,10 @@ class GateAnswer:
 
     def allowed(self, endpoint: str) -> bool:
         """What strict mode judges: promotion for the gate, a rollback for the rollback check."""
-        return self.rollback_called_for if endpoint == GateCall.Endpoint.ROLLBACK else (
-            self.promotion_allowed
+        return (
+            self.rollback_called_for
+            if endpoint == GateCall.Endpoint.ROLLBACK
+            else (self.promotion_allowed)
         )
 
 
@@ -122,7 +124,10 @@ def _rollback(evidence: DecisionEvidence, record: DecisionRecord | None) -> tupl
     if fired:
         names = ", ".join(f"‘{t.name}’" for t in fired)
         noun = "trigger" if len(fired) == 1 else "triggers"
-        return True, f"Rollback {noun} {names} fired and {'is' if len(fired) == 1 else 'are'} unresolved."
+        return (
+            True,
+            f"Rollback {noun} {names} fired and {'is' if len(fired) == 1 else 'are'} unresolved.",
+        )
     if record is not None and record.outcome == ROLL_BACK:
         return True, (
             f"Decision recorded: Roll back ({record.recorded_by.display_name}, "
