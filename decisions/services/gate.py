@@ -146,6 +146,13 @@ def gate_answer(
     result = evidence.result
     allowed, allowed_reason = _promotion(evidence, record, require_decision=require_decision)
     rollback, rollback_reason = _rollback(evidence, record)
+    if allowed and rollback:
+        # A fired, unresolved trigger weighs most, even over a recorded Go.
+        allowed = False
+        allowed_reason = (
+            f"{allowed_reason.removesuffix('.')}, but a fired rollback trigger outweighs it: "
+            f"{rollback_reason}"
+        )
     body: dict[str, Any] = {
         "plan": {"id": plan.pk, "title": plan.title, "status": plan.status},
         "recommendation": {

@@ -160,6 +160,20 @@ def test_a_roll_back_decision_calls_for_a_rollback_without_a_fired_trigger(team,
     assert response.json()["rollback_reason"].startswith("Decision recorded: Roll back")
 
 
+def test_a_fired_trigger_outweighs_a_recorded_go(team, po, key):
+    plan = roll_back_plan(team, po)
+    record(plan, po, "go", override_reason="The trigger was a test alert.")
+    client = Client()
+
+    gate_body = client.get(gate(plan), **bearer(key)).json()
+    strict = client.get(gate(plan), {"mode": "strict"}, **bearer(key))
+
+    assert gate_body["promotion_allowed"] is False
+    assert "a fired rollback trigger outweighs it" in gate_body["promotion_reason"]
+    assert gate_body["rollback_called_for"] is True
+    assert strict.status_code == 409
+
+
 @pytest.mark.parametrize(
     ("query", "field"),
     [
