@@ -470,7 +470,7 @@ def rollback_runs(*, plan_id: int) -> list[RollbackRun]:
     """Every run of the plan, open first, then newest first, with the people (one query)."""
     return list(
         RollbackRun.objects.filter(plan_id=plan_id)
-        .select_related("started_by", "ended_by", "decision", "episode")
+        .select_related("plan", "started_by", "ended_by", "decision", "episode")
         .annotate(
             step_count=Count("steps"),
             marked_count=Count("steps", filter=~Q(steps__status=Status.PENDING)),
@@ -499,9 +499,15 @@ def rollback_ended_guard(plan: PilotPlan) -> list[str]:
     if runs.filter(ended_at__isnull=True).exists():
         return ["End the rollback in progress (every step marked) before closing the pilot."]
     decision = current_decision(plan)
-    if decision is None or decision.outcome != DecisionRecord.Outcome.ROLL_BACK:
+    # A correction that keeps Roll back carries on with the rollback of the record it corrects:
+    # the run may be linked to any Roll back record of the unbroken chain.
+    chain: list[int] = []
+    while decision is not None and decision.outcome == DecisionRecord.Outcome.ROLL_BACK:
+        chain.append(decision.pk)
+        decision = decision.supersedes
+    if not chain:
         return []
-    if not runs.filter(decision=decision, ended_at__isnull=False).exists():
+    if not runs.filter(decision_id__in=chain, ended_at__isnull=False).exists():
         return ["The decision is Roll back: run the rollback checklist to its end before closing."]
     return []
 

@@ -512,3 +512,23 @@ def test_a_superseding_go_decision_does_not_need_a_rollback(plan, po):
     first = decision(plan, po)
     decision(plan, po, "go", supersedes=first, supersedes_hash=first.record_hash)
     assert rollback_ended_guard(plan) == []
+
+
+def test_a_correction_that_keeps_roll_back_carries_on_with_the_same_rollback(plan, po, devops):
+    first = decision(plan, po)
+    run = rollback_start(plan=plan, user=po, decision=first)
+    rollback_end_all(run, devops)
+    decision(plan, po, supersedes=first, supersedes_hash=first.record_hash)
+    assert rollback_ended_guard(plan) == []
+
+
+def test_roll_back_after_a_go_correction_needs_a_new_rollback(plan, po, devops):
+    first = decision(plan, po)
+    rollback_end_all(rollback_start(plan=plan, user=po, decision=first), devops)
+    go = decision(plan, po, "go", supersedes=first, supersedes_hash=first.record_hash)
+    again = decision(plan, po, supersedes=go, supersedes_hash=go.record_hash)
+    assert rollback_ended_guard(plan) != []
+    run = rollback_start(plan=plan, user=po, decision=again)
+    assert run.decision == again and RollbackRun.objects.count() == 2
+    rollback_end_all(run, devops)
+    assert rollback_ended_guard(plan) == []
