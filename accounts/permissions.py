@@ -49,6 +49,10 @@ class Perm(StrEnum):
     HOLIDAYS_MANAGE = "holidays.manage"
     WEBHOOK_MANAGE = "webhook.manage"
     API_KEYS_MANAGE = "api_keys.manage"
+    # Start a rollback (an emergency one, from a fired trigger), and work its checklist; the
+    # plan's rollback executor may do both whatever their role (decisions.services.rollback).
+    ROLLBACK_START = "rollback.start"
+    ROLLBACK_WORK = "rollback.work"
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,8 @@ PERMISSIONS: dict[Perm, Rule] = {
     Perm.HOLIDAYS_MANAGE: Rule(frozenset({PO, SM}), what="change holidays"),
     Perm.WEBHOOK_MANAGE: Rule(frozenset({PO, SM, OPS}), what="change the alert webhook"),
     Perm.API_KEYS_MANAGE: Rule(frozenset({PO, SM}), what="manage API keys"),
+    Perm.ROLLBACK_START: Rule(frozenset({PO, OPS}), what="start a rollback"),
+    Perm.ROLLBACK_WORK: Rule(frozenset({OPS}), what="work the rollback checklist"),
 }
 assert set(PERMISSIONS) == set(Perm), "every permission has its rule"
 

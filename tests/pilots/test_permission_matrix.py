@@ -278,6 +278,10 @@ ELSEWHERE = {
     # Acknowledging or resolving needs a fired trigger: tests/metrics/test_alerts.py checks
     # every role (buttons shown or not, 403 on POST).
     Perm.ALERTS_ACT,
+    # Starting and working a rollback add a person rule (the plan's rollback executor) and need
+    # a fired trigger or a Roll back decision: tests/decisions/test_rollback*.py check each role.
+    Perm.ROLLBACK_START,
+    Perm.ROLLBACK_WORK,
 }
 assert {a.perm for a in ACTIONS} | ELSEWHERE == set(PERMISSIONS), "every rule of the table"
 
