@@ -268,8 +268,14 @@ class TimelineForm(SectionForm):
         label="Minimum observation (business days)",
         min_value=0,
         max_value=60,
+        required=False,
         help_text="The decision page recommends nothing before this many business days of data.",
     )
+
+    def clean_minimum_observation_days(self) -> int:
+        """Left out (a form from before the setting existed): the plan's value stays."""
+        value = self.cleaned_data.get("minimum_observation_days")
+        return self.instance.minimum_observation_days if value is None else value
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
