@@ -49,6 +49,9 @@ class Perm(StrEnum):
     HOLIDAYS_MANAGE = "holidays.manage"
     WEBHOOK_MANAGE = "webhook.manage"
     API_KEYS_MANAGE = "api_keys.manage"
+    # The post-pilot review (decisions.services.review): write its parts, and complete it.
+    POSTPILOT_EDIT = "postpilot.edit"
+    POSTPILOT_COMPLETE = "postpilot.complete"
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,12 @@ PERMISSIONS: dict[Perm, Rule] = {
     Perm.HOLIDAYS_MANAGE: Rule(frozenset({PO, SM}), what="change holidays"),
     Perm.WEBHOOK_MANAGE: Rule(frozenset({PO, SM, OPS}), what="change the alert webhook"),
     Perm.API_KEYS_MANAGE: Rule(frozenset({PO, SM}), what="manage API keys"),
+    Perm.POSTPILOT_EDIT: Rule(
+        WRITERS,
+        "Stakeholders can read the post-pilot review but not write it.",
+        "write the post-pilot review",
+    ),
+    Perm.POSTPILOT_COMPLETE: Rule(frozenset({PO, SM}), what="complete the post-pilot review"),
 }
 assert set(PERMISSIONS) == set(Perm), "every permission has its rule"
 

@@ -1,5 +1,5 @@
-from decisions import views
+from decisions import views, views_review
 
 app_name = "decisions"
 
-urlpatterns = views.urlpatterns
+urlpatterns = [*views.urlpatterns, *views_review.urlpatterns]

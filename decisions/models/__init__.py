@@ -2,5 +2,6 @@
 deployment gate's log. One module per room; import from ``decisions.models``."""
 
 from decisions.models.record import DecisionComment, DecisionRecord
+from decisions.models.review import PostPilotReview
 
-__all__ = ["DecisionComment", "DecisionRecord"]
+__all__ = ["DecisionComment", "DecisionRecord", "PostPilotReview"]
