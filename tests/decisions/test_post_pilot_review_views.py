@@ -263,12 +263,12 @@ def test_the_review_page_takes_a_constant_number_of_queries(
     client_for, po, sm, review, plan, django_assert_max_num_queries
 ):
     client = client_for(po)
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(6):
         assert client.get(url(plan)).status_code == 200
     post_pilot_review_complete(review=written(review, sm), user=sm)
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(6):
         assert client.get(url(plan)).status_code == 200
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(6):
         assert client.get(url(plan), headers=HTMX).status_code == 200
 
 
@@ -276,7 +276,7 @@ def test_an_htmx_save_takes_a_constant_number_of_queries(
     client_for, developer, review, plan, django_assert_max_num_queries
 ):
     client = client_for(developer)
-    with django_assert_max_num_queries(25):
+    with django_assert_max_num_queries(16):
         response = client.post(url(plan), form(review, **TEXT), headers=HTMX)
     assert response.status_code == 200
 
