@@ -53,6 +53,9 @@ class Perm(StrEnum):
     # plan's rollback executor may do both whatever their role (decisions.services.rollback).
     ROLLBACK_START = "rollback.start"
     ROLLBACK_WORK = "rollback.work"
+    # The post-pilot review (decisions.services.review): write its parts, and complete it.
+    POSTPILOT_EDIT = "postpilot.edit"
+    POSTPILOT_COMPLETE = "postpilot.complete"
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,12 @@ PERMISSIONS: dict[Perm, Rule] = {
     Perm.API_KEYS_MANAGE: Rule(frozenset({PO, SM}), what="manage API keys"),
     Perm.ROLLBACK_START: Rule(frozenset({PO, OPS}), what="start a rollback"),
     Perm.ROLLBACK_WORK: Rule(frozenset({OPS}), what="work the rollback checklist"),
+    Perm.POSTPILOT_EDIT: Rule(
+        WRITERS,
+        "Stakeholders can read the post-pilot review but not write it.",
+        "write the post-pilot review",
+    ),
+    Perm.POSTPILOT_COMPLETE: Rule(frozenset({PO, SM}), what="complete the post-pilot review"),
 }
 assert set(PERMISSIONS) == set(Perm), "every permission has its rule"
 

@@ -5,12 +5,15 @@ class DecisionsConfig(AppConfig):
     name = "decisions"
 
     def ready(self) -> None:
-        from decisions.guards import findings_recorded
+        from decisions.guards import post_pilot_review_completed
+        from decisions.services.review import post_pilot_review_plan_panel
         from decisions.services.rollback import rollback_ended_guard, rollback_plan_panel
         from pilots.extensions import lifecycle_guard_register, plan_panel_register
 
-        lifecycle_guard_register("close", findings_recorded)
-        # A Roll back decision closes only after its rollback ended; a rollback in progress
-        # shows on the plan page.
+        # Closing needs the post-pilot review completed, and a Roll back decision's rollback
+        # ended.
+        lifecycle_guard_register("close", post_pilot_review_completed)
         lifecycle_guard_register("close", rollback_ended_guard)
+        # The plan page shows a rollback in progress and the post-pilot review.
         plan_panel_register(rollback_plan_panel)
+        plan_panel_register(post_pilot_review_plan_panel)

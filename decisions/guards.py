@@ -3,12 +3,10 @@
 
 from __future__ import annotations
 
-from backlog.selectors import finding_count
+from decisions.services.review import post_pilot_review_blockers
 from pilots.models import PilotPlan
 
 
-def findings_recorded(plan: PilotPlan) -> list[str]:
-    """Closing a pilot needs its review's findings (what the team learnt) on record."""
-    if finding_count(plan_id=plan.pk):
-        return []
-    return ["Record the pilot review's findings before closing it."]
+def post_pilot_review_completed(plan: PilotPlan) -> list[str]:
+    """Closing a pilot needs its post-pilot review completed (what the team learnt)."""
+    return post_pilot_review_blockers(plan)

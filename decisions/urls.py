@@ -1,5 +1,9 @@
-from decisions import views, views_rollback
+from decisions import views, views_review, views_rollback
 
 app_name = "decisions"
 
-urlpatterns = views.urlpatterns + views_rollback.urlpatterns
+urlpatterns = [
+    *views.urlpatterns,
+    *views_rollback.urlpatterns,
+    *views_review.urlpatterns,
+]

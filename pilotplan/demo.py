@@ -26,8 +26,12 @@ from django.utils import timezone
 
 from accounts.models import Membership, Team, User
 from accounts.services import membership_set
-from backlog.services import finding_create
 from catalogue.selectors import metric_by_key
+from decisions.services.review import (
+    post_pilot_review_complete,
+    post_pilot_review_open,
+    post_pilot_review_save,
+)
 from metrics.demo import demo_metrics_seed
 from pilots import timeline
 from pilots.models import PilotPlan, Review, ScopeItem, Section
@@ -85,10 +89,13 @@ class Complete:
     # pilot, which started on the Monday at least ``running_for`` days ago (``demo_start_date``).
     week: int = 0
     running_for: int = 0
-    # Decided and closed plans: the Product Owner's decision, why, and what the review learnt.
+    # Decided and closed plans: the Product Owner's decision, why, and what the post-pilot
+    # review learnt (its findings, what went well, what to improve).
     decision: str = ""
     reason: str = ""
     finding: str = ""
+    went_well: str = ""
+    to_improve: str = ""
     # An edit after sign-off: DevOps tightens a rollback trigger once the feasibility review is
     # signed, which voids that sign-off; the developer reviews again and signs again.
     resign: bool = False
@@ -211,6 +218,8 @@ DEMO_PLANS: dict[tuple[str, str], Complete | Incomplete] = {
         decision=PilotPlan.Decision.GO,
         reason="Conversion on reorders rose 9 % with no P1 defects; release to everyone.",
         finding="Shoppers reorder mostly groceries: show stock before the button, not after.",
+        went_well="The flag turned the button on and off per region without a deploy.",
+        to_improve="Agree the conversion baseline before the pilot starts, not during it.",
     ),
     ("mobile", "Biometric login"): Complete(
         status=Status.DECIDED,
@@ -555,11 +564,22 @@ def _walk(plan: PilotPlan, team: Team, people: dict[str, User], spec: Complete) 
     if goal == order.index(Status.EVALUATING):
         return
     _step(plan, "decide", po, spec.reason, decision=spec.decision)
+    plan.refresh_from_db()
+    # The decision opens the post-pilot review; a Decided plan shows it due, nothing written.
+    review = post_pilot_review_open(plan=plan, decided_at=plan.decided_at or timezone.now())
     if goal == order.index(Status.DECIDED):
         return
     with _as(sm):
-        finding_create(plan=plan, user=sm, text=spec.finding)
-    _step(plan, "close", sm, "Findings recorded in the backlog; the pilot is closed.")
+        review = post_pilot_review_save(
+            review=review,
+            user=sm,
+            findings=spec.finding,
+            went_well=spec.went_well,
+            to_improve=spec.to_improve,
+            expected_version=review.version,
+        )
+        post_pilot_review_complete(review=review, user=sm)
+    _step(plan, "close", sm, "The post-pilot review is completed; the pilot is closed.")
 
 
 def _incomplete_plan(

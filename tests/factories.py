@@ -8,9 +8,15 @@ from typing import Any
 
 import factory
 from django.forms.models import model_to_dict
+from django.utils import timezone
 from factory.django import DjangoModelFactory
 
 from accounts.models import Membership, Team, User
+from decisions.services.review import (
+    post_pilot_review_complete,
+    post_pilot_review_open,
+    post_pilot_review_save,
+)
 from pilots.models import PilotPlan, Review
 from pilots.review import REVIEWS
 from pilots.services import (
@@ -183,3 +189,18 @@ def checklist_answered(plan: PilotPlan, *kinds: str) -> None:
     for kind in kinds or tuple(REVIEWS):
         answers = {key: "yes" for key, _ in REVIEWS[kind].checklist}
         Review.objects.update_or_create(plan=plan, kind=kind, defaults={"checklist": answers})
+
+
+def post_pilot_review_written(plan: PilotPlan, user: User, *, complete: bool = True) -> Any:
+    """The Decided ``plan``'s post-pilot review opened, its three parts written by ``user`` and,
+    with ``complete``, completed by them (a Product Owner or Scrum Master): what closing needs."""
+    review = post_pilot_review_open(plan=plan, decided_at=plan.decided_at or timezone.now())
+    review = post_pilot_review_save(
+        review=review,
+        user=user,
+        findings="Support macros need a saved-card section.",
+        went_well="The cohort's feedback arrived daily.",
+        to_improve="Agree the baseline before the pilot starts.",
+        expected_version=review.version,
+    )
+    return post_pilot_review_complete(review=review, user=user) if complete else review

@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0008_notification_kinds_decisions'),
-        ('decisions', '0002_rollback'),
+        ('decisions', '0003_post_pilot_review'),
         ('pilots', '0013_plan_decision_settings'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

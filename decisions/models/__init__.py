@@ -3,6 +3,14 @@ deployment gate's log. One module per room; import from ``decisions.models``."""
 
 from decisions.models.gate import GateCall
 from decisions.models.record import DecisionComment, DecisionRecord
+from decisions.models.review import PostPilotReview
 from decisions.models.rollback import RollbackRun, RollbackStepRun
 
-__all__ = ["DecisionComment", "DecisionRecord", "GateCall", "RollbackRun", "RollbackStepRun"]
+__all__ = [
+    "DecisionComment",
+    "DecisionRecord",
+    "GateCall",
+    "PostPilotReview",
+    "RollbackRun",
+    "RollbackStepRun",
+]

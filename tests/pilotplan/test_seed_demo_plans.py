@@ -178,7 +178,9 @@ def test_demo_plans_past_approval_went_through_every_step_with_three_sign_offs(s
         assert set(signers) == set(REVIEWS)
         assert all(c.status == "met" and c.confirmed_by_id for c in demo.entry_criteria.all())
         if status == "closed":
-            assert demo.findings.exists()
+            assert demo.post_pilot_review.completed_at is not None
+        if status == "decided":
+            assert demo.post_pilot_review.completed_at is None
 
 
 def test_one_demo_sign_off_was_voided_by_an_edit_and_given_again():

@@ -16,7 +16,6 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from backlog.services import finding_create
 from core.exceptions import Conflict
 from metrics.models import Sample
 from pilots import services, timeline
@@ -25,7 +24,7 @@ from pilots.models import OnCallShift, PilotPlan, PlanTransition, SignOff
 from pilots.review import REVIEWS
 from pilots.services.lifecycle import plan_today, plan_transition
 from pilots.services.review import review_update, signoff_create
-from tests.factories import row_append, running_plan, section_edit
+from tests.factories import post_pilot_review_written, row_append, running_plan, section_edit
 
 pytestmark = pytest.mark.django_db
 
@@ -200,7 +199,7 @@ def test_a_finished_plan_takes_no_samples_over_the_api_or_as_csv(finished, po, c
 
 def test_a_decided_plan_can_still_be_closed(plan, sm, client_for):
     _set_status(plan, "decided")
-    finding_create(plan=plan, user=sm, text="Latency under load needs a cache")
+    post_pilot_review_written(plan, sm)
     response = client_for(sm).get(
         reverse("pilots:plan_lifecycle", args=[plan.pk]), headers={"HX-Request": "true"}
     )

@@ -30,10 +30,12 @@ import pytest
 from django.http import HttpResponse
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import Membership
 from accounts.permissions import PERMISSIONS, Perm, roles_for
 from catalogue.selectors import metric_by_key
+from decisions.services.review import post_pilot_review_open
 from pilots.forms import SECTION_FORMS, section_form
 from pilots.models import PilotPlan, PlanSection, Section
 from pilots.review import REVIEWS
@@ -212,6 +214,17 @@ def timebox_extend_call(channel: str, plan: PilotPlan) -> Call:
     return Call("post", reverse("pilots:timebox_extend", args=[plan.pk]), data)
 
 
+def post_pilot_review_call(complete: bool) -> Callable[[str, PilotPlan], Call]:
+    def call(channel: str, plan: PilotPlan) -> Call:
+        review = post_pilot_review_open(plan=plan, decided_at=timezone.now())
+        data = {"version": review.version, "findings": "", "went_well": "", "to_improve": ""}
+        if complete:
+            data["complete"] = "1"  # with three empty parts: 422 for those allowed
+        return Call("post", reverse("decisions:post_pilot_review", args=[plan.pk]), data)
+
+    return call
+
+
 def team_call(name: str, method: str = "post") -> Callable[[str, PilotPlan], Call]:
     def call(channel: str, plan: PilotPlan) -> Call:
         return Call(method, reverse(name, args=[plan.team_id]), {})
@@ -271,6 +284,14 @@ ACTIONS: list[ActionSpec] = [
         "api-keys-manage", Perm.API_KEYS_MANAGE, Status.DRAFT,
         team_call("accounts:api_key_list", "get"), BROWSER,
     ),
+    ActionSpec(
+        "postpilot-edit", Perm.POSTPILOT_EDIT, Status.DECIDED, post_pilot_review_call(False),
+        BROWSER,
+    ),
+    ActionSpec(
+        "postpilot-complete", Perm.POSTPILOT_COMPLETE, Status.DECIDED,
+        post_pilot_review_call(True), BROWSER,
+    ),
 ]  # fmt: skip
 
 # Rules the matrix does not send requests for, and where they are tested instead.
@@ -306,6 +327,8 @@ assert {a.name: a.roles for a in ACTIONS if not a.name.startswith("edit-")} == {
     "holidays-manage": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER},
     "webhook-manage": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER, Role.DEVOPS},
     "api-keys-manage": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER},
+    "postpilot-edit": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER, Role.DEVELOPER, Role.DEVOPS},
+    "postpilot-complete": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER},
 }
 assert roles_for(Perm.PLAN_EDIT) == {
     Role.PRODUCT_OWNER, Role.SCRUM_MASTER, Role.DEVELOPER, Role.DEVOPS

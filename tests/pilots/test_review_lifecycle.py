@@ -10,7 +10,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 
 from accounts.models import Notification
-from backlog.services import finding_create
 from core.exceptions import Conflict, PreconditionFailed
 from pilots import services
 from pilots.models import (
@@ -28,6 +27,7 @@ from tests.factories import (
     MembershipFactory,
     UserFactory,
     checklist_answered,
+    post_pilot_review_written,
     section_edit,
 )
 
@@ -259,9 +259,9 @@ def test_the_whole_life_records_each_step_with_who_and_why(plan, po, sm, develop
     with pytest.raises(ValidationError, match="Say why"):
         plan_transition(plan=plan, action="decide", user=po, decision="go")
     plan_transition(plan=plan, action="decide", user=po, decision="go", reason="All criteria met")
-    with pytest.raises(Conflict, match="findings"):
+    with pytest.raises(Conflict, match="Complete the post-pilot review before closing"):
         plan_transition(plan=plan, action="close", user=sm)
-    finding_create(plan=plan, user=sm, text="Support macros need a saved-card section")
+    post_pilot_review_written(plan, sm)
     plan_transition(plan=plan, action="close", user=sm, reason="Review done")
 
     plan.refresh_from_db()
