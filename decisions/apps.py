@@ -6,6 +6,8 @@ class DecisionsConfig(AppConfig):
 
     def ready(self) -> None:
         from decisions.guards import findings_recorded
-        from pilots.extensions import lifecycle_guard_register
+        from decisions.panels import decision_plan_panel
+        from pilots.extensions import lifecycle_guard_register, plan_panel_register
 
         lifecycle_guard_register("close", findings_recorded)
+        plan_panel_register(decision_plan_panel)

@@ -1,5 +1,6 @@
-from decisions import views
+from decisions import views, views_decision
 
 app_name = "decisions"
 
 urlpatterns = views.urlpatterns
+urlpatterns += views_decision.urlpatterns
