@@ -17,6 +17,7 @@ works without JavaScript (POST, redirect, GET); comments also append in place wi
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,10 +39,12 @@ from accounts.ui import toast
 from core.exceptions import Conflict
 from core.http import UNPROCESSABLE
 from decisions import rules, selectors
+from decisions import evidence as ev
 from decisions.evidence import decision_evidence
 from decisions.models import DecisionComment, DecisionRecord
 from decisions.services.decision import decision_comment_add, decision_owner, decision_record
 from pilots.access import plan_for_user
+from metrics.statistics import Verdict
 from pilots.models import PilotPlan
 
 CONFLICT = 409
@@ -62,7 +65,6 @@ SYMBOLS = {
     "not_yet_decidable": "…",
 }
 VERDICT_SYMBOLS = {"met": "✓", "not_met": "✕", "not_enough_evidence": "?"}
-VERDICT_LABELS = {"met": "Met", "not_met": "Not met", "not_enough_evidence": "Not enough evidence"}
 
 
 # --- the trend sparkline ---------------------------------------------------------------------
@@ -118,30 +120,23 @@ def sparkline(trend: Any, threshold: Any, *, name: str = "") -> Sparkline | None
     )
 
 
-def _get(item: Any, name: str, default: Any = None) -> Any:
-    """An attribute of live evidence (a dataclass) or a key of frozen evidence (its JSON)."""
-    if isinstance(item, dict):
-        return item.get(name, default)
-    return getattr(item, name, default)
-
-
 @dataclass(frozen=True)
 class CriterionRow:
-    criterion: Any  # CriterionEvidence, or its JSON in a record's snapshot
+    criterion: ev.CriterionEvidence  # live, or rebuilt from a record's snapshot
     spark: Sparkline | None
     symbol: str
     verdict_label: str
 
 
-def criterion_rows(criteria: Any) -> list[CriterionRow]:
+def criterion_rows(criteria: Iterable[ev.CriterionEvidence]) -> list[CriterionRow]:
     return [
         CriterionRow(
             criterion=c,
-            spark=sparkline(_get(c, "trend"), _get(c, "threshold"), name=_get(c, "name", "")),
-            symbol=VERDICT_SYMBOLS.get(str(_get(c, "verdict", "")), ""),
-            verdict_label=VERDICT_LABELS.get(str(_get(c, "verdict", "")), str(_get(c, "verdict"))),
+            spark=sparkline(c.trend, c.threshold, name=c.name),
+            symbol=VERDICT_SYMBOLS.get(c.verdict.value, ""),
+            verdict_label=c.verdict_label,
         )
-        for c in criteria or ()
+        for c in criteria
     ]
 
 
@@ -332,6 +327,8 @@ def decision_comment(request: AuthedHtmxRequest, plan_id: int) -> HttpResponse:
                 {"plan": plan, "comment_form": form, "comment_message": message, "can_comment": True},
                 status=status,
             )
+            response["HX-Retarget"] = "#decision-comment-form"
+            response["HX-Reswap"] = "outerHTML"
             return toast(response, message, level="error") if message else response
         response = TemplateResponse(
             request,
@@ -409,20 +406,92 @@ def decision_record_view(request: AuthedHtmxRequest, plan_id: int) -> HttpRespon
     return _back(plan, "decision-history")
 
 
-def _frozen_times(value: Any) -> Any:
-    """The snapshot's ISO timestamps back to datetimes, so the page shows them on the plan's
-    clock like the live page does (strings that are not timestamps stay strings)."""
-    if isinstance(value, dict):
-        return {k: _frozen_times(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_frozen_times(v) for v in value]
-    if isinstance(value, str) and len(value) >= 19 and value[4:5] == "-" and value[10:11] == "T":
-        try:
-            parsed = parse_datetime(value)
-        except ValueError:
-            return value
-        return parsed if isinstance(parsed, dt.datetime) else value
-    return value
+@dataclass(frozen=True)
+class FrozenEvidence:
+    """A record's snapshot (``DecisionEvidence.snapshot()``) turned back into the evidence
+    objects the page's partials show, from the JSON alone: no live row is read."""
+
+    criteria: tuple[ev.CriterionEvidence, ...]
+    entry: tuple[ev.EntryEvidence, ...]
+    triggers: tuple[ev.TriggerEvidence, ...]
+    defects: tuple[ev.DefectCount, ...]
+    sign_offs: tuple[ev.SignOffEvidence, ...]
+    missing: tuple[str, ...]
+    last_check_at: dt.datetime | None
+    computed_at: dt.datetime | None
+    business_days_observed: int | None
+    minimum_observation_days: int | None
+    days_left: int | None
+
+
+def _when(value: Any) -> dt.datetime | None:
+    return parse_datetime(value) if isinstance(value, str) else None
+
+
+def frozen_evidence(snapshot: dict[str, Any]) -> FrozenEvidence:
+    criteria = tuple(
+        ev.CriterionEvidence(
+            criterion_id=c.get("criterion_id"),
+            position=c.get("position", 0),
+            name=c.get("name", ""),
+            blocking=c.get("blocking", True),
+            comparator=c.get("comparator", ""),
+            threshold=c.get("threshold"),
+            unit=c.get("unit", ""),
+            value=c.get("value"),
+            low=c.get("low"),
+            high=c.get("high"),
+            sample_size=c.get("sample_size", 0),
+            method=c.get("method", ""),
+            verdict=Verdict(c.get("verdict", Verdict.NOT_ENOUGH_EVIDENCE)),
+            reason=c.get("reason", ""),
+            trend=tuple(c.get("trend") or ()),
+            more_words=c.get("more_words", ""),
+        )
+        for c in snapshot.get("criteria") or ()
+    )
+    triggers = tuple(
+        ev.TriggerEvidence(
+            trigger_id=t.get("trigger_id"),
+            name=t.get("name", ""),
+            state=t.get("state", ""),
+            detail=t.get("detail", ""),
+            episodes=tuple(
+                ev.EpisodeEvidence(
+                    id=e.get("id"),
+                    fired_at=_when(e.get("fired_at")),  # type: ignore[arg-type]
+                    cleared_at=_when(e.get("cleared_at")),
+                    resolved_at=_when(e.get("resolved_at")),
+                    value=e.get("value"),
+                    resolution=e.get("resolution", ""),
+                )
+                for e in t.get("episodes") or ()
+            ),
+        )
+        for t in snapshot.get("triggers") or ()
+    )
+    return FrozenEvidence(
+        criteria=criteria,
+        entry=tuple(
+            ev.EntryEvidence(e.get("text", ""), e.get("status", "pending"))
+            for e in snapshot.get("entry_criteria") or ()
+        ),
+        triggers=triggers,
+        defects=tuple(
+            ev.DefectCount(d.get("severity", ""), d.get("total"))
+            for d in snapshot.get("defects") or ()
+        ),
+        sign_offs=tuple(
+            ev.SignOffEvidence(s.get("review", ""), s.get("signed_by", ""), _when(s.get("signed_at")))  # type: ignore[arg-type]
+            for s in snapshot.get("sign_offs") or ()
+        ),
+        missing=tuple(snapshot.get("missing") or ()),
+        last_check_at=_when(snapshot.get("last_check_at")),
+        computed_at=_when(snapshot.get("computed_at")),
+        business_days_observed=snapshot.get("business_days_observed"),
+        minimum_observation_days=snapshot.get("minimum_observation_days"),
+        days_left=snapshot.get("days_left"),
+    )
 
 
 @login_required
@@ -438,13 +507,13 @@ def decision_record_page(request: AuthedHtmxRequest, plan_id: int, record_id: in
     if record is None:
         raise Http404("No such decision record")
     superseded_by = DecisionRecord.objects.filter(supersedes=record).only("pk", "record_hash").first()
-    frozen = _frozen_times(record.evidence or {})
+    frozen = frozen_evidence(record.evidence or {})
     context = {
         "plan": plan,
         "record": record,
         "superseded_by": superseded_by,
         "frozen": frozen,
-        "rows": criterion_rows(frozen.get("criteria")),
+        "rows": criterion_rows(frozen.criteria),
         "symbol": SYMBOLS.get(record.outcome, ""),
         "recommendation_symbol": SYMBOLS.get(record.recommendation, ""),
     }

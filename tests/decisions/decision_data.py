@@ -18,15 +18,19 @@ from tests.factories import running_plan
 
 # (metric key, aggregation, comparator, threshold, unit, blocking, verdict in the latest run)
 CRITERIA = [
-    ("p95_latency", "percentile", "<", "300", "ms", True, "met"),
-    ("error_rate", "mean", "<", "1", "%", True, "met"),
-    ("csat", "mean", ">=", "4", "", True, "met"),
-    ("p95_latency", "mean", "<", "250", "ms", True, "met"),
-    ("error_rate", "max", "<", "5", "%", False, "not_enough_evidence"),
-    ("csat", "latest", ">=", "3.5", "", False, "met"),
-    ("sessions", "total", ">=", "500", "", False, "met"),
-    ("requests", "total", ">=", "10000", "", False, "not_met"),
+    ("p95_latency", "percentile", "lt", "300", "ms", True, "met"),
+    ("error_rate", "mean", "lt", "1", "%", True, "met"),
+    ("csat", "mean", "ge", "4", "", True, "met"),
+    ("p95_latency", "mean", "lt", "250", "ms", True, "met"),
+    ("error_rate", "mean", "lt", "5", "%", False, "not_enough_evidence"),
+    ("csat", "latest", "ge", "3.5", "", False, "met"),
+    ("sessions", "total", "ge", "500", "", False, "met"),
+    ("requests", "total", "ge", "10000", "", False, "not_met"),
 ]
+
+
+# The estimator each aggregation's check uses (metrics.statistics).
+METHODS = {"mean": "t", "percentile": "order_statistic", "total": "exact", "latest": "exact"}
 
 
 def decision_plan(
@@ -100,8 +104,20 @@ def check_runs_add(
                     run=run, criterion=c, position=c.position, label=str(c.metric.name),
                     comparator=c.comparator, threshold=threshold, blocking=c.blocking,
                     value=value, low=value * 0.9, high=value * 1.1, sample_size=120 + 40 * i,
-                    method="mean", verdict=verdict if last else "met",
+                    method=METHODS.get(c.aggregation, "exact"), verdict=verdict if last else "met",
                     reason=f"{verdict.replace('_', ' ')} at check {i + 1}",
                 )  # fmt: skip
             )
     CriterionResult.objects.bulk_create(results)
+
+
+def entry_criteria_met(plan: PilotPlan, user: User) -> None:
+    """Every entry criterion met, with evidence, as the team would confirm them."""
+    from pilots.models import EntryCriterion
+
+    EntryCriterion.objects.filter(plan=plan).update(
+        status=EntryCriterion.Status.MET,
+        evidence_url="https://ci.example.com/1",
+        confirmed_by=user,
+        confirmed_at=timezone.now(),
+    )
