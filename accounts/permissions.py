@@ -49,6 +49,10 @@ class Perm(StrEnum):
     HOLIDAYS_MANAGE = "holidays.manage"
     WEBHOOK_MANAGE = "webhook.manage"
     API_KEYS_MANAGE = "api_keys.manage"
+    # The go/no-go decision (decisions.services.decision): recording it is for the writers'
+    # roles, and of them only the plan's decision owner (``decision_owner``, a person rule).
+    DECISION_RECORD = "decision.record"
+    DECISION_COMMENT = "decision.comment"  # comment on the decision page
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,12 @@ PERMISSIONS: dict[Perm, Rule] = {
     Perm.HOLIDAYS_MANAGE: Rule(frozenset({PO, SM}), what="change holidays"),
     Perm.WEBHOOK_MANAGE: Rule(frozenset({PO, SM, OPS}), what="change the alert webhook"),
     Perm.API_KEYS_MANAGE: Rule(frozenset({PO, SM}), what="manage API keys"),
+    # Plus the person rule: only the plan's decision owner (decisions.services.decision).
+    Perm.DECISION_RECORD: Rule(
+        WRITERS, "Stakeholders can read the decision but not record it.", "record the decision"
+    ),
+    # Every team member; invited guests read the decision page only (pilots.access).
+    Perm.DECISION_COMMENT: Rule(EVERY_MEMBER, what="comment on the decision"),
 }
 assert set(PERMISSIONS) == set(Perm), "every permission has its rule"
 

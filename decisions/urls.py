@@ -2,5 +2,7 @@ from decisions import views, views_decision
 
 app_name = "decisions"
 
-urlpatterns = views.urlpatterns
-urlpatterns += views_decision.urlpatterns
+urlpatterns = [
+    *views.urlpatterns,
+    *views_decision.urlpatterns,
+]
