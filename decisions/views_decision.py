@@ -41,8 +41,14 @@ from core.http import UNPROCESSABLE
 from decisions import rules, selectors
 from decisions import evidence as ev
 from decisions.evidence import decision_evidence
-from decisions.models import DecisionComment, DecisionRecord
-from decisions.services.decision import decision_comment_add, decision_owner, decision_record
+from decisions.models import DecisionRecord
+from decisions.services.decision import (
+    COMMENTABLE,
+    decision_comment_add,
+    decision_owner,
+    decision_record,
+    decision_record_refusal,
+)
 from pilots.access import plan_for_user
 from metrics.statistics import Verdict
 from pilots.models import PilotPlan
@@ -209,18 +215,16 @@ def _owner_words(plan: PilotPlan, owner: User | None) -> str:
     return f"{owner.display_name} ({role}) records the decision."
 
 
-def _form_mode(plan: PilotPlan, user: User, owner: User | None) -> str:
-    """"record", "correct" or "" (no form): only the decision owner, in the states that allow
-    it, and only when their role may record at all (the service checks again)."""
-    if owner is None or owner.pk != user.pk:
-        return ""
-    if not allows(plan.viewer_role, Perm.DECISION_RECORD):  # type: ignore[attr-defined]
-        return ""
+def _form_mode(plan: PilotPlan, user: User) -> str:
+    """"record", "correct" or "" (no form): only the decision owner (the service's own rule,
+    ``decision_record_refusal``), in the states that allow it; the service checks again."""
     if plan.status in RECORD_STATES:
-        return "record"
-    if plan.status in CORRECT_STATES:
-        return "correct"
-    return ""
+        mode = "record"
+    elif plan.status in CORRECT_STATES:
+        mode = "correct"
+    else:
+        return ""
+    return "" if decision_record_refusal(plan=plan, user=user) else mode
 
 
 def _context(
@@ -236,12 +240,15 @@ def _context(
         return context
     evidence = decision_evidence(plan)
     owner = decision_owner(plan)
-    records = list(selectors.decision_records_for_plan(plan))
+    records = selectors.decision_records_for_plan(plan.pk)  # newest first
     later = {r.supersedes_id: r for r in records if r.supersedes_id}
     for r in records:
         r.superseded_by_record = later.get(r.pk)  # type: ignore[attr-defined]
-    latest = records[-1] if records else None
-    mode = _form_mode(plan, request.user, owner)
+    # The current decision: the latest record nothing supersedes.
+    latest = next((r for r in records if r.superseded_by_record is None), None)  # type: ignore[attr-defined]
+    mode = _form_mode(plan, request.user)
+    if mode == "correct" and latest is None:
+        mode = ""  # Decided before decision records existed: nothing to correct here
     recommendation = evidence.recommendation
     if record_form is None and mode:
         initial: dict[str, Any] = {}
@@ -257,17 +264,14 @@ def _context(
         rules_table=rules.rules_table(),
         owner=owner,
         owner_words=_owner_words(plan, owner),
-        records=list(reversed(records)),  # newest first
+        records=records,
         latest=latest,
         mode=mode,
         record_form=record_form,
-        comments=list(
-            DecisionComment.objects.filter(plan=plan).select_related("author").order_by(
-                "created_at", "pk"
-            )
-        ),
+        comments=list(selectors.decision_comments_for_plan(plan.pk)),
         can_comment=allows(role, Perm.DECISION_COMMENT)
-        and not plan.viewer_is_guest,  # type: ignore[attr-defined]
+        and not plan.viewer_is_guest  # type: ignore[attr-defined]
+        and plan.status in COMMENTABLE,
         comment_form=comment_form or CommentForm(),
         # The gate helper's log (decisions.services.gate.gate_calls_recent) is wired at merge.
         gate_calls=[],

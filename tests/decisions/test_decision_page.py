@@ -161,7 +161,11 @@ def test_the_decision_owner_sees_the_form_and_a_correction_once_decided(client_f
     html = _html(client_for(po).get(url(plan)))
     assert 'data-testid="record-form"' in html and "Record the decision" in html
     assert f'data-recommendation="{"iterate"}"' in html or "data-recommendation=" in html
-    PilotPlan.objects.filter(pk=plan.pk).update(status=Status.DECIDED)
+    recommended = client_for(po).get(url(plan)).context["evidence"].recommendation
+    _record(client_for(po), plan, confirm="1", outcome="iterate", rationale="Copy next.",
+            override_reason="" if recommended == "iterate" else "Judgement call.")  # fmt: skip
+    plan.refresh_from_db()
+    assert plan.status == Status.DECIDED
     assert "Record a correction" in _html(client_for(po).get(url(plan)))
     PilotPlan.objects.filter(pk=plan.pk).update(status=Status.CLOSED)
     assert 'data-testid="record-form"' not in _html(client_for(po).get(url(plan)))
@@ -244,6 +248,7 @@ def test_the_frozen_record_renders_from_its_json_after_live_data_changes(client_
     outcome = recommended if recommended != "not_yet_decidable" else "iterate"
     _record(client, plan, confirm="1", outcome=outcome, rationale="As the evidence says.",
             override_reason="" if outcome == recommended else "Judgement call.")  # fmt: skip
+    client.get(url(plan))  # the "Decision recorded" flash is shown (and gone)
     record = DecisionRecord.objects.get(plan=plan)
     frozen_url = reverse("decisions:decision_record_page", args=[plan.pk, record.pk])
     before = _html(client.get(frozen_url))
