@@ -38,8 +38,8 @@ from accounts.permissions import Perm, allows
 from accounts.ui import toast
 from core.exceptions import Conflict
 from core.http import UNPROCESSABLE
-from decisions import rules, selectors
 from decisions import evidence as ev
+from decisions import rules, selectors
 from decisions.evidence import decision_evidence
 from decisions.models import DecisionRecord
 from decisions.services.decision import (
@@ -49,8 +49,8 @@ from decisions.services.decision import (
     decision_record,
     decision_record_refusal,
 )
-from pilots.access import plan_for_user
 from metrics.statistics import Verdict
+from pilots.access import plan_for_user
 from pilots.models import PilotPlan
 
 CONFLICT = 409
@@ -216,7 +216,7 @@ def _owner_words(plan: PilotPlan, owner: User | None) -> str:
 
 
 def _form_mode(plan: PilotPlan, user: User) -> str:
-    """"record", "correct" or "" (no form): only the decision owner (the service's own rule,
+    """ "record", "correct" or "" (no form): only the decision owner (the service's own rule,
     ``decision_record_refusal``), in the states that allow it; the service checks again."""
     if plan.status in RECORD_STATES:
         mode = "record"
@@ -281,7 +281,9 @@ def _context(
 
 
 def _page(request: AuthedHtmxRequest, plan: PilotPlan, *, status: int = 200, **kw: Any) -> Any:
-    return TemplateResponse(request, "decisions/decision.html", _context(request, plan, **kw), status=status)
+    return TemplateResponse(
+        request, "decisions/decision.html", _context(request, plan, **kw), status=status
+    )
 
 
 def _back(plan: PilotPlan, anchor: str = "") -> HttpResponse:
@@ -313,7 +315,9 @@ def decision_comment(request: AuthedHtmxRequest, plan_id: int) -> HttpResponse:
     comment = None
     if form.is_valid():
         try:
-            comment = decision_comment_add(plan=plan, user=request.user, text=form.cleaned_data["text"])
+            comment = decision_comment_add(
+                plan=plan, user=request.user, text=form.cleaned_data["text"]
+            )
         except ValidationError as exc:
             for field, errors in exc.message_dict.items():
                 form.add_error(field if field in form.fields else None, errors)
@@ -328,7 +332,12 @@ def decision_comment(request: AuthedHtmxRequest, plan_id: int) -> HttpResponse:
             response = TemplateResponse(
                 request,
                 "decisions/_decision_comments.html#form",
-                {"plan": plan, "comment_form": form, "comment_message": message, "can_comment": True},
+                {
+                    "plan": plan,
+                    "comment_form": form,
+                    "comment_message": message,
+                    "can_comment": True,
+                },
                 status=status,
             )
             response["HX-Retarget"] = "#decision-comment-form"
@@ -362,9 +371,13 @@ def decision_record_view(request: AuthedHtmxRequest, plan_id: int) -> HttpRespon
     form = RecordForm(request.POST, recommendation=evidence.recommendation)
     if "edit" in request.POST:
         form.is_valid()
-        return _page(request, plan, record_form=RecordForm(
-            initial=request.POST.dict(), recommendation=evidence.recommendation
-        ))
+        return _page(
+            request,
+            plan,
+            record_form=RecordForm(
+                initial=request.POST.dict(), recommendation=evidence.recommendation
+            ),
+        )
     if not form.is_valid():
         return _page(request, plan, status=UNPROCESSABLE, record_form=form)
     data = form.cleaned_data
@@ -374,6 +387,9 @@ def decision_record_view(request: AuthedHtmxRequest, plan_id: int) -> HttpRespon
         if supersedes is None:
             raise Http404("No such decision record")
     if "confirm" not in request.POST:
+        # Only the decision owner reaches the confirmation (the service refuses the rest again).
+        if refusal := decision_record_refusal(plan=plan, user=request.user):
+            raise PermissionDenied(refusal)
         context = {
             "plan": plan,
             "form": form,
@@ -486,7 +502,11 @@ def frozen_evidence(snapshot: dict[str, Any]) -> FrozenEvidence:
             for d in snapshot.get("defects") or ()
         ),
         sign_offs=tuple(
-            ev.SignOffEvidence(s.get("review", ""), s.get("signed_by", ""), _when(s.get("signed_at")))  # type: ignore[arg-type]
+            ev.SignOffEvidence(
+                s.get("review", ""),
+                s.get("signed_by", ""),
+                _when(s.get("signed_at")),  # type: ignore[arg-type]
+            )
             for s in snapshot.get("sign_offs") or ()
         ),
         missing=tuple(snapshot.get("missing") or ()),
@@ -510,7 +530,9 @@ def decision_record_page(request: AuthedHtmxRequest, plan_id: int, record_id: in
     )
     if record is None:
         raise Http404("No such decision record")
-    superseded_by = DecisionRecord.objects.filter(supersedes=record).only("pk", "record_hash").first()
+    superseded_by = (
+        DecisionRecord.objects.filter(supersedes=record).only("pk", "record_hash").first()
+    )
     frozen = frozen_evidence(record.evidence or {})
     context = {
         "plan": plan,

@@ -101,12 +101,21 @@ def check_runs_add(
             value = threshold * (drift if last else drift * (1 + 0.05 * ((i % 3) - 1)))
             results.append(
                 CriterionResult(
-                    run=run, criterion=c, position=c.position, label=str(c.metric.name),
-                    comparator=c.comparator, threshold=threshold, blocking=c.blocking,
-                    value=value, low=value * 0.9, high=value * 1.1, sample_size=120 + 40 * i,
-                    method=METHODS.get(c.aggregation, "exact"), verdict=verdict if last else "met",
+                    run=run,
+                    criterion=c,
+                    position=c.position,
+                    label=str(c.metric.name),
+                    comparator=c.comparator,
+                    threshold=threshold,
+                    blocking=c.blocking,
+                    value=value,
+                    low=value * 0.9,
+                    high=value * 1.1,
+                    sample_size=120 + 40 * i,
+                    method=METHODS.get(c.aggregation, "exact"),
+                    verdict=verdict if last else "met",
                     reason=f"{verdict.replace('_', ' ')} at check {i + 1}",
-                )  # fmt: skip
+                )
             )
     CriterionResult.objects.bulk_create(results)
 
