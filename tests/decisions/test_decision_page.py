@@ -285,6 +285,22 @@ def test_the_frozen_record_renders_from_its_json_after_live_data_changes(client_
     assert strip(before) == strip(after)
 
 
+def test_a_frozen_record_is_404_to_outsiders_and_under_another_plan(
+    client_for, po, outsider, team, plan
+):
+    client = client_for(po)
+    recommended = client.get(url(plan)).context["evidence"].recommendation
+    _record(client, plan, confirm="1", outcome="iterate", rationale="Copy next.",
+            override_reason="" if recommended == "iterate" else "Judgement call.")  # fmt: skip
+    record = DecisionRecord.objects.get(plan=plan)
+    frozen = reverse("decisions:decision_record_page", args=[plan.pk, record.pk])
+    assert client.get(frozen).status_code == 200
+    assert client_for(outsider).get(frozen).status_code == 404
+    other = decision_plan(team=team, owner=po, criteria=1, runs=2)
+    elsewhere = reverse("decisions:decision_record_page", args=[other.pk, record.pk])
+    assert client.get(elsewhere).status_code == 404
+
+
 def test_the_plan_page_panel_links_the_decision_and_shows_the_override(client_for, po, plan):
     assert decision_plan_panel(plan) is not None
     html = _html(client_for(po).get(reverse("pilots:plan_detail", args=[plan.pk])))

@@ -103,7 +103,9 @@ def test_eight_criteria_fit_above_the_fold_and_an_override_needs_its_reason(
     assert problems == []
 
 
-def test_a_comment_appends_without_a_reload(laptop, live_server, login, team, po, developer):
+def test_a_comment_appends_without_a_reload_and_the_page_prints(
+    laptop, live_server, login, team, po, developer
+):
     page = laptop
     plan = decision_plan(team=team, owner=po, criteria=2, runs=4)
     login(page, developer)
@@ -115,3 +117,11 @@ def test_a_comment_appends_without_a_reload(laptop, live_server, login, team, po
     expect(page.get_by_test_id("comment")).to_contain_text("p95 looks steady since Tuesday.")
     expect(page.get_by_role("textbox", name="Comment")).to_have_value("")
     assert page.evaluate("window.__marker") == 1  # no reload
+
+    # On paper: no navigation, no forms, the rules table unfolded.
+    page.emulate_media(media="print")
+    expect(page.locator("header.app-bar")).to_be_hidden()
+    expect(page.get_by_test_id("plan-tabs")).to_be_hidden()
+    expect(page.get_by_test_id("comment-form")).to_be_hidden()
+    expect(page.get_by_test_id("criteria-table")).to_be_visible()
+    expect(page.get_by_test_id("rules-table").locator("table")).to_be_visible()
