@@ -56,6 +56,10 @@ class Perm(StrEnum):
     # The post-pilot review (decisions.services.review): write its parts, and complete it.
     POSTPILOT_EDIT = "postpilot.edit"
     POSTPILOT_COMPLETE = "postpilot.complete"
+    # The go/no-go decision (decisions.services.decision): recording it is for the writers'
+    # roles, and of them only the plan's decision owner (``decision_owner``, a person rule).
+    DECISION_RECORD = "decision.record"
+    DECISION_COMMENT = "decision.comment"  # comment on the decision page
 
 
 @dataclass(frozen=True)
@@ -128,6 +132,12 @@ PERMISSIONS: dict[Perm, Rule] = {
         "write the post-pilot review",
     ),
     Perm.POSTPILOT_COMPLETE: Rule(frozenset({PO, SM}), what="complete the post-pilot review"),
+    # Plus the person rule: only the plan's decision owner (decisions.services.decision).
+    Perm.DECISION_RECORD: Rule(
+        WRITERS, "Stakeholders can read the decision but not record it.", "record the decision"
+    ),
+    # Every team member; invited guests read the decision page only (pilots.access).
+    Perm.DECISION_COMMENT: Rule(EVERY_MEMBER, what="comment on the decision"),
 }
 assert set(PERMISSIONS) == set(Perm), "every permission has its rule"
 

@@ -6,6 +6,7 @@ class DecisionsConfig(AppConfig):
 
     def ready(self) -> None:
         from decisions.guards import post_pilot_review_completed
+        from decisions.panels import decision_plan_panel
         from decisions.services.review import post_pilot_review_plan_panel
         from decisions.services.rollback import rollback_ended_guard, rollback_plan_panel
         from pilots.extensions import lifecycle_guard_register, plan_panel_register
@@ -14,6 +15,8 @@ class DecisionsConfig(AppConfig):
         # ended.
         lifecycle_guard_register("close", post_pilot_review_completed)
         lifecycle_guard_register("close", rollback_ended_guard)
-        # The plan page shows a rollback in progress and the post-pilot review.
+        # The plan page links the decision page (and shows the recorded decision), a rollback
+        # in progress and the post-pilot review.
+        plan_panel_register(decision_plan_panel)
         plan_panel_register(rollback_plan_panel)
         plan_panel_register(post_pilot_review_plan_panel)

@@ -9,6 +9,7 @@ from typing import Any
 from django.db.models import Count, F, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
+from decisions.models import DecisionComment, DecisionRecord
 from metrics.models import CheckRun, PlanJobFailure, SignalEpisode, TriggerEpisode
 from pilots.health import plan_health
 from pilots.models import PilotPlan, SignOff
@@ -111,3 +112,55 @@ def portfolio_rows(*, plan_ids: list[int]) -> list[PortfolioRow]:
             )
         )
     return rows
+
+
+# --- the decision record -------------------------------------------------------------------------
+
+
+def decision_records_for_plan(plan_id: int) -> list[DecisionRecord]:
+    """The plan's decision records, newest first: the current decision, then each one it
+    corrected. ``supersedes``, ``superseded_by`` and ``recorded_by`` come loaded: one query."""
+    return list(decision_records_queryset(plan_id))
+
+
+def decision_records_queryset(plan_id: int) -> QuerySet[DecisionRecord]:
+    """``decision_records_for_plan`` as a queryset, for the API's pages."""
+    return (
+        DecisionRecord.objects.filter(plan_id=plan_id)
+        .select_related("recorded_by", "supersedes", "superseded_by")
+        .order_by("-recorded_at", "-pk")
+    )
+
+
+def decision_head(*, plan_id: int) -> DecisionRecord | None:
+    """The plan's current decision: the latest record that nothing supersedes."""
+    return (
+        DecisionRecord.objects.filter(plan_id=plan_id, superseded_by__isnull=True)
+        .select_related("recorded_by")
+        .order_by("-recorded_at", "-pk")
+        .first()
+    )
+
+
+def decision_record_get(*, plan_id: int, record_id: int) -> DecisionRecord | None:
+    return decision_records_queryset(plan_id).filter(pk=record_id).first()
+
+
+def decision_comments_for_plan(plan_id: int) -> QuerySet[DecisionComment]:
+    """The comments on the plan's decision page, oldest first, with their authors."""
+    return (
+        DecisionComment.objects.filter(plan_id=plan_id)
+        .select_related("author")
+        .order_by("created_at", "pk")
+    )
+
+
+def decision_iteration(record: DecisionRecord) -> PilotPlan | None:
+    """The iteration an Iterate record drafted (a clone of its plan made with it), if any."""
+    if record.outcome != DecisionRecord.Outcome.ITERATE:
+        return None
+    return (
+        PilotPlan.objects.filter(cloned_from_id=record.plan_id, created_at__gte=record.recorded_at)
+        .order_by("created_at", "pk")
+        .first()
+    )

@@ -1,9 +1,10 @@
-from decisions import views, views_review, views_rollback
+from decisions import views, views_decision, views_review, views_rollback
 
 app_name = "decisions"
 
 urlpatterns = [
     *views.urlpatterns,
+    *views_decision.urlpatterns,
     *views_rollback.urlpatterns,
     *views_review.urlpatterns,
 ]

@@ -27,11 +27,10 @@ from django.utils import timezone
 from accounts.models import Membership, Team, User
 from accounts.services import membership_set
 from catalogue.selectors import metric_by_key
-from decisions.services.review import (
-    post_pilot_review_complete,
-    post_pilot_review_open,
-    post_pilot_review_save,
-)
+from decisions.evidence import decision_evidence
+from decisions.models import PostPilotReview
+from decisions.services.decision import decision_record
+from decisions.services.review import post_pilot_review_complete, post_pilot_review_save
 from metrics.demo import demo_metrics_seed
 from pilots import timeline
 from pilots.models import PilotPlan, Review, ScopeItem, Section
@@ -498,9 +497,28 @@ def _review_and_sign(plan: PilotPlan, kind: str, reviewer: User, notes: str) -> 
         signoff_create(plan=plan, kind=kind, user=reviewer)
 
 
-def _step(plan: PilotPlan, action: str, user: User, reason: str, decision: str = "") -> None:
+def _step(plan: PilotPlan, action: str, user: User, reason: str) -> None:
     with _as(user):
-        plan_transition(plan=plan, action=action, user=user, reason=reason, decision=decision)
+        plan_transition(plan=plan, action=action, user=user, reason=reason)
+
+
+# Decided demo pilots ran before Pilotplan measured them: their decision overrides whatever the
+# (empty) evidence recommends, and says so.
+DEMO_OVERRIDE = "Decided on the pilot's own dashboards, before Pilotplan measured it."
+
+
+def _decide(plan: PilotPlan, user: User, outcome: str, rationale: str) -> None:
+    """Record the decision as the decision owner does on the decision page (the only way to
+    Decided), with an override reason when it goes against the recommendation."""
+    with _as(user):
+        recommendation = decision_evidence(plan).recommendation
+        decision_record(
+            plan=plan,
+            user=user,
+            outcome=outcome,
+            rationale=rationale,
+            override_reason="" if recommendation == outcome else DEMO_OVERRIDE,
+        )
 
 
 def _walk(plan: PilotPlan, team: Team, people: dict[str, User], spec: Complete) -> None:
@@ -563,10 +581,9 @@ def _walk(plan: PilotPlan, team: Team, people: dict[str, User], spec: Complete) 
     _step(plan, "evaluate", po, "The time-box is over; looking at the exit criteria.")
     if goal == order.index(Status.EVALUATING):
         return
-    _step(plan, "decide", po, spec.reason, decision=spec.decision)
-    plan.refresh_from_db()
-    # The decision opens the post-pilot review; a Decided plan shows it due, nothing written.
-    review = post_pilot_review_open(plan=plan, decided_at=plan.decided_at or timezone.now())
+    _decide(plan, po, spec.decision, spec.reason)
+    # The decision opened the post-pilot review; a Decided plan shows it due, nothing written.
+    review = PostPilotReview.objects.get(plan=plan)
     if goal == order.index(Status.DECIDED):
         return
     with _as(sm):

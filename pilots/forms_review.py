@@ -6,7 +6,7 @@ from typing import Any
 
 from django import forms
 
-from pilots.models import PilotPlan, Review
+from pilots.models import Review
 from pilots.review import ReviewSpec
 
 ANSWER_CHOICES = [("yes", "Yes"), ("no", "No"), ("na", "Not applicable")]
@@ -62,7 +62,6 @@ class TransitionForm(forms.Form):
     reason = forms.CharField(required=False, max_length=2000)
     override_gaps = forms.BooleanField(required=False)
     confirm_early_start = forms.BooleanField(required=False)
-    decision = forms.ChoiceField(choices=PilotPlan.Decision.choices, required=False)
 
 
 class TimeboxExtendForm(forms.Form):

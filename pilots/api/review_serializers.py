@@ -93,7 +93,8 @@ class TransitionInputSerializer(serializers.Serializer):
         required=False,
         allow_blank=True,
         default="",
-        help_text="Only for `decide`.",
+        help_text="Unused: `decide` is refused here (400 on `action`); the decision is "
+        "recorded with its evidence at `POST /api/v1/plans/{id}/decisions`.",
     )
 
 

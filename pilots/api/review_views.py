@@ -235,9 +235,10 @@ def review_sign_off(request: Request, plan_id: int, kind: str) -> Response:
     methods=["POST"],
     operation_id="plans_transitions_create",
     summary="Take a lifecycle step",
-    description="submit, withdraw, approve, start, evaluate, decide (with `decision` and a "
-    "`reason`), close. Refused (409) with everything that is missing; 403 when your role may "
-    "not take this step.",
+    description="submit, withdraw, approve, start, evaluate, close. Refused (409) with "
+    "everything that is missing; 403 when your role may not take this step. `decide` is "
+    "answered 400 on `action`: the decision is recorded, with the evidence it rests on, at "
+    "`POST /api/v1/plans/{id}/decisions`.",
     request=TransitionInputSerializer,
     responses={
         201: TransitionOutputSerializer,

@@ -69,6 +69,17 @@ def transition_for(action: str) -> Transition:
         raise ValidationError({"action": f"“{action}” is not a lifecycle step."}) from None
 
 
+# The steps ``decisions.services.decision.decision_record`` takes (``via_record``).
+RECORD_STEPS = frozenset({"evaluate", "decide"})
+
+
+def decide_elsewhere(plan: PilotPlan) -> str:
+    """Why ``decide`` is not a step of its own: the decision record takes it, with the evidence."""
+    return (
+        f"Record the decision on the plan's decision page (POST /api/v1/plans/{plan.pk}/decisions)."
+    )
+
+
 def transitions_from(status: str) -> list[Transition]:
     return [t for t in TRANSITIONS.values() if t.source == status]
 
@@ -147,18 +158,23 @@ def transition_blockers(
     user: User,
     override_gaps: bool = False,
     confirm_early_start: bool = False,
+    via_record: bool = False,
 ) -> list[str]:
     """Every reason ``user`` may not take ``action`` on ``plan`` now; empty when they may.
     ``override_gaps`` (submit) and ``confirm_early_start`` (start) are the person's answers to
-    the two questions a step may ask."""
+    the two questions a step may ask; ``via_record``: see ``plan_transition``."""
     step = transition_for(action)
     reasons = []
+    if action == "decide" and not via_record:
+        reasons.append(decide_elsewhere(plan))
     if plan.status != step.source:
         reasons.append(
             f"“{step.label}” is for {Status(step.source).label} plans; "
             f"this one is {plan.get_status_display()}."
         )
-    if not allows(role_in_team(user=user, team_id=plan.team_id), step.perm):
+    if not (via_record and action in RECORD_STEPS) and not allows(
+        role_in_team(user=user, team_id=plan.team_id), step.perm
+    ):
         reasons.append(refusal(step.perm))
     if not reasons:
         reasons.extend(
@@ -182,14 +198,24 @@ def plan_transition(
     decision: str = "",
     override_gaps: bool = False,
     confirm_early_start: bool = False,
+    via_record: bool = False,
 ) -> PlanTransition:
     """Take one lifecycle step; raises Conflict listing what is missing when it may not.
 
     Submitting with plan-health gaps needs ``override_gaps`` and a ``reason`` (both recorded);
     starting before the start date needs ``confirm_early_start`` and moves the start date to
-    today (recorded)."""
+    today (recorded).
+
+    ``decide`` happens only as part of recording the decision (``decisions.services.decision.
+    decision_record``, which freezes the evidence with it): that service passes ``via_record``;
+    anyone else is sent to the decision page. With ``via_record`` the ``evaluate`` and
+    ``decide`` steps skip the role rule: the record's own rule (the plan's decision owner,
+    ``Perm.DECISION_RECORD``) has been checked by the caller, and it may name a non-PO."""
     step = transition_for(action)
-    require(role_in_team(user=user, team_id=plan.team_id), step.perm)
+    if not (via_record and action in RECORD_STEPS):
+        require(role_in_team(user=user, team_id=plan.team_id), step.perm)
+    if action == "decide" and not via_record:
+        raise ValidationError({"action": decide_elsewhere(plan)})
     if action == "submit" and override_gaps and not reason.strip():
         raise ValidationError(
             {"reason": "Say why the plan goes to review with open gaps: the reviewers read it."}
@@ -210,6 +236,7 @@ def plan_transition(
         user=user,
         override_gaps=override_gaps,
         confirm_early_start=confirm_early_start,
+        via_record=via_record,
     )
     if blockers:
         raise Conflict(" ".join(blockers))
@@ -235,7 +262,8 @@ def plan_transition(
         reason=reason,
         overridden_gaps=overridden,
     )
-    _announce(plan, step, user)
+    if not via_record:  # the decision record tells people itself, in its outcome's words
+        _announce(plan, step, user)
     return transition
 
 
@@ -253,12 +281,12 @@ def _start_early(plan: PilotPlan, user: User, reason: str) -> str:
     return f"{reason.strip()} {moved}".strip()
 
 
-# Who hears of which step: (notification kind, message, reviewers only?).
+# Who hears of which step: (notification kind, message, reviewers only?). The decision is
+# announced by the decision record (decisions.services.decision), in its outcome's words.
 _ANNOUNCEMENTS = {
     "submit": (Notification.Kind.REVIEW_REQUESTED, "{actor} asks you to review “{title}”.", True),
     "approve": (Notification.Kind.PLAN_APPROVED, "“{title}” is approved.", False),
     "start": (Notification.Kind.PILOT_STARTED, "The pilot “{title}” has started.", False),
-    "decide": (Notification.Kind.DECISION_MADE, "Decision on “{title}”: {decision}.", False),
 }
 _REVIEWER_ROLES = frozenset(role for spec in REVIEWS.values() for role in spec.roles)
 

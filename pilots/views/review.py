@@ -65,7 +65,6 @@ def _lifecycle_context(
         "steps": selectors_review.lifecycle_steps(plan=plan, user=request.user),
         "gaps_override": selectors_review.gaps_override(plan),
         "rereview": selectors_review.rereview_needed(plan),
-        "decisions": PilotPlan.Decision.choices,
         "lifecycle_message": message,
         "failed_action": failed,
     }
@@ -167,7 +166,6 @@ def lifecycle_transition(request: AuthedHtmxRequest, plan_id: int, action: str) 
             action=action,
             user=request.user,
             reason=form.cleaned_data["reason"],
-            decision=form.cleaned_data["decision"] or "",
             override_gaps=form.cleaned_data["override_gaps"],
             confirm_early_start=form.cleaned_data["confirm_early_start"],
         )

@@ -73,6 +73,41 @@
     if (target) window.print();
   });
 
+  // The decision record form (decisions/_decision_record_form.html): choosing an outcome other
+  // than the recommendation (data-recommendation) marks the override reason required and says
+  // why. The server enforces it either way (decision_record); this only says it sooner.
+  function overrideHint(form) {
+    var chosen = form.querySelector("input[name=outcome]:checked");
+    var needed = Boolean(chosen && chosen.value !== form.dataset.recommendation);
+    form.classList.toggle("override-needed", needed);
+    var reason = form.querySelector("textarea[name=override_reason]");
+    if (reason) {
+      reason.required = needed;
+      reason.setAttribute("aria-required", needed ? "true" : "false");
+    }
+  }
+  document.addEventListener("change", function (event) {
+    var target = event.target;
+    if (target instanceof HTMLInputElement && target.name === "outcome") {
+      var form = target.closest("form[data-recommendation]");
+      if (form) overrideHint(form);
+    }
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("form[data-recommendation]").forEach(overrideHint);
+  });
+
+  // Printing opens every <details> (the decision page's rules table), and closes them again after.
+  var openedForPrint = [];
+  window.addEventListener("beforeprint", function () {
+    openedForPrint = Array.from(document.querySelectorAll("details:not([open])"));
+    openedForPrint.forEach(function (details) { details.open = true; });
+  });
+  window.addEventListener("afterprint", function () {
+    openedForPrint.forEach(function (details) { details.open = false; });
+    openedForPrint = [];
+  });
+
   // The phone menu (a CSS checkbox toggle) also closes with Escape.
   document.addEventListener("keydown", function (event) {
     var toggle = document.getElementById("nav-toggle");

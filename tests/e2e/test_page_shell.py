@@ -98,6 +98,7 @@ def shell(team, po, sm, developer, devops, stakeholder) -> Shell:
         ("metric catalogue", at("catalogue:metric_list", team.pk)),
         ("webhook", at("metrics:webhook", team.pk)),
         ("monitoring", at("metrics:monitoring", plan.pk)),
+        ("decision", at("decisions:decision", plan.pk)),
         ("monitoring, 24 h", at("metrics:monitoring", plan.pk, query="?span=24h")),
         ("checks", at("metrics:checks", plan.pk)),
         ("alerts", at("metrics:alerts", plan.pk)),

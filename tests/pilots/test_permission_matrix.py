@@ -181,9 +181,9 @@ def sign_call(kind: str) -> Callable[[str, PilotPlan], Call]:
 
 def transition_call(action: str) -> Callable[[str, PilotPlan], Call]:
     def call(channel: str, plan: PilotPlan) -> Call:
+        # ``decide`` is refused for every role that holds it (400 / 422: the decision page
+        # records it), never 403: the role rule still answers first.
         payload = {"reason": "Checked by the matrix."}
-        if action == "decide":
-            payload["decision"] = PilotPlan.Decision.GO
         if channel == API:
             return Call(
                 "post", f"/api/v1/plans/{plan.pk}/transitions", {"action": action, **payload}
@@ -191,6 +191,10 @@ def transition_call(action: str) -> Callable[[str, PilotPlan], Call]:
         return Call("post", reverse("pilots:plan_transition", args=[plan.pk, action]), payload)
 
     return call
+
+
+def decision_comment_call(channel: str, plan: PilotPlan) -> Call:
+    return Call("post", f"/api/v1/plans/{plan.pk}/decision-comments", {"text": "Looks good."})
 
 
 def plan_create_call(channel: str, plan: PilotPlan) -> Call:
@@ -266,6 +270,9 @@ ACTIONS: list[ActionSpec] = [
     ActionSpec("plan-create", Perm.PLAN_CREATE, Status.DRAFT, plan_create_call, (API,)),
     ActionSpec("guests-manage", Perm.GUESTS_MANAGE, Status.DRAFT, guests_call, BROWSER),
     ActionSpec(
+        "decision-comment", Perm.DECISION_COMMENT, Status.RUNNING, decision_comment_call, (API,)
+    ),
+    ActionSpec(
         "timebox-extend", Perm.TIMEBOX_EXTEND, Status.RUNNING, timebox_extend_call, BROWSER
     ),
     ActionSpec("samples-push", Perm.SAMPLES_PUSH, Status.RUNNING, samples_call, anonymous_api=401),
@@ -303,6 +310,10 @@ ELSEWHERE = {
     # a fired trigger or a Roll back decision: tests/decisions/test_rollback*.py check each role.
     Perm.ROLLBACK_START,
     Perm.ROLLBACK_WORK,
+    # Recording the decision is the writers' roles *and* the plan's decision owner (a person
+    # rule the matrix's role columns cannot express): tests/decisions/test_record_api.py checks
+    # every role, a named non-PO decision owner, guests and outsiders.
+    Perm.DECISION_RECORD,
 }
 assert {a.perm for a in ACTIONS} | ELSEWHERE == set(PERMISSIONS), "every rule of the table"
 
@@ -321,6 +332,7 @@ assert {a.name: a.roles for a in ACTIONS if not a.name.startswith("edit-")} == {
     "transition-close": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER},
     "plan-create": {Role.PRODUCT_OWNER},
     "guests-manage": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER},
+    "decision-comment": EVERY_MEMBER,
     "timebox-extend": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER},
     "samples-push": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER, Role.DEVELOPER, Role.DEVOPS},
     "catalogue-edit": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER, Role.DEVELOPER, Role.DEVOPS},
@@ -333,6 +345,7 @@ assert {a.name: a.roles for a in ACTIONS if not a.name.startswith("edit-")} == {
 assert roles_for(Perm.PLAN_EDIT) == {
     Role.PRODUCT_OWNER, Role.SCRUM_MASTER, Role.DEVELOPER, Role.DEVOPS
 }  # fmt: skip
+assert roles_for(Perm.DECISION_RECORD) == roles_for(Perm.PLAN_EDIT)  # and the decision owner
 
 
 def expected(action: ActionSpec, person: str) -> str:

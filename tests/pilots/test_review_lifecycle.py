@@ -11,6 +11,7 @@ from django.db import connection
 
 from accounts.models import Notification
 from core.exceptions import Conflict, PreconditionFailed
+from decisions.services.decision import decision_record
 from pilots import services
 from pilots.models import (
     EntryCriterion,
@@ -254,11 +255,17 @@ def test_the_whole_life_records_each_step_with_who_and_why(plan, po, sm, develop
     _make_ready_to_start(plan, devops)
     plan_transition(plan=plan, action="start", user=po)
     plan_transition(plan=plan, action="evaluate", user=po, reason="Time-box over")
-    with pytest.raises(ValidationError):
-        plan_transition(plan=plan, action="decide", user=po, decision="maybe", reason="x")
-    with pytest.raises(ValidationError, match="Say why"):
-        plan_transition(plan=plan, action="decide", user=po, decision="go")
-    plan_transition(plan=plan, action="decide", user=po, decision="go", reason="All criteria met")
+    # Deciding is recording the decision, with its evidence (tests/decisions/test_record.py).
+    with pytest.raises(ValidationError, match="decision page") as refused:
+        plan_transition(plan=plan, action="decide", user=po, decision="go", reason="Met")
+    assert set(refused.value.error_dict) == {"action"}
+    decision_record(
+        plan=plan,
+        user=po,
+        outcome="go",
+        rationale="All criteria met",
+        override_reason="Measured on the team's own dashboards.",
+    )
     with pytest.raises(Conflict, match="Complete the post-pilot review before closing"):
         plan_transition(plan=plan, action="close", user=sm)
     post_pilot_review_written(plan, sm)

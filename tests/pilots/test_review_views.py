@@ -175,20 +175,26 @@ def test_approve_and_start_through_the_panel(client_for, po, sm, developer, plan
     assert plan.status == PilotPlan.Status.RUNNING
 
 
-def test_decide_needs_a_decision_and_a_reason(client_for, po, plan):
+def test_the_panel_sends_the_decision_to_the_decision_page(client_for, po, plan):
     PilotPlan.objects.filter(pk=plan.pk).update(status=PilotPlan.Status.EVALUATING)
     client = client_for(po)
     panel = client.get(url("plan_lifecycle", plan.pk), **HTMX).content.decode()
-    assert 'name="decision"' in panel
-    response = client.post(url("plan_transition", plan.pk, "decide"), {"reason": ""}, **HTMX)
-    assert response.status_code == 422
-    assert "Choose go, iterate or roll back." in response.content.decode()
+    assert 'name="decision"' not in panel  # no decision form here any more
+    assert f'href="{reverse("decisions:decision", args=[plan.pk])}"' in panel
+    assert "Open the decision page" in panel
     response = client.post(
         url("plan_transition", plan.pk, "decide"), {"decision": "go", "reason": "Met"}, **HTMX
     )
-    assert response.status_code == 200
+    assert response.status_code == 422
+    assert "Record the decision on the plan&#x27;s decision page" in response.content.decode()
     plan.refresh_from_db()
-    assert plan.decision == "go"
+    assert (plan.status, plan.decision) == (PilotPlan.Status.EVALUATING, "")
+
+
+def test_a_running_plan_links_to_the_decision_page(client_for, po, plan):
+    PilotPlan.objects.filter(pk=plan.pk).update(status=PilotPlan.Status.RUNNING)
+    panel = client_for(po).get(url("plan_lifecycle", plan.pk), **HTMX).content.decode()
+    assert 'data-testid="decision-page-note"' in panel
 
 
 def test_unknown_step_is_404(client_for, po, plan):
