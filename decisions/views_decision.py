@@ -49,6 +49,7 @@ from decisions.services.decision import (
     decision_record,
     decision_record_refusal,
 )
+from decisions.services.gate import gate_calls_recent
 from metrics.statistics import Verdict
 from pilots.access import plan_for_user
 from pilots.models import PilotPlan
@@ -273,8 +274,7 @@ def _context(
         and not plan.viewer_is_guest  # type: ignore[attr-defined]
         and plan.status in COMMENTABLE,
         comment_form=comment_form or CommentForm(),
-        # The gate helper's log (decisions.services.gate.gate_calls_recent) is wired at merge.
-        gate_calls=[],
+        gate_calls=gate_calls_recent(plan_id=plan.pk),
         message=message,
     )
     return context

@@ -351,3 +351,20 @@ def test_a_comment_with_htmx_comes_back_as_one_item_and_an_empty_form(client_for
 def test_check_runs_fixture_has_the_latest_run_last(plan):
     latest = CheckRun.objects.filter(plan=plan).order_by("-due_at").first()
     assert CriterionResult.objects.filter(run=latest).count() == 8
+
+
+def test_the_page_lists_the_deployment_gate_calls(client_for, po, plan):
+    from tests.decisions.gate_plans import read_key
+
+    _key, plaintext = read_key(plan.team, po)
+    client = client_for(po)
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {plaintext}", "HTTP_X_PIPELINE_RUN": "deploy-481"}
+    assert client.get(f"/api/v1/plans/{plan.pk}/gate", **auth).status_code == 200
+    client.get(f"/api/v1/plans/{plan.pk}/gate/rollback", {"mode": "strict"}, **auth)
+
+    html = _html(client.get(url(plan)))
+
+    assert html.count('data-testid="gate-call"') == 2
+    assert "deploy-481" in html
+    assert "No rollback called for" in html
+    assert "No delivery pipeline has asked the gate yet" not in html
