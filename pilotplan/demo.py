@@ -32,6 +32,8 @@ from decisions.models import PostPilotReview
 from decisions.services.decision import decision_record
 from decisions.services.review import post_pilot_review_complete, post_pilot_review_save
 from metrics.demo import demo_metrics_seed
+from metrics.ingest import samples_store
+from metrics.triggers import triggers_evaluate_plan
 from pilots import timeline
 from pilots.models import PilotPlan, Review, ScopeItem, Section
 from pilots.review import REVIEWS
@@ -98,6 +100,12 @@ class Complete:
     # An edit after sign-off: DevOps tightens a rollback trigger once the feasibility review is
     # signed, which voids that sign-off; the developer reviews again and signs again.
     resign: bool = False
+    # A running pilot whose "any P1 defect" rollback trigger fired this long before the seed (and
+    # nobody resolved it): the decision page recommends Roll back.
+    p1_defect_ago: dt.timedelta | None = None
+    # A stricter P2 defect rate (per 1,000 sessions) than the template's 2: a running pilot
+    # whose data cannot decide it yet, so the decision page says how much more it needs.
+    p2_rate_threshold: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -164,6 +172,7 @@ DEMO_PLANS: dict[tuple[str, str], Complete | Incomplete] = {
         flag="saved-cards",
         data_considerations="Card tokens saved in the pilot are kept; nothing is deleted.",
         running_for=2,  # at least two days of history, at least three days left
+        p2_rate_threshold=Decimal("0.35"),
         resign=True,
     ),
     ("checkout", "One-page checkout"): Incomplete(
@@ -247,6 +256,7 @@ DEMO_PLANS: dict[tuple[str, str], Complete | Incomplete] = {
         flag="dark-mode",
         data_considerations="A display setting only; switching off loses nothing.",
         running_for=1,  # started the Monday before yesterday at the latest
+        p1_defect_ago=dt.timedelta(hours=3, minutes=28),
     ),
     ("platform", "Query result cache"): Complete(
         status=Status.EVALUATING,
@@ -458,6 +468,9 @@ def _complete_plan(
     first_step = plan.rollback_steps.order_by("position").first()
     assert first_step is not None
     edit.update("rollback-steps", first_step.pk, action=f"Switch the {spec.flag} feature flag off")
+    if spec.p2_rate_threshold is not None:
+        p2_rate = plan.exit_criteria.get(aggregation="rate_per")
+        edit.update("exit-criteria", p2_rate.pk, threshold=spec.p2_rate_threshold)
 
     return plan
 
@@ -676,4 +689,22 @@ def seed_demo(
     if metrics:
         # Samples and past checks of the running and evaluating pilots (metrics/demo.py).
         demo_metrics_seed(plans=list(PilotPlan.objects.filter(team__slug__in=SLUGS)), now=now)
+        _incidents(now)
     return logins
+
+
+def _incidents(now: dt.datetime) -> None:
+    """A P1 defect reported on the running pilots whose spec says so, and their triggers
+    evaluated, so the "any P1 defect" trigger has fired when the demo opens (idempotent: the
+    sample has a natural key, a fired trigger does not fire twice)."""
+    for (slug, title), spec in DEMO_PLANS.items():
+        if not isinstance(spec, Complete) or spec.p1_defect_ago is None:
+            continue
+        plan = PilotPlan.objects.filter(team__slug=slug, title=title, status=Status.RUNNING).first()
+        if plan is None:
+            continue
+        metric = metric_by_key(key="p1_defects", team_id=plan.team_id)
+        assert metric is not None
+        at = (now - spec.p1_defect_ago).replace(second=0, microsecond=0)
+        samples_store(rows=[(plan.pk, metric.pk, at, 1.0, "demo", "demo-p1-defect")])
+        triggers_evaluate_plan(plan_id=plan.pk, now=now)
