@@ -132,6 +132,10 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Invalid API key.") from None
         if not token.startswith(f"{KEY_PREFIX}_"):
             return None
+        return self.authenticate_token(request, token)
+
+    def authenticate_token(self, request: Request, token: str) -> tuple[AnonymousUser, ApiKey]:
+        """Authenticate ``token`` (a ``pp_`` key), counting refusals per address."""
         address = client_address(request._request)
         wait = api_key_blocked_for(address)
         if wait:
@@ -179,5 +183,6 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
             "scheme": "bearer",
             "bearerFormat": "pp_<prefix>_<secret>",
             "description": "A team's API key (Teams → API keys). Accepted by the sample "
-            "ingestion endpoints when the key has the `ingest` scope.",
+            "ingestion endpoints when the key has the `ingest` scope, and by the deployment "
+            "gate when it has the `read` scope.",
         }

@@ -53,6 +53,10 @@ class Perm(StrEnum):
     # roles, and of them only the plan's decision owner (``decision_owner``, a person rule).
     DECISION_RECORD = "decision.record"
     DECISION_COMMENT = "decision.comment"  # comment on the decision page
+    # Start a rollback (an emergency one, from a fired trigger), and work its checklist; the
+    # plan's rollback executor may do both whatever their role (decisions.services.rollback).
+    ROLLBACK_START = "rollback.start"
+    ROLLBACK_WORK = "rollback.work"
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,8 @@ PERMISSIONS: dict[Perm, Rule] = {
     ),
     # Every team member; invited guests read the decision page only (pilots.access).
     Perm.DECISION_COMMENT: Rule(EVERY_MEMBER, what="comment on the decision"),
+    Perm.ROLLBACK_START: Rule(frozenset({PO, OPS}), what="start a rollback"),
+    Perm.ROLLBACK_WORK: Rule(frozenset({OPS}), what="work the rollback checklist"),
 }
 assert set(PERMISSIONS) == set(Perm), "every permission has its rule"
 

@@ -19,16 +19,18 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Prefetch, Q, Sum
+from django.db.models import Prefetch, Q
 from django.utils import timezone
 
 from accounts.models import TeamHoliday
 from accounts.ui import zone_of
 from catalogue.comparators import symbol
+from catalogue.models import MetricDefinition
 from decisions import evidence_needed, rules
 from decisions.evidence_needed import EvidenceNeeded
 from metrics import statistics
 from metrics.checks import check_run_latest_done
+from metrics.evaluation import window_moments
 from metrics.models import (
     CheckRun,
     CriterionResult,
@@ -437,25 +439,24 @@ def _more(
         return None
 
 
-def _defects(plan: PilotPlan, window: tuple[dt.datetime, dt.datetime] | None) -> list[DefectCount]:
-    keys = dict(DEFECT_METRICS)
+def _defects(
+    plan: PilotPlan, window: tuple[dt.datetime, dt.datetime] | None, now: dt.datetime
+) -> list[DefectCount]:
+    """The defects reported during the pilot so far, by severity: the built-in count metrics'
+    totals, read from the rollups (one query for metric ids, one for the totals)."""
     totals: dict[str, float] = {}
-    if window is not None:
-        rows = (
-            Sample.objects.filter(
-                plan_id=plan.pk,
-                metric__key__in=list(keys),
-                metric__team__isnull=True,
-                observed_at__gte=window[0],
-                observed_at__lt=window[1],
-            )
-            .values_list("metric__key")
-            .annotate(total=Sum("value"))
-            .order_by()
+    if window is not None and window[0] < now:
+        ids = dict(
+            MetricDefinition.objects.filter(
+                team__isnull=True, key__in=[key for key, _ in DEFECT_METRICS]
+            ).values_list("pk", "key")
         )
-        totals = dict(rows)
+        moments = window_moments(
+            plan_id=plan.pk, metric_ids=list(ids), start=window[0], end=min(window[1], now)
+        )
+        totals = {ids[metric_id]: m.total for metric_id, m in moments.items()}
     return [
-        DefectCount(label, None if key not in totals else int(totals[key]))
+        DefectCount(label, None if key not in totals else round(totals[key]))
         for key, label in DEFECT_METRICS
     ]
 
@@ -616,7 +617,7 @@ def decision_evidence(plan: PilotPlan, *, now: dt.datetime | None = None) -> Dec
         criteria=tuple(criteria),
         entry=tuple(entry),
         triggers=tuple(triggers),
-        defects=tuple(_defects(plan, window)),
+        defects=tuple(_defects(plan, window, now)),
         sign_offs=tuple(sign_offs),
         days_left=days_left,
         business_days_observed=observed,

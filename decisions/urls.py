@@ -1,12 +1,13 @@
 from django.shortcuts import redirect
 from django.urls import path
 
-from decisions import views
+from decisions import views, views_rollback
 
 app_name = "decisions"
 
 urlpatterns = [
     *views.urlpatterns,
+    *views_rollback.urlpatterns,
     # PLACEHOLDER (h-record) until the page helper's decision page (views_decision) is merged:
     # the lifecycle panel and the decision notifications link here. The lead resolves.
     path(

@@ -2,8 +2,10 @@
 
 Running and evaluating demo plans get simulated samples from the start of their window up to
 ``HISTORY_GAP`` before now (the ``simulate_samples`` command, started by ``make run``, fills the
-rest and keeps pushing), and the running ones get their past scheduled checks, executed by the
-real check service. Idempotent: samples have natural keys, check runs are unique per slot.
+rest and keeps pushing), and their past scheduled checks of the last ``CHECK_HISTORY`` (up to
+now, or to the end of an evaluated pilot's window), executed by the real check service. The
+demo seeds a plan it takes to Decided while it is Evaluating, so its decision rests on evidence.
+Idempotent: samples have natural keys, check runs are unique per slot.
 """
 
 from __future__ import annotations
@@ -51,8 +53,8 @@ def demo_metrics_seed(*, plans: list[PilotPlan], now: dt.datetime | None = None)
             )
         )
         stored += samples_store(rows=rows)
-        if plan.status == PilotPlan.Status.RUNNING:
-            _past_checks(plan, tz=tz, since=max(start, until - CHECK_HISTORY), until=until)
+        last = min(end, until)
+        _past_checks(plan, tz=tz, since=max(start, last - CHECK_HISTORY), until=last)
     return stored
 
 

@@ -10,6 +10,7 @@ api_v1 = [
     path("", include("accounts.api.urls")),
     path("", include("pilots.api.urls")),
     path("", include("metrics.api.urls")),
+    path("", include("decisions.api.gate")),
     path("", include("decisions.api.urls")),
 ]
 

@@ -269,6 +269,7 @@ def _timeline(plan: PilotPlan) -> DocumentSection:
         Fact("End", _date(plan.end_date)),
         Fact("Time zone", _text(plan.time_zone)),
         Fact("Daily checks", Cell(_check_times(plan))),
+        Fact("Minimum observation", Cell(f"{plan.minimum_observation_days} business days")),
     ])  # fmt: skip
 
 

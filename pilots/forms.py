@@ -264,6 +264,12 @@ class TimelineForm(SectionForm):
         help_text="Weekends and the team's holidays do not count.",
     )
     check_times = CheckTimesField()
+    minimum_observation_days = forms.IntegerField(
+        label="Minimum observation (business days)",
+        min_value=0,
+        max_value=60,
+        help_text="The decision page recommends nothing before this many business days of data.",
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -82,6 +82,9 @@ def main() -> None:
         from tests import bench_metrics
 
         bench_metrics.run(po=po, team=team, figures=figures)
+        from tests import bench_gate
+
+        bench_gate.run(po=po, team=team, figures=figures)
         for name, value in figures.items():
             print(f"{name}: {value:.2f}")
     finally:

@@ -65,13 +65,19 @@ class DecisionRecord(FieldConstraints):
 
     CONSTRAINT_FIELDS = {
         "decisions_record_outcome_valid": ("outcome", "Choose go, iterate or roll back."),
-        "decisions_record_recommendation_valid": ("recommendation", ""),
+        "decisions_record_recommendation_valid": (
+            "recommendation",
+            "The recommendation is go, iterate, roll back or not yet decidable.",
+        ),
         "decisions_record_override_needs_reason": (
             "override_reason",
             "Going against the recommendation needs an override reason.",
         ),
         "decisions_record_rationale_present": ("rationale", "Say why: the record keeps it."),
-        "decisions_record_supersedes_hash": ("supersedes_hash", ""),
+        "decisions_record_supersedes_hash": (
+            "supersedes_hash",
+            "A correction carries the SHA-256 of the record it supersedes; a first record none.",
+        ),
     }
 
     class Meta:

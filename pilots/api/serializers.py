@@ -235,6 +235,13 @@ class TimelineSectionSerializer(StrictSerializer):
         child=serializers.TimeField(format="%H:%M"),
         help_text='Daily check times in the plan\'s time zone, e.g. ["10:00", "16:00"].',
     )
+    minimum_observation_days = serializers.IntegerField(
+        min_value=0,
+        max_value=60,
+        required=False,
+        help_text="Business days of data before the decision page recommends go, iterate or "
+        "roll back (0 to 60, default 3).",
+    )
     end_date = serializers.DateField(
         read_only=True,
         help_text="Computed: start date + business days, skipping weekends and team holidays.",

@@ -58,7 +58,8 @@ class SectionFields:
 SECTION_FIELDS: dict[str, SectionFields] = {
     Section.OVERVIEW: SectionFields(None, ("title", "summary", "release_ref")),
     Section.TIMELINE: SectionFields(
-        None, ("time_zone", "start_date", "business_days", "check_times")
+        None,
+        ("time_zone", "start_date", "business_days", "check_times", "minimum_observation_days"),
     ),
     Section.OWNERSHIP: SectionFields(
         None, ("owner", "scrum_master", "decision_owner", "rollback_executor")

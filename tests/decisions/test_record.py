@@ -15,7 +15,7 @@ from django.utils import timezone
 from accounts.models import Membership, Notification
 from core.exceptions import Conflict
 from decisions.evidence import decision_evidence
-from decisions.models import DecisionComment, DecisionRecord
+from decisions.models import DecisionComment, DecisionRecord, RollbackRun
 from decisions.selectors import decision_head, decision_records_for_plan
 from decisions.services import decision as service
 from decisions.services.decision import (
@@ -451,6 +451,18 @@ def test_roll_back_opens_the_rollback_checklist(decidable, po, calls):
     [started] = calls["rollback"]
     assert (started["plan"].pk, started["user"], started["decision"]) == (plan.pk, po, record)
     assert len(calls["review"]) == 1
+
+
+def test_roll_back_opens_the_real_rollback_checklist_linked_to_the_record(decidable, po, devops):
+    plan = decidable(rollback_executor=devops)
+    fire(plan)
+    record = _record(plan, po, outcome="roll_back", rationale="P1 defect in production.")
+    run = RollbackRun.objects.get(plan=plan)
+    assert (run.decision, run.emergency, run.started_by) == (record, False, po)
+    # A correction that keeps Roll back carries on with the same run, linked to it.
+    again = _record(plan, po, outcome="roll_back", rationale="Wording.", supersedes=record)
+    assert RollbackRun.objects.filter(plan=plan).count() == 1
+    assert RollbackRun.objects.get(plan=plan).decision == again
 
 
 def test_a_correction_to_roll_back_starts_the_rollback_once(decidable, po, calls):

@@ -289,6 +289,10 @@ ELSEWHERE = {
     # rule the matrix's role columns cannot express): tests/decisions/test_record_api.py checks
     # every role, a named non-PO decision owner, guests and outsiders.
     Perm.DECISION_RECORD,
+    # Starting and working a rollback add a person rule (the plan's rollback executor) and need
+    # a fired trigger or a Roll back decision: tests/decisions/test_rollback*.py check each role.
+    Perm.ROLLBACK_START,
+    Perm.ROLLBACK_WORK,
 }
 assert {a.perm for a in ACTIONS} | ELSEWHERE == set(PERMISSIONS), "every rule of the table"
 
