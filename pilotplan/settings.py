@@ -335,7 +335,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"RoleEnum": "accounts.models.Membership.Role"},
+    "ENUM_NAME_OVERRIDES": {
+        "RoleEnum": "accounts.models.Membership.Role",
+        "DecisionOutcomeEnum": "decisions.models.DecisionRecord.Outcome",
+        "DecisionRecommendationEnum": "decisions.models.DecisionRecord.Recommendation",
+    },
     # No badge fetched from the public validator: the CSP allows our own origin only.
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }

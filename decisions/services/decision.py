@@ -291,12 +291,14 @@ def decision_record(
     record.full_clean()
     record.save(force_insert=True)
 
-    # The outcome's consequences; a correction that keeps the outcome has none.
+    # The outcome's consequences. A correction that keeps Iterate drafts no second iteration;
+    # every Roll back record goes to the rollback, which links a correction to the open run (or
+    # to an emergency run started before the decision) instead of starting another.
     changed = supersedes is None or supersedes.outcome != outcome
     iteration = None
     if changed and outcome == Outcome.ITERATE:
         iteration = _iteration_create(plan=locked, user=user, record=record)
-    if changed and outcome == Outcome.ROLL_BACK:
+    if outcome == Outcome.ROLL_BACK:
         rollback_start(plan=locked, user=user, decision=record)
     _announce(plan=locked, record=record, iteration=iteration, correction=supersedes is not None)
     if supersedes is None:

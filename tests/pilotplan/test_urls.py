@@ -364,4 +364,8 @@ def test_the_api_says_what_the_browser_says():
     assert {"sections", "rows", "reviews", "alerts", "samples"} <= api_nouns & browser_nouns
     # The API's other nouns, each a concept of its own in docs/glossary.md: a new one belongs
     # there first, and in the browser under the same word if the browser has it at all.
-    assert api_nouns - browser_nouns == {"check-runs", "transitions", "history", "gate"}
+    # The decision records and their comments are read and written on the browser's one
+    # decision page (``plans/<id>/decision``).
+    assert api_nouns - browser_nouns == {
+        "check-runs", "transitions", "history", "gate", "decisions", "decision-comments"
+    }  # fmt: skip
