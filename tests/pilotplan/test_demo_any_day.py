@@ -16,6 +16,7 @@ import pytest
 from django.db.models import Max
 
 from accounts.models import Team, TeamHoliday
+from decisions.evidence import decision_evidence
 from metrics import simulator, triggers
 from metrics.models import Sample, TriggerEpisode
 from metrics.selectors import plan_metrics
@@ -90,6 +91,18 @@ def test_the_demo_incident_fires_about_three_minutes_after_make_run_any_day(star
         assert start < started - dt.timedelta(days=1)
         assert started + dt.timedelta(days=2) < end, plan.title
     assert incident_problem(plan_id=saved_cards.pk, now=started) == ""
+    # The decision page of each live pilot: one Go, one not yet decidable (saying how much more
+    # evidence would decide it), one Roll back with its fired trigger.
+    evaluating = PilotPlan.objects.get(status=PilotPlan.Status.EVALUATING)
+    dark_mode = next(p for p in running if p.title == "Dark mode")
+    go, undecided, roll_back = (
+        decision_evidence(p, now=started) for p in (evaluating, saved_cards, dark_mode)
+    )
+    assert go.recommendation == "go", go.result.words
+    assert undecided.recommendation == "not_yet_decidable", undecided.result.words
+    assert any(c.more_words.startswith("needs about") for c in undecided.criteria)
+    assert roll_back.recommendation == "roll_back", roll_back.result.words
+    assert "P1 defects > 0" in roll_back.result.words
 
     # What `make run` does next: the simulator pushes every minute, beat's tick evaluates.
     command = Command()
@@ -112,11 +125,11 @@ def test_the_demo_incident_fires_about_three_minutes_after_make_run_any_day(star
                     due = simulator.every_minutes(key) * MINUTE
                     assert newest[key] > now - due - MINUTE, (plan.title, key)
         triggers.triggers_evaluate_running(now=now)
-        if fired_after is None and TriggerEpisode.objects.exists():
+        if fired_after is None and TriggerEpisode.objects.filter(plan=saved_cards).exists():
             fired_after = minute
 
     assert fired_after in (3, 4)
-    episode = TriggerEpisode.objects.get()
+    episode = TriggerEpisode.objects.get(plan=saved_cards)
     assert episode.plan == saved_cards
     assert episode.trigger.metric.key == "p95_latency"
 
@@ -154,3 +167,44 @@ def test_the_started_processes_read_that_site_url():
     )
 
     assert out.stdout.strip() == "http://127.0.0.1:8123"
+
+
+def test_a_decision_recorded_on_the_demo_reads_the_same_after_more_samples_and_checks():
+    from decisions.models import DecisionRecord
+    from decisions.services.decision import decision_record, decision_record_verify
+    from metrics.checks import check_run_execute
+    from metrics.ingest import samples_store
+    from metrics.models import CheckRun
+
+    seed_demo()
+    plan = PilotPlan.objects.get(title="Query result cache")
+    po = plan.owner
+    record = decision_record(
+        plan=plan, user=po, outcome="go", rationale="Every exit criterion met for two weeks."
+    )
+    frozen = (record.evidence, record.evidence_hash, record.record_hash)
+
+    # More samples arrive (a late batch inside the pilot's window) and a check runs again.
+    window_start, _ = plan_window(
+        start_date=plan.start_date, end_date=plan.end_date, tz=ZoneInfo(plan.time_zone)
+    )
+    latency = Sample.objects.filter(plan=plan, metric__key="p95_latency").first().metric_id
+    samples_store(
+        rows=[
+            (plan.pk, latency, window_start + dt.timedelta(seconds=30 + i), 900.0, "late", "")
+            for i in range(20)
+        ]
+    )
+    last = CheckRun.objects.filter(plan=plan).order_by("-due_at").first()
+    again = CheckRun.objects.create(
+        plan=plan,
+        due_at=last.due_at + dt.timedelta(minutes=1),
+        local_date=last.local_date,
+        local_time=last.local_time,
+    )
+    assert check_run_execute(run_id=again.pk)
+
+    stored = DecisionRecord.objects.get(pk=record.pk)
+    assert (stored.evidence, stored.evidence_hash, stored.record_hash) == frozen
+    assert decision_record_verify(stored) == []
+    assert stored.recommendation == "go"
