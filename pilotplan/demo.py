@@ -103,9 +103,10 @@ class Complete:
     # A running pilot whose "any P1 defect" rollback trigger fired this long before the seed (and
     # nobody resolved it): the decision page recommends Roll back.
     p1_defect_ago: dt.timedelta | None = None
-    # A stricter P2 defect rate (per 1,000 sessions) than the template's 2: a running pilot
-    # whose data cannot decide it yet, so the decision page says how much more it needs.
-    p2_rate_threshold: Decimal | None = None
+    # The P2 defect rate judged over at least this many sessions (the template: 1,000): a
+    # running pilot whose traffic so far (about 26,000 sessions a day, at most a week of it when
+    # the demo is seeded) cannot decide it yet, so the decision page says how much more it needs.
+    p2_min_sessions: int | None = None
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,7 @@ DEMO_PLANS: dict[tuple[str, str], Complete | Incomplete] = {
         flag="saved-cards",
         data_considerations="Card tokens saved in the pilot are kept; nothing is deleted.",
         running_for=2,  # at least two days of history, at least three days left
-        p2_rate_threshold=Decimal("0.35"),
+        p2_min_sessions=250_000,
         resign=True,
     ),
     ("checkout", "One-page checkout"): Incomplete(
@@ -468,9 +469,9 @@ def _complete_plan(
     first_step = plan.rollback_steps.order_by("position").first()
     assert first_step is not None
     edit.update("rollback-steps", first_step.pk, action=f"Switch the {spec.flag} feature flag off")
-    if spec.p2_rate_threshold is not None:
+    if spec.p2_min_sessions is not None:
         p2_rate = plan.exit_criteria.get(aggregation="rate_per")
-        edit.update("exit-criteria", p2_rate.pk, threshold=spec.p2_rate_threshold)
+        edit.update("exit-criteria", p2_rate.pk, min_sample_size=spec.p2_min_sessions)
 
     return plan
 
