@@ -1,7 +1,8 @@
 """The deployment gate's part of ``make bench`` (issue #11): the p95 server time of the decision
-evidence, of a gate call and of the decision page, for a plan with 8 exit criteria and 90 days of per-minute data, with
-the 50 ms target printed alongside. Called by ``tests.bench`` on its database after
-``tests.bench_metrics`` (whose big plan it reuses); ``python -m tests.bench_gate`` runs it alone.
+evidence, of a gate call and of the decision page, for a plan with 8 exit criteria and 90 days of
+per-minute data, with the 50 ms target printed alongside. Called by ``tests.bench`` on its database
+after ``tests.bench_metrics`` (whose big plan it reuses); ``python -m tests.bench_gate`` runs it
+alone.
 """
 
 from __future__ import annotations
