@@ -10,7 +10,8 @@ from decisions.services.review import post_pilot_reviews_remind as reviews_remin
 
 @shared_task(name="decisions.tasks.post_pilot_reviews_remind", ignore_result=True)
 def post_pilot_reviews_remind() -> int:
-    """Beat's hourly housekeeping entry (``CELERY_BEAT_SCHEDULE``): reminders of post-pilot
-    reviews coming due or overdue. Each reminder is claimed in the database, so a duplicated
-    or retried message sends nothing twice."""
+    """Reminders of post-pilot reviews coming due or overdue, published by the tick every
+    minute (``metrics.tasks.post_pilot_reminders_publish``; beat holds no business schedule).
+    Each reminder is claimed in the database, so a duplicated or retried message sends nothing
+    twice."""
     return reviews_remind(now=timezone.now())

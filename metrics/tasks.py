@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.services import notification_emails_sweep
+from core.queue import enqueue_on_commit
 from metrics import checks, services, triggers, webhooks
 from pilots.services.timebox import timebox_end_due
 
@@ -38,6 +39,7 @@ def tick() -> None:
         ("time-box ends", timebox_tick),
         ("webhook deliveries", webhooks.deliveries_sweep),
         ("notification e-mails", notification_emails_sweep),
+        ("post-pilot review reminders", post_pilot_reminders_publish),
     ]
     failed: list[str] = []
     for name, step in steps:
@@ -48,6 +50,17 @@ def tick() -> None:
             logger.exception("The tick's step %s failed as a whole", name)
             failed.append(name)
     services.tick_outcome_record(at=now, failed_steps=failed)
+
+
+# Published by name: the reminders belong to ``decisions``, which sits above metrics.
+POST_PILOT_REMINDERS = "decisions.tasks.post_pilot_reviews_remind"
+
+
+def post_pilot_reminders_publish(*, now: dt.datetime) -> None:
+    """Ask ``decisions`` to send the post-pilot review reminders now due (one indexed query
+    when none is; each reminder is claimed in the database, so a duplicate message sends
+    nothing twice)."""
+    enqueue_on_commit(POST_PILOT_REMINDERS)
 
 
 def timebox_tick(*, now: dt.datetime) -> None:

@@ -275,13 +275,6 @@ CELERY_BEAT_SCHEDULE_FILENAME = envstr(
 CELERY_BEAT_SCHEDULE = {
     # The only business schedule: one tick a minute; everything else is decided in the database.
     "tick": {"task": "metrics.tasks.tick", "schedule": 60.0, "options": {"expires": 55}},
-    # Housekeeping: reminders of post-pilot reviews coming due or overdue (decisions.tasks).
-    # Hourly is enough for a reminder a business day ahead; the reviews say who was told.
-    "post-pilot-reviews": {
-        "task": "decisions.tasks.post_pilot_reviews_remind",
-        "schedule": 3600.0,
-        "options": {"expires": 3000},
-    },
 }
 
 # The post-pilot review is due this many business days after the decision (docs/user-guide.md,

@@ -9,7 +9,7 @@
 - ``post_pilot_review_complete``: the Product Owner or Scrum Master completes it once all three
   parts are written. Both stay possible while the plan is Decided; a Closed plan's review is
   history.
-- ``post_pilot_reviews_remind``: beat's hourly housekeeping entry (``decisions.tasks``) tells
+- ``post_pilot_reviews_remind``: published by the tick every minute (``decisions.tasks``) tells
   the plan owner, the Scrum Master and the decision owner one business day before the due date,
   and once more when the review is overdue. Each reminder is claimed by a conditional UPDATE of
   its timestamp, so two workers (or a retried task) send it once.
@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 Status = PilotPlan.Status
 ONE_DAY = dt.timedelta(days=1)
 # Reminders go out from this local hour on their day: a team hears of a review in the morning,
-# not from an hourly run just after midnight.
+# not from a run just after midnight.
 REMIND_FROM = dt.time(9, 0)
 
 

@@ -17,7 +17,6 @@ from django.utils import timezone
 
 from accounts.models import Notification, TeamHoliday
 from core.exceptions import Conflict
-from decisions import tasks
 from decisions.models import PostPilotReview
 from decisions.services import review as service
 from decisions.services.review import (
@@ -363,15 +362,3 @@ def test_one_failing_review_does_not_stop_the_others(team, po, review, monkeypat
     assert post_pilot_reviews_remind(now=at_berlin(9, 12)) == 1
     assert PostPilotReview.objects.get(plan=other).reminded_at is None
     assert f"failed for plan {other.pk}" in caplog.text
-
-
-def test_the_task_is_an_hourly_beat_entry(review, monkeypatch):
-    entry = settings.CELERY_BEAT_SCHEDULE["post-pilot-reviews"]
-    assert (
-        entry["task"]
-        == "decisions.tasks.post_pilot_reviews_remind"
-        == tasks.post_pilot_reviews_remind.name
-    )
-    assert entry["schedule"] == 3600.0
-    monkeypatch.setattr(tasks.timezone, "now", lambda: at_berlin(9, 12))
-    assert tasks.post_pilot_reviews_remind() == 1
