@@ -97,8 +97,16 @@ def check_runs_add(
         )  # fmt: skip
         for c, verdict in zip(criteria, latest, strict=True):
             threshold = float(c.threshold or 0)
-            drift = 0.8 + 0.3 * (i / max(runs - 1, 1))
-            value = threshold * (drift if last else drift * (1 + 0.05 * ((i % 3) - 1)))
+            # The latest value sits where its verdict says (met: well on the right side of the
+            # threshold, its interval too; not met: on the wrong side; not enough evidence: an
+            # interval straddling it); earlier runs drift towards it.
+            better = -1 if c.comparator in ("lt", "le") else 1
+            side = {"met": 0.2, "not_met": -0.2}.get(verdict, 0.02) * better
+            progress = i / max(runs - 1, 1)
+            value = threshold * (
+                1 + side * (0.6 + 0.4 * progress + 0.05 * ((i % 3) - 1) * (not last))
+            )
+            spread = threshold * (0.08 if verdict == "not_enough_evidence" else 0.05)
             results.append(
                 CriterionResult(
                     run=run,
@@ -109,8 +117,8 @@ def check_runs_add(
                     threshold=threshold,
                     blocking=c.blocking,
                     value=value,
-                    low=value * 0.9,
-                    high=value * 1.1,
+                    low=value - spread,
+                    high=value + spread,
                     sample_size=120 + 40 * i,
                     method=METHODS.get(c.aggregation, "exact"),
                     verdict=verdict if last else "met",
