@@ -6,6 +6,7 @@ provides them). With ``CI=true`` a missing browser or service fails the run inst
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -135,12 +136,23 @@ def browser(chromium_path: str) -> Iterator[object]:
         browser.close()
 
 
+def settle(page) -> None:  # type: ignore[no-untyped-def]
+    """Let the page's last requests finish before the test's teardown empties the database: a
+    request still running in the live server (an HTMX swap the test did not wait for) holds
+    locks that the teardown's TRUNCATE would deadlock on."""
+    from playwright.sync_api import TimeoutError as PageTimeout
+
+    with contextlib.suppress(PageTimeout):  # a page that never settles is closed anyway
+        page.wait_for_load_state("networkidle", timeout=5_000)
+
+
 @pytest.fixture
 def page(browser):  # type: ignore[no-untyped-def]
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(10_000)
     page = context.new_page()
     yield page
+    settle(page)
     context.close()
 
 

@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 
 from decisions.models import DecisionRecord, PostPilotReview, RollbackRun
 from pilots.models import PilotPlan
+from tests.conftest import settle
 from tests.decisions.decision_data import decision_plan, entry_criteria_met
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -37,6 +38,8 @@ def session_for(browser, live_server, login):  # type: ignore[no-untyped-def]
 
     yield open_as
     for context in contexts:
+        for page in context.pages:
+            settle(page)
         context.close()
 
 

@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from decisions.models import DecisionRecord
+from tests.conftest import settle
 from tests.decisions.decision_data import decision_plan, entry_criteria_met
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -25,6 +26,7 @@ def laptop(browser):  # type: ignore[no-untyped-def]
     context.set_default_timeout(10_000)
     page = context.new_page()
     yield page
+    settle(page)
     context.close()
 
 
