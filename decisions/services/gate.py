@@ -26,6 +26,7 @@ from accounts.models import ApiKey, User
 from decisions.evidence import DecisionEvidence, decision_evidence
 from decisions.models import DecisionRecord, GateCall
 from decisions.models.gate import PIPELINE_RUN_MAX
+from decisions.selectors import decision_head
 from pilots.models import PilotPlan
 
 GO = DecisionRecord.Outcome.GO
@@ -57,16 +58,6 @@ class GateAnswer:
             if endpoint == GateCall.Endpoint.ROLLBACK
             else (self.promotion_allowed)
         )
-
-
-def decision_current(plan: PilotPlan) -> DecisionRecord | None:
-    """The plan's decision as it stands: the latest record that no other record supersedes."""
-    return (
-        DecisionRecord.objects.filter(plan=plan, superseded_by__isnull=True)
-        .select_related("recorded_by")
-        .order_by("-recorded_at", "-pk")
-        .first()
-    )
 
 
 def _number(value: Any) -> float | int | None:
@@ -142,7 +133,7 @@ def gate_answer(
     """What the gate says about ``plan`` now. Constant queries (the evidence's plus one)."""
     now = now or timezone.now()
     evidence = decision_evidence(plan, now=now)
-    record = decision_current(plan)
+    record = decision_head(plan_id=plan.pk)
     result = evidence.result
     allowed, allowed_reason = _promotion(evidence, record, require_decision=require_decision)
     rollback, rollback_reason = _rollback(evidence, record)

@@ -35,6 +35,7 @@ from catalogue import comparators
 from catalogue.models import MetricDefinition
 from core.exceptions import Conflict
 from decisions.models import DecisionRecord, RollbackRun, RollbackStepRun
+from decisions.selectors import decision_head
 from metrics.models import MinuteRollup, TriggerEpisode, TriggerState
 from pilots import wording
 from pilots.extensions import PlanPanel
@@ -483,22 +484,13 @@ def rollback_steps(*, run: RollbackRun) -> list[RollbackStepRun]:
     return list(run.steps.select_related("done_by").order_by("position"))
 
 
-def current_decision(plan: PilotPlan) -> DecisionRecord | None:
-    """The plan's decision now: its latest record that nothing supersedes."""
-    return (
-        DecisionRecord.objects.filter(plan_id=plan.pk, superseded_by__isnull=True)
-        .order_by("-recorded_at", "-pk")
-        .first()
-    )
-
-
 def rollback_ended_guard(plan: PilotPlan) -> list[str]:
     """Closing: a rollback in progress must end first, and a plan whose current decision is
     Roll back closes only after that rollback ended."""
     runs = RollbackRun.objects.filter(plan_id=plan.pk)
     if runs.filter(ended_at__isnull=True).exists():
         return ["End the rollback in progress (every step marked) before closing the pilot."]
-    decision = current_decision(plan)
+    decision = decision_head(plan_id=plan.pk)
     # A correction that keeps Roll back carries on with the rollback of the record it corrects:
     # the run may be linked to any Roll back record of the unbroken chain.
     chain: list[int] = []
@@ -532,7 +524,6 @@ __all__ = [
     "VERIFICATION_ACTION",
     "TriggerCheck",
     "Verification",
-    "current_decision",
     "rollback_end",
     "rollback_ended_guard",
     "rollback_executor",
