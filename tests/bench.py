@@ -8,6 +8,7 @@ measure our code and queries, not a network.
 from __future__ import annotations
 
 import gc
+import importlib
 import os
 import statistics
 import time
@@ -24,6 +25,8 @@ from django.test import Client  # noqa: E402
 from django.test.utils import setup_test_environment  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "200"))
+# The parts of the bench, each a module tests/bench_<part>.py with run(po=, team=, figures=).
+PARTS = ["metrics", "gate"]
 
 
 def timed(fn: Callable[[], object], runs: int = RUNS) -> list[float]:
@@ -79,12 +82,15 @@ def main() -> None:
             samples = timed(get(url))
             figures[f"{name}_ms_p50"] = statistics.median(samples)
             figures[f"{name}_ms_p95"] = p95(samples)
-        from tests import bench_metrics
-
-        bench_metrics.run(po=po, team=team, figures=figures)
-        from tests import bench_gate
-
-        bench_gate.run(po=po, team=team, figures=figures)
+        # Each part adds its figures; BENCH_ONLY=metrics,gate runs some parts only.
+        only = {name for name in os.environ.get("BENCH_ONLY", "").split(",") if name}
+        for part in PARTS:
+            if not only or part in only:
+                started = time.perf_counter()
+                importlib.import_module(f"tests.bench_{part}").run(
+                    po=po, team=team, figures=figures
+                )
+                print(f"# bench part {part}: {time.perf_counter() - started:.0f} s", flush=True)
         for name, value in figures.items():
             print(f"{name}: {value:.2f}")
     finally:
