@@ -9,6 +9,7 @@ import random
 
 import pytest
 from django.db import connection
+from django.db.models import ProtectedError
 
 from catalogue.models import MetricDefinition
 from metrics import sketch
@@ -199,3 +200,21 @@ def test_updated_at_moves_only_for_buckets_that_got_new_samples(plan, metrics):
     assert moved(DayRollup) == {at(1, 0, 0)}
     day = DayRollup.objects.get(bucket=at(1, 0, 0))
     assert (day.count, day.sum, day.min, day.max) == (3, 9.0, 2.0, 4.0)
+
+
+def test_a_metric_with_samples_cannot_be_deleted_and_a_plan_takes_its_rollups_along(
+    team, plan, metrics
+):
+    own = MetricDefinition.objects.create(
+        team=team, key="basket_adds", name="Basket adds", kind="count", direction="higher"
+    )
+    samples_store(rows=[(plan.pk, own.pk, NOW, 3.0, "api", "")])
+
+    with pytest.raises(ProtectedError):  # answered from the day rollups, not the samples
+        own.delete()
+
+    plan.delete()
+    assert not Sample.objects.exists()
+    for model in (MinuteRollup, HourRollup, DayRollup):
+        assert not model.objects.exists()
+    own.delete()  # nothing refers to it any more
