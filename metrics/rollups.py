@@ -13,18 +13,30 @@ transactions, day by day as the day rollups count them; rollups and sketches sta
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Max
 from django.utils import timezone
 
+from pilots.models import ExitCriterion
+
 # Below this, pruning is refused: the checks' rolling windows, the trigger drill-down and a
-# plan page's recent samples all read the last days of raw samples (docs/operations.md).
+# plan page's recent samples all read the last days of raw samples (docs/operations.md). A
+# criterion's rolling window longer than this raises the minimum (:func:`min_retention_days`).
 MIN_RETENTION_DAYS = 7
 # Samples deleted per transaction (about): short enough not to hold ingestion up.
 PRUNE_BATCH = 50_000
+
+
+def min_retention_days() -> int:
+    """The fewest whole days of raw samples pruning keeps: a week, or more than the longest
+    rolling window of any exit criterion (its edges are read from raw samples)."""
+    longest = ExitCriterion.objects.aggregate(hours=Max("window_hours"))["hours"] or 0
+    return max(MIN_RETENTION_DAYS, math.ceil(longest / 24) + 1)
 
 
 def horizon(days: int, *, now: dt.datetime | None = None) -> dt.datetime:
@@ -155,10 +167,11 @@ def samples_prune(
 ) -> PruneResult:
     """Delete raw samples older than ``days`` whole UTC days, about ``batch`` per transaction;
     rollups and sketches are kept. ``progress`` is told the running total after each one."""
-    if days < MIN_RETENTION_DAYS:
+    if days < (least := min_retention_days()):
         raise ValueError(
-            f"Keeping {days} days of raw samples is too few: keep at least "
-            f"{MIN_RETENTION_DAYS} (see docs/operations.md, “Data volume and retention”)."
+            f"Keeping {days} days of raw samples is too few: keep at least {least} (a week, "
+            "and more than the longest rolling window of an exit criterion; see "
+            "docs/operations.md, “Data volume and retention”)."
         )
     cut = horizon(days, now=now)
     with connection.cursor() as cursor:

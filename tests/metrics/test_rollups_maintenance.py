@@ -213,3 +213,16 @@ class _Out:
 
     def flush(self) -> None:
         pass
+
+
+def test_a_rolling_window_longer_than_a_week_raises_the_minimum(plan):
+    from pilots.models import ExitCriterion
+
+    metric = MetricDefinition.objects.get(team=None, key="p95_latency")
+    ExitCriterion.objects.create(
+        plan=plan, position=1, metric=metric, aggregation="mean", comparator="le",
+        threshold=300, window_hours=10 * 24 + 1,
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="keep at least 12"):
+        samples_prune(days=11)
+    assert samples_prune(days=12, dry_run=True).samples == 0
