@@ -4,7 +4,9 @@ docs/checks.md and docs/alerts.md describe them)."""
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from core.constraints import FieldConstraints
@@ -172,7 +174,8 @@ class Rollup(models.Model):
 
     Kept exact by the same statement that inserts samples: only rows that were new to
     ``Sample`` are added in, so a retried batch changes nothing. ``sum_sq`` gives the variance
-    for a mean's interval; percentiles are answered from the raw samples.
+    for a mean's interval. ``updated_at`` is when ingestion last added to the bucket: "any
+    occurrence" triggers look only at buckets written since their previous episode ended.
     """
 
     id = models.BigAutoField(primary_key=True)
@@ -189,6 +192,9 @@ class Rollup(models.Model):
     sum_sq = models.FloatField()
     min = models.FloatField()
     max = models.FloatField()
+    updated_at = models.DateTimeField(
+        db_default=Now(), help_text="When ingestion last added samples to the bucket."
+    )
 
     class Meta:
         abstract = True
@@ -199,6 +205,24 @@ class Rollup(models.Model):
     @property
     def mean(self) -> float:
         return self.sum / self.count
+
+
+class SketchedRollup(Rollup):
+    """A rollup that also keeps a mergeable histogram of its values (``metrics.sketch``), so a
+    percentile over any number of buckets reads one small array per bucket, not every sample.
+
+    ``sketch`` is a PostgreSQL array whose *index* is the bin key (the array has a custom lower
+    bound; a NULL element is an empty bin): the SQL functions ``metrics_sketch_key``,
+    ``metrics_sketch_add`` and the aggregate ``metrics_sketch_agg`` (migration 0011) build and
+    merge it; read it with ``array_lower(sketch, 1)``, as psycopg drops the bounds.
+    """
+
+    sketch = ArrayField(
+        models.IntegerField(null=True), db_default=[], help_text="Histogram: bin key → count."
+    )
+
+    class Meta:
+        abstract = True
 
 
 class MinuteRollup(Rollup):
@@ -212,13 +236,25 @@ class MinuteRollup(Rollup):
         ]
 
 
-class HourRollup(Rollup):
-    """Per-hour aggregates: what charts and whole-window criteria read over long pilots."""
+class HourRollup(SketchedRollup):
+    """Per-hour aggregates: the hours at the edges of a criterion's window."""
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
                 fields=["plan", "metric", "bucket"], name="metrics_hourrollup_bucket_unique"
+            ),
+        ]
+
+
+class DayRollup(SketchedRollup):
+    """Per-day (UTC) aggregates: what whole-pilot criteria read, so a check of a 90-day pilot
+    reads about 90 rows per metric, not 2,160 hours or 130,000 samples."""
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["plan", "metric", "bucket"], name="metrics_dayrollup_bucket_unique"
             ),
         ]
 

@@ -1,0 +1,153 @@
+"""Mergeable log-bucket histograms ("sketches") of a metric's values, for percentiles whose cost
+does not grow with the pilot's history (docs/checks.md, "Percentiles from sketches").
+
+A value v is counted in the bin with key
+
+    0                                    if |v| < 1e-9 (the zero bin)
+    sign(v) · (⌈ln |v| / ln γ⌉ + 1100)   otherwise,  γ = (1 + α) / (1 − α),  α = 0.01
+
+so positive bin i = key − 1100 holds the values in (γ^(i−1), γ^i], and its representative value
+2γ^i / (γ + 1) is within α (1 %) of every one of them: the same relative accuracy as DDSketch
+(Masson, Rim & Lee, VLDB 2019). Bin keys grow with the value (negative values have negative
+keys, larger magnitudes further from 0), so counts summed in key order rank the values.
+
+The database builds the bins (SQL functions ``metrics_sketch_key``, ``metrics_sketch_agg`` and
+``metrics_sketch_add``, migration 0011) in each hour and day rollup as ingestion stores samples;
+a window's sketch is the sum of its buckets' sketches. :func:`key` mirrors the SQL for tests.
+
+What a sketch answers, for n values merged:
+
+* the k-th smallest value, within α relative of the true one (clamped to the window's exact
+  minimum and maximum, which the rollups keep, so x₍₁₎ and x₍ₙ₎ are exact);
+* a percentile the way ``numpy.percentile`` computes it (Hyndman & Fan type 7) from those
+  estimated order statistics: within α of the exact percentile for values of one sign;
+* the order-statistic interval of ``statistics.order_statistic_ranks``: its bounds are the
+  estimated x₍ₗ₎ and x₍ᵤ₎, each within α of the exact ones.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+ALPHA = 0.01
+GAMMA = (1 + ALPHA) / (1 - ALPHA)
+OFFSET = 1100
+ZERO = 1e-9
+_LN_GAMMA = math.log(GAMMA)
+
+
+def key(value: float) -> int:
+    """The bin of ``value`` (what ``metrics_sketch_key`` computes in the database)."""
+    magnitude = abs(value)
+    if magnitude < ZERO:
+        return 0
+    k = math.ceil(math.log(magnitude) / _LN_GAMMA) + OFFSET
+    return k if value > 0 else -k
+
+
+def value_of(k: int) -> float:
+    """The representative value of bin ``k``: within α of every value the bin holds."""
+    if k == 0:
+        return 0.0
+    v = 2 * GAMMA ** (abs(k) - OFFSET) / (GAMMA + 1)
+    return v if k > 0 else -v
+
+
+class Sketch:
+    """Counts per bin, merged from any number of buckets; answers order statistics."""
+
+    def __init__(self) -> None:
+        self.lower = 0
+        self.counts = np.zeros(0, dtype=np.int64)
+
+    @classmethod
+    def of(cls, parts: Iterable[tuple[int | None, Sequence[int | None]]]) -> Sketch:
+        """The sum of ``(lower bound, counts)`` parts, as read with
+        ``SELECT array_lower(sketch, 1), sketch`` (NULL elements are empty bins)."""
+        sketch = cls()
+        for lower, counts in parts:
+            if lower is not None and counts:
+                sketch.add(lower, counts)
+        return sketch
+
+    @classmethod
+    def of_values(cls, values: Iterable[float]) -> Sketch:
+        """The sketch of raw values (tests, and what the database would build from them)."""
+        keys = np.array([key(v) for v in values], dtype=np.int64)
+        sketch = cls()
+        if len(keys):
+            lower = int(keys.min())
+            sketch.add(lower, np.bincount(keys - lower).tolist())
+        return sketch
+
+    def add(self, lower: int, counts: Sequence[int | None]) -> None:
+        """Add ``counts`` for the bins ``lower``, ``lower + 1``, …"""
+        added = np.fromiter((c or 0 for c in counts), dtype=np.int64, count=len(counts))
+        upper = lower + len(added)
+        if not len(self.counts):
+            self.lower, self.counts = lower, added
+            return
+        lo = min(self.lower, lower)
+        hi = max(self.lower + len(self.counts), upper)
+        if lo != self.lower or hi != self.lower + len(self.counts):
+            grown = np.zeros(hi - lo, dtype=np.int64)
+            grown[self.lower - lo : self.lower - lo + len(self.counts)] = self.counts
+            self.lower, self.counts = lo, grown
+        self.counts[lower - self.lower : upper - self.lower] += added
+
+    def merge(self, other: Sketch) -> None:
+        if len(other.counts):
+            self.add(other.lower, other.counts.tolist())
+
+    @property
+    def n(self) -> int:
+        return int(self.counts.sum())
+
+    def order_statistics(
+        self, ranks: Sequence[int], *, minimum: float | None = None, maximum: float | None = None
+    ) -> list[float]:
+        """Estimates of the 1-based ``ranks``-th smallest values (each within α relative).
+
+        ``minimum`` / ``maximum`` (the exact extremes, from the rollups) clamp the estimates and
+        make rank 1 and rank n exact.
+        """
+        n = self.n
+        if not n:
+            raise ValueError("An empty sketch has no order statistics.")
+        cumulative = np.cumsum(self.counts)
+        out = []
+        for rank in ranks:
+            if not 1 <= rank <= n:
+                raise ValueError(f"Rank {rank} is outside 1..{n}.")
+            if rank == 1 and minimum is not None:
+                out.append(float(minimum))
+                continue
+            if rank == n and maximum is not None:
+                out.append(float(maximum))
+                continue
+            index = int(np.searchsorted(cumulative, rank))  # first bin reaching the rank
+            value = value_of(self.lower + index)
+            if minimum is not None:
+                value = max(value, minimum)
+            if maximum is not None:
+                value = min(value, maximum)
+            out.append(value)
+        return out
+
+    def quantile(
+        self, q: float, *, minimum: float | None = None, maximum: float | None = None
+    ) -> float:
+        """The ``q``-th percentile (0–100), linear interpolation between order statistics as
+        ``numpy.percentile``'s default (Hyndman & Fan type 7)."""
+        n = self.n
+        h = (n - 1) * q / 100  # 0-based position
+        j = math.floor(h)
+        g = h - j
+        ranks = [j + 1] if g == 0 or j + 2 > n else [j + 1, j + 2]
+        values = self.order_statistics(ranks, minimum=minimum, maximum=maximum)
+        if len(values) == 1:
+            return values[0]
+        return values[0] + g * (values[1] - values[0])

@@ -1,0 +1,68 @@
+"""The sketch's promise, in pure Python: every order statistic and percentile it gives is within
+α (1 %) of the exact one, whatever the shape of the data (metrics/sketch.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from metrics import sketch
+
+RNG = np.random.default_rng(15)
+DISTRIBUTIONS = {
+    "normal": RNG.normal(200, 30, 20_000).clip(1),
+    "long_tailed": RNG.lognormal(5, 1.2, 20_000),
+    "bimodal": np.concatenate([RNG.normal(80, 5, 12_000), RNG.normal(900, 60, 8_000)]),
+    "negative": -RNG.lognormal(2, 0.5, 5_000),
+}
+
+
+def _within(estimate: float, exact: float) -> bool:
+    return abs(estimate - exact) <= sketch.ALPHA * abs(exact) + 1e-12
+
+
+@pytest.mark.parametrize("name", DISTRIBUTIONS)
+@pytest.mark.parametrize("q", [50, 90, 95, 99, 99.9])
+def test_percentiles_within_the_stated_accuracy(name: str, q: float) -> None:
+    values = DISTRIBUTIONS[name]
+    s = sketch.Sketch.of_values(values)
+    estimate = s.quantile(q, minimum=values.min(), maximum=values.max())
+    assert _within(estimate, float(np.percentile(values, q))), (estimate, q)
+
+
+@pytest.mark.parametrize("name", DISTRIBUTIONS)
+def test_every_order_statistic_within_the_stated_accuracy(name: str) -> None:
+    values = np.sort(DISTRIBUTIONS[name])
+    s = sketch.Sketch.of_values(values)
+    ranks = [*range(1, len(values) + 1, 97), len(values)]
+    estimates = s.order_statistics(ranks, minimum=values[0], maximum=values[-1])
+    for rank, estimate in zip(ranks, estimates, strict=True):
+        assert _within(estimate, float(values[rank - 1])), (rank, estimate)
+    assert estimates[0] == values[0] and estimates[-1] == values[-1]  # the extremes are exact
+
+
+def test_merging_parts_equals_one_sketch_of_all_values() -> None:
+    values = DISTRIBUTIONS["long_tailed"]
+    whole = sketch.Sketch.of_values(values)
+    parts = [sketch.Sketch.of_values(chunk) for chunk in np.array_split(values, 7)]
+    merged = sketch.Sketch.of((p.lower, p.counts.tolist()) for p in parts)
+    assert merged.n == whole.n == len(values)
+    assert merged.quantile(95) == whole.quantile(95)
+
+
+def test_bins_rank_values_across_signs_and_zero() -> None:
+    values = [-1e12, -5.0, -1e-10, 0.0, 1e-10, 0.002, 1.0, 1e12]
+    keys = [sketch.key(v) for v in values]
+    assert keys == sorted(keys)
+    assert all(_within(sketch.value_of(sketch.key(v)), v) for v in values if abs(v) >= 1e-9)
+
+
+def test_parts_from_the_database_may_hold_empty_bins() -> None:
+    s = sketch.Sketch.of([(3, [1, None, 2]), (None, []), (-1, [1, 1, 1])])
+    assert s.n == 6
+    assert s.lower == -1 and s.counts.tolist() == [1, 1, 1, 0, 1, 0, 2]
+
+
+def test_an_empty_sketch_has_no_order_statistics() -> None:
+    with pytest.raises(ValueError, match="empty"):
+        sketch.Sketch().order_statistics([1])
