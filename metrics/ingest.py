@@ -400,9 +400,9 @@ _staging_names = itertools.count()
 _ROLLUP_CTE = """
 ), {name} AS (
     INSERT INTO {table} AS r
-        (plan_id, metric_id, bucket, "count", "sum", sum_sq, "min", "max")
+        (plan_id, metric_id, bucket, "count", "sum", sum_sq, "min", "max", updated_at)
     SELECT plan_id, metric_id, date_trunc('{unit}', observed_at, 'UTC'),
-           count(*), sum(value), sum(value * value), min(value), max(value)
+           count(*), sum(value), sum(value * value), min(value), max(value), now()
     FROM ins
     GROUP BY 1, 2, 3
     ORDER BY 1, 2, 3
@@ -411,7 +411,8 @@ _ROLLUP_CTE = """
         "sum" = r."sum" + EXCLUDED."sum",
         sum_sq = r.sum_sq + EXCLUDED.sum_sq,
         "min" = LEAST(r."min", EXCLUDED."min"),
-        "max" = GREATEST(r."max", EXCLUDED."max")"""
+        "max" = GREATEST(r."max", EXCLUDED."max"),
+        updated_at = EXCLUDED.updated_at"""
 
 _STORE_SQL = """
 WITH ins AS (
@@ -427,6 +428,7 @@ WITH ins AS (
 """
 _STORE_SQL += _ROLLUP_CTE.format(name="minutes", table="metrics_minuterollup", unit="minute")
 _STORE_SQL += _ROLLUP_CTE.format(name="hours", table="metrics_hourrollup", unit="hour")
+_STORE_SQL += _ROLLUP_CTE.format(name="days", table="metrics_dayrollup", unit="day")
 _STORE_SQL += """
 )
 SELECT plan_id, count(*) FROM ins GROUP BY plan_id
