@@ -4,7 +4,9 @@ Two modes, both read from the database only:
 
 - **any occurrence** fires on the first raw ``Sample`` of the metric whose value satisfies the
   comparison, among samples ingested after the trigger's previous episode ended (so a resolved
-  P1 does not fire again from old data, but a new P1 does);
+  P1 does not fire again from old data, but a new P1 does). It is found from the day and minute
+  rollups' extremes and ``updated_at`` down to the raw samples of the candidate minutes only, so
+  its cost does not grow with the pilot's history;
 - **sustained for D minutes** reads ``MinuteRollup``: one value per minute (the minute's mean for
   gauges and scores, its sum for counts). It fires when each of the last D minutes, ending at the
   newest minute with data, has data and breaches. A minute without data never counts as a pass:
@@ -17,7 +19,7 @@ notifications and the webhook delivery are written in one transaction.
 
 Every evaluation reads all the triggers it covers with a fixed number of queries (the triggers,
 their latest episodes, one LATERAL query for the sustained windows, one for the any-occurrence
-samples) and upserts their ``TriggerState`` in one statement; only a firing costs more.
+occurrences) and upserts their ``TriggerState`` in one statement; only a firing costs more.
 """
 
 from __future__ import annotations
@@ -336,25 +338,60 @@ def _windows(triggers: list[RollbackTrigger], now: dt.datetime) -> dict[int, Win
     return windows
 
 
+# Buckets whose extremes may breach: the minimum for < and ≤, the maximum for > and ≥.
+_MAY_BREACH = {
+    alias: comparators.sql_range_case(
+        code="t.comparator", low=f"{alias}.min", high=f"{alias}.max", threshold="t.threshold"
+    )
+    for alias in ("d", "m")
+}
+_BREACHES = comparators.sql_case(code="t.comparator", value="s.value", threshold="t.threshold")
+
+# The first breaching sample (by observed_at) ingested after ``since``, found from the rollups
+# down: the first day whose extremes may breach and that was written after ``since``, in it the
+# first such minute, in it the first such sample. A bucket's ``updated_at`` is at least the
+# ``ingested_at`` of every sample in it, so no candidate is missed; a candidate whose breaching
+# extreme is older than ``since`` finds no sample, and the next one is tried. Each level is an
+# ordered index range scan (the rollups' and the sample's unique indexes) that stops at the
+# first hit: a day's minute rows and a minute's samples are read only for candidates.
 _OCCURRENCES_SQL = f"""
 SELECT t.trigger_id, s.observed_at, s.value
 FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::float8[],
             %s::timestamptz[]) AS t(trigger_id, plan_id, metric_id, comparator, threshold, since)
 CROSS JOIN LATERAL (
-    SELECT s.observed_at, s.value FROM metrics_sample s
-    WHERE s.plan_id = t.plan_id AND s.metric_id = t.metric_id
-      AND (t.since IS NULL OR s.ingested_at > t.since)
-      AND {comparators.sql_case(code="t.comparator", value="s.value", threshold="t.threshold")}
-    ORDER BY s.observed_at, s.id
+    SELECT s.observed_at, s.value FROM metrics_dayrollup d
+    CROSS JOIN LATERAL (
+        SELECT s.observed_at, s.value FROM metrics_minuterollup m
+        CROSS JOIN LATERAL (
+            SELECT s.observed_at, s.value FROM metrics_sample s
+            WHERE s.plan_id = t.plan_id AND s.metric_id = t.metric_id
+              AND s.observed_at >= m.bucket AND s.observed_at < m.bucket + interval '1 minute'
+              AND (t.since IS NULL OR s.ingested_at > t.since)
+              AND {_BREACHES}
+            ORDER BY s.observed_at, s.id
+            LIMIT 1
+        ) s
+        WHERE m.plan_id = t.plan_id AND m.metric_id = t.metric_id
+          AND m.bucket >= d.bucket AND m.bucket < d.bucket + interval '24 hours'
+          AND (t.since IS NULL OR m.updated_at > t.since)
+          AND {_MAY_BREACH["m"]}
+        ORDER BY m.bucket
+        LIMIT 1
+    ) s
+    WHERE d.plan_id = t.plan_id AND d.metric_id = t.metric_id
+      AND (t.since IS NULL OR d.updated_at > t.since)
+      AND {_MAY_BREACH["d"]}
+    ORDER BY d.bucket
     LIMIT 1
 ) s
-"""  # noqa: S608 - the comparison is built from the comparator table, not from input
+"""  # noqa: S608 - the comparisons are built from the comparator table, not from input
 
 
 def _occurrences(
     triggers: list[RollbackTrigger], since: dict[int, dt.datetime | None]
 ) -> dict[int, tuple[dt.datetime, float]]:
-    """The first breaching sample of every any-occurrence trigger ingested after ``since``."""
+    """The first breaching sample of every any-occurrence trigger ingested after ``since``
+    (one query for all of them, drilling down day → minute → sample)."""
     if not triggers:
         return {}
     with connection.cursor() as cursor:

@@ -153,15 +153,14 @@ def cmd_run(args: argparse.Namespace, env: dict[str, str]) -> int:
     port = str(args.port)
     log(f"Pilotplan is starting on http://127.0.0.1:{port}/ — log in with a demo login above")
     log("Ctrl-C stops the web server, the workers, the scheduler and the embedded services")
+    worker = [*CELERY, "worker", "-l", "info"]
     return supervise(
         {
             "web": [PYTHON, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
             # Two workers, as docker-compose.yml runs them: trigger evaluation and the tick have a
             # queue of their own, so a breach never waits behind the checks a tick queued.
-            "worker": [*CELERY, "worker", "-l", "info", "-Q", "celery", "-n", "default@%h",
-                       "--concurrency", "2"],
-            "worker-triggers": [*CELERY, "worker", "-l", "info", "-Q", "triggers",
-                                "-n", "triggers@%h", "--concurrency", "1"],
+            "worker": [*worker, "-Q", "celery", "-n", "default@%h", "-c", "2"],
+            "worker-triggers": [*worker, "-Q", "triggers", "-n", "triggers@%h", "-c", "1"],
             "beat": [*CELERY, "beat", "-l", "info"],
             # Keeps the demo's running pilots fed with samples (metrics/simulator.py).
             "simulator": [PYTHON, "manage.py", "simulate_samples"],

@@ -115,7 +115,7 @@ def test_trigger_evaluation_has_a_worker_of_its_own() -> None:
 
 def test_dev_run_starts_a_worker_for_each_queue() -> None:
     text = (ROOT / "scripts" / "dev.py").read_text()
-    assert '"-Q", "celery"' in text and '"-Q", "triggers"' in text
+    assert '"-Q", "celery",' in text and '"-Q", "triggers",' in text
 
 
 def test_stores_and_web_have_healthchecks() -> None:
