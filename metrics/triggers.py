@@ -305,9 +305,13 @@ LEFT JOIN LATERAL (
     ORDER BY o.bucket DESC LIMIT 1
 ) o ON true
 CROSS JOIN LATERAL (
+    -- At most D rows anyway; the LIMIT keeps this a range scan per trigger (without it the
+    -- planner may join every minute of the metric's history and filter afterwards).
     SELECT r.bucket, r.count, r.sum FROM metrics_minuterollup r
     WHERE r.plan_id = t.plan_id AND r.metric_id = t.metric_id
       AND r.bucket > n.newest - make_interval(mins => t.minutes) AND r.bucket <= n.newest
+    ORDER BY r.bucket DESC
+    LIMIT t.minutes
 ) r
 ORDER BY t.trigger_id, r.bucket
 """
@@ -823,22 +827,30 @@ def _open(
 # --- a D-long run inside a backfill --------------------------------------------------------------
 
 _RUNS_SQL = f"""
-WITH breaching AS (
-    SELECT bucket, CASE WHEN %(count)s THEN sum ELSE sum / count END AS value
-    FROM metrics_minuterollup
-    WHERE plan_id = %(plan)s AND metric_id = %(metric)s
-      AND bucket >= %(since)s AND bucket <= %(newest)s
-), marked AS (
-    -- Consecutive breaching minutes share an island: bucket minus its rank is constant.
-    SELECT bucket, value,
-           bucket - (row_number() OVER (ORDER BY bucket)) * interval '1 minute' AS island
-    FROM breaching
-    WHERE {comparators.sql_case(code="%(cmp)s", value="value", threshold="%(threshold)s")}
-)
-SELECT min(bucket), max(bucket), (array_agg(value ORDER BY bucket DESC))[1]
-FROM marked GROUP BY island HAVING count(*) >= %(minutes)s
-ORDER BY min(bucket)
-LIMIT 1
+SELECT t.trigger_id, r.first, r.last, r.value
+FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bool[], %s::text[], %s::float8[],
+            %s::int[], %s::timestamptz[], %s::timestamptz[])
+     AS t(trigger_id, plan_id, metric_id, is_count, comparator, threshold, minutes, since, newest)
+CROSS JOIN LATERAL (
+    SELECT min(bucket) AS first, max(bucket) AS last,
+           (array_agg(value ORDER BY bucket DESC))[1] AS value
+    FROM (
+        -- Consecutive breaching minutes share an island: bucket minus its rank is constant.
+        SELECT bucket, value,
+               bucket - (row_number() OVER (ORDER BY bucket)) * interval '1 minute' AS island
+        FROM (
+            SELECT m.bucket, CASE WHEN t.is_count THEN m.sum ELSE m.sum / m.count END AS value
+            FROM metrics_minuterollup m
+            WHERE m.plan_id = t.plan_id AND m.metric_id = t.metric_id
+              AND m.bucket >= t.since AND m.bucket <= t.newest
+        ) minutes
+        WHERE {comparators.sql_case(code="t.comparator", value="value", threshold="t.threshold")}
+    ) marked
+    GROUP BY island
+    HAVING count(*) >= t.minutes
+    ORDER BY min(bucket)
+    LIMIT 1
+) r
 """  # noqa: S608 - the comparison is built from the comparator table, not from input
 
 
@@ -854,32 +866,39 @@ def _backfill_episodes(
     history, or data that arrived late) is still a breach the live window can no longer see.
     Record it as an episode that is already cleared, so people hear of it: only runs after the
     trigger's latest episode ended, within ``BREACH_LOOKBACK``, while no episode is active. One
-    gaps-and-islands query per sustained trigger over at most a day of minutes."""
-    opened = []
+    gaps-and-islands query for all the sustained triggers, each over at most a day of minutes;
+    one run per trigger and evaluation (a later run is found the next time)."""
+    searched: list[tuple[RollbackTrigger, dt.datetime, dt.datetime]] = []
     for trigger in sustained:
         minutes = windows[trigger.pk].minutes if trigger.pk in windows else None
         if not minutes or trigger.pk in active or outcomes[trigger.pk].fire:
             continue
-        newest = minutes[-1].bucket
         since = now - BREACH_LOOKBACK
         previous = latest.get(trigger.pk)
         if previous is not None:
             since = max(since, previous.breach_started_at + MINUTE, _episode_end(previous) or since)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _RUNS_SQL,
-                {
-                    "count": trigger.metric.kind == MetricDefinition.Kind.COUNT,
-                    "plan": trigger.plan_id,
-                    "metric": trigger.metric_id,
-                    "since": since,
-                    "newest": newest,
-                    "cmp": trigger.comparator,
-                    "threshold": float(trigger.threshold),
-                    "minutes": trigger.sustained_minutes,
-                },
-            )
-            run = cursor.fetchone()
+        searched.append((trigger, since, minutes[-1].bucket))
+    if not searched:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _RUNS_SQL,
+            [
+                [t.pk for t, _, _ in searched],
+                [t.plan_id for t, _, _ in searched],
+                [t.metric_id for t, _, _ in searched],
+                [t.metric.kind == MetricDefinition.Kind.COUNT for t, _, _ in searched],
+                [t.comparator for t, _, _ in searched],
+                [float(t.threshold) for t, _, _ in searched],
+                [t.sustained_minutes for t, _, _ in searched],
+                [since for _, since, _ in searched],
+                [newest for _, _, newest in searched],
+            ],
+        )
+        runs = {trigger_id: (start, end, value) for trigger_id, start, end, value in cursor}
+    opened = []
+    for trigger, _, newest in searched:
+        run = runs.get(trigger.pk)
         # A run reaching the newest minute is the live window's (it fires, or waits on a rearm).
         if run is None or run[1] >= newest:
             continue
@@ -887,9 +906,7 @@ def _backfill_episodes(
         outcome = Outcome(State.OK, "", breach_started_at=start, value=value)
         episode = _open(trigger, outcome, now, cleared_at=end + MINUTE)
         if episode is not None:
-            opened.append(
-                (episode, trigger)
-            )  # one per evaluation; a later run is found the next time
+            opened.append((episode, trigger))
     return opened
 
 
