@@ -4,9 +4,9 @@ Two modes, both read from the database only:
 
 - **any occurrence** fires on the first raw ``Sample`` of the metric whose value satisfies the
   comparison, among samples ingested after the trigger's previous episode ended (so a resolved
-  P1 does not fire again from old data, but a new P1 does). It is found from the day and minute
-  rollups' extremes and ``updated_at`` down to the raw samples of the candidate minutes only, so
-  its cost does not grow with the pilot's history;
+  P1 does not fire again from old data, but a new P1 does). It is found from the day, hour and
+  minute rollups' extremes and ``updated_at`` down to the raw samples of the candidate minutes
+  only, so its cost does not grow with the pilot's history;
 - **sustained for D minutes** reads ``MinuteRollup``: one value per minute (the minute's mean for
   gauges and scores, its sum for counts). It fires when each of the last D minutes, ending at the
   newest minute with data, has data and breaches. A minute without data never counts as a pass:
@@ -347,17 +347,17 @@ _MAY_BREACH = {
     alias: comparators.sql_range_case(
         code="t.comparator", low=f"{alias}.min", high=f"{alias}.max", threshold="t.threshold"
     )
-    for alias in ("d", "m")
+    for alias in ("d", "h", "m")
 }
 _BREACHES = comparators.sql_case(code="t.comparator", value="s.value", threshold="t.threshold")
 
 # The first breaching sample (by observed_at) ingested after ``since``, found from the rollups
 # down: the first day whose extremes may breach and that was written after ``since``, in it the
-# first such minute, in it the first such sample. A bucket's ``updated_at`` is at least the
-# ``ingested_at`` of every sample in it, so no candidate is missed; a candidate whose breaching
-# extreme is older than ``since`` finds no sample, and the next one is tried. Each level is an
-# ordered index range scan (the rollups' and the sample's unique indexes) that stops at the
-# first hit: a day's minute rows and a minute's samples are read only for candidates.
+# first such hour, in it the first such minute, in it the first such sample. A bucket's
+# ``updated_at`` is at least the ``ingested_at`` of every sample in it, so no candidate is
+# missed; a candidate whose breaching extreme is older than ``since`` finds no sample, and the
+# next one is tried. Each level is an ordered range scan of a unique (plan, metric, bucket)
+# index that stops at the first hit, so only candidates' hours, minutes and samples are read.
 _OCCURRENCES_SQL = f"""
 SELECT t.trigger_id, s.observed_at, s.value
 FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::float8[],
@@ -365,21 +365,30 @@ FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::float8[],
 CROSS JOIN LATERAL (
     SELECT s.observed_at, s.value FROM metrics_dayrollup d
     CROSS JOIN LATERAL (
-        SELECT s.observed_at, s.value FROM metrics_minuterollup m
+        SELECT s.observed_at, s.value FROM metrics_hourrollup h
         CROSS JOIN LATERAL (
-            SELECT s.observed_at, s.value FROM metrics_sample s
-            WHERE s.plan_id = t.plan_id AND s.metric_id = t.metric_id
-              AND s.observed_at >= m.bucket AND s.observed_at < m.bucket + interval '1 minute'
-              AND (t.since IS NULL OR s.ingested_at > t.since)
-              AND {_BREACHES}
-            ORDER BY s.observed_at, s.id
+            SELECT s.observed_at, s.value FROM metrics_minuterollup m
+            CROSS JOIN LATERAL (
+                SELECT s.observed_at, s.value FROM metrics_sample s
+                WHERE s.plan_id = t.plan_id AND s.metric_id = t.metric_id
+                  AND s.observed_at >= m.bucket AND s.observed_at < m.bucket + interval '1 minute'
+                  AND (t.since IS NULL OR s.ingested_at > t.since)
+                  AND {_BREACHES}
+                ORDER BY s.observed_at, s.id
+                LIMIT 1
+            ) s
+            WHERE m.plan_id = t.plan_id AND m.metric_id = t.metric_id
+              AND m.bucket >= h.bucket AND m.bucket < h.bucket + interval '1 hour'
+              AND (t.since IS NULL OR m.updated_at > t.since)
+              AND {_MAY_BREACH["m"]}
+            ORDER BY m.bucket
             LIMIT 1
         ) s
-        WHERE m.plan_id = t.plan_id AND m.metric_id = t.metric_id
-          AND m.bucket >= d.bucket AND m.bucket < d.bucket + interval '24 hours'
-          AND (t.since IS NULL OR m.updated_at > t.since)
-          AND {_MAY_BREACH["m"]}
-        ORDER BY m.bucket
+        WHERE h.plan_id = t.plan_id AND h.metric_id = t.metric_id
+          AND h.bucket >= d.bucket AND h.bucket < d.bucket + interval '24 hours'
+          AND (t.since IS NULL OR h.updated_at > t.since)
+          AND {_MAY_BREACH["h"]}
+        ORDER BY h.bucket
         LIMIT 1
     ) s
     WHERE d.plan_id = t.plan_id AND d.metric_id = t.metric_id
@@ -395,7 +404,7 @@ def _occurrences(
     triggers: list[RollbackTrigger], since: dict[int, dt.datetime | None]
 ) -> dict[int, tuple[dt.datetime, float]]:
     """The first breaching sample of every any-occurrence trigger ingested after ``since``
-    (one query for all of them, drilling down day → minute → sample)."""
+    (one query for all of them, drilling down day → hour → minute → sample)."""
     if not triggers:
         return {}
     with connection.cursor() as cursor:
@@ -826,6 +835,12 @@ def _open(
 
 # --- a D-long run inside a backfill --------------------------------------------------------------
 
+_HOUR_MAY_BREACH = comparators.sql_range_case(
+    code="t.comparator",
+    low="h.min",
+    high="CASE WHEN t.is_count THEN h.sum ELSE h.max END",
+    threshold="t.threshold",
+)
 _RUNS_SQL = f"""
 SELECT t.trigger_id, r.first, r.last, r.value
 FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bool[], %s::text[], %s::float8[],
@@ -839,10 +854,18 @@ CROSS JOIN LATERAL (
         SELECT bucket, value,
                bucket - (row_number() OVER (ORDER BY bucket)) * interval '1 minute' AS island
         FROM (
+            -- Only the minutes of hours that may hold a breaching minute: a minute's mean lies
+            -- between its hour's minimum and maximum; a count's minute sum (counts are never
+            -- negative) between the hour's minimum and its sum.
             SELECT m.bucket, CASE WHEN t.is_count THEN m.sum ELSE m.sum / m.count END AS value
-            FROM metrics_minuterollup m
-            WHERE m.plan_id = t.plan_id AND m.metric_id = t.metric_id
-              AND m.bucket >= t.since AND m.bucket <= t.newest
+            FROM metrics_hourrollup h
+            JOIN metrics_minuterollup m
+              ON m.plan_id = t.plan_id AND m.metric_id = t.metric_id
+             AND m.bucket >= h.bucket AND m.bucket < h.bucket + interval '1 hour'
+             AND m.bucket >= t.since AND m.bucket <= t.newest
+            WHERE h.plan_id = t.plan_id AND h.metric_id = t.metric_id
+              AND h.bucket >= date_trunc('hour', t.since, 'UTC') AND h.bucket <= t.newest
+              AND {_HOUR_MAY_BREACH}
         ) minutes
         WHERE {comparators.sql_case(code="t.comparator", value="value", threshold="t.threshold")}
     ) marked

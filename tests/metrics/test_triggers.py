@@ -3,7 +3,7 @@ stale data), any occurrence, episodes (once per breach, clearing, re-arming afte
 inside a backfill), concurrent evaluations, and notifications.
 
 Data goes straight into the tables the ingestion fills (``MinuteRollup`` for sustained triggers,
-``Sample`` and its minute and day rollups for any-occurrence ones), so each test says exactly
+``Sample`` and its minute, hour and day rollups for any-occurrence ones), so each test says exactly
 which minutes hold what and when each sample was ingested.
 """
 
@@ -77,11 +77,30 @@ def minutes(
             )
         )
     MinuteRollup.objects.bulk_create(rows)
+    _hours_from_minutes(plan)
     return start + len(values) * MINUTE
 
 
-# What the ingestion adds to a minute's and a day's rollup for one sample (metrics.ingest); the
-# rollup's ``updated_at`` is when it was last written, as the ingestion's ``now()`` would be.
+def _hours_from_minutes(plan: PilotPlan) -> None:
+    """The plan's hour rollups, as the ingestion keeps them, from its minutes."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO metrics_hourrollup AS r
+                (plan_id, metric_id, bucket, "count", "sum", sum_sq, "min", "max", updated_at)
+            SELECT plan_id, metric_id, date_trunc('hour', bucket, 'UTC'), sum("count"),
+                   sum("sum"), sum(sum_sq), min("min"), max("max"), max(updated_at)
+            FROM metrics_minuterollup WHERE plan_id = %s GROUP BY 1, 2, 3
+            ON CONFLICT (plan_id, metric_id, bucket) DO UPDATE SET
+                "count" = EXCLUDED."count", "sum" = EXCLUDED."sum", sum_sq = EXCLUDED.sum_sq,
+                "min" = EXCLUDED."min", "max" = EXCLUDED."max", updated_at = EXCLUDED.updated_at
+            """,
+            [plan.pk],
+        )
+
+
+# What the ingestion adds to a minute's, an hour's and a day's rollup for one sample
+# (metrics.ingest); ``updated_at`` is when it was last written, as the ingestion's ``now()``.
 _ROLLUP_ADD = """
 INSERT INTO {table} AS r
     (plan_id, metric_id, bucket, "count", "sum", sum_sq, "min", "max", updated_at)
@@ -106,13 +125,14 @@ def sample(
     ingested_at: dt.datetime | None = None,
 ) -> Sample:
     """One sample, ingested at ``ingested_at`` (when observed by default), and what the
-    ingestion adds to its minute and day rollups then."""
+    ingestion adds to its minute, hour and day rollups then."""
     ingested_at = ingested_at or observed_at
     row = Sample.objects.create(
         plan=plan, metric=metric(key), observed_at=observed_at, value=value, ingested_at=ingested_at
     )
     with connection.cursor() as cursor:
-        for table, unit in (("metrics_minuterollup", "minute"), ("metrics_dayrollup", "day")):
+        for unit in ("minute", "hour", "day"):
+            table = f"metrics_{unit}rollup"
             cursor.execute(
                 _ROLLUP_ADD.format(table=table, unit=unit),
                 {"plan": plan.pk, "metric": row.metric_id, "at": observed_at, "value": value,
@@ -391,6 +411,29 @@ def test_a_breach_inside_a_backfill_fires_an_episode_already_cleared(plan, po):
 def test_a_backfill_with_a_29_minute_run_fires_nothing(plan):
     end = minutes(plan, T0, [GOOD] * 10 + [BAD] * 29 + [GOOD] * 20)
     assert evaluate(plan, end + SECONDS) == []
+
+
+def test_a_count_whose_minute_sums_breach_inside_a_backfill_fires(plan):
+    """A count's minute is its sum: four samples of 4 make a minute of 16 > 10, though no
+    sample (and no hour's maximum) exceeds 4."""
+    from metrics.ingest import samples_store
+
+    plan.rollback_triggers.create(
+        metric=metric("errors"), comparator="gt", threshold=Decimal("10"),
+        mode=RollbackTrigger.Mode.SUSTAINED, sustained_minutes=3, position=3,
+    )  # fmt: skip
+    errors = metric("errors").pk
+    rows = [(plan.pk, errors, T0 + i * MINUTE + k * SECONDS, 4.0, "api", "")
+            for i in range(3) for k in range(3)]  # fmt: skip
+    rows += [(plan.pk, errors, T0 + i * MINUTE + 50 * dt.timedelta(seconds=1), 4.0, "api", "")
+             for i in range(3)]  # fmt: skip
+    rows += [(plan.pk, errors, T0 + i * MINUTE, 0.0, "api", "") for i in range(3, 10)]
+    samples_store(rows=rows)
+
+    [episode] = evaluate(plan, T0 + 10 * MINUTE + SECONDS)
+
+    assert (episode.breach_started_at, episode.cleared_at) == (T0, T0 + 3 * MINUTE)
+    assert episode.value == 16
 
 
 # --- any occurrence ----------------------------------------------------------------------------
