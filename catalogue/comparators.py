@@ -65,3 +65,21 @@ def sql_case(*, code: str, value: str, threshold: str) -> str:
     or placeholders). An unknown code gives NULL, which a WHERE treats as false."""
     whens = " ".join(f"WHEN '{c.code}' THEN {value} {c.sql} {threshold}" for c in TABLE)
     return f"CASE {code} {whens} END"
+
+
+def sql_range_case(*, code: str, low: str, high: str, threshold: str) -> str:
+    """The SQL expression that is true when some value between ``low`` and ``high`` (a bucket's
+    minimum and maximum) may satisfy the comparator named by ``code``: for < and ≤ the minimum
+    decides, for > and ≥ the maximum, for = the threshold must lie between the two. Which
+    extreme decides is read from each comparator's ``holds``. An unknown code gives NULL."""
+
+    def whether(c: Comparator) -> str:
+        below, above = c.holds(0.0, 1.0), c.holds(1.0, 0.0)
+        if below and not above:
+            return f"{low} {c.sql} {threshold}"
+        if above and not below:
+            return f"{high} {c.sql} {threshold}"
+        return f"{low} <= {threshold} AND {high} >= {threshold}"
+
+    whens = " ".join(f"WHEN '{c.code}' THEN {whether(c)}" for c in TABLE)
+    return f"CASE {code} {whens} END"

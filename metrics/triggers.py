@@ -4,7 +4,9 @@ Two modes, both read from the database only:
 
 - **any occurrence** fires on the first raw ``Sample`` of the metric whose value satisfies the
   comparison, among samples ingested after the trigger's previous episode ended (so a resolved
-  P1 does not fire again from old data, but a new P1 does);
+  P1 does not fire again from old data, but a new P1 does). It is found from the day, hour and
+  minute rollups' extremes and ``updated_at`` down to the raw samples of the candidate minutes
+  only, so its cost does not grow with the pilot's history;
 - **sustained for D minutes** reads ``MinuteRollup``: one value per minute (the minute's mean for
   gauges and scores, its sum for counts). It fires when each of the last D minutes, ending at the
   newest minute with data, has data and breaches. A minute without data never counts as a pass:
@@ -17,7 +19,7 @@ notifications and the webhook delivery are written in one transaction.
 
 Every evaluation reads all the triggers it covers with a fixed number of queries (the triggers,
 their latest episodes, one LATERAL query for the sustained windows, one for the any-occurrence
-samples) and upserts their ``TriggerState`` in one statement; only a firing costs more.
+occurrences) and upserts their ``TriggerState`` in one statement; only a firing costs more.
 """
 
 from __future__ import annotations
@@ -303,9 +305,13 @@ LEFT JOIN LATERAL (
     ORDER BY o.bucket DESC LIMIT 1
 ) o ON true
 CROSS JOIN LATERAL (
+    -- At most D rows anyway; the LIMIT keeps this a range scan per trigger (without it the
+    -- planner may join every minute of the metric's history and filter afterwards).
     SELECT r.bucket, r.count, r.sum FROM metrics_minuterollup r
     WHERE r.plan_id = t.plan_id AND r.metric_id = t.metric_id
       AND r.bucket > n.newest - make_interval(mins => t.minutes) AND r.bucket <= n.newest
+    ORDER BY r.bucket DESC
+    LIMIT t.minutes
 ) r
 ORDER BY t.trigger_id, r.bucket
 """
@@ -336,25 +342,69 @@ def _windows(triggers: list[RollbackTrigger], now: dt.datetime) -> dict[int, Win
     return windows
 
 
+# Buckets whose extremes may breach: the minimum for < and ≤, the maximum for > and ≥.
+_MAY_BREACH = {
+    alias: comparators.sql_range_case(
+        code="t.comparator", low=f"{alias}.min", high=f"{alias}.max", threshold="t.threshold"
+    )
+    for alias in ("d", "h", "m")
+}
+_BREACHES = comparators.sql_case(code="t.comparator", value="s.value", threshold="t.threshold")
+
+# The first breaching sample (by observed_at) ingested after ``since``, found from the rollups
+# down: the first day whose extremes may breach and that was written after ``since``, in it the
+# first such hour, in it the first such minute, in it the first such sample. A bucket's
+# ``updated_at`` is at least the ``ingested_at`` of every sample in it, so no candidate is
+# missed; a candidate whose breaching extreme is older than ``since`` finds no sample, and the
+# next one is tried. Each level is an ordered range scan of a unique (plan, metric, bucket)
+# index that stops at the first hit, so only candidates' hours, minutes and samples are read.
 _OCCURRENCES_SQL = f"""
 SELECT t.trigger_id, s.observed_at, s.value
 FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::float8[],
             %s::timestamptz[]) AS t(trigger_id, plan_id, metric_id, comparator, threshold, since)
 CROSS JOIN LATERAL (
-    SELECT s.observed_at, s.value FROM metrics_sample s
-    WHERE s.plan_id = t.plan_id AND s.metric_id = t.metric_id
-      AND (t.since IS NULL OR s.ingested_at > t.since)
-      AND {comparators.sql_case(code="t.comparator", value="s.value", threshold="t.threshold")}
-    ORDER BY s.observed_at, s.id
+    SELECT s.observed_at, s.value FROM metrics_dayrollup d
+    CROSS JOIN LATERAL (
+        SELECT s.observed_at, s.value FROM metrics_hourrollup h
+        CROSS JOIN LATERAL (
+            SELECT s.observed_at, s.value FROM metrics_minuterollup m
+            CROSS JOIN LATERAL (
+                SELECT s.observed_at, s.value FROM metrics_sample s
+                WHERE s.plan_id = t.plan_id AND s.metric_id = t.metric_id
+                  AND s.observed_at >= m.bucket AND s.observed_at < m.bucket + interval '1 minute'
+                  AND (t.since IS NULL OR s.ingested_at > t.since)
+                  AND {_BREACHES}
+                ORDER BY s.observed_at, s.id
+                LIMIT 1
+            ) s
+            WHERE m.plan_id = t.plan_id AND m.metric_id = t.metric_id
+              AND m.bucket >= h.bucket AND m.bucket < h.bucket + interval '1 hour'
+              AND (t.since IS NULL OR m.updated_at > t.since)
+              AND {_MAY_BREACH["m"]}
+            ORDER BY m.bucket
+            LIMIT 1
+        ) s
+        WHERE h.plan_id = t.plan_id AND h.metric_id = t.metric_id
+          AND h.bucket >= d.bucket AND h.bucket < d.bucket + interval '24 hours'
+          AND (t.since IS NULL OR h.updated_at > t.since)
+          AND {_MAY_BREACH["h"]}
+        ORDER BY h.bucket
+        LIMIT 1
+    ) s
+    WHERE d.plan_id = t.plan_id AND d.metric_id = t.metric_id
+      AND (t.since IS NULL OR d.updated_at > t.since)
+      AND {_MAY_BREACH["d"]}
+    ORDER BY d.bucket
     LIMIT 1
 ) s
-"""  # noqa: S608 - the comparison is built from the comparator table, not from input
+"""  # noqa: S608 - the comparisons are built from the comparator table, not from input
 
 
 def _occurrences(
     triggers: list[RollbackTrigger], since: dict[int, dt.datetime | None]
 ) -> dict[int, tuple[dt.datetime, float]]:
-    """The first breaching sample of every any-occurrence trigger ingested after ``since``."""
+    """The first breaching sample of every any-occurrence trigger ingested after ``since``
+    (one query for all of them, drilling down day → hour → minute → sample)."""
     if not triggers:
         return {}
     with connection.cursor() as cursor:
@@ -785,23 +835,45 @@ def _open(
 
 # --- a D-long run inside a backfill --------------------------------------------------------------
 
-_RUNS_SQL = f"""
-WITH breaching AS (
-    SELECT bucket, CASE WHEN %(count)s THEN sum ELSE sum / count END AS value
-    FROM metrics_minuterollup
-    WHERE plan_id = %(plan)s AND metric_id = %(metric)s
-      AND bucket >= %(since)s AND bucket <= %(newest)s
-), marked AS (
-    -- Consecutive breaching minutes share an island: bucket minus its rank is constant.
-    SELECT bucket, value,
-           bucket - (row_number() OVER (ORDER BY bucket)) * interval '1 minute' AS island
-    FROM breaching
-    WHERE {comparators.sql_case(code="%(cmp)s", value="value", threshold="%(threshold)s")}
+_HOUR_MAY_BREACH = comparators.sql_range_case(
+    code="t.comparator",
+    low="h.min",
+    high="CASE WHEN t.is_count THEN h.sum ELSE h.max END",
+    threshold="t.threshold",
 )
-SELECT min(bucket), max(bucket), (array_agg(value ORDER BY bucket DESC))[1]
-FROM marked GROUP BY island HAVING count(*) >= %(minutes)s
-ORDER BY min(bucket)
-LIMIT 1
+_RUNS_SQL = f"""
+SELECT t.trigger_id, r.first, r.last, r.value
+FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bool[], %s::text[], %s::float8[],
+            %s::int[], %s::timestamptz[], %s::timestamptz[])
+     AS t(trigger_id, plan_id, metric_id, is_count, comparator, threshold, minutes, since, newest)
+CROSS JOIN LATERAL (
+    SELECT min(bucket) AS first, max(bucket) AS last,
+           (array_agg(value ORDER BY bucket DESC))[1] AS value
+    FROM (
+        -- Consecutive breaching minutes share an island: bucket minus its rank is constant.
+        SELECT bucket, value,
+               bucket - (row_number() OVER (ORDER BY bucket)) * interval '1 minute' AS island
+        FROM (
+            -- Only the minutes of hours that may hold a breaching minute: a minute's mean lies
+            -- between its hour's minimum and maximum; a count's minute sum (counts are never
+            -- negative) between the hour's minimum and its sum.
+            SELECT m.bucket, CASE WHEN t.is_count THEN m.sum ELSE m.sum / m.count END AS value
+            FROM metrics_hourrollup h
+            JOIN metrics_minuterollup m
+              ON m.plan_id = t.plan_id AND m.metric_id = t.metric_id
+             AND m.bucket >= h.bucket AND m.bucket < h.bucket + interval '1 hour'
+             AND m.bucket >= t.since AND m.bucket <= t.newest
+            WHERE h.plan_id = t.plan_id AND h.metric_id = t.metric_id
+              AND h.bucket >= date_trunc('hour', t.since, 'UTC') AND h.bucket <= t.newest
+              AND {_HOUR_MAY_BREACH}
+        ) minutes
+        WHERE {comparators.sql_case(code="t.comparator", value="value", threshold="t.threshold")}
+    ) marked
+    GROUP BY island
+    HAVING count(*) >= t.minutes
+    ORDER BY min(bucket)
+    LIMIT 1
+) r
 """  # noqa: S608 - the comparison is built from the comparator table, not from input
 
 
@@ -817,32 +889,39 @@ def _backfill_episodes(
     history, or data that arrived late) is still a breach the live window can no longer see.
     Record it as an episode that is already cleared, so people hear of it: only runs after the
     trigger's latest episode ended, within ``BREACH_LOOKBACK``, while no episode is active. One
-    gaps-and-islands query per sustained trigger over at most a day of minutes."""
-    opened = []
+    gaps-and-islands query for all the sustained triggers, each over at most a day of minutes;
+    one run per trigger and evaluation (a later run is found the next time)."""
+    searched: list[tuple[RollbackTrigger, dt.datetime, dt.datetime]] = []
     for trigger in sustained:
         minutes = windows[trigger.pk].minutes if trigger.pk in windows else None
         if not minutes or trigger.pk in active or outcomes[trigger.pk].fire:
             continue
-        newest = minutes[-1].bucket
         since = now - BREACH_LOOKBACK
         previous = latest.get(trigger.pk)
         if previous is not None:
             since = max(since, previous.breach_started_at + MINUTE, _episode_end(previous) or since)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _RUNS_SQL,
-                {
-                    "count": trigger.metric.kind == MetricDefinition.Kind.COUNT,
-                    "plan": trigger.plan_id,
-                    "metric": trigger.metric_id,
-                    "since": since,
-                    "newest": newest,
-                    "cmp": trigger.comparator,
-                    "threshold": float(trigger.threshold),
-                    "minutes": trigger.sustained_minutes,
-                },
-            )
-            run = cursor.fetchone()
+        searched.append((trigger, since, minutes[-1].bucket))
+    if not searched:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _RUNS_SQL,
+            [
+                [t.pk for t, _, _ in searched],
+                [t.plan_id for t, _, _ in searched],
+                [t.metric_id for t, _, _ in searched],
+                [t.metric.kind == MetricDefinition.Kind.COUNT for t, _, _ in searched],
+                [t.comparator for t, _, _ in searched],
+                [float(t.threshold) for t, _, _ in searched],
+                [t.sustained_minutes for t, _, _ in searched],
+                [since for _, since, _ in searched],
+                [newest for _, _, newest in searched],
+            ],
+        )
+        runs = {trigger_id: (start, end, value) for trigger_id, start, end, value in cursor}
+    opened = []
+    for trigger, _, newest in searched:
+        run = runs.get(trigger.pk)
         # A run reaching the newest minute is the live window's (it fires, or waits on a rearm).
         if run is None or run[1] >= newest:
             continue
@@ -850,9 +929,7 @@ def _backfill_episodes(
         outcome = Outcome(State.OK, "", breach_started_at=start, value=value)
         episode = _open(trigger, outcome, now, cleared_at=end + MINUTE)
         if episode is not None:
-            opened.append(
-                (episode, trigger)
-            )  # one per evaluation; a later run is found the next time
+            opened.append((episode, trigger))
     return opened
 
 

@@ -272,6 +272,16 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = envstr(
     "CELERY_BEAT_SCHEDULE_FILENAME", str(BASE_DIR / ".data" / "celerybeat-schedule")
 )
+# Two queues (docs/operations.md, "Queues and workers"). Rollback trigger evaluation (queued after
+# every ingestion) and beat's one-minute tick, which only claims and publishes work, go to
+# "triggers", consumed by a worker of its own; everything else (a tick's checks, webhook
+# deliveries, e-mails) goes to the default queue. A breach never waits behind 10,000 checks.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+TRIGGERS_QUEUE = "triggers"
+CELERY_TASK_ROUTES = {
+    "metrics.tasks.triggers_evaluate": {"queue": TRIGGERS_QUEUE},
+    "metrics.tasks.tick": {"queue": TRIGGERS_QUEUE},
+}
 CELERY_BEAT_SCHEDULE = {
     # The only business schedule: one tick a minute; everything else is decided in the database.
     "tick": {"task": "metrics.tasks.tick", "schedule": 60.0, "options": {"expires": 55}},

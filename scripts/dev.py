@@ -1,6 +1,6 @@
 """Bring up what Pilotplan needs on a developer's machine, run a command, and tear it down.
 
-    python scripts/dev.py run [--port 8000]   migrate, seed the demo, run web + worker + beat
+    python scripts/dev.py run [--port 8000]   migrate, seed the demo, run web + workers + beat
                                               (SITE_URL defaults to http://127.0.0.1:<port>)
     python scripts/dev.py test [pytest args]  run the test suite
     python scripts/dev.py exec -- CMD ...     run any command with the services up
@@ -128,7 +128,7 @@ def supervise(commands: dict[str, list[str]], env: dict[str, str]) -> int:
                     stopping = True
             time.sleep(0.5)
     finally:
-        log("stopping web, worker and beat")
+        log("stopping web, workers and beat")
         for proc in procs.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -152,11 +152,15 @@ def cmd_run(args: argparse.Namespace, env: dict[str, str]) -> int:
     manage("seed_demo", env=env)
     port = str(args.port)
     log(f"Pilotplan is starting on http://127.0.0.1:{port}/ — log in with a demo login above")
-    log("Ctrl-C stops the web server, the worker, the scheduler and the embedded services")
+    log("Ctrl-C stops the web server, the workers, the scheduler and the embedded services")
+    worker = [*CELERY, "worker", "-l", "info"]
     return supervise(
         {
             "web": [PYTHON, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-            "worker": [*CELERY, "worker", "-l", "info", "--concurrency", "2"],
+            # Two workers, as docker-compose.yml runs them: trigger evaluation and the tick have a
+            # queue of their own, so a breach never waits behind the checks a tick queued.
+            "worker": [*worker, "-Q", "celery", "-n", "default@%h", "-c", "2"],
+            "worker-triggers": [*worker, "-Q", "triggers", "-n", "triggers@%h", "-c", "1"],
             "beat": [*CELERY, "beat", "-l", "info"],
             # Keeps the demo's running pilots fed with samples (metrics/simulator.py).
             "simulator": [PYTHON, "manage.py", "simulate_samples"],
@@ -188,7 +192,7 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="migrate, seed the demo, run web + worker + beat")
+    run = sub.add_parser("run", help="migrate, seed the demo, run web + workers + beat")
     run.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     run.set_defaults(func=cmd_run)
     test = sub.add_parser("test", help="run pytest with the services up")

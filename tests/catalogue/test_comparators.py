@@ -78,3 +78,24 @@ def test_the_models_and_the_statistics_read_the_table():
             threshold=1,
             min_sample_size=0,
         )
+
+
+@pytest.mark.django_db
+def test_the_sql_range_case_holds_exactly_when_some_value_in_the_range_satisfies():
+    """A bucket with minimum ``low`` and maximum ``high`` may hold a breaching value (what "any
+    occurrence" triggers read from rollups) exactly when one of the values between them does."""
+    case = comparators.sql_range_case(code="c.code", low="r.low", high="r.high", threshold="2")
+    ranges = [(lo, hi) for lo in (1.0, 2.0, 3.0) for hi in (1.0, 2.0, 3.0) if lo <= hi]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT c.code, r.low, r.high, {case} FROM unnest(%s::text[]) AS c(code)"  # noqa: S608 - built from the table
+            " CROSS JOIN unnest(%s::float8[], %s::float8[]) AS r(low, high)",
+            [[*comparators.CODES, "ne"], [lo for lo, _ in ranges], [hi for _, hi in ranges]],
+        )
+        rows = cursor.fetchall()
+    for code, low, high, may in rows:
+        if code == "ne":
+            assert may is None
+            continue
+        values = [v for v in (1.0, 1.5, 2.0, 2.5, 3.0) if low <= v <= high]
+        assert may == any(comparators.compare(v, code, 2) for v in values), (code, low, high)

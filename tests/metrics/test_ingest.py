@@ -433,8 +433,9 @@ def queue(broker):  # noqa: F811  (the imported fixture)
     client.close()
 
 
-def _published(client) -> list[tuple[str, list]]:
-    messages = [json.loads(m) for m in client.lrange("celery", 0, -1)]
+def _published(client, queue: str = "triggers") -> list[tuple[str, list]]:
+    """The tasks waiting in ``queue`` (trigger evaluation has a queue of its own)."""
+    messages = [json.loads(m) for m in client.lrange(queue, 0, -1)]
     out = []
     for m in messages:
         args, _kwargs, _embed = json.loads(base64.b64decode(m["body"]))
@@ -458,6 +459,7 @@ def test_each_plan_with_new_samples_is_queued_for_trigger_evaluation_after_commi
         ("metrics.tasks.triggers_evaluate", [plan.pk]),
         ("metrics.tasks.triggers_evaluate", [second.pk]),
     ]
+    assert _published(queue, "celery") == []  # never behind the checks on the default queue
 
 
 def test_a_batch_with_nothing_new_queues_nothing(team, plan, django_capture_on_commit_callbacks):

@@ -122,7 +122,7 @@ def test_redis_stopped_during_ingestion_loses_no_sample(broker, team, po):
     assert publish(
         "metrics.tasks.triggers_evaluate", plan.pk
     )  # the broker works before it is stopped
-    assert broker.client().llen("celery") == 1
+    assert broker.client().llen("triggers") == 1
 
     broker.stop()
     # Twice: the first publish finds the pooled connection dead, the second has to connect.
@@ -143,9 +143,9 @@ def test_redis_stopped_during_ingestion_loses_no_sample(broker, team, po):
     assert sum(MinuteRollup.objects.filter(plan=plan).values_list("count", flat=True)) == 1001
 
     broker.start()  # an empty Redis: the message queued after commit was lost with the broker
-    assert broker.client().llen("celery") == 0
+    assert broker.client().llen("triggers") == 0
     assert publish("metrics.tasks.triggers_evaluate", plan.pk)  # publishing works again
-    assert broker.client().llen("celery") == 1
+    assert broker.client().llen("triggers") == 1
 
     # The tick's path reads the database, not the lost message: the P1 sample fires.
     triggers_evaluate(plan.pk)

@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from metrics import checks, triggers
+from metrics.ingest import samples_store
 from metrics.models import (
     TICK,
     CheckRun,
@@ -55,10 +56,9 @@ def poison(plan: PilotPlan, **fields: object) -> PilotPlan:
 
 
 def p1_sample(plan: PilotPlan, at: dt.datetime) -> None:
-    """One P1 defect: the template's "any P1 defect" trigger fires on it."""
-    Sample.objects.create(
-        plan=plan, metric=metric("p1_defects"), observed_at=at, value=1, ingested_at=at
-    )
+    """One P1 defect, through the ingestion path: the template's "any P1 defect" trigger fires
+    on it."""
+    samples_store(rows=[(plan.pk, metric("p1_defects").pk, at, 1.0, "test", "")])
 
 
 def failures() -> dict[tuple[int, str], PlanJobFailure]:

@@ -53,19 +53,41 @@ def broker() -> Iterator[redis.Redis]:
     client.close()
 
 
-# The worker is Celery's own, started with the project's app; the only change is its default
-# queue (``task_default_queue``, as the CELERY_TASK_DEFAULT_QUEUE setting would), so the work a
-# tick queues (``check_run_execute``) goes to this test's queue and this worker, not to another.
-WORKER = """
-import sys
+# The worker is Celery's own, started with the project's app; the only change is the names of
+# its queues: the default one (``task_default_queue``, as the CELERY_TASK_DEFAULT_QUEUE setting
+# would) and each routed one (CELERY_TASK_ROUTES, "triggers") get this test's prefix, so the work
+# a tick queues (``check_run_execute``, ``triggers_evaluate``) goes to this test's queues and this
+# worker, not to another. The worker consumes both, as the two workers of docker-compose.yml do.
+QUEUES = """
 from pilotplan.celery import app
-app.conf.task_default_queue = sys.argv[1]
-app.worker_main(sys.argv[2:])
+def own_queues(queue):
+    routes = app.conf.task_routes or {}
+    app.conf.task_default_queue = queue
+    app.conf.task_routes = {
+        name: {**route, "queue": f"{queue}.{route['queue']}"} for name, route in routes.items()
+    }
+    return [queue, *sorted({route["queue"] for route in app.conf.task_routes.values()})]
 """
+WORKER = (
+    QUEUES
+    + """
+import sys
+queues = own_queues(sys.argv[1])
+app.worker_main([*sys.argv[2:], "-Q", ",".join(queues)])
+"""
+)
+
+
+def routed_queues(queue: str) -> list[str]:
+    """The queues of the worker started for ``queue``: it, and each routed queue under its
+    prefix (``<queue>.triggers``)."""
+    routes = settings.CELERY_TASK_ROUTES
+    return [queue, *sorted({f"{queue}.{route['queue']}" for route in routes.values()})]
 
 
 def worker_start(queue: str, log: Path) -> subprocess.Popen:
-    """A Celery worker process (solo pool) consuming ``queue`` against the test database."""
+    """A Celery worker process (solo pool) consuming ``queue`` and its routed queues against the
+    test database."""
     env = {
         **os.environ,
         "DATABASE_URL": worker_database_url(),
@@ -76,7 +98,7 @@ def worker_start(queue: str, log: Path) -> subprocess.Popen:
         return subprocess.Popen(
             [
                 sys.executable, "-c", WORKER, queue,
-                "worker", "--pool", "solo", "--concurrency", "1", "-Q", queue, "-n", f"{queue}@%h",
+                "worker", "--pool", "solo", "--concurrency", "1", "-n", f"{queue}@%h",
                 "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "info",
             ],
             cwd=ROOT,
@@ -105,7 +127,8 @@ def worker(broker: redis.Redis, tmp_path: Path) -> Iterator[str]:
         yield queue
     finally:
         worker_stop(proc)
-        broker.delete(queue, f"_kombu.binding.{queue}")
+        for name in routed_queues(queue):
+            broker.delete(name, f"_kombu.binding.{name}")
         print(log.read_text(errors="replace"))  # shown by pytest when the test failed
 
 
@@ -228,7 +251,8 @@ def test_a_worker_killed_mid_check_and_the_next_tick_completes_the_run_once(
     finally:
         if doomed.poll() is None:
             doomed.kill()
-        broker.delete(doomed_queue, f"_kombu.binding.{doomed_queue}")
+        for name in routed_queues(doomed_queue):
+            broker.delete(name, f"_kombu.binding.{name}")
     run.refresh_from_db()
     assert (run.status, run.attempts) == ("pending", 0)
     assert not CriterionResult.objects.filter(run=run).exists()
@@ -244,14 +268,17 @@ def test_a_worker_killed_mid_check_and_the_next_tick_completes_the_run_once(
 
 
 # Celery's own beat with the project's app, its one-minute tick shortened to two seconds and sent
-# to this test's queue; everything else (schedule entry, task name, broker) is the real thing.
-BEAT = """
+# to this test's queues (the tick is routed to "triggers"); everything else (schedule entry, task
+# name, routing, broker) is the real thing.
+BEAT = (
+    QUEUES
+    + """
 import sys
-from pilotplan.celery import app
-app.conf.task_default_queue = sys.argv[1]
+own_queues(sys.argv[1])
 app.conf.beat_schedule = {"tick": {"task": "metrics.tasks.tick", "schedule": 2.0}}
 app.start(["beat", "-s", sys.argv[2], "-l", "info"])
 """
+)
 
 
 def test_a_real_beat_process_ticks_and_the_worker_runs_the_due_check(worker, team, po, tmp_path):

@@ -3,7 +3,8 @@ stale data), any occurrence, episodes (once per breach, clearing, re-arming afte
 inside a backfill), concurrent evaluations, and notifications.
 
 Data goes straight into the tables the ingestion fills (``MinuteRollup`` for sustained triggers,
-``Sample`` for any-occurrence ones), so each test says exactly which minutes hold what.
+``Sample`` and its minute, hour and day rollups for any-occurrence ones), so each test says exactly
+which minutes hold what and when each sample was ingested.
 """
 
 from __future__ import annotations
@@ -76,7 +77,43 @@ def minutes(
             )
         )
     MinuteRollup.objects.bulk_create(rows)
+    _hours_from_minutes(plan)
     return start + len(values) * MINUTE
+
+
+def _hours_from_minutes(plan: PilotPlan) -> None:
+    """The plan's hour rollups, as the ingestion keeps them, from its minutes."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO metrics_hourrollup AS r
+                (plan_id, metric_id, bucket, "count", "sum", sum_sq, "min", "max", updated_at)
+            SELECT plan_id, metric_id, date_trunc('hour', bucket, 'UTC'), sum("count"),
+                   sum("sum"), sum(sum_sq), min("min"), max("max"), max(updated_at)
+            FROM metrics_minuterollup WHERE plan_id = %s GROUP BY 1, 2, 3
+            ON CONFLICT (plan_id, metric_id, bucket) DO UPDATE SET
+                "count" = EXCLUDED."count", "sum" = EXCLUDED."sum", sum_sq = EXCLUDED.sum_sq,
+                "min" = EXCLUDED."min", "max" = EXCLUDED."max", updated_at = EXCLUDED.updated_at
+            """,
+            [plan.pk],
+        )
+
+
+# What the ingestion adds to a minute's, an hour's and a day's rollup for one sample
+# (metrics.ingest); ``updated_at`` is when it was last written, as the ingestion's ``now()``.
+_ROLLUP_ADD = """
+INSERT INTO {table} AS r
+    (plan_id, metric_id, bucket, "count", "sum", sum_sq, "min", "max", updated_at)
+VALUES (%(plan)s, %(metric)s, date_trunc('{unit}', %(at)s::timestamptz, 'UTC'), 1, %(value)s,
+        %(value)s * %(value)s, %(value)s, %(value)s, %(ingested)s)
+ON CONFLICT (plan_id, metric_id, bucket) DO UPDATE SET
+    "count" = r."count" + 1,
+    "sum" = r."sum" + EXCLUDED."sum",
+    sum_sq = r.sum_sq + EXCLUDED.sum_sq,
+    "min" = LEAST(r."min", EXCLUDED."min"),
+    "max" = GREATEST(r."max", EXCLUDED."max"),
+    updated_at = GREATEST(r.updated_at, EXCLUDED.updated_at)
+"""
 
 
 def sample(
@@ -87,13 +124,21 @@ def sample(
     key: str = "p1_defects",
     ingested_at: dt.datetime | None = None,
 ) -> Sample:
-    return Sample.objects.create(
-        plan=plan,
-        metric=metric(key),
-        observed_at=observed_at,
-        value=value,
-        ingested_at=ingested_at or observed_at,
+    """One sample, ingested at ``ingested_at`` (when observed by default), and what the
+    ingestion adds to its minute, hour and day rollups then."""
+    ingested_at = ingested_at or observed_at
+    row = Sample.objects.create(
+        plan=plan, metric=metric(key), observed_at=observed_at, value=value, ingested_at=ingested_at
     )
+    with connection.cursor() as cursor:
+        for unit in ("minute", "hour", "day"):
+            table = f"metrics_{unit}rollup"
+            cursor.execute(
+                _ROLLUP_ADD.format(table=table, unit=unit),
+                {"plan": plan.pk, "metric": row.metric_id, "at": observed_at, "value": value,
+                 "ingested": ingested_at},
+            )  # fmt: skip
+    return row
 
 
 def latency(plan: PilotPlan) -> RollbackTrigger:
@@ -368,6 +413,29 @@ def test_a_backfill_with_a_29_minute_run_fires_nothing(plan):
     assert evaluate(plan, end + SECONDS) == []
 
 
+def test_a_count_whose_minute_sums_breach_inside_a_backfill_fires(plan):
+    """A count's minute is its sum: four samples of 4 make a minute of 16 > 10, though no
+    sample (and no hour's maximum) exceeds 4."""
+    from metrics.ingest import samples_store
+
+    plan.rollback_triggers.create(
+        metric=metric("errors"), comparator="gt", threshold=Decimal("10"),
+        mode=RollbackTrigger.Mode.SUSTAINED, sustained_minutes=3, position=3,
+    )  # fmt: skip
+    errors = metric("errors").pk
+    rows = [(plan.pk, errors, T0 + i * MINUTE + k * SECONDS, 4.0, "api", "")
+            for i in range(3) for k in range(3)]  # fmt: skip
+    rows += [(plan.pk, errors, T0 + i * MINUTE + 50 * dt.timedelta(seconds=1), 4.0, "api", "")
+             for i in range(3)]  # fmt: skip
+    rows += [(plan.pk, errors, T0 + i * MINUTE, 0.0, "api", "") for i in range(3, 10)]
+    samples_store(rows=rows)
+
+    [episode] = evaluate(plan, T0 + 10 * MINUTE + SECONDS)
+
+    assert (episode.breach_started_at, episode.cleared_at) == (T0, T0 + 3 * MINUTE)
+    assert episode.value == 16
+
+
 # --- any occurrence ----------------------------------------------------------------------------
 
 
@@ -410,6 +478,92 @@ def test_an_any_occurrence_episode_stays_active_until_resolved(plan):
     evaluate(plan, T0 + dt.timedelta(hours=3))
     episode.refresh_from_db()
     assert episode.cleared_at is None and episode.resolved_at is None
+
+
+# --- any occurrence from the rollups: day → minute → sample -------------------------------------
+
+
+def resolved(plan: PilotPlan, po: User, at: dt.datetime) -> dt.datetime:
+    """Fire the P1 trigger on what is there now and resolve the episode at ``at``."""
+    [episode] = evaluate(plan, at - MINUTE)
+    episode_resolve(plan=plan, episode_id=episode.pk, user=po, resolution="Fixed", now=at)
+    return at
+
+
+def test_a_non_breaching_sample_in_the_minute_of_a_resolved_breach_does_not_fire(plan, po):
+    # The minute's and the day's maximum still breach, and both were written after the resolve.
+    sample(plan, T0, 1)
+    resolved_at = resolved(plan, po, T0 + 10 * MINUTE)
+    sample(plan, T0 + SECONDS, 0, ingested_at=resolved_at + MINUTE)
+    sample(plan, T0 + 3 * MINUTE, 0, ingested_at=resolved_at + MINUTE)  # same day, other minute
+
+    assert evaluate(plan, resolved_at + 2 * MINUTE) == []
+    assert state(p1(plan)).state == TriggerState.State.OK
+    assert TriggerEpisode.objects.count() == 1
+
+
+def test_a_backfilled_breach_in_an_old_day_fires_at_its_own_time(plan, po):
+    old_day = T0 - dt.timedelta(days=40)
+    sample(plan, old_day, 0)
+    sample(plan, T0, 1)
+    resolved_at = resolved(plan, po, T0 + 10 * MINUTE)
+
+    # Late data about a defect forty days ago, and a newer one: the older one fires.
+    sample(plan, T0 + 5 * MINUTE, 2, ingested_at=resolved_at + MINUTE)
+    sample(plan, old_day + 7 * SECONDS, 3, ingested_at=resolved_at + MINUTE)
+    [episode] = evaluate(plan, resolved_at + 2 * MINUTE)
+
+    assert (episode.breach_started_at, episode.value) == (old_day + 7 * SECONDS, 3)
+
+
+def test_a_day_whose_breach_is_older_than_the_resolve_is_passed_over_for_a_later_day(plan, po):
+    # Day 1 breached before the resolve and got a good sample after it (a candidate without an
+    # occurrence); day 2 holds the new breach.
+    day1, day2 = T0 - dt.timedelta(days=2), T0 - dt.timedelta(days=1)
+    sample(plan, day1, 1)
+    resolved_at = resolved(plan, po, T0)
+    sample(plan, day1 + SECONDS, 0, ingested_at=resolved_at + MINUTE)
+    sample(plan, day2 + 5 * MINUTE, 0, ingested_at=resolved_at + MINUTE)
+    sample(plan, day2 + 9 * MINUTE, 4, ingested_at=resolved_at + MINUTE)
+    sample(plan, day2 + 9 * MINUTE + SECONDS, 5, ingested_at=resolved_at + MINUTE)
+
+    [episode] = evaluate(plan, resolved_at + 2 * MINUTE)
+
+    assert (episode.breach_started_at, episode.value) == (day2 + 9 * MINUTE, 4)
+
+
+def test_the_first_breaching_sample_of_a_minute_fires_not_the_minutes_extreme(plan, po):
+    # Within a minute: the earliest breaching sample (1 at :10), not the largest (7 at :40).
+    sample(plan, T0 + 40 * dt.timedelta(seconds=1), 7)
+    sample(plan, T0 + 10 * dt.timedelta(seconds=1), 1)
+    sample(plan, T0, 0)
+
+    [episode] = evaluate(plan, T0 + MINUTE)
+
+    assert (episode.breach_started_at, episode.value) == (T0 + dt.timedelta(seconds=10), 1)
+
+
+@pytest.mark.parametrize(
+    ("comparator", "threshold", "fires"),
+    [("lt", "150", 120.0), ("le", "120", 120.0), ("eq", "200", 200.0), ("ge", "260", 260.0),
+     ("gt", "250", 260.0)],
+)  # fmt: skip
+def test_each_comparator_finds_its_occurrence_through_the_extremes(
+    plan, comparator, threshold, fires
+):
+    p1(plan).delete()
+    latency(plan).delete()
+    plan.rollback_triggers.create(
+        metric=metric("p95_latency"), comparator=comparator, threshold=Decimal(threshold),
+        mode=RollbackTrigger.Mode.ANY_OCCURRENCE, position=1,
+    )  # fmt: skip
+    # Minute 0: 180, 200 (min 180, max 200); minute 1: 120, 260; the same day.
+    for i, value in enumerate([180.0, 200.0, 120.0, 260.0]):
+        sample(plan, T0 + (i // 2) * MINUTE + i * SECONDS, value, key="p95_latency")
+
+    [episode] = evaluate(plan, T0 + 2 * MINUTE)
+
+    assert episode.value == fires
 
 
 # --- which plans, how many queries -------------------------------------------------------------

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-APP_SERVICES = ("web", "worker", "beat")
+APP_SERVICES = ("web", "worker", "worker-triggers", "beat")
 
 
 def compose() -> dict[str, Any]:
@@ -38,8 +38,10 @@ def dockerfile() -> str:
     return (ROOT / "Dockerfile").read_text()
 
 
-def test_compose_has_the_stores_the_migrate_job_and_the_three_app_processes() -> None:
-    assert set(services()) == {"postgres", "redis", "migrate", "web", "worker", "beat"}
+def test_compose_has_the_stores_the_migrate_job_and_the_app_processes() -> None:
+    assert set(services()) == {
+        "postgres", "redis", "migrate", "web", "worker", "worker-triggers", "beat"
+    }  # fmt: skip
     assert services()["postgres"]["image"] == "postgres:15"
     assert services()["redis"]["image"] == "redis:7"
 
@@ -47,7 +49,7 @@ def test_compose_has_the_stores_the_migrate_job_and_the_three_app_processes() ->
 def test_app_processes_share_one_configuration_block() -> None:
     all_services = services()
     web = all_services["web"]
-    for name in ("worker", "beat", "migrate"):
+    for name in ("worker", "worker-triggers", "beat", "migrate"):
         other = all_services[name]
         assert other["image"] == web["image"] and other["build"] == web["build"], name
         # The very same object: the environment comes from the x-app anchor, not from a copy
@@ -74,10 +76,46 @@ def test_each_app_process_runs_its_own_command() -> None:
     web = command_words(all_services["web"])
     assert web[:2] == ["gunicorn", "pilotplan.wsgi:application"]
     assert "0.0.0.0:8000" in web
-    assert command_words(all_services["worker"])[:4] == ["celery", "-A", "pilotplan", "worker"]
+    for name in ("worker", "worker-triggers"):
+        assert command_words(all_services[name])[:4] == ["celery", "-A", "pilotplan", "worker"]
     assert command_words(all_services["beat"])[:4] == ["celery", "-A", "pilotplan", "beat"]
     assert command_words(all_services["migrate"])[-2:] == ["migrate", "--noinput"]
     assert all_services["migrate"]["restart"] == "no"
+
+
+def consumed_queues(service: dict[str, Any]) -> set[str]:
+    """The queues a ``celery worker`` command consumes (``-Q a,b``; the default queue without)."""
+    words = command_words(service)
+    if "-Q" not in words:
+        return {"celery"}
+    return set(words[words.index("-Q") + 1].split(","))
+
+
+def test_trigger_evaluation_has_a_worker_of_its_own() -> None:
+    """A tick queues one check per running plan on the default queue; trigger evaluation (after
+    every ingestion) and the tick itself are routed to "triggers", which one worker consumes
+    and the default worker does not, so a breach never waits behind the checks."""
+    from django.conf import settings
+
+    routes = settings.CELERY_TASK_ROUTES
+    assert routes["metrics.tasks.triggers_evaluate"]["queue"] == "triggers"
+    assert routes["metrics.tasks.tick"]["queue"] == "triggers"
+    workers = {
+        name: consumed_queues(service)
+        for name, service in services().items()
+        if command_words(service)[:4] == ["celery", "-A", "pilotplan", "worker"]
+    }
+    assert workers == {
+        "worker": {settings.CELERY_TASK_DEFAULT_QUEUE},
+        "worker-triggers": {"triggers"},
+    }
+    # Every queue a task is routed to has a consumer.
+    assert {route["queue"] for route in routes.values()} <= set().union(*workers.values())
+
+
+def test_dev_run_starts_a_worker_for_each_queue() -> None:
+    text = (ROOT / "scripts" / "dev.py").read_text()
+    assert '"-Q", "celery",' in text and '"-Q", "triggers",' in text
 
 
 def test_stores_and_web_have_healthchecks() -> None:
