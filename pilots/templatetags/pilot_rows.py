@@ -23,6 +23,11 @@ from pilots.services import RowKind
 register = template.Library()
 
 EMPTY = "—"
+# A list on the plan page shows its first rows and a count; "Show all" loads the rest. Enough to
+# read at a glance, few enough that a plan with hundreds of rows still renders in milliseconds.
+ROWS_SHOWN = 10
+# ``expanded`` of every list (the list's own page, a list re-rendered after a write).
+ALL_LISTS = "*"
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,12 @@ class Line:
 @dataclass(frozen=True)
 class Table:
     headers: list[str]
-    lines: list[Line]
+    lines: list[Line]  # the rows shown: the first ROWS_SHOWN unless the list is expanded
+    total: int = 0  # rows in the list, shown or not
+
+    @property
+    def hidden(self) -> int:
+        return self.total - len(self.lines)
 
     @property
     def span(self) -> int:
@@ -134,6 +144,19 @@ def _columns(kind: RowKind) -> tuple[tuple[str, tuple[Part, ...] | Worded], ...]
     )
 
 
+def _column_fields(parts: tuple[Part, ...] | Worded) -> tuple[str, ...]:
+    return parts.fields if isinstance(parts, Worded) else tuple(name for name, _b, _a in parts)
+
+
+def _column_has_value(row: models.Model, parts: tuple[Part, ...] | Worded) -> bool:
+    """Whether the row's cell in this column is not empty, from the stored values alone (the
+    same test ``_cell`` starts with), so hidden rows cost no formatting."""
+    return any(
+        getattr(row, _field(type(row), name).attname) not in (None, "")
+        for name in _column_fields(parts)
+    )
+
+
 def _column_cell(row: models.Model, parts: tuple[Part, ...] | Worded) -> Cell:
     if isinstance(parts, Worded):
         return Cell(parts.text(row))
@@ -171,28 +194,33 @@ def _group_key(row: models.Model, names: tuple[str, ...]) -> tuple[Any, ...]:
 
 
 @register.simple_tag
-def row_table(kind: RowKind, rows: Iterable[models.Model]) -> Table:
-    """The rows as a table, leaving out columns no row has a value for."""
+def row_table(kind: RowKind, rows: Iterable[models.Model], expanded: str = ALL_LISTS) -> Table:
+    """The rows as a table, leaving out columns no row has a value for. Unless ``expanded``
+    names this list (its slug) or every list (``ALL_LISTS``), only the first ``ROWS_SHOWN``
+    rows get lines; ``total`` counts them all."""
     rows = list(rows)
     groups = _groups(kind.model)
     if groups:
         rows.sort(key=lambda r: (_group_key(r, groups), r.position))  # type: ignore[attr-defined]
     columns = _columns(kind)
-    cells = [[_column_cell(row, parts) for _header, parts in columns] for row in rows]
-    shown = [i for i in range(len(columns)) if any(line[i].text != EMPTY for line in cells)]
+    shown = [
+        i for i, (_header, parts) in enumerate(columns)
+        if any(_column_has_value(row, parts) for row in rows)
+    ]  # fmt: skip
     headers = [columns[i][0] for i in shown]
     keys = [_group_key(r, groups) for r in rows]
+    visible = rows if expanded in (ALL_LISTS, kind.slug) else rows[:ROWS_SHOWN]
     lines = [
         Line(
             row=row,
-            cells=[cells[n][i] for i in shown],
+            cells=[_column_cell(row, columns[i][1]) for i in shown],
             first=n == 0 or keys[n - 1] != keys[n],
             last=n == len(rows) - 1 or keys[n + 1] != keys[n],
             headers=headers,
         )
-        for n, row in enumerate(rows)
+        for n, row in enumerate(visible)
     ]
-    return Table(headers=headers, lines=lines)
+    return Table(headers=headers, lines=lines, total=len(rows))
 
 
 @register.simple_tag
