@@ -11,6 +11,7 @@ from typing import Any, cast
 
 from django import template
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.text import capfirst
@@ -43,6 +44,21 @@ class Line:
     first: bool  # first of its list (or group): cannot move up
     last: bool
     headers: list[str]
+    list_url: str = ""  # the list's URL (``pilots:row_list``); the row's actions live under it
+
+    # The row's actions, "<list_url><row id>/<action>" as pilots/views/rows.py routes them: one
+    # reverse() per list rather than three per row (a long list's rows were mostly URL work).
+    @property
+    def edit_url(self) -> str:
+        return f"{self.list_url}{self.row.pk}/edit"
+
+    @property
+    def move_url(self) -> str:
+        return f"{self.list_url}{self.row.pk}/move"
+
+    @property
+    def remove_url(self) -> str:
+        return f"{self.list_url}{self.row.pk}/remove"
 
     @property
     def labelled(self) -> list[tuple[str, Cell]]:
@@ -52,6 +68,12 @@ class Line:
     def summary(self) -> str:
         """The row in one line, for confirmations: "US-145 · Checkout with saved cards"."""
         return " · ".join(c.text for c in self.cells if c.text != EMPTY)
+
+    @property
+    def short_summary(self) -> str:
+        """``summary`` cut to 80 characters, for the remove confirmation."""
+        summary = self.summary
+        return summary if len(summary) <= 80 else summary[:79] + "…"
 
 
 @dataclass(frozen=True)
@@ -210,6 +232,7 @@ def row_table(kind: RowKind, rows: Iterable[models.Model], expanded: str = ALL_L
     headers = [columns[i][0] for i in shown]
     keys = [_group_key(r, groups) for r in rows]
     visible = rows if expanded in (ALL_LISTS, kind.slug) else rows[:ROWS_SHOWN]
+    list_url = reverse("pilots:row_list", args=[rows[0].plan_id, kind.slug]) if rows else ""
     lines = [
         Line(
             row=row,
@@ -217,6 +240,7 @@ def row_table(kind: RowKind, rows: Iterable[models.Model], expanded: str = ALL_L
             first=n == 0 or keys[n - 1] != keys[n],
             last=n == len(rows) - 1 or keys[n + 1] != keys[n],
             headers=headers,
+            list_url=list_url,
         )
         for n, row in enumerate(visible)
     ]

@@ -162,3 +162,11 @@ def test_plan_page_queries_and_size_do_not_grow_with_rows(
     assert _list(body, "risks").count('data-testid="row"') == shown
     assert body.count('data-testid="rows-more"') == (10 if rows > ROWS_SHOWN else 0)
     assert len(body) < 200_000
+
+
+def test_row_actions_point_at_the_row_views(client_for, po, plan):
+    """The action URLs are built from one reverse() per list: they are the routed ones."""
+    body = client_for(po).get(reverse("pilots:plan_detail", args=[plan.pk])).content.decode()
+    risk = plan.risks.order_by("position").first()
+    for name in ("row_edit", "row_move", "row_remove"):
+        assert f'"{reverse(f"pilots:{name}", args=[plan.pk, "risks", risk.pk])}"' in body
