@@ -284,7 +284,6 @@ def test_failed_plans_of_the_last_tick_are_counted(client, broker_up, team, po):
     assert scheduler["last_tick"]["failed_plans"] == 1
 
 
-
 def test_probes_reuse_one_broker_connection(client, settings, private_redis):
     """A load balancer probes every few seconds: 20 probes keep using the connection the first
     one opened instead of opening (and closing) one each — as the Redis server counts them."""
