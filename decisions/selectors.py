@@ -14,7 +14,7 @@ from metrics.models import CheckRun, PlanJobFailure, SignalEpisode, TriggerEpiso
 from pilots.health import plan_health
 from pilots.models import PilotPlan, SignOff
 from pilots.review import REVIEWS
-from pilots.selectors import plan_days_left, plan_detail_queryset
+from pilots.selectors import plan_days_left, plan_health_queryset
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ def portfolio_rows(*, plan_ids: list[int]) -> list[PortfolioRow]:
     failing = PlanJobFailure.objects.filter(plan=OuterRef("pk")).order_by("first_at", "job")
     loaded = {
         plan.pk: plan
-        for plan in plan_detail_queryset()
+        for plan in plan_health_queryset()
         .filter(pk__in=plan_ids)
         .annotate(
             unresolved_episodes=Coalesce(unresolved, 0),

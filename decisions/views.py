@@ -1,8 +1,9 @@
 """The portfolio: every pilot the user may see across their teams, at a glance.
 
 One row per plan: team, state, business days left in the time-box, plan health (gap count) and
-sign-off status. The page's slice of plans is loaded with ``plan_detail_queryset`` (every section
-prefetched for those 25 plans at once), so the query count does not grow with the number of plans.
+sign-off status. The page's slice of plans is loaded with ``plan_health_queryset`` (what plan
+health reads, for those 25 plans at once), so the query count does not grow with the number of
+plans and the time does not grow with the rows of their sections.
 """
 
 from __future__ import annotations

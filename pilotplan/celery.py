@@ -1,11 +1,22 @@
 """The Celery application. Settings come from Django's settings under the ``CELERY_`` namespace."""
 
+import gc
 import os
 
 from celery import Celery
+from celery.signals import worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pilotplan.settings")
 
 app = Celery("pilotplan")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_process_init.connect
+def freeze_start_up_objects(**kwargs: object) -> None:
+    """Each worker process, once started: what it loaded so far (Django, apps, tasks) lives as
+    long as the process, so leave it out of the cyclic collector's full collections, as the web
+    process does in pilotplan/wsgi.py (docs/operations.md, "Database and process settings")."""
+    gc.collect()
+    gc.freeze()

@@ -112,6 +112,13 @@ DATABASES = {
     )
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# PostgreSQL's JIT off for our connections: our queries are short OLTP reads and writes, and on
+# tables not analysed since a bulk load the planner's estimates cross the JIT threshold and
+# compiling took 92 of a 93 ms portfolio query (docs/operations.md, "Database and process
+# settings"). DATABASE_JIT=true leaves the server's setting alone.
+if not envbool("DATABASE_JIT", False):
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options["options"] = f"-c jit=off {_options.get('options', '')}".strip()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = envurl("REDIS_URL", "redis://127.0.0.1:6379/0", schemes=("redis", "rediss"))

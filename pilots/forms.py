@@ -17,7 +17,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models
 from django.utils.formats import date_format
 
-from accounts.forms import time_zone_choices
+from accounts.forms import TimeZoneSelect, time_zone_choices
 from accounts.models import Team, User
 from pilots.models import (
     Cohort,
@@ -256,7 +256,9 @@ class TimelineForm(SectionForm):
     key = Section.TIMELINE
     Meta = _meta(PilotPlan, Section.TIMELINE)
 
-    time_zone = forms.ChoiceField(label="Time zone", choices=time_zone_choices)
+    time_zone = forms.ChoiceField(
+        label="Time zone", choices=time_zone_choices, widget=TimeZoneSelect
+    )
     business_days = forms.IntegerField(
         label="Time-box (business days)",
         min_value=1,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 from django.utils import timezone
 
 from accounts.models import TeamHoliday, User
@@ -13,12 +14,18 @@ from accounts.ui import zone_of
 from pilots import timeline
 from pilots.access import plan_for_user, plans_visible_to
 from pilots.models import (
+    CohortSegment,
+    Dashboard,
+    EntryCriterion,
     ExitCriterion,
     OnCallShift,
     PilotPlan,
+    ResponseSla,
     Risk,
+    RollbackRehearsal,
     RollbackStep,
     RollbackTrigger,
+    ScopeItem,
 )
 
 
@@ -58,6 +65,45 @@ def plan_detail_queryset() -> QuerySet[PilotPlan]:
         "rollback_rehearsals",
         Prefetch("risks", queryset=Risk.objects.select_related("owner")),
         Prefetch("team__holidays", queryset=TeamHoliday.objects.order_by("date")),
+    )
+
+
+def _any(model: type[Any], **filters: Any) -> QuerySet[Any]:
+    """One row per plan that has any (its first): enough for "is there one", without loading
+    every row of every plan."""
+    first = model.objects.filter(plan=OuterRef("plan"), **filters).order_by("pk").values("pk")
+    return model.objects.filter(pk=Subquery(first[:1])).only("pk", "plan")
+
+
+def plan_health_queryset() -> QuerySet[PilotPlan]:
+    """Plans loaded with what ``pilots.health.plan_health`` reads and no more, for pages that
+    show the health of many plans at once (the portfolio). Lists whose rules only ask whether
+    a row exists hold at most one row here; only the rules that read every row (exit criteria
+    thresholds, on-call coverage, the segment mix) get every row, with the fields they read.
+    Not for showing a plan's sections: use ``plan_detail_queryset`` for that."""
+    return PilotPlan.objects.select_related("team", "cohort", "environment").prefetch_related(
+        Prefetch("scope_items", queryset=_any(ScopeItem, kind=ScopeItem.Kind.INCLUDED)),
+        Prefetch("entry_criteria", queryset=_any(EntryCriterion)),
+        Prefetch(
+            "exit_criteria",
+            queryset=ExitCriterion.objects.select_related("metric").only(
+                "pk", "plan", "threshold", "metric__name"
+            ),
+        ),
+        Prefetch("dashboards", queryset=_any(Dashboard)),
+        Prefetch("response_slas", queryset=_any(ResponseSla)),
+        Prefetch("risks", queryset=_any(Risk)),
+        Prefetch("rollback_triggers", queryset=_any(RollbackTrigger)),
+        Prefetch("rollback_steps", queryset=_any(RollbackStep)),
+        Prefetch("rollback_rehearsals", queryset=_any(RollbackRehearsal)),
+        Prefetch(
+            "on_call", queryset=OnCallShift.objects.only("pk", "plan", "starts_on", "ends_on")
+        ),
+        Prefetch(
+            "segments",
+            queryset=CohortSegment.objects.only("pk", "plan", "dimension", "intended_share"),
+        ),
+        Prefetch("team__holidays", queryset=TeamHoliday.objects.only("pk", "team", "date")),
     )
 
 

@@ -364,12 +364,18 @@ def named_choice(name: str, choices: Any, **kwargs: Any) -> serializers.ChoiceFi
     return _NAMED_CHOICE_FIELDS[name](choices=choices, **kwargs)
 
 
+def rows_in_order(rows: Any) -> list[Any]:
+    """A list's rows in the order the API gives them: as loaded, except scope items, which are
+    numbered apart: included first, each in its order."""
+    rows = list(rows.all() if hasattr(rows, "all") else rows)
+    if rows and isinstance(rows[0], ScopeItem):
+        rows.sort(key=lambda i: (i.kind != ScopeItem.Kind.INCLUDED, i.position))
+    return rows
+
+
 class ScopeItemListSerializer(serializers.ListSerializer):
     def to_representation(self, data: Any) -> list[Any]:
-        # Included and excluded items are numbered apart: included first, each in its order.
-        items = data.all() if hasattr(data, "all") else data
-        ordered = sorted(items, key=lambda i: (i.kind != ScopeItem.Kind.INCLUDED, i.position))
-        return super().to_representation(ordered)
+        return super().to_representation(rows_in_order(data))
 
 
 class ScopeItemSerializer(OrderedRowSerializer):
@@ -529,7 +535,16 @@ def rows_output_serializer(slug: str) -> type[serializers.Serializer]:
             "version": serializers.IntegerField(
                 help_text="The section's version: send it in If-Match to change these rows."
             ),
-            "rows": ROW_SERIALIZERS[slug](many=True),
+            "count": serializers.IntegerField(help_text="Rows in the list, on every page."),
+            "next": serializers.URLField(
+                allow_null=True, help_text="The next page of rows; null on the last."
+            ),
+            "previous": serializers.URLField(
+                allow_null=True, help_text="The previous page of rows; null on the first."
+            ),
+            "rows": ROW_SERIALIZERS[slug](
+                many=True, help_text=f"This page's rows, in order: at most {ROWS_PER_PAGE}."
+            ),
         },
     )
 
@@ -546,9 +561,41 @@ class MoveInputSerializer(StrictSerializer):
 # --- the whole plan ----------------------------------------------------------------------------
 
 
+# A list holds at most this many rows in the plan document and on each page of its rows
+# endpoint (``plans/<id>/rows/<list>?page=2``): a plan with hundreds of rows per list still
+# answers in one small response, and ``row_lists`` says how many there are and where the rest is.
+ROWS_PER_PAGE = 50
+
+
+class FirstRowsSerializer(serializers.ListSerializer):
+    """A row list of the plan document: its first ``ROWS_PER_PAGE`` rows, in order."""
+
+    def to_representation(self, data: Any) -> list[Any]:
+        return super().to_representation(rows_in_order(data)[:ROWS_PER_PAGE])
+
+
 def row_list(serializer: type[RowSerializer], source: str | None = None) -> RowSerializer:
     kwargs = {"source": source} if source else {}
-    return serializer(many=True, read_only=True, **kwargs)
+    return FirstRowsSerializer(  # type: ignore[return-value]
+        child=serializer(),
+        read_only=True,
+        help_text=f"The first {ROWS_PER_PAGE} rows, in order; `row_lists` has the rest.",
+        **kwargs,
+    )
+
+
+class RowListRefSerializer(serializers.Serializer):
+    """One row list of the plan: how many rows it has and where to read them page by page."""
+
+    count = serializers.IntegerField(help_text="Rows in the list.")
+    complete = serializers.BooleanField(
+        help_text=f"Whether the document holds every row (at most {ROWS_PER_PAGE} are)."
+    )
+    url = serializers.URLField(help_text="The list's rows, page by page (`?page=2`, …).")
+    next = serializers.URLField(
+        allow_null=True,
+        help_text="The page after the rows in the document; null when it holds them all.",
+    )
 
 
 class ScopeDocumentSerializer(serializers.Serializer):
@@ -640,9 +687,19 @@ class PlanDocumentSerializer(serializers.Serializer):
     health = serializers.SerializerMethodField(
         help_text="Plan health: every gap, in section order; empty when the plan is complete."
     )
+    row_lists = serializers.SerializerMethodField(
+        help_text=f"Every row list by its name in the URL (`exit-criteria`): its row count and "
+        f"where to read it page by page. The sections hold each list's first {ROWS_PER_PAGE} rows."
+    )
 
     def get_can_edit(self, plan: PilotPlan) -> bool:
         return bool(self.context["can_edit"])
+
+    @extend_schema_field(serializers.DictField(child=RowListRefSerializer()))
+    def get_row_lists(self, plan: PilotPlan) -> dict[str, Any]:
+        return {
+            slug: RowListRefSerializer(ref).data for slug, ref in self.context["row_lists"].items()
+        }
 
     @extend_schema_field(GapSerializer(many=True))
     def get_health(self, plan: PilotPlan) -> list[dict[str, Any]]:

@@ -26,14 +26,17 @@ from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.core.paginator import InvalidPage, Paginator
 from django.db import transaction
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.decorators import api_view
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
+from rest_framework.utils.urls import replace_query_param
 
 from accounts.models import User
 from accounts.permissions import Perm
@@ -52,6 +55,7 @@ from pilots.access import can_edit, plan_for_user, team_for_plan_creation
 from pilots.api.errors import PRECONDITION_FAILED
 from pilots.api.serializers import (
     ROW_SERIALIZERS,
+    ROWS_PER_PAGE,
     SECTION_SERIALIZERS,
     ComplianceInputSerializer,
     EnvironmentSectionSerializer,
@@ -61,6 +65,7 @@ from pilots.api.serializers import (
     PlanListFilterSerializer,
     PlanSummarySerializer,
     References,
+    rows_in_order,
     rows_output_serializer,
 )
 from pilots.models import PilotPlan, PlanSection, Section
@@ -98,8 +103,28 @@ def _expected_version(request: Request, plan: PilotPlan, key: str) -> int:
     return current.version
 
 
-def _document(plan: PilotPlan) -> Response:
-    data = PlanDocumentSerializer(plan, context=_context(plan)).data
+def _rows_url(request: Request, plan: PilotPlan, slug: str, page: int = 1) -> str:
+    url = reverse("api:plan-rows", kwargs={"plan_id": plan.pk, "slug": slug}, request=request)
+    return url if page == 1 else replace_query_param(url, "page", page)
+
+
+def _row_lists(request: Request, plan: PilotPlan) -> dict[str, dict[str, Any]]:
+    """Each row list's count and where its rows are, for the document (no query)."""
+    lists = {}
+    for slug, kind in ROW_KINDS.items():
+        count = len(_loaded_rows(plan, kind))
+        lists[slug] = {
+            "count": count,
+            "complete": count <= ROWS_PER_PAGE,
+            "url": _rows_url(request, plan, slug),
+            "next": _rows_url(request, plan, slug, 2) if count > ROWS_PER_PAGE else None,
+        }
+    return lists
+
+
+def _document(request: Request, plan: PilotPlan) -> Response:
+    context = {**_context(plan), "row_lists": _row_lists(request, plan)}
+    data = PlanDocumentSerializer(plan, context=context).data
     return with_etag(Response(data), plan.version)
 
 
@@ -112,12 +137,26 @@ def _loaded_rows(plan: PilotPlan, kind: RowKind) -> list[Any]:
     return list(getattr(plan, related).all())
 
 
-def _rows_response(plan: PilotPlan, kind: RowKind, version: int) -> Response:
+def _rows_response(request: Request, plan: PilotPlan, kind: RowKind, version: int) -> Response:
+    """One page of the list (``?page=``, from 1; ``ROWS_PER_PAGE`` rows each)."""
+    rows = rows_in_order(_loaded_rows(plan, kind))
+    paginator = Paginator(rows, ROWS_PER_PAGE, allow_empty_first_page=True)
+    try:
+        page = paginator.page(request.query_params.get("page", 1))
+    except InvalidPage:
+        raise NotFound("Invalid page.") from None
     data = {
         "kind": kind.slug,
         "section": kind.section,
         "version": version,
-        "rows": _loaded_rows(plan, kind),
+        "count": paginator.count,
+        "next": _rows_url(request, plan, kind.slug, page.next_page_number())
+        if page.has_next()
+        else None,
+        "previous": _rows_url(request, plan, kind.slug, page.previous_page_number())
+        if page.has_previous()
+        else None,
+        "rows": page.object_list,
     }
     return with_etag(Response(ROWS_OUTPUT[kind.slug](data).data), version)
 
@@ -226,7 +265,7 @@ def _plan_create(request: Request, user: User) -> Response:
                 expected_version=versions[Section.OVERVIEW],
                 values=overview,
             )
-    response = _document(_plan(request, plan.pk))
+    response = _document(request, _plan(request, plan.pk))
     response.status_code = status.HTTP_201_CREATED
     response["Location"] = reverse("api:plan-detail", kwargs={"plan_id": plan.pk}, request=request)
     return response
@@ -255,7 +294,7 @@ def _clone_source(user: User, team_id: int, plan_id: int) -> PilotPlan:
 @api_view(["GET"])
 def plan_detail(request: Request, plan_id: int) -> Response:
     plan = _plan(request, plan_id)
-    return not_modified(request, plan.version) or _document(plan)
+    return not_modified(request, plan.version) or _document(request, plan)
 
 
 # --- single-valued sections ----------------------------------------------------------------------
@@ -366,7 +405,7 @@ def _rows(request: Request, plan_id: int, slug: str) -> Response:
     kind = _kind(slug)
     if request.method == "GET":
         version = selectors.section_versions_loaded(plan)[kind.section]
-        return not_modified(request, version) or _rows_response(plan, kind, version)
+        return not_modified(request, version) or _rows_response(request, plan, kind, version)
     expected = _expected_version(request, plan, kind.section)
     serializer_class = ROW_SERIALIZERS[slug]
     payload = serializer_class(
@@ -436,7 +475,7 @@ def _row_move(request: Request, plan_id: int, slug: str, row_id: int) -> Respons
         expected_version=expected,
         offset=int(payload.validated_data["offset"]),
     )
-    return _rows_response(_plan(request, plan_id), kind, expected + 1)
+    return _rows_response(request, _plan(request, plan_id), kind, expected + 1)
 
 
 def _row_endpoints(kind: RowKind) -> dict[str, Callable[..., Response]]:
@@ -461,8 +500,10 @@ def _row_endpoints(kind: RowKind) -> dict[str, Callable[..., Response]]:
         tags=TAGS,
         methods=["GET"],
         operation_id=f"plans_rows_{name}_list",
-        summary=f"The {label} list, in order",
-        parameters=[IF_NONE_MATCH, _section_etag([200, 304])],
+        summary=f"The {label} list, in order, page by page",
+        description=f"At most {ROWS_PER_PAGE} rows a page; `next` and `previous` link the pages "
+        "and `count` gives the rows in the list.",
+        parameters=[PAGE_PARAMETER, IF_NONE_MATCH, _section_etag([200, 304])],
         responses=_reading(rows_out),
     )(collection)
     one = api_view(["GET", "PATCH", "DELETE"])(_row)

@@ -11,6 +11,7 @@ from typing import Any, cast
 
 from django import template
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.text import capfirst
@@ -23,6 +24,11 @@ from pilots.services import RowKind
 register = template.Library()
 
 EMPTY = "—"
+# A list on the plan page shows its first rows and a count; "Show all" loads the rest. Enough to
+# read at a glance, few enough that a plan with hundreds of rows still renders in milliseconds.
+ROWS_SHOWN = 10
+# ``expanded`` of every list (the list's own page, a list re-rendered after a write).
+ALL_LISTS = "*"
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,21 @@ class Line:
     first: bool  # first of its list (or group): cannot move up
     last: bool
     headers: list[str]
+    list_url: str = ""  # the list's URL (``pilots:row_list``); the row's actions live under it
+
+    # The row's actions, "<list_url><row id>/<action>" as pilots/views/rows.py routes them: one
+    # reverse() per list rather than three per row (a long list's rows were mostly URL work).
+    @property
+    def edit_url(self) -> str:
+        return f"{self.list_url}{self.row.pk}/edit"
+
+    @property
+    def move_url(self) -> str:
+        return f"{self.list_url}{self.row.pk}/move"
+
+    @property
+    def remove_url(self) -> str:
+        return f"{self.list_url}{self.row.pk}/remove"
 
     @property
     def labelled(self) -> list[tuple[str, Cell]]:
@@ -48,11 +69,22 @@ class Line:
         """The row in one line, for confirmations: "US-145 · Checkout with saved cards"."""
         return " · ".join(c.text for c in self.cells if c.text != EMPTY)
 
+    @property
+    def short_summary(self) -> str:
+        """``summary`` cut to 80 characters, for the remove confirmation."""
+        summary = self.summary
+        return summary if len(summary) <= 80 else summary[:79] + "…"
+
 
 @dataclass(frozen=True)
 class Table:
     headers: list[str]
-    lines: list[Line]
+    lines: list[Line]  # the rows shown: the first ROWS_SHOWN unless the list is expanded
+    total: int = 0  # rows in the list, shown or not
+
+    @property
+    def hidden(self) -> int:
+        return self.total - len(self.lines)
 
     @property
     def span(self) -> int:
@@ -134,6 +166,19 @@ def _columns(kind: RowKind) -> tuple[tuple[str, tuple[Part, ...] | Worded], ...]
     )
 
 
+def _column_fields(parts: tuple[Part, ...] | Worded) -> tuple[str, ...]:
+    return parts.fields if isinstance(parts, Worded) else tuple(name for name, _b, _a in parts)
+
+
+def _column_has_value(row: models.Model, parts: tuple[Part, ...] | Worded) -> bool:
+    """Whether the row's cell in this column is not empty, from the stored values alone (the
+    same test ``_cell`` starts with), so hidden rows cost no formatting."""
+    return any(
+        getattr(row, _field(type(row), name).attname) not in (None, "")
+        for name in _column_fields(parts)
+    )
+
+
 def _column_cell(row: models.Model, parts: tuple[Part, ...] | Worded) -> Cell:
     if isinstance(parts, Worded):
         return Cell(parts.text(row))
@@ -171,28 +216,35 @@ def _group_key(row: models.Model, names: tuple[str, ...]) -> tuple[Any, ...]:
 
 
 @register.simple_tag
-def row_table(kind: RowKind, rows: Iterable[models.Model]) -> Table:
-    """The rows as a table, leaving out columns no row has a value for."""
+def row_table(kind: RowKind, rows: Iterable[models.Model], expanded: str = ALL_LISTS) -> Table:
+    """The rows as a table, leaving out columns no row has a value for. Unless ``expanded``
+    names this list (its slug) or every list (``ALL_LISTS``), only the first ``ROWS_SHOWN``
+    rows get lines; ``total`` counts them all."""
     rows = list(rows)
     groups = _groups(kind.model)
     if groups:
         rows.sort(key=lambda r: (_group_key(r, groups), r.position))  # type: ignore[attr-defined]
     columns = _columns(kind)
-    cells = [[_column_cell(row, parts) for _header, parts in columns] for row in rows]
-    shown = [i for i in range(len(columns)) if any(line[i].text != EMPTY for line in cells)]
+    shown = [
+        i for i, (_header, parts) in enumerate(columns)
+        if any(_column_has_value(row, parts) for row in rows)
+    ]  # fmt: skip
     headers = [columns[i][0] for i in shown]
     keys = [_group_key(r, groups) for r in rows]
+    visible = rows if expanded in (ALL_LISTS, kind.slug) else rows[:ROWS_SHOWN]
+    list_url = reverse("pilots:row_list", args=[rows[0].plan_id, kind.slug]) if rows else ""
     lines = [
         Line(
             row=row,
-            cells=[cells[n][i] for i in shown],
+            cells=[_column_cell(row, columns[i][1]) for i in shown],
             first=n == 0 or keys[n - 1] != keys[n],
             last=n == len(rows) - 1 or keys[n + 1] != keys[n],
             headers=headers,
+            list_url=list_url,
         )
-        for n, row in enumerate(rows)
+        for n, row in enumerate(visible)
     ]
-    return Table(headers=headers, lines=lines)
+    return Table(headers=headers, lines=lines, total=len(rows))
 
 
 @register.simple_tag

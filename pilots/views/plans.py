@@ -140,6 +140,9 @@ def _page(
     ]
     context = {
         **_plan_context(plan),
+        # The list whose every row is shown (``?all=<list>``, "Show all" without JavaScript);
+        # the others show their first rows.
+        "expanded": request.GET.get("all", ""),
         "sections": blocks,
         "sections_nav": Section.choices,
         "gaps": plan_health(plan),

@@ -32,6 +32,7 @@ from pilots.models import PilotPlan
 from pilots.row_forms import row_form
 from pilots.selectors import plan_detail_queryset, section_versions_loaded
 from pilots.services import RowKind, SectionConflict, row_kind
+from pilots.templatetags.pilot_rows import ALL_LISTS
 
 CONFLICT = 409
 MOVES = {"up": -1, "down": +1}
@@ -90,6 +91,8 @@ def _render(
         "rows": _rows(plan, kind),
         "version": section_versions_loaded(plan)[kind.section],
         "can_edit": can_edit(plan),
+        # Every row: on the list's own page, and after a write in the list the person works in.
+        "expanded": ALL_LISTS,
         **extra,
     }
     template = "pilots/rows/list.html#list" if _partial(request) else "pilots/rows/list.html"
@@ -133,7 +136,9 @@ def row_list(request: AuthedHtmxRequest, plan_id: int, slug: str) -> HttpRespons
     # On the list's own page (no JavaScript) the add form is what the person came for; the plan
     # page asks for it (``?add=1``) when someone unfolds "Add …".
     add_open = not _partial(request) or request.GET.get("add") == "1"
-    return _render(request, plan, kind, add_open=add_open)
+    # On the plan page a list shows its first rows until "Show all" (``?all=1``) is asked for.
+    expanded = ALL_LISTS if not _partial(request) or request.GET.get("all") == "1" else ""
+    return _render(request, plan, kind, add_open=add_open, expanded=expanded)
 
 
 @login_required

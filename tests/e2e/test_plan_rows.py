@@ -11,7 +11,9 @@ import pytest
 from playwright.sync_api import expect
 
 from catalogue.models import MetricDefinition
+from pilots import services
 from pilots.models import ExitCriterion, PlanSection
+from pilots.services import ROW_KINDS, section_versions
 from tests.factories import PilotPlanFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -186,3 +188,60 @@ def test_rows_are_added_and_removed_without_javascript(
     page.wait_for_url(re.compile(rf"/plans/{plan.pk}/#section-scope$"))
     expect(page.get_by_test_id("rows-scope-items").get_by_test_id("rows-empty")).to_be_visible()
     assert not plan.scope_items.exists()
+
+
+def _risks(plan, po, n):  # type: ignore[no-untyped-def]
+    for i in range(n):
+        services.row_add(
+            plan=plan,
+            kind=ROW_KINDS["risks"],
+            user=po,
+            expected_version=section_versions(plan=plan)["risks"],
+            values={"description": f"Risk {i}", "likelihood": "low", "impact": "low"},
+        )
+
+
+def test_a_long_list_shows_its_first_rows_and_show_all_loads_the_rest(
+    page, live_server, login, team, po
+):
+    plan = PilotPlanFactory(team=team, owner=po, title="Saved cards pilot")
+    _risks(plan, po, 14)
+    login(page, po)
+    page.goto(f"{live_server.url}/plans/{plan.pk}/")
+    page.evaluate("window.__marker = 'same page'")
+    risks = page.get_by_test_id("rows-risks")
+    expect(risks.get_by_test_id("row")).to_have_count(10)
+    expect(risks.get_by_test_id("rows-more")).to_contain_text("Showing 10 of 14 risks.")
+    _shot(page.get_by_test_id("section-risks"), "rows-first-ten")
+
+    risks.get_by_role("link", name="Show all 14").click()
+    expect(risks.get_by_test_id("row")).to_have_count(14)
+    expect(risks.get_by_test_id("rows-more")).to_have_count(0)
+    expect(risks.get_by_test_id("row").last).to_contain_text("Risk 13")
+
+    # Adding to the expanded list keeps every row in view, the new one last.
+    add = _add_form(risks, "risk")
+    add.get_by_label("Description").fill("The newest risk")
+    add.get_by_label("Likelihood").select_option("low")
+    add.get_by_label("Impact").select_option("low")
+    add.get_by_role("button", name="Add risk").click()
+    expect(risks.get_by_test_id("row")).to_have_count(15)
+    expect(risks.get_by_test_id("row").last).to_contain_text("The newest risk")
+    assert page.evaluate("window.__marker") == "same page"
+
+
+def test_show_all_works_without_javascript(browser, live_server, login, team, po):
+    plan = PilotPlanFactory(team=team, owner=po, title="Saved cards pilot")
+    _risks(plan, po, 12)
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        login(page, po)
+        page.goto(f"{live_server.url}/plans/{plan.pk}/")
+        risks = page.get_by_test_id("rows-risks")
+        expect(risks.get_by_test_id("row")).to_have_count(10)
+        risks.get_by_role("link", name="Show all 12").click()
+        expect(page).to_have_url(re.compile(rf"/plans/{plan.pk}/\?all=risks#rows-risks$"))
+        expect(page.get_by_test_id("rows-risks").get_by_test_id("row")).to_have_count(12)
+    finally:
+        context.close()

@@ -282,3 +282,21 @@ def test_failed_plans_of_the_last_tick_are_counted(client, broker_up, team, po):
     scheduler = client.get(URL).json()["scheduler"]
     assert scheduler["status"] == "ok"  # the tick completed; one plan failed in it
     assert scheduler["last_tick"]["failed_plans"] == 1
+
+
+def test_probes_reuse_one_broker_connection(client, settings, private_redis):
+    """A load balancer probes every few seconds: 20 probes keep using the connection the first
+    one opened instead of opening (and closing) one each — as the Redis server counts them."""
+    _proc, url = private_redis
+    settings.REDIS_URL = url
+    observer = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        assert client.get(URL).json()["broker"] == "ok"
+        opened = observer.info("stats")["total_connections_received"]
+        assert len(observer.client_list()) == 2  # the probes' connection and the observer
+        for _ in range(20):
+            assert client.get(URL).json()["broker"] == "ok"
+        assert observer.info("stats")["total_connections_received"] == opened
+        assert len(observer.client_list()) == 2
+    finally:
+        observer.close()

@@ -1,0 +1,233 @@
+"""The pages' part of ``make bench`` (issue #15): the plan page with 5 and with 100 rows per list,
+the portfolio and the plan list for a page of 25 plans, the plan API of the 100-row plan, and side
+by side in the same run the two process settings the figures depend on: PostgreSQL's JIT (on /
+off, tables freshly seeded and never analysed) and ``gc.freeze`` (with / without).
+
+The plans are built through the services (the template, then rows added one by one as the page
+does), so their rows look like real ones. ``python -m tests.bench`` with ``BENCH_ONLY=pages`` runs
+this part alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import json
+import os
+import statistics
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+RUNS = int(os.environ.get("BENCH_RUNS", "200"))
+PAGE_ROWS = 25
+
+
+def _p95(samples: list[float]) -> float:
+    return statistics.quantiles(samples, n=20)[-1]
+
+
+def _timed(fn: Callable[[], Any], runs: int = RUNS) -> list[float]:
+    fn()  # warm caches and the connection
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1000)
+    return samples
+
+
+def _values(kind, plan, n: int, po) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """The values of the ``n``-th row of ``kind`` a person might type."""
+    from catalogue.models import MetricDefinition
+    from pilots.models import CohortSegment, EntryCriterion, ScopeItem
+
+    day = plan.start_date or dt.date(2026, 1, 5)
+    metric = MetricDefinition.objects.filter(team=None, key="p95_latency").first()
+    return {
+        "scope-items": {
+            "kind": ScopeItem.Kind.INCLUDED,
+            "reference": f"US-{200 + n}",
+            "title": f"Story {n}: pay with a saved card from the basket",
+        },
+        "segments": {
+            "dimension": CohortSegment.Dimension.REGION,
+            "value": f"Region {n}",
+            "intended_share": Decimal("1"),
+        },
+        "entry-criteria": {
+            "text": f"Check {n} of the release checklist passed",
+            "kind": EntryCriterion.Kind.NON_FUNCTIONAL,
+            "status": EntryCriterion.Status.PENDING,
+        },
+        "exit-criteria": {
+            "metric": metric,
+            "aggregation": "percentile",
+            "percentile": Decimal("95"),
+            "comparator": "lt",
+            "threshold": Decimal(300 + n),
+            "unit": "ms",
+            "window_hours": 24,
+            "min_sample_size": 60,
+            "blocking": n % 2 == 0,
+        },
+        "dashboards": {"name": f"P-{n:02d}", "url": f"https://dashboards.example.com/P-{n:02d}"},
+        "on-call": {
+            "person": po,
+            "starts_on": day + dt.timedelta(days=n),
+            "ends_on": day + dt.timedelta(days=n),
+        },
+        "rollback-triggers": {
+            "metric": metric,
+            "comparator": "gt",
+            "threshold": Decimal(400 + n),
+            "mode": "sustained",
+            "sustained_minutes": 5 + n % 30,
+            "description": f"p95 latency above {400 + n} ms",
+        },
+        "rollback-steps": {
+            "action": f"Step {n}: switch flag {n} off and verify the checkout",
+            "owner": po,
+            "expected_minutes": 5,
+        },
+        "rehearsals": {
+            "rehearsed_on": dt.date(2026, 1, 5) - dt.timedelta(days=n),
+            "outcome": "passed",
+            "notes": f"Rehearsal {n}: flag off in 4 minutes.",
+        },
+        "risks": {
+            "description": f"Risk {n}: the cohort behaves unlike external users",
+            "likelihood": "medium",
+            "impact": "high",
+            "mitigation": "Compare with external usage before the go decision.",
+            "owner": po,
+        },
+    }[kind.slug]
+
+
+def plan_with_rows(*, team, po, rows: int):  # type: ignore[no-untyped-def]
+    """The template plan with ``rows`` rows in every list (response SLAs: one per severity),
+    each added through ``services.row_add``."""
+    from pilots.models import Section
+    from pilots.services import ROW_KINDS, plan_create_from_template, row_add
+    from pilots.services.sections import section_versions
+
+    plan = plan_create_from_template(team=team, author=po)
+    plan.title = f"Plan with {rows} rows per list"
+    plan.save(update_fields=["title"])
+    for kind in ROW_KINDS.values():
+        if kind.slug == "response-slas":
+            continue
+        have = kind.model._default_manager.filter(plan=plan).count()
+        for n in range(have, rows):
+            version = section_versions(plan=plan)[Section(kind.section).value]
+            row_add(
+                plan=plan,
+                kind=kind,
+                user=po,
+                expected_version=version,
+                values=_values(kind, plan, n, po),
+            )
+    return plan
+
+
+def run(*, po, team, figures: dict[str, float]) -> None:  # type: ignore[no-untyped-def]
+    from pilots.models import PilotPlan
+    from pilots.services import plan_clone
+
+    started = time.perf_counter()
+    big = plan_with_rows(team=team, po=po, rows=100)
+    small = plan_with_rows(team=team, po=po, rows=5)
+    for i in range(PAGE_ROWS - 1):  # the portfolio's and plan list's first page: 25 such plans
+        plan_clone(source=small, author=po, title=f"Pilot {i} with 5 rows per list")
+    print(f"# pages: plans built in {time.perf_counter() - started:.1f} s", flush=True)
+    assert PilotPlan.objects.filter(pk=big.pk).exists()
+
+    client = Client()
+    client.force_login(po)
+
+    def get(url: str) -> Callable[[], Any]:
+        def request() -> Any:
+            response = client.get(url)
+            assert response.status_code == 200, (url, response.status_code)
+            return response
+
+        return request
+
+    def measure(name: str, url: str) -> None:
+        samples = _timed(get(url))
+        figures[f"{name}_ms_p50"] = statistics.median(samples)
+        figures[f"{name}_ms_p95"] = _p95(samples)
+
+    measure("plan_page_5_rows", f"/plans/{small.pk}/")
+    measure("plan_page_100_rows", f"/plans/{big.pk}/")
+    figures["plan_page_5_rows_kb"] = len(get(f"/plans/{small.pk}/")().content) / 1024
+    figures["plan_page_100_rows_kb"] = len(get(f"/plans/{big.pk}/")().content) / 1024
+    measure("portfolio_25", "/portfolio")
+    measure("plan_list_25", "/plans/")
+    measure("home_page_25", "/")
+    measure("plan_api_100_rows", f"/api/v1/plans/{big.pk}")
+    figures["plan_api_100_rows_kb"] = len(get(f"/api/v1/plans/{big.pk}")().content) / 1024
+
+    _jit(get("/portfolio"), figures)
+    _collector(get("/portfolio"), figures)
+
+
+JIT_SETTINGS = {
+    "on": "SET jit = on",  # the server's default thresholds
+    # What happens when the planner's estimates cross jit_above_cost, as on tables not
+    # analysed since a bulk load (the issue measured 92 of 93 ms compiling).
+    "forced": "SET jit = on; SET jit_above_cost = 0",
+    "off": "SET jit = off",  # pilotplan/settings.py's connection option
+}
+
+
+def _jit(portfolio: Callable[[], Any], figures: dict[str, float]) -> None:
+    """The portfolio's main query with JIT on, forced and off, on tables never
+    analysed since they were seeded (as after a restore or a bulk load): its estimated cost,
+    its execution and JIT compile time (EXPLAIN ANALYZE) and its time run repeatedly."""
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        configured = cursor.fetchone()[0]
+    with CaptureQueriesContext(connection) as queries:
+        portfolio()
+    # The main query: the plans with their subqueries (the longest SQL; the slowest one in a
+    # single request is a matter of luck on a busy machine).
+    slowest = max(queries.captured_queries, key=lambda q: len(q["sql"]))["sql"]
+    for name, statement in JIT_SETTINGS.items():
+        with connection.cursor() as cursor:
+            cursor.execute(statement)
+            cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {slowest}")
+            (explained,) = cursor.fetchone()
+        if isinstance(explained, str):
+            explained = json.loads(explained)
+        jit = explained[0].get("JIT", {}).get("Timing", {})
+        figures["portfolio_main_query_cost"] = explained[0]["Plan"]["Total Cost"]
+        figures[f"portfolio_main_query_jit_{name}_ms"] = explained[0]["Execution Time"]
+        figures[f"portfolio_main_query_jit_{name}_compile_ms"] = jit.get("Total", 0.0)
+        # Timed on this connection (a request may reconnect, which would reset the setting).
+        with connection.cursor() as cursor:
+            samples = _timed(lambda: (cursor.execute(slowest), cursor.fetchall()), runs=RUNS // 2)
+            cursor.execute(f"RESET jit_above_cost; SET jit = {configured}")
+        figures[f"portfolio_main_query_jit_{name}_ms_p50"] = statistics.median(samples)
+        figures[f"portfolio_main_query_jit_{name}_ms_p95"] = _p95(samples)
+    print(f"# pages: jit as configured: {configured}", flush=True)
+
+
+def _collector(portfolio: Callable[[], Any], figures: dict[str, float]) -> None:
+    """The portfolio with every object loaded so far under the collector, then frozen (as
+    pilotplan/wsgi.py and the worker's start-up leave it)."""
+    gc.unfreeze()
+    gc.collect()
+    samples = _timed(portfolio)
+    figures["portfolio_25_gc_unfrozen_ms_p50"] = statistics.median(samples)
+    figures["portfolio_25_gc_unfrozen_ms_p95"] = _p95(samples)
+    gc.freeze()
+    samples = _timed(portfolio)
+    figures["portfolio_25_gc_frozen_ms_p50"] = statistics.median(samples)
+    figures["portfolio_25_gc_frozen_ms_p95"] = _p95(samples)
