@@ -11,8 +11,8 @@ simulator): :func:`samples_ingest`. It
 3. stores the rows in one transaction through :func:`samples_store`: ``COPY`` into a staging table,
    then one statement that inserts the samples new to ``metrics_sample`` (``ON CONFLICT DO
    NOTHING`` on the natural key and on the client's sample id) and adds exactly those rows into the
-   minute and hour rollups. A retry, or a batch overlapping an earlier one, therefore changes
-   neither samples nor rollups;
+   minute, hour and day rollups and the hour and day sketches. A retry, or a batch overlapping an
+   earlier one, therefore changes neither samples nor rollups;
 4. queues trigger evaluation of each plan that got new samples *after commit*, without waiting on
    the broker (``core.queue``): beat's tick evaluates running plans anyway.
 
@@ -396,23 +396,11 @@ def _validate(
 
 _staging_names = itertools.count()
 
-# Adds the newly inserted samples (``ins``) of each bucket into one rollup table.
-_ROLLUP_CTE = """
-), {name} AS (
-    INSERT INTO {table} AS r
-        (plan_id, metric_id, bucket, "count", "sum", sum_sq, "min", "max")
-    SELECT plan_id, metric_id, date_trunc('{unit}', observed_at, 'UTC'),
-           count(*), sum(value), sum(value * value), min(value), max(value)
-    FROM ins
-    GROUP BY 1, 2, 3
-    ORDER BY 1, 2, 3
-    ON CONFLICT (plan_id, metric_id, bucket) DO UPDATE SET
-        "count" = r."count" + EXCLUDED."count",
-        "sum" = r."sum" + EXCLUDED."sum",
-        sum_sq = r.sum_sq + EXCLUDED.sum_sq,
-        "min" = LEAST(r."min", EXCLUDED."min"),
-        "max" = GREATEST(r."max", EXCLUDED."max")"""
-
+# One statement stores a batch: ``ins`` inserts the samples new to ``metrics_sample``; only those
+# rows are added into the minute, hour and day rollups, so a retry or an overlapping batch changes
+# nothing. ``bins`` counts the new rows per (plan, metric, hour, sketch bin) once; the hour and day
+# rollups (with their sketches, metrics/sketch.py) are sums of those bins. Every rollup row written
+# gets ``updated_at = now()``; a bucket without new samples is not touched.
 _STORE_SQL = """
 WITH ins AS (
     INSERT INTO metrics_sample
@@ -424,11 +412,50 @@ WITH ins AS (
     ORDER BY plan_id, metric_id, observed_at, source, ord
     ON CONFLICT DO NOTHING
     RETURNING plan_id, metric_id, observed_at, value
-"""
-_STORE_SQL += _ROLLUP_CTE.format(name="minutes", table="metrics_minuterollup", unit="minute")
-_STORE_SQL += _ROLLUP_CTE.format(name="hours", table="metrics_hourrollup", unit="hour")
-_STORE_SQL += """
+), minutes AS (
+    INSERT INTO metrics_minuterollup AS r
+        (plan_id, metric_id, bucket, "count", "sum", sum_sq, "min", "max", updated_at)
+    SELECT plan_id, metric_id, date_trunc('minute', observed_at, 'UTC'),
+           count(*), sum(value), sum(value * value), min(value), max(value), now()
+    FROM ins
+    GROUP BY 1, 2, 3
+    ORDER BY 1, 2, 3
+    ON CONFLICT (plan_id, metric_id, bucket) DO UPDATE SET
+        "count" = r."count" + EXCLUDED."count",
+        "sum" = r."sum" + EXCLUDED."sum",
+        sum_sq = r.sum_sq + EXCLUDED.sum_sq,
+        "min" = LEAST(r."min", EXCLUDED."min"),
+        "max" = GREATEST(r."max", EXCLUDED."max"),
+        updated_at = EXCLUDED.updated_at
+), bins AS (
+    SELECT plan_id, metric_id, date_trunc('hour', observed_at, 'UTC') AS hour,
+           metrics_sketch_key(value) AS k, count(*)::integer AS n, sum(value) AS s,
+           sum(value * value) AS sq, min(value) AS lo, max(value) AS hi
+    FROM ins
+    GROUP BY 1, 2, 3, 4
+)"""
+_SKETCHED_ROLLUP_CTE = """, {name} AS (
+    INSERT INTO {table} AS r
+        (plan_id, metric_id, bucket, "count", "sum", sum_sq, "min", "max", sketch, updated_at)
+    SELECT plan_id, metric_id, {bucket}, sum(n), sum(s), sum(sq), min(lo), max(hi),
+           metrics_sketch_agg(k, n), now()
+    FROM bins
+    GROUP BY 1, 2, 3
+    ORDER BY 1, 2, 3
+    ON CONFLICT (plan_id, metric_id, bucket) DO UPDATE SET
+        "count" = r."count" + EXCLUDED."count",
+        "sum" = r."sum" + EXCLUDED."sum",
+        sum_sq = r.sum_sq + EXCLUDED.sum_sq,
+        "min" = LEAST(r."min", EXCLUDED."min"),
+        "max" = GREATEST(r."max", EXCLUDED."max"),
+        sketch = metrics_sketch_add(r.sketch, EXCLUDED.sketch),
+        updated_at = EXCLUDED.updated_at
+)"""
+_STORE_SQL += _SKETCHED_ROLLUP_CTE.format(name="hours", table="metrics_hourrollup", bucket="hour")
+_STORE_SQL += _SKETCHED_ROLLUP_CTE.format(
+    name="days", table="metrics_dayrollup", bucket="date_trunc('day', hour, 'UTC')"
 )
+_STORE_SQL += """
 SELECT plan_id, count(*) FROM ins GROUP BY plan_id
 """
 
