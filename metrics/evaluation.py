@@ -177,26 +177,25 @@ SELECT w.i, p.n, p.s, p.sq, p.lo, p.hi{windows}
  ) AS p
 """
 
-# The bins of a rollup's sketch as (key, count) rows: an element's array index is its bin key.
+# A rollup's sketch as stored: its first bin key and its counts (the array's lower bound is the
+# key of its first element; psycopg drops the bounds, so the key is read beside it).
 _SKETCH_ROLLUP = """
-        SELECT array_lower(r.sketch, 1) + b.o::integer - 1 AS k, b.c::bigint AS c
-          FROM {table} AS r
-         CROSS JOIN LATERAL unnest(r.sketch) WITH ORDINALITY AS b(c, o){range}
-           AND b.c <> 0"""
+        SELECT array_lower(r.sketch, 1) AS lower, r.sketch
+          FROM {table} AS r{range}
+           AND cardinality(r.sketch) > 0"""
 
-# Minute rollups keep no sketch: the edge minutes are binned from their raw samples.
+# Minute rollups keep no sketch: the edge minutes' raw samples are binned here, a bin a row.
 _SKETCH_SAMPLE = """
-        SELECT metrics_sketch_key(s.value) AS k, 1::bigint AS c
-          FROM metrics_sample AS s{range}"""
+        SELECT metrics_sketch_key(s.value) AS lower, ARRAY[count(*)::integer] AS sketch
+          FROM metrics_sample AS s{range}
+         GROUP BY 1"""
 
+# The parts are merged in Python: summing a few hundred short arrays in NumPy is cheaper than
+# unnesting every bin of every day into rows and grouping them in the database (measured: 2 ms
+# against 5 ms for 90 days of a wide latency distribution).
 _SKETCH_SQL = """
-SELECT w.i, k.keys, k.counts{windows}
- CROSS JOIN LATERAL (
-    SELECT array_agg(k ORDER BY k) AS keys, array_agg(c ORDER BY k) AS counts
-      FROM (SELECT k, sum(c)::bigint AS c
-              FROM ({pieces}
-              ) AS bins
-             GROUP BY k) AS merged
+SELECT w.i, k.lower, k.sketch{windows}
+ CROSS JOIN LATERAL ({pieces}
  ) AS k
 """
 
@@ -249,7 +248,8 @@ def _query(sql: str, pieces: list[tuple[str, str, str]], keys: Sequence[Key]) ->
         "plan": [plan for plan, _, _, _ in keys],
         "metric": [metric for _, metric, _, _ in keys],
     }
-    names = list(_BOUNDS)
+    used = {bound for _, lo, hi in pieces for bound in (lo, hi)}
+    names = [name for name in _BOUNDS if name in used]
     for name in names:
         params[name] = [b[name] for b in bounds]
     text = sql.format(
@@ -286,17 +286,25 @@ def sketches_load(keys: Iterable[Key]) -> dict[Key, Sketch]:
     keys = list(dict.fromkeys(keys))
     if not keys:
         return {}
-    out = {}
-    for i, bins, counts in _query(_SKETCH_SQL, _SKETCH_PIECES, keys):
-        if not bins:
-            continue
-        lower = int(bins[0])
-        dense = np.zeros(int(bins[-1]) - lower + 1, dtype=np.int64)
-        dense[np.asarray(bins, dtype=np.int64) - lower] = counts
-        sketch = Sketch()
-        sketch.lower, sketch.counts = lower, dense
-        out[keys[i - 1]] = sketch
-    return out
+    parts: dict[int, list[tuple[int, list[int | None]]]] = {}
+    for i, lower, counts in _query(_SKETCH_SQL, _SKETCH_PIECES, keys):
+        parts.setdefault(i, []).append((lower, counts))
+    return {keys[i - 1]: _merged(rows) for i, rows in parts.items()}
+
+
+def _merged(parts: list[tuple[int, list[int | None]]]) -> Sketch:
+    """The sum of ``(first bin key, counts)`` parts (NULL counts are empty bins)."""
+    lower = min(first for first, _ in parts)
+    upper = max(first + len(counts) for first, counts in parts)
+    total = np.zeros(upper - lower, dtype=np.int64)
+    for first, counts in parts:
+        at = first - lower
+        total[at : at + len(counts)] += np.fromiter(
+            (c or 0 for c in counts), dtype=np.int64, count=len(counts)
+        )
+    sketch = Sketch()
+    sketch.lower, sketch.counts = lower, total
+    return sketch
 
 
 def latest_load(keys: Iterable[Key]) -> dict[Key, float]:
