@@ -418,5 +418,5 @@ def test_a_chunk_of_runs_stores_what_each_run_alone_would_in_the_same_number_of_
             got = (result.value, result.low, result.high, result.sample_size, result.verdict)
             assert got == (alone.value, alone.low, alone.high, alone.sample_size, alone.verdict)
     assert [
-        p1.value for p1 in CriterionResult.objects.filter(position=1).order_by("run__plan")
+        p1.value for p1 in CriterionResult.objects.filter(position=1).order_by("run__plan_id")
     ] == [i % 2 for i in range(6)]
