@@ -130,16 +130,23 @@ class Sample(FieldConstraints):
     plan = models.ForeignKey(
         "pilots.PilotPlan", on_delete=models.CASCADE, related_name="samples", db_index=False
     )
+    # No index either: no query looks samples up by metric alone. Deleting a metric that has
+    # samples is refused from the small DayRollup table (its metric is PROTECTed and indexed;
+    # every sample has its day rollup), so Django never scans samples by metric; the
+    # database's own foreign-key check would, once, on deleting a metric.
     metric = models.ForeignKey(
-        "catalogue.MetricDefinition", on_delete=models.PROTECT, related_name="samples"
+        "catalogue.MetricDefinition",
+        on_delete=models.DO_NOTHING,
+        related_name="samples",
+        db_index=False,
     )
     observed_at = models.DateTimeField()
     value = models.FloatField()
     source = models.CharField(max_length=50, default="api")
     external_id = models.CharField(max_length=100, blank=True)
-    batch = models.ForeignKey(
-        IngestBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="samples"
-    )
+    # The IngestBatch that stored the sample, as a plain number: an audit trail no query reads
+    # by, so neither an index nor a foreign-key check per stored sample.
+    batch_id = models.BigIntegerField(null=True, blank=True)
     ingested_at = models.DateTimeField(default=timezone.now)
 
     # Each database rule's field and words (core.constraints).
@@ -178,13 +185,26 @@ class Rollup(models.Model):
     occurrence" triggers look only at buckets written since their previous episode ended.
     """
 
-    id = models.BigAutoField(primary_key=True)
-    # Indexed by the unique (plan, metric, bucket) constraint of each concrete model.
+    # The primary key is the bucket's identity, (plan, metric, bucket): the index that ingestion's
+    # ``ON CONFLICT`` and every read (a plan's metric over a time range) use. No surrogate id.
+    pk = models.CompositePrimaryKey("plan", "metric", "bucket")
+    # No foreign-key constraints in the database: a rollup row is only ever inserted by the
+    # statement that inserts the sample it is built from, whose own checks already lock the
+    # plan and the metric; deleting a plan deletes its rollups (Django's CASCADE).
     plan = models.ForeignKey(
-        "pilots.PilotPlan", on_delete=models.CASCADE, related_name="+", db_index=False
+        "pilots.PilotPlan",
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
+    # Not indexed: no query reads rollups by metric alone (see DayRollup for deletion).
     metric = models.ForeignKey(
-        "catalogue.MetricDefinition", on_delete=models.CASCADE, related_name="+"
+        "catalogue.MetricDefinition",
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     bucket = models.DateTimeField(help_text="Start of the bucket (UTC, truncated).")
     count = models.PositiveIntegerField()
@@ -228,35 +248,23 @@ class SketchedRollup(Rollup):
 class MinuteRollup(Rollup):
     """Per-minute aggregates: what sustained triggers read (one value per minute)."""
 
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["plan", "metric", "bucket"], name="metrics_minuterollup_bucket_unique"
-            ),
-        ]
-
 
 class HourRollup(SketchedRollup):
     """Per-hour aggregates: the hours at the edges of a criterion's window."""
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["plan", "metric", "bucket"], name="metrics_hourrollup_bucket_unique"
-            ),
-        ]
 
 
 class DayRollup(SketchedRollup):
     """Per-day (UTC) aggregates: what whole-pilot criteria read, so a check of a 90-day pilot
     reads about 90 rows per metric, not 2,160 hours or 130,000 samples."""
 
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["plan", "metric", "bucket"], name="metrics_dayrollup_bucket_unique"
-            ),
-        ]
+    # Deleting a metric that has samples is refused here: every sample has its day rollup, and
+    # this table is small (one row per plan, metric and day), so the index is cheap to keep.
+    metric = models.ForeignKey(
+        "catalogue.MetricDefinition",
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_constraint=False,
+    )
 
 
 # --- Scheduled checks --------------------------------------------------------------------------

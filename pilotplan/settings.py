@@ -285,6 +285,11 @@ POST_PILOT_REVIEW_DAYS = envint("POST_PILOT_REVIEW_DAYS", 5, minimum=1)
 # "waiting for data" rather than "no data" (and its owner is told), docs/alerts.md.
 TRIGGER_NO_DATA_GRACE_MINUTES = envint("TRIGGER_NO_DATA_GRACE_MINUTES", 30, minimum=1)
 
+# Raw samples older than this many whole UTC days may be deleted by
+# ``manage.py metrics_prune_samples`` (rollups and sketches stay); unset or 0 keeps every sample.
+# docs/operations.md, "Data volume and retention".
+SAMPLE_RETENTION_DAYS = envint("SAMPLE_RETENTION_DAYS", 0, minimum=0) or None
+
 # --- Webhooks (metrics/webhooks.py): where alerts may be POSTed.
 # Host names allowed even though they resolve to internal addresses (e.g. an in-house receiver).
 WEBHOOK_ALLOWED_HOSTS = envlist("WEBHOOK_ALLOWED_HOSTS", [])

@@ -1,34 +1,33 @@
-"""The metrics half of ``make bench`` (issue #5): ingestion, triggers and pages over a plan with
-90 days of per-minute data for 8 metrics. Called by ``tests.bench`` on its database. Checks have
-parts of their own: ``bench_checks`` (one check, 10 vs 90 days) and ``bench_scale`` (10,000 plans
-sharing a slot, real worker processes)."""
+"""The metrics half of ``make bench`` (issue #5): triggers and pages over a plan with 90 days of
+per-minute data for 8 metrics. Called by ``tests.bench`` on its database. Checks have parts of
+their own: ``bench_checks`` (one check, 10 vs 90 days) and ``bench_scale`` (10,000 plans sharing
+a slot, real worker processes); ingestion is ``bench_ingest``'s."""
 
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import statistics
 import time
 from decimal import Decimal
 
-from django.db import connection, transaction
+import numpy as np
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
 DAYS = 90
-BATCH = 5_000
-API_BATCHES = 8
+FILL_BATCH = 10_000
 METRICS = {
-    # key: SQL for a plausible value of one sample
-    "p1_defects": "0",
-    "p2_defects": "floor(random() * 1.02)",
-    "sessions": "floor(5 + random() * 20)",
-    "csat": "1 + floor(random() * 5)",
-    "error_rate": "random() * 0.4",
-    "p95_latency": "150 + random() * 100",
-    "errors": "floor(random() * 3)",
-    "requests": "floor(300 + random() * 600)",
+    # key: a plausible value of each of n samples
+    "p1_defects": lambda rng, n: np.zeros(n),
+    "p2_defects": lambda rng, n: np.floor(rng.random(n) * 1.02),
+    "sessions": lambda rng, n: np.floor(5 + rng.random(n) * 20),
+    "csat": lambda rng, n: 1 + np.floor(rng.random(n) * 5),
+    "error_rate": lambda rng, n: rng.random(n) * 0.4,
+    "p95_latency": lambda rng, n: 150 + rng.random(n) * 100,
+    "errors": lambda rng, n: np.floor(rng.random(n) * 3),
+    "requests": lambda rng, n: np.floor(300 + rng.random(n) * 600),
 }
 
 
@@ -50,33 +49,34 @@ def _running(plan, *, start: dt.date, business_days: int) -> None:  # type: igno
 
 
 def _fill(plan_ids: list[int], metric_ids: dict[str, int], start: dt.datetime, end: dt.datetime):  # type: ignore[no-untyped-def]
-    """Per-minute samples for every metric from ``start`` to ``end`` and their rollups, in SQL."""
+    """Per-minute samples for every metric from ``start`` to ``end``, stored the production way
+    (``metrics.ingest.samples_store``, which keeps the rollups and sketches) in batches."""
+    from metrics.ingest import samples_store
+
+    rng = np.random.default_rng(5)
+    minutes = int((end - start).total_seconds() // 60)
+    chunk = max(1, FILL_BATCH // len(METRICS))  # minutes per metric in one batch
+    rows: list[tuple] = []
+    for plan_id in plan_ids:
+        for first in range(0, minutes, chunk):
+            ats = [
+                start + dt.timedelta(minutes=m) for m in range(first, min(first + chunk, minutes))
+            ]
+            for key, values in METRICS.items():
+                rows += [
+                    (plan_id, metric_ids[key], at, float(v), "bench", "")
+                    for at, v in zip(ats, values(rng, len(ats)), strict=True)
+                ]
+            if len(rows) >= FILL_BATCH:
+                samples_store(rows=rows)
+                rows = []
+    if rows:
+        samples_store(rows=rows)
     with connection.cursor() as cur:
-        for key, expr in METRICS.items():
-            cur.execute(
-                f"""
-                INSERT INTO metrics_sample
-                    (plan_id, metric_id, observed_at, value, source, external_id, ingested_at)
-                SELECT p, %s, g, {expr}, 'bench', '', now()
-                FROM unnest(%s::bigint[]) p,
-                     generate_series(%s::timestamptz, %s::timestamptz - interval '1 minute',
-                                     interval '1 minute') g
-                """,  # noqa: S608 - fixed expressions from METRICS
-                [metric_ids[key], plan_ids, start, end],
-            )
-        for table, unit in (("metrics_minuterollup", "minute"), ("metrics_hourrollup", "hour")):
-            cur.execute(
-                f"""
-                INSERT INTO {table} (plan_id, metric_id, bucket, count, sum, sum_sq, min, max)
-                SELECT plan_id, metric_id, date_trunc('{unit}', observed_at), count(*),
-                       sum(value), sum(value * value), min(value), max(value)
-                FROM metrics_sample WHERE plan_id = ANY(%s)
-                GROUP BY 1, 2, 3
-                """,  # noqa: S608 - fixed table names
-                [plan_ids],
-            )
         # As autovacuum would after a load this size: the planner needs current statistics.
-        cur.execute("ANALYZE metrics_sample, metrics_minuterollup, metrics_hourrollup")
+        cur.execute(
+            "ANALYZE metrics_sample, metrics_minuterollup, metrics_hourrollup, metrics_dayrollup"
+        )
 
 
 def _criteria(plan, metric_ids: dict[str, int]) -> None:  # type: ignore[no-untyped-def]
@@ -116,60 +116,7 @@ def run(*, po, team, figures: dict[str, float]) -> None:  # type: ignore[no-unty
 
     client = Client()
     client.force_login(po)
-
-    # Ingestion through HTTP versus raw COPY of the same rows into the same table.
-    def rows(tag: str, i: int) -> list[tuple[int, int, dt.datetime, float]]:
-        base = now - dt.timedelta(hours=3) + dt.timedelta(seconds=i)  # distinct per batch
-        return [
-            (big.pk, metric_ids["p95_latency"], base + dt.timedelta(seconds=k), 200.0 + k % 50)
-            for k in range(BATCH)
-        ]
-
-    # Warm up: the first request of a process loads the URL configuration.
-    client.get(f"/api/v1/plans/{big.pk}")
-    api_seconds = 0.0
-    for i in range(API_BATCHES):
-        body = json.dumps(
-            {
-                "samples": [
-                    {
-                        "metric": "p95_latency",
-                        "observed_at": at.isoformat(),
-                        "value": v,
-                        "source": f"bench-api-{i}",
-                    }
-                    for _p, _m, at, v in rows("api", i)
-                ]
-            }
-        )
-        start = time.perf_counter()
-        response = client.post(
-            f"/api/v1/plans/{big.pk}/samples", body, content_type="application/json"
-        )
-        api_seconds += time.perf_counter() - start
-        assert response.status_code == 201, response.content[:500]
-        assert response.json()["stored"] == BATCH, response.json()
-    copy_seconds = 0.0
-    for i in range(API_BATCHES):
-        buffer = io.StringIO()
-        for p, m, at, v in rows("copy", i):
-            buffer.write(f"{p}\t{m}\t{at.isoformat()}\t{v}\tbench-copy-{i}\t\t{now.isoformat()}\n")
-        data = buffer.getvalue()
-        start = time.perf_counter()
-        with (
-            transaction.atomic(),
-            connection.cursor() as cur,
-            cur.copy(
-                "COPY metrics_sample (plan_id, metric_id, observed_at, value, source, "
-                "external_id, ingested_at) FROM STDIN"
-            ) as copy,
-        ):
-            copy.write(data)
-        copy_seconds += time.perf_counter() - start
-    total = BATCH * API_BATCHES
-    figures["ingest_api_samples_per_s"] = total / api_seconds
-    figures["copy_samples_per_s"] = total / copy_seconds
-    figures["ingest_vs_copy"] = copy_seconds / api_seconds
+    # The ingestion figures are tests/bench_ingest.py's.
 
     # Trigger evaluation after a 1,000-sample batch.
     samples = []

@@ -9,6 +9,7 @@ import random
 
 import pytest
 from django.db import connection
+from django.db.models import ProtectedError
 
 from catalogue.models import MetricDefinition
 from metrics import sketch
@@ -69,10 +70,10 @@ def _stored(table: str, sketched: bool) -> dict[tuple, tuple]:
     sketch_columns = ", array_lower(sketch, 1), sketch" if sketched else ""
     with connection.cursor() as cursor:
         cursor.execute(
-            f'SELECT metric_id, bucket, "count", "sum", sum_sq, "min", "max"{sketch_columns} '  # noqa: S608
-            f"FROM {table}"
+            f'SELECT plan_id, metric_id, bucket, "count", "sum", sum_sq, "min", "max"'  # noqa: S608
+            f"{sketch_columns} FROM {table}"
         )
-        return {(r[0], r[1]): r[2:] for r in cursor.fetchall()}
+        return {(r[0], r[1], r[2]): r[3:] for r in cursor.fetchall()}
 
 
 def _rebuilt(unit: str, sketched: bool) -> dict[tuple, tuple]:
@@ -85,16 +86,17 @@ def _rebuilt(unit: str, sketched: bool) -> dict[tuple, tuple]:
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            SELECT metric_id, bucket, sum(n), sum(s), sum(sq), min(lo), max(hi){sketch_columns}
-            FROM (SELECT metric_id, date_trunc(%s, observed_at, 'UTC') AS bucket,
+            SELECT plan_id, metric_id, bucket, sum(n), sum(s), sum(sq), min(lo), max(hi)
+                   {sketch_columns}
+            FROM (SELECT plan_id, metric_id, date_trunc(%s, observed_at, 'UTC') AS bucket,
                          metrics_sketch_key(value) AS k, count(*) AS n, sum(value) AS s,
                          sum(value * value) AS sq, min(value) AS lo, max(value) AS hi
-                    FROM metrics_sample GROUP BY 1, 2, 3) AS bins
-            GROUP BY 1, 2
+                    FROM metrics_sample GROUP BY 1, 2, 3, 4) AS bins
+            GROUP BY 1, 2, 3
             """,  # noqa: S608 - fixed column list
             [unit],
         )
-        return {(r[0], r[1]): r[2:] for r in cursor.fetchall()}
+        return {(r[0], r[1], r[2]): r[3:] for r in cursor.fetchall()}
 
 
 def _assert_rollups_equal_the_samples() -> None:
@@ -111,20 +113,22 @@ def _assert_rollups_equal_the_samples() -> None:
 
 def _assert_sketches_match_python() -> None:
     """The database's bins are the bins metrics.sketch computes from the same values."""
-    samples = list(Sample.objects.values_list("metric_id", "observed_at", "value"))
+    samples = list(Sample.objects.values_list("plan_id", "metric_id", "observed_at", "value"))
     for model, unit in ((HourRollup, "hour"), (DayRollup, "day")):
         by_bucket: dict[tuple, list[float]] = {}
-        for metric_id, at, value in samples:
+        for plan_id, metric_id, at, value in samples:
             bucket = at.replace(minute=0, second=0, microsecond=0)
             if unit == "day":
                 bucket = bucket.replace(hour=0)
-            by_bucket.setdefault((metric_id, bucket), []).append(value)
+            by_bucket.setdefault((plan_id, metric_id, bucket), []).append(value)
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT metric_id, bucket, array_lower(sketch, 1), sketch "  # noqa: S608
+                f"SELECT plan_id, metric_id, bucket, array_lower(sketch, 1), sketch "  # noqa: S608
                 f"FROM {model._meta.db_table}"
             )
-            stored = {(m, b): sketch.Sketch.of([(lo, s)]) for m, b, lo, s in cursor.fetchall()}
+            stored = {
+                (p, m, b): sketch.Sketch.of([(lo, s)]) for p, m, b, lo, s in cursor.fetchall()
+            }
         assert stored.keys() == by_bucket.keys()
         for key, values in by_bucket.items():
             want = sketch.Sketch.of_values(values)
@@ -199,3 +203,21 @@ def test_updated_at_moves_only_for_buckets_that_got_new_samples(plan, metrics):
     assert moved(DayRollup) == {at(1, 0, 0)}
     day = DayRollup.objects.get(bucket=at(1, 0, 0))
     assert (day.count, day.sum, day.min, day.max) == (3, 9.0, 2.0, 4.0)
+
+
+def test_a_metric_with_samples_cannot_be_deleted_and_a_plan_takes_its_rollups_along(
+    team, plan, metrics
+):
+    own = MetricDefinition.objects.create(
+        team=team, key="basket_adds", name="Basket adds", kind="count", direction="higher"
+    )
+    samples_store(rows=[(plan.pk, own.pk, NOW, 3.0, "api", "")])
+
+    with pytest.raises(ProtectedError):  # answered from the day rollups, not the samples
+        own.delete()
+
+    plan.delete()
+    assert not Sample.objects.exists()
+    for model in (MinuteRollup, HourRollup, DayRollup):
+        assert not model.objects.exists()
+    own.delete()  # nothing refers to it any more
