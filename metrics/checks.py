@@ -27,7 +27,7 @@ from collections import defaultdict
 from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
-from django.db.models import F, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 from django.utils import timezone
 
 from accounts.models import TeamHoliday
@@ -45,6 +45,9 @@ SWEEP_AFTER = dt.timedelta(minutes=2)
 # At most this many lost runs re-published per tick (they are idempotent, but a backlog after a
 # long outage should not flood the queue every minute).
 SWEEP_LIMIT = 500
+# The tick publishes its claimed runs this many to a message; a worker executes them together
+# (set-based queries: the cost of a check is mostly per statement, not per row).
+CHUNK = 100
 
 Verdict = CriterionResult.Verdict
 logger = logging.getLogger(__name__)
@@ -177,20 +180,14 @@ def tick_process(*, now: dt.datetime) -> list[int]:
         )
         claimed = [run_id for ids in done.values() for run_id in ids]
     failures.save()
-    for run_id in claimed + _sweep(now):
+    for i in range(0, len(claimed), CHUNK):
+        enqueue_on_commit("metrics.tasks.check_runs_execute", claimed[i : i + CHUNK])
+    for run_id in _sweep(now):  # one by one: a run left behind may be the one that fails
         enqueue_on_commit("metrics.tasks.check_run_execute", run_id)
     return claimed
 
 
 # --- executing ---------------------------------------------------------------------------------
-
-
-def _criteria(plan_id: int) -> list[ExitCriterion]:
-    return list(
-        ExitCriterion.objects.filter(plan_id=plan_id)
-        .select_related("metric", "denominator")
-        .order_by("position", "pk")
-    )
 
 
 def check_run_execute(*, run_id: int) -> bool:
@@ -207,7 +204,7 @@ def check_run_execute(*, run_id: int) -> bool:
     """
     now = timezone.now()
     try:
-        done = _check_run_execute(run_id=run_id, now=now)
+        done = _check_runs_execute(run_ids=[run_id], now=now)
     except Exception as exc:  # recorded against the plan; the worker goes on with other runs
         plan_id = CheckRun.objects.filter(pk=run_id).values_list("plan_id", flat=True).first()
         if plan_id is None:
@@ -216,82 +213,155 @@ def check_run_execute(*, run_id: int) -> bool:
         failures.catch(plan_id, exc)
         failures.save(done=[plan_id])
         return False
-    return done
+    return bool(done)
 
 
-def _check_run_execute(*, run_id: int, now: dt.datetime) -> bool:
+def check_runs_execute(*, run_ids: list[int]) -> list[int]:
+    """:func:`check_run_execute` for a chunk of runs (the tick publishes its claimed runs in
+    chunks of :data:`CHUNK`), set-based: the chunk's runs locked, their plans' criteria loaded,
+    the data of every criterion read (``evaluation.criteria_results``: at most three queries),
+    the results inserted, the runs updated and the digests sent, each in one or a few statements
+    whatever the chunk's size. Returns the ids of the runs this call executed.
+
+    The same guarantees as one run at a time: a run locked or done elsewhere is skipped, and one
+    plan cannot fail the others: if the chunk raises as a whole it is rolled back and its runs
+    are executed one by one, each recorded against its own plan if it fails again.
+    """
+    now = timezone.now()
+    try:
+        return _check_runs_execute(run_ids=run_ids, now=now)
+    except Exception:
+        logger.exception("Executing %s check runs together failed; executing them one by one",
+                         len(run_ids))  # fmt: skip
+    return [run_id for run_id in run_ids if check_run_execute(run_id=run_id)]
+
+
+_RUNS_DONE_SQL = """
+UPDATE metrics_checkrun AS r
+   SET status = 'done', finished_at = %s, attempts = r.attempts + 1,
+       met = u.met, not_met = u.not_met, not_enough_evidence = u.unsure
+  FROM unnest(%s::bigint[], %s::integer[], %s::integer[], %s::integer[])
+       AS u(id, met, not_met, unsure)
+ WHERE r.id = u.id
+"""
+
+
+def _criteria(plan_ids: set[int]) -> dict[int, list[ExitCriterion]]:
+    by_plan: dict[int, list[ExitCriterion]] = defaultdict(list)
+    criteria = (
+        ExitCriterion.objects.filter(plan_id__in=plan_ids)
+        .select_related("metric", "denominator")
+        .order_by("plan_id", "position", "pk")
+    )
+    for criterion in criteria:
+        by_plan[criterion.plan_id].append(criterion)
+    return by_plan
+
+
+def _plan_start(run: CheckRun) -> dt.datetime:
+    plan = run.plan
+    if plan.start_date is None or plan.end_date is None:
+        return run.due_at  # dates cleared since the slot was claimed: nothing to look at
+    start, _ = plan_window(
+        start_date=plan.start_date, end_date=plan.end_date, tz=ZoneInfo(plan.time_zone)
+    )
+    return start
+
+
+def _result(
+    run: CheckRun, criterion: ExitCriterion, outcome: evaluation.Outcome
+) -> CriterionResult:
+    # The criterion as it reads now (kept with the result: the history shows what was checked
+    # even after the criterion changes), within the column's 200 characters.
+    label = wording.criterion_text(criterion)
+    if len(label) > 200:
+        label = label[:199] + "…"
+    return CriterionResult(
+        run=run,
+        criterion=criterion,
+        position=criterion.position,
+        label=label,
+        comparator=criterion.comparator,
+        threshold=None if criterion.threshold is None else float(criterion.threshold),
+        blocking=criterion.blocking,
+        value=outcome.value,
+        low=outcome.low,
+        high=outcome.high,
+        sample_size=outcome.sample_size,
+        method=outcome.method,
+        verdict=outcome.verdict,
+        reason=outcome.reason,
+    )
+
+
+def _check_runs_execute(*, run_ids: list[int], now: dt.datetime) -> list[int]:
     with transaction.atomic():
-        run = (
+        runs = list(
             CheckRun.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("plan")
-            .filter(pk=run_id, status=CheckRun.Status.PENDING)
-            .first()
+            .filter(pk__in=run_ids, status=CheckRun.Status.PENDING)
+            .order_by("pk")
         )
-        if run is None:
-            return False
-        plan = run.plan
-        if plan.start_date is not None and plan.end_date is not None:
-            plan_start, _ = plan_window(
-                start_date=plan.start_date, end_date=plan.end_date, tz=ZoneInfo(plan.time_zone)
-            )
-        else:  # dates cleared since the slot was claimed: nothing of the pilot to look at
-            plan_start = run.due_at
-        results = []
-        for criterion in _criteria(plan.pk):
-            start, end = evaluation.criterion_window(
-                window_hours=criterion.window_hours, due_at=run.due_at, plan_start=plan_start
-            )
-            outcome = evaluation.criterion_result(
-                criterion=criterion, plan_id=plan.pk, start=start, end=end
-            )
-            # The criterion as it reads now (kept with the result: the history shows what was
-            # checked even after the criterion changes), within the column's 200 characters.
-            label = wording.criterion_text(criterion)
-            if len(label) > 200:
-                label = label[:199] + "…"
-            results.append(
-                CriterionResult(
-                    run=run,
-                    criterion=criterion,
-                    position=criterion.position,
-                    label=label,
-                    comparator=criterion.comparator,
-                    threshold=None if criterion.threshold is None else float(criterion.threshold),
-                    blocking=criterion.blocking,
-                    value=outcome.value,
-                    low=outcome.low,
-                    high=outcome.high,
-                    sample_size=outcome.sample_size,
-                    method=outcome.method,
-                    verdict=outcome.verdict,
-                    reason=outcome.reason,
+        if not runs:
+            return []
+        criteria = _criteria({run.plan_id for run in runs})
+        pairs: list[tuple[CheckRun, ExitCriterion]] = []
+        items: list[evaluation.Item] = []
+        for run in runs:
+            plan_start = _plan_start(run)
+            for criterion in criteria[run.plan_id]:
+                start, end = evaluation.criterion_window(
+                    window_hours=criterion.window_hours, due_at=run.due_at, plan_start=plan_start
                 )
+                pairs.append((run, criterion))
+                items.append((criterion, run.plan_id, start, end))
+        outcomes = evaluation.criteria_results(items)
+        results: dict[int, list[CriterionResult]] = {run.pk: [] for run in runs}
+        for (run, criterion), outcome in zip(pairs, outcomes, strict=True):
+            results[run.pk].append(_result(run, criterion, outcome))
+        CriterionResult.objects.bulk_create([r for rs in results.values() for r in rs])
+        finished_at = timezone.now()
+        for run in runs:
+            verdicts = [r.verdict for r in results[run.pk]]
+            run.status = CheckRun.Status.DONE
+            run.finished_at = finished_at
+            run.attempts += 1
+            run.met = verdicts.count(Verdict.MET)
+            run.not_met = verdicts.count(Verdict.NOT_MET)
+            run.not_enough_evidence = verdicts.count(Verdict.NOT_ENOUGH_EVIDENCE)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _RUNS_DONE_SQL,
+                [
+                    finished_at,
+                    [run.pk for run in runs],
+                    [run.met for run in runs],
+                    [run.not_met for run in runs],
+                    [run.not_enough_evidence for run in runs],
+                ],
             )
-        CriterionResult.objects.bulk_create(results)
-        verdicts = [r.verdict for r in results]
-        run.status = CheckRun.Status.DONE
-        run.finished_at = timezone.now()
-        run.met = verdicts.count(Verdict.MET)
-        run.not_met = verdicts.count(Verdict.NOT_MET)
-        run.not_enough_evidence = verdicts.count(Verdict.NOT_ENOUGH_EVIDENCE)
-        CheckRun.objects.filter(pk=run.pk).update(
-            status=run.status,
-            finished_at=run.finished_at,
-            attempts=F("attempts") + 1,
-            met=run.met,
-            not_met=run.not_met,
-            not_enough_evidence=run.not_enough_evidence,
-        )
-        run.attempts += 1
-        JobFailures(Job.CHECK_RUN, now=now).save(done=[plan.pk])
-        digests = JobFailures(Job.DIGEST, now=now)
-        try:
-            with transaction.atomic():
-                digest.digest_after_run(run=run, results=results)
-        except Exception as exc:  # the check stands; the digest failure is shown on the plan
-            digests.catch(plan.pk, exc)
-        digests.save(done=[plan.pk])
-    return True
+        plan_ids = [run.plan_id for run in runs]
+        JobFailures(Job.CHECK_RUN, now=now).save(done=plan_ids)
+        _digests_send([(run, results[run.pk]) for run in runs], now=now)
+    return [run.pk for run in runs]
+
+
+def _digests_send(runs: list[tuple[CheckRun, list[CriterionResult]]], *, now: dt.datetime) -> None:
+    """The day's digests of the runs, together; if that raises, run by run, so one plan's
+    failing digest is recorded against it and never undoes a check."""
+    digests = JobFailures(Job.DIGEST, now=now)
+    try:
+        with transaction.atomic():
+            digest.digests_after_runs(runs)
+    except Exception:
+        logger.exception("Sending %s digests together failed; sending them one by one", len(runs))
+        for run, results in runs:
+            try:
+                with transaction.atomic():
+                    digest.digests_after_runs([(run, results)])
+            except Exception as exc:  # the check stands; the digest failure is shown on the plan
+                digests.catch(run.plan_id, exc)
+    digests.save(done=[run.plan_id for run, _ in runs])
 
 
 # --- reads (the checks page, the API, the Monitoring page's "today's status") ----------------

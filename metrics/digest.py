@@ -15,13 +15,14 @@ plan's check history, where every figure behind it is.
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Sequence
 
 from django.db import connection
 from django.urls import reverse
 
-from accounts.models import Notification, User
-from accounts.services import notify
+from accounts.models import Membership, Notification, User
+from accounts.services import notify_each
 from accounts.ui import plural
 from metrics.models import CheckRun, CriterionResult, DailyDigest, SignalEpisode
 from pilots import wording
@@ -36,30 +37,52 @@ _VERDICT_WORDS = {
     Verdict.NOT_ENOUGH_EVIDENCE: "not enough evidence",
 }
 
+# One digest per (plan, local date): the first run of the statement claims it; the others (a
+# second run of the same day in the same chunk, a day already sent) get nothing back.
 _CLAIM_SQL = """
 INSERT INTO metrics_dailydigest (plan_id, local_date, run_id, sent_at)
-VALUES (%s, %s, %s, now())
+SELECT plan_id, local_date, run_id, now()
+  FROM unnest(%s::bigint[], %s::date[], %s::bigint[]) WITH ORDINALITY
+       AS d(plan_id, local_date, run_id, i)
+ ORDER BY i
 ON CONFLICT (plan_id, local_date) DO NOTHING
-RETURNING id
+RETURNING id, run_id
 """
 
 
-def _claim(run: CheckRun) -> int | None:
+def _claim(runs: Sequence[CheckRun]) -> dict[int, int]:
+    """``{run id: digest id}`` of the runs whose day had no digest yet (one statement)."""
     with connection.cursor() as cursor:
-        cursor.execute(_CLAIM_SQL, [run.plan_id, run.local_date, run.pk])
-        row = cursor.fetchone()
-    return None if row is None else int(row[0])
-
-
-def _previous_day_run(run: CheckRun) -> CheckRun | None:
-    """The last done check of an earlier local day (what "since yesterday" compares with)."""
-    return (
-        CheckRun.objects.filter(
-            plan_id=run.plan_id, status=CheckRun.Status.DONE, local_date__lt=run.local_date
+        cursor.execute(
+            _CLAIM_SQL,
+            [[r.plan_id for r in runs], [r.local_date for r in runs], [r.pk for r in runs]],
         )
-        .order_by("-due_at")
-        .first()
-    )
+        return {run_id: digest_id for digest_id, run_id in cursor.fetchall()}
+
+
+_PREVIOUS_SQL = """
+SELECT r.run_id, p.id
+  FROM unnest(%s::bigint[], %s::date[], %s::bigint[]) AS r(plan_id, local_date, run_id)
+ CROSS JOIN LATERAL (
+    SELECT c.id FROM metrics_checkrun AS c
+     WHERE c.plan_id = r.plan_id AND c.status = 'done' AND c.local_date < r.local_date
+     ORDER BY c.due_at DESC
+     LIMIT 1
+ ) AS p
+"""
+
+
+def _previous_day_runs(runs: Sequence[CheckRun]) -> dict[int, CheckRun]:
+    """For each run, the last done check of an earlier local day (what "since yesterday"
+    compares with), with its results: three queries however many runs."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _PREVIOUS_SQL,
+            [[r.plan_id for r in runs], [r.local_date for r in runs], [r.pk for r in runs]],
+        )
+        pairs = cursor.fetchall()
+    previous = CheckRun.objects.prefetch_related("results").in_bulk([pk for _, pk in pairs])
+    return {run_id: previous[pk] for run_id, pk in pairs}
 
 
 def _key(result: CriterionResult) -> object:
@@ -166,43 +189,78 @@ def timebox_left_text(*, plan: PilotPlan, today: dt.date, days_left: int | None)
     return f"{plural(days_left, 'business day')} left."
 
 
+def _signal_words(episode: SignalEpisode) -> str:
+    return f"{wording.trigger_text(episode.trigger)} ({episode.get_kind_display().lower()})"
+
+
 def signal_labels(*, plan_id: int) -> list[str]:
     """The plan's open no-data / stale episodes as digest words, one query."""
+    return _signal_labels([plan_id]).get(plan_id, [])
+
+
+def _signal_labels(plan_ids: Sequence[int]) -> dict[int, list[str]]:
     episodes = (
-        SignalEpisode.objects.filter(plan_id=plan_id, ended_at__isnull=True)
+        SignalEpisode.objects.filter(plan_id__in=plan_ids, ended_at__isnull=True)
         .select_related("trigger__metric")
-        .order_by("trigger__position", "trigger_id")
+        .order_by("plan_id", "trigger__position", "trigger_id")
     )
-    return [f"{wording.trigger_text(e.trigger)} ({e.get_kind_display().lower()})" for e in episodes]
+    by_plan: dict[int, list[str]] = defaultdict(list)
+    for e in episodes:
+        by_plan[e.plan_id].append(_signal_words(e))
+    return by_plan
 
 
 def digest_after_run(*, run: CheckRun, results: Sequence[CriterionResult]) -> DailyDigest | None:
     """Send the team the day's digest if ``run`` is the plan's first done check of its local
     date; ``None`` when that digest was already sent. Call inside the run's transaction."""
-    digest_id = _claim(run)
-    if digest_id is None:
-        return None
-    plan = (
+    sent = digests_after_runs([(run, results)])
+    return sent[0] if sent else None
+
+
+def digests_after_runs(
+    runs: Sequence[tuple[CheckRun, Sequence[CriterionResult]]],
+) -> list[DailyDigest]:
+    """:func:`digest_after_run` for a chunk of runs (each with its results), in a constant
+    number of queries: the claim, the plans with their teams' holidays, the previous days'
+    runs with their results, the open signal episodes, the team members, one insert of every
+    notification. Call inside the runs' transaction."""
+    if not runs:
+        return []
+    claimed = _claim([run for run, _ in runs])
+    todo = [(run, results) for run, results in runs if run.pk in claimed]
+    if not todo:
+        return []
+    plans = (
         PilotPlan.objects.select_related("team")
         .prefetch_related("team__holidays")
-        .get(pk=run.plan_id)
+        .in_bulk({run.plan_id for run, _ in todo})
     )
-    previous = _previous_day_run(run)
-    previous_results = list(previous.results.all()) if previous else []
-    message = digest_message(
-        plan=plan,
-        run=run,
-        results=results,
-        previous=previous,
-        previous_results=previous_results,
-        days_left=plan_days_left(plan, today=run.local_date),
-        signals=signal_labels(plan_id=plan.pk),
-    )
-    members = User.objects.filter(memberships__team_id=plan.team_id, is_active=True)
-    notify(
-        users=members,
-        kind=Notification.Kind.DAILY_DIGEST,
-        message=message,
-        url=reverse("metrics:checks", args=[plan.pk]),
-    )
-    return DailyDigest(pk=digest_id, plan_id=run.plan_id, local_date=run.local_date, run=run)
+    previous = _previous_day_runs([run for run, _ in todo])
+    signals = _signal_labels(list(plans))
+    members: dict[int, list[User]] = defaultdict(list)
+    memberships = Membership.objects.filter(
+        team_id__in={plan.team_id for plan in plans.values()}, user__is_active=True
+    ).select_related("user")
+    for membership in memberships:
+        members[membership.team_id].append(membership.user)
+    messages: list[tuple[User, str, str]] = []
+    sent = []
+    for run, results in todo:
+        plan = plans[run.plan_id]
+        before = previous.get(run.pk)
+        message = digest_message(
+            plan=plan,
+            run=run,
+            results=results,
+            previous=before,
+            previous_results=list(before.results.all()) if before else [],
+            days_left=plan_days_left(plan, today=run.local_date),
+            signals=signals.get(plan.pk, []),
+        )
+        url = reverse("metrics:checks", args=[plan.pk])
+        messages += [(user, message, url) for user in members[plan.team_id]]
+        sent.append(
+            DailyDigest(pk=claimed[run.pk], plan_id=run.plan_id, local_date=run.local_date, run=run)
+        )
+    notify_each(kind=Notification.Kind.DAILY_DIGEST, items=messages)
+    return sent

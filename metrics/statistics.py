@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -347,6 +348,9 @@ def _percentile_fraction(q: Number) -> tuple[float, float]:
     return pct, pct / 100
 
 
+# Pure functions of their (hashable) arguments, asked again by every check of every plan with a
+# percentile criterion: computed once per process (a few ms each with SciPy's binomial).
+@functools.lru_cache(maxsize=4096)
 def order_statistic_ranks(*, n: int, q: Number, confidence: float = DEFAULT_CONFIDENCE) -> (
     tuple[int, int] | None
 ):  # fmt: skip
@@ -384,6 +388,7 @@ def order_statistic_ranks(*, n: int, q: Number, confidence: float = DEFAULT_CONF
     return lower_rank, upper_rank
 
 
+@functools.lru_cache(maxsize=256)
 def percentile_min_sample_size(*, q: Number, confidence: float = DEFAULT_CONFIDENCE) -> int:
     """The fewest observations for which the percentile has a two-sided interval at all.
 

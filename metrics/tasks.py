@@ -72,7 +72,14 @@ def timebox_tick(*, now: dt.datetime) -> None:
 
 @shared_task(name="metrics.tasks.check_run_execute", ignore_result=True)
 def check_run_execute(run_id: int) -> None:
+    """One check run (the sweep re-publishes lost runs one by one)."""
     checks.check_run_execute(run_id=run_id)
+
+
+@shared_task(name="metrics.tasks.check_runs_execute", ignore_result=True)
+def check_runs_execute(run_ids: list[int]) -> None:
+    """A chunk of the runs one tick claimed, executed together (``checks.CHUNK`` a message)."""
+    checks.check_runs_execute(run_ids=list(run_ids))
 
 
 @shared_task(name="metrics.tasks.triggers_evaluate", ignore_result=True)

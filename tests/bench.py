@@ -26,7 +26,7 @@ from django.test.utils import setup_test_environment  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "200"))
 # The parts of the bench, each a module tests/bench_<part>.py with run(po=, team=, figures=).
-PARTS = ["metrics", "gate", "ingest", "triggers", "pages"]
+PARTS = ["metrics", "gate", "ingest", "checks", "triggers", "pages", "scale"]
 
 
 def timed(fn: Callable[[], object], runs: int = RUNS) -> list[float]:

@@ -1,5 +1,7 @@
-"""The metrics half of ``make bench`` (issue #5): checks, triggers and pages over a plan
-with 90 days of per-minute data for 8 metrics. Called by ``tests.bench`` on its database."""
+"""The metrics half of ``make bench`` (issue #5): triggers and pages over a plan with 90 days of
+per-minute data for 8 metrics. Called by ``tests.bench`` on its database. Checks have parts of
+their own: ``bench_checks`` (one check, 10 vs 90 days) and ``bench_scale`` (10,000 plans sharing
+a slot, real worker processes); ingestion is ``bench_ingest``'s."""
 
 from __future__ import annotations
 
@@ -10,12 +12,11 @@ import time
 from decimal import Decimal
 
 import numpy as np
-from django.db import connection, transaction
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
 DAYS = 90
-PLANS = 1_000
 FILL_BATCH = 10_000
 METRICS = {
     # key: a plausible value of each of n samples
@@ -98,10 +99,7 @@ def _criteria(plan, metric_ids: dict[str, int]) -> None:  # type: ignore[no-unty
 
 def run(*, po, team, figures: dict[str, float]) -> None:  # type: ignore[no-untyped-def]
     from catalogue.models import MetricDefinition
-    from metrics import checks, triggers
-    from metrics.models import CheckRun
-    from pilotplan.celery import app
-    from pilots.models import ExitCriterion, PilotPlan
+    from metrics import triggers
     from pilots.services import plan_create_from_template
 
     now = timezone.now().replace(second=0, microsecond=0)
@@ -119,21 +117,6 @@ def run(*, po, team, figures: dict[str, float]) -> None:  # type: ignore[no-unty
     client = Client()
     client.force_login(po)
     # The ingestion figures are tests/bench_ingest.py's.
-
-    # One check run of the big plan (8 criteria over 90 days).
-    samples: list[float] = []
-    for i in range(20):
-        run_ = CheckRun.objects.create(
-            plan=big,
-            due_at=now - dt.timedelta(minutes=i + 1),
-            local_date=today,
-            local_time=dt.time(10, 0),
-        )
-        start = time.perf_counter()
-        checks.check_run_execute(run_id=run_.pk)
-        samples.append((time.perf_counter() - start) * 1000)
-        assert CheckRun.objects.get(pk=run_.pk).status == "done"
-    figures["check_run_ms_p50"] = statistics.median(samples)
 
     # Trigger evaluation after a 1,000-sample batch.
     samples = []
@@ -174,53 +157,3 @@ def run(*, po, team, figures: dict[str, float]) -> None:  # type: ignore[no-unty
             assert response.status_code == 200, (url, response.status_code)
         figures[f"{name}_ms_p50"] = statistics.median(timings)
         figures[f"{name}_ms_p95"] = _p95(timings)
-
-    # 1,000 running plans sharing one check slot: the tick claims them, the checks run.
-    template = list(ExitCriterion.objects.filter(plan=big).order_by("position")[:5])
-    start_day = today - dt.timedelta(days=2)
-    plans = PilotPlan.objects.bulk_create(
-        [
-            PilotPlan(
-                team=team,
-                title=f"Shared slot {i}",
-                owner=po,
-                created_by=po,
-                status=PilotPlan.Status.RUNNING,
-                start_date=start_day,
-                business_days=10,
-                end_date=start_day + dt.timedelta(days=14),
-                time_zone="UTC",
-                check_times=[dt.time(0, 0)],
-            )
-            for i in range(PLANS)
-        ]
-    )
-    ExitCriterion.objects.bulk_create(
-        [
-            ExitCriterion(
-                plan=p,
-                position=c.position,
-                metric_id=c.metric_id,
-                aggregation=c.aggregation,
-                percentile=c.percentile,
-                denominator_id=c.denominator_id,
-                per_n=c.per_n,
-                comparator=c.comparator,
-                threshold=c.threshold,
-                min_sample_size=c.min_sample_size,
-            )
-            for p in plans
-            for c in template
-        ]
-    )
-    slot = dt.datetime.combine(today, dt.time(0, 0), tzinfo=dt.UTC)
-    _fill([p.pk for p in plans], metric_ids, slot - dt.timedelta(hours=1), slot)
-    start = time.perf_counter()
-    with transaction.atomic():
-        run_ids = checks.tick_process(now=slot + dt.timedelta(seconds=30))
-    for run_id in run_ids:
-        checks.check_run_execute(run_id=run_id)
-    figures["checks_1000_plans_s"] = time.perf_counter() - start
-    done = CheckRun.objects.filter(plan__in=plans, status="done").count()
-    assert done == PLANS, done
-    app.control.purge()  # the work the bench published for a worker that is not running

@@ -90,16 +90,34 @@ def store_series(plan: PilotPlan, key: str, start: dt.datetime, minutes: int,
 
 
 def rollups_rebuild(plan: PilotPlan) -> None:
-    """The plan's minute and hour rollups, aggregated again from its samples."""
+    """The plan's minute, hour and day rollups (hours and days with their sketches), aggregated
+    again from its samples."""
     with connection.cursor() as cursor:
-        for table, unit in (("metrics_minuterollup", "minute"), ("metrics_hourrollup", "hour")):
+        for table in ("metrics_minuterollup", "metrics_hourrollup", "metrics_dayrollup"):
             cursor.execute(f"DELETE FROM {table} WHERE plan_id = %s", [plan.pk])  # noqa: S608
+        cursor.execute(
+            """
+            INSERT INTO metrics_minuterollup
+                (plan_id, metric_id, bucket, count, sum, sum_sq, min, max)
+            SELECT plan_id, metric_id, date_trunc('minute', observed_at, 'UTC'), count(*),
+                   sum(value), sum(value * value), min(value), max(value)
+              FROM metrics_sample WHERE plan_id = %s GROUP BY 1, 2, 3
+            """,
+            [plan.pk],
+        )
+        for table, unit in (("metrics_hourrollup", "hour"), ("metrics_dayrollup", "day")):
             cursor.execute(
                 f"""
-                INSERT INTO {table} (plan_id, metric_id, bucket, count, sum, sum_sq, min, max)
-                SELECT plan_id, metric_id, date_trunc('{unit}', observed_at, 'UTC'), count(*),
-                       sum(value), sum(value * value), min(value), max(value)
-                  FROM metrics_sample WHERE plan_id = %s GROUP BY 1, 2, 3
+                INSERT INTO {table}
+                    (plan_id, metric_id, bucket, count, sum, sum_sq, min, max, sketch)
+                SELECT plan_id, metric_id, bucket, sum(n), sum(s), sum(sq), min(lo), max(hi),
+                       metrics_sketch_agg(k, n::integer)
+                  FROM (SELECT plan_id, metric_id, date_trunc('{unit}', observed_at, 'UTC')
+                                   AS bucket,
+                               metrics_sketch_key(value) AS k, count(*) AS n, sum(value) AS s,
+                               sum(value * value) AS sq, min(value) AS lo, max(value) AS hi
+                          FROM metrics_sample WHERE plan_id = %s GROUP BY 1, 2, 3, 4) AS bins
+                 GROUP BY 1, 2, 3
                 """,  # noqa: S608 - two fixed table names
                 [plan.pk],
             )

@@ -9,7 +9,7 @@ import random
 import numpy as np
 import pytest
 
-from metrics import evaluation
+from metrics import evaluation, sketch
 from metrics import statistics as S
 from tests.factories import running_plan
 from tests.metrics.test_checks_support import (
@@ -51,11 +51,14 @@ def test_percentile_of_1000_samples_is_numpys_with_the_order_statistic_interval(
         aggregation="percentile", values=values, percentile_q=95, comparator="lt",
         threshold=300, min_sample_size=60, name="p95 latency", unit="ms",
     )  # fmt: skip
-    assert got.estimate.value == pytest.approx(float(np.percentile(values, 95)), rel=1e-12)
-    assert (got.estimate.low, got.estimate.high) == (expected.estimate.low, expected.estimate.high)
+    # From the sketches: each figure within their stated accuracy, the sample size exact.
+    rel = sketch.ALPHA
+    assert got.estimate.value == pytest.approx(float(np.percentile(values, 95)), rel=rel)
+    assert got.estimate.low == pytest.approx(expected.estimate.low, rel=rel)
+    assert got.estimate.high == pytest.approx(expected.estimate.high, rel=rel)
     assert got.estimate.sample_size == 1_000
     assert got.estimate.method == S.ORDER_STATISTIC
-    assert (got.verdict, got.reason) == (expected.verdict, expected.reason)
+    assert got.verdict == expected.verdict
 
 
 @pytest.mark.parametrize("q", [50, 90, 99, 12.5])
@@ -65,8 +68,10 @@ def test_other_percentiles_match_numpy_too(plan, q):
     c = criterion(plan, "p95_latency", "percentile", "lt", "300", percentile=q)
     est = evaluate(c, T0, T0 + 500 * MINUTE).estimate
     ref = S.percentile(values=values, q=q)
-    assert est.value == pytest.approx(ref.value, rel=1e-12)
-    assert (est.low, est.high, est.sample_size) == (ref.low, ref.high, ref.sample_size)
+    assert est.value == pytest.approx(ref.value, rel=sketch.ALPHA)  # from the sketches
+    assert est.low == pytest.approx(ref.low, rel=sketch.ALPHA)
+    assert est.high == pytest.approx(ref.high, rel=sketch.ALPHA)
+    assert est.sample_size == ref.sample_size
 
 
 def test_a_percentile_without_enough_samples_for_an_interval_says_how_many_it_needs(plan):
@@ -128,7 +133,9 @@ def test_window_pieces_tile_the_window_without_overlap():
     rng = random.Random(1)
     for _ in range(2_000):
         start = T0 + dt.timedelta(seconds=rng.choice([0, rng.uniform(0, 86_400)]))
-        end = start + dt.timedelta(seconds=rng.choice([0, 30, 60, 3600, rng.uniform(0, 200_000)]))
+        end = start + dt.timedelta(
+            seconds=rng.choice([0, 30, 60, 3600, rng.uniform(0, 200_000), rng.uniform(0, 9e6)])
+        )
         p = evaluation.window_pieces(start=start, end=end)
         assert p.start <= p.m0 <= p.h0 <= p.h1 <= p.m1 <= p.end or (p.m0 == p.end)
         # Each boundary on its grid: minutes and hours tables answer exactly their buckets.
@@ -136,12 +143,16 @@ def test_window_pieces_tile_the_window_without_overlap():
             assert t == p.end or t == p.start or (t.second, t.microsecond) == (0, 0)
         if p.h0 < p.h1:
             assert (p.h0.minute, p.h0.second, p.h1.minute, p.h1.second) == (0, 0, 0, 0)
+        assert p.h0 <= p.d0 <= p.d1 <= p.h1
+        if p.d0 < p.d1:  # whole UTC days
+            assert (p.d0.hour, p.d0.minute, p.d1.hour, p.d1.minute) == (0, 0, 0, 0)
         # Every instant of [start, end) is in exactly one piece.
         for _ in range(5):
             x = start + (end - start) * rng.random()
             if x >= end:
                 continue
-            pieces = [(p.start, p.m0), (p.m0, p.h0), (p.h0, p.h1), (p.h1, p.m1), (p.m1, p.end)]
+            pieces = [(p.start, p.m0), (p.m0, p.h0), (p.h0, p.d0), (p.d0, p.d1), (p.d1, p.h1),
+                      (p.h1, p.m1), (p.m1, p.end)]  # fmt: skip
             assert sum(lo <= x < hi for lo, hi in pieces) == 1, (start, end, x, p)
 
 

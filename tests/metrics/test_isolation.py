@@ -379,3 +379,33 @@ def test_business_days_to_a_far_end_date_are_counted_by_weeks_as_day_by_day():
     started = time.monotonic()
     assert business_days_between(dt.date(2026, 12, 7), dt.date(9999, 12, 31)) > 2_000_000
     assert time.monotonic() - started < 0.1  # a stored end in 9999 cannot slow the portfolio
+
+
+def test_a_chunk_with_a_run_that_raises_executes_every_other_run(team, po, healthy):
+    third = running_plan(team=team, owner=po, start_date=MONDAY)
+    claimed = checks.tick_process(now=NOW)
+    broken = healthy[0]
+    poison(broken, **YEAR_ONE)  # changed after its slot was claimed: the whole chunk raises
+    by_plan = dict(CheckRun.objects.filter(pk__in=claimed).values_list("plan_id", "pk"))
+
+    done = checks.check_runs_execute(run_ids=claimed)
+
+    assert sorted(done) == sorted([by_plan[healthy[1].pk], by_plan[third.pk]])
+    statuses = dict(CheckRun.objects.filter(pk__in=claimed).values_list("plan_id", "status"))
+    assert statuses == {broken.pk: "pending", healthy[1].pk: "done", third.pk: "done"}
+    assert set(failures()) == {(broken.pk, "check_run")}
+    assert checks.check_runs_execute(run_ids=claimed) == []  # the broken one fails again
+    assert CheckRun.objects.get(pk=by_plan[broken.pk]).status == "pending"
+
+
+def test_a_chunk_whose_digest_fails_for_one_plan_still_sends_the_others(
+    team, po, healthy, fail_inserts_for
+):
+    claimed = checks.tick_process(now=NOW)
+    fail_inserts_for("metrics_dailydigest", healthy[0])
+
+    assert len(checks.check_runs_execute(run_ids=claimed)) == 2
+
+    assert set(CheckRun.objects.filter(pk__in=claimed).values_list("status", flat=True)) == {"done"}
+    assert list(DailyDigest.objects.values_list("plan_id", flat=True)) == [healthy[1].pk]
+    assert set(failures()) == {(healthy[0].pk, "digest")}

@@ -336,3 +336,42 @@ def test_a_poisoned_plan_does_not_stop_a_real_workers_tick_for_the_others(worker
     failure = PlanJobFailure.objects.get(plan=poisoned)
     assert (failure.job, failure.category) == ("checks", "timeline")
     assert not CheckRun.objects.filter(plan=poisoned).exists()
+
+
+def test_a_chunk_through_a_real_worker_checks_every_plan_and_isolates_the_one_that_fails(
+    worker, team, po
+):
+    from metrics.models import PlanJobFailure
+    from metrics.tasks import check_runs_execute
+    from pilots.models import PilotPlan
+
+    today = timezone.now().date()
+    plans = [
+        running_plan(team=team, owner=po, start_date=today - dt.timedelta(days=7),
+                     business_days=20)
+        for _ in range(4)
+    ]  # fmt: skip
+    for plan in plans:
+        store(plan, "p1_defects", [(timezone.now() - dt.timedelta(days=6), 0)])
+    now = timezone.now()
+    run_ids = [
+        CheckRun.objects.create(plan=plan, due_at=now - dt.timedelta(minutes=10),
+                                local_date=now.date(), local_time=dt.time(0, 0)).pk
+        for plan in plans
+    ]  # fmt: skip
+    broken = plans[0]  # its dates broke after its slot was claimed: the chunk falls back
+    PilotPlan.objects.filter(pk=broken.pk).update(
+        start_date=dt.date(1, 1, 1), end_date=dt.date(1, 1, 12), time_zone="Asia/Tokyo"
+    )
+
+    check_runs_execute.apply_async(args=[run_ids], queue=worker)
+
+    healthy = plans[1:]
+    assert wait_for(
+        lambda: CheckRun.objects.filter(plan__in=healthy, status="done").count() == 3
+    ), "the healthy plans' runs were not done within 20 s"
+    assert wait_for(lambda: PlanJobFailure.objects.filter(plan=broken).exists())
+    assert PlanJobFailure.objects.get(plan=broken).job == "check_run"
+    assert CheckRun.objects.get(plan=broken).status == "pending"
+    assert CriterionResult.objects.filter(run__plan__in=healthy).count() == 15
+    assert DailyDigest.objects.filter(plan__in=healthy).count() == 3
