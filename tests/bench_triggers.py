@@ -9,22 +9,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import random
 import statistics
-import subprocess
-import sys
 import time
 from decimal import Decimal
-from pathlib import Path
-from urllib.parse import quote
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.test import Client
 from django.utils import timezone
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.bench_worker import worker
+
 DAYS = 90
 RUNS = 20
 REPEATS = 10
@@ -146,52 +142,6 @@ def _batch(plan, metric_ids: dict[str, int], now: dt.datetime, run: int) -> None
 # --- real workers ---------------------------------------------------------------------------------
 
 
-def _database_url() -> str:
-    """A DATABASE_URL naming the bench's database (the ``test_`` copy), for the workers."""
-    s = connection.settings_dict
-    user = quote(s["USER"] or "", safe="")
-    password = f":{quote(str(s['PASSWORD']), safe='')}" if s["PASSWORD"] else ""
-    host = quote(s["HOST"] or "", safe="")
-    port = f":{s['PORT']}" if s["PORT"] else ""
-    return f"postgres://{user}{password}@{host}{port}/{quote(s['NAME'], safe='')}"
-
-
-def _worker_start(name: str, queues: str, log: Path) -> subprocess.Popen:
-    """``celery -A pilotplan worker`` (one process, solo pool) on ``queues``, against the bench's
-    database; returns once it says it is ready."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": _database_url(),
-        "REDIS_URL": settings.REDIS_URL,
-        "DJANGO_SETTINGS_MODULE": "pilotplan.settings",
-    }
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable, "-m", "celery", "-A", "pilotplan", "worker", "--pool", "solo",
-                "-Q", queues, "-n", f"{name}@%h", "--without-gossip", "--without-mingle",
-                "--without-heartbeat", "-l", "info",
-            ],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while b" ready." not in log.read_bytes():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            _worker_stop(proc)
-            raise RuntimeError(f"worker {name} did not start:\n{log.read_text(errors='replace')}")
-        time.sleep(0.1)
-    return proc
-
-
-def _worker_stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-
-
 def _purge() -> None:
     """Drop what is still queued (the bench's database goes away after the bench)."""
     import redis
@@ -285,7 +235,7 @@ def _tick_plans(team, po, metric_ids: dict[str, int], now: dt.datetime) -> None:
     )
 
 
-def _workers(team, po, metric_ids: dict[str, int], figures: dict[str, float], logs: Path) -> None:  # type: ignore[no-untyped-def]
+def _workers(team, po, metric_ids: dict[str, int], figures: dict[str, float]) -> None:  # type: ignore[no-untyped-def]
     from metrics import checks
     from metrics.models import CheckRun
 
@@ -295,12 +245,9 @@ def _workers(team, po, metric_ids: dict[str, int], figures: dict[str, float], lo
     client.get("/api/v1/plans/0")  # the first request of a process loads the URL configuration
 
     # One worker on both queues, idle: the 30th breaching minute, from the 201 to the episode.
-    queues = f"{settings.CELERY_TASK_DEFAULT_QUEUE},{settings.TRIGGERS_QUEUE}"
-    worker = _worker_start("bench-both", queues, logs / "worker-both.log")
-    try:
+    default_queue, triggers_queue = settings.CELERY_TASK_DEFAULT_QUEUE, settings.TRIGGERS_QUEUE
+    with worker(concurrency=1, queues=[default_queue, triggers_queue]):
         timings = [_breach_ms(client, _armed(team, po, metric_ids)) for _ in range(REPEATS)]
-    finally:
-        _worker_stop(worker)
     figures["breach_to_episode_ms_median"] = statistics.median(timings)
     figures["breach_to_episode_ms_max"] = max(timings)
 
@@ -309,10 +256,11 @@ def _workers(team, po, metric_ids: dict[str, int], figures: dict[str, float], lo
     now = timezone.now()
     _tick_plans(team, po, metric_ids, now)
     armed = [_armed(team, po, metric_ids) for _ in range(5)]
-    default_queue, triggers_queue = settings.CELERY_TASK_DEFAULT_QUEUE, settings.TRIGGERS_QUEUE
-    default = _worker_start("bench-default", default_queue, logs / "worker-default.log")
-    triggers = _worker_start("bench-triggers", triggers_queue, logs / "worker-triggers.log")
-    try:
+    # docker-compose.yml's defaults: WORKER_CONCURRENCY 4, TRIGGER_WORKER_CONCURRENCY 2.
+    with (
+        worker(concurrency=4, queues=[default_queue]),
+        worker(concurrency=2, queues=[triggers_queue]),
+    ):
         with transaction.atomic():  # the tick's claim; its checks are published on commit
             queued = len(checks.tick_process(now=timezone.now()))
         pending = CheckRun.objects.filter(status=CheckRun.Status.PENDING)
@@ -327,11 +275,8 @@ def _workers(team, po, metric_ids: dict[str, int], figures: dict[str, float], lo
         figures["breach_during_tick_checks_still_pending"] = min(waiting)
         figures["breach_during_tick_ms"] = statistics.median(timings)
         figures["breach_during_tick_ms_max"] = max(timings)
-    finally:
-        _purge()
-        _worker_stop(default)
-        _worker_stop(triggers)
-        _purge()
+        _purge()  # the checks still queued: the workers stop without them
+    _purge()
 
 
 def run(*, po, team, figures: dict[str, float]) -> None:  # type: ignore[no-untyped-def]
@@ -380,9 +325,7 @@ def run(*, po, team, figures: dict[str, float]) -> None:  # type: ignore[no-unty
         timings.append((time.perf_counter() - start) * 1000)
     figures["any_occurrence_1_trigger_ms_p50"] = statistics.median(timings)
 
-    logs = Path(settings.BASE_DIR) / ".data" / "bench"
-    logs.mkdir(parents=True, exist_ok=True)
     try:
-        _workers(team, po, metric_ids, figures, logs)
+        _workers(team, po, metric_ids, figures)
     finally:
         app.control.purge()
