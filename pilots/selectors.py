@@ -68,11 +68,12 @@ def plan_detail_queryset() -> QuerySet[PilotPlan]:
     )
 
 
-def _any(model: type[Any], **filters: Any) -> QuerySet[Any]:
+def _any(model: type[Any], *fields: str, **filters: Any) -> QuerySet[Any]:
     """One row per plan that has any (its first): enough for "is there one", without loading
-    every row of every plan."""
+    every row of every plan. ``fields``: what the health rule reads of that row besides the
+    plan (a deferred field would cost a query per plan)."""
     first = model.objects.filter(plan=OuterRef("plan"), **filters).order_by("pk").values("pk")
-    return model.objects.filter(pk=Subquery(first[:1])).only("pk", "plan")
+    return model.objects.filter(pk=Subquery(first[:1])).only("pk", "plan", *fields)
 
 
 def plan_health_queryset() -> QuerySet[PilotPlan]:
@@ -82,7 +83,7 @@ def plan_health_queryset() -> QuerySet[PilotPlan]:
     thresholds, on-call coverage, the segment mix) get every row, with the fields they read.
     Not for showing a plan's sections: use ``plan_detail_queryset`` for that."""
     return PilotPlan.objects.select_related("team", "cohort", "environment").prefetch_related(
-        Prefetch("scope_items", queryset=_any(ScopeItem, kind=ScopeItem.Kind.INCLUDED)),
+        Prefetch("scope_items", queryset=_any(ScopeItem, "kind", kind=ScopeItem.Kind.INCLUDED)),
         Prefetch("entry_criteria", queryset=_any(EntryCriterion)),
         Prefetch(
             "exit_criteria",
