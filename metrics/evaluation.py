@@ -34,7 +34,6 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-import numpy as np
 from django.db import connection
 
 from metrics import statistics
@@ -289,22 +288,7 @@ def sketches_load(keys: Iterable[Key]) -> dict[Key, Sketch]:
     parts: dict[int, list[tuple[int, list[int | None]]]] = {}
     for i, lower, counts in _query(_SKETCH_SQL, _SKETCH_PIECES, keys):
         parts.setdefault(i, []).append((lower, counts))
-    return {keys[i - 1]: _merged(rows) for i, rows in parts.items()}
-
-
-def _merged(parts: list[tuple[int, list[int | None]]]) -> Sketch:
-    """The sum of ``(first bin key, counts)`` parts (NULL counts are empty bins)."""
-    lower = min(first for first, _ in parts)
-    upper = max(first + len(counts) for first, counts in parts)
-    total = np.zeros(upper - lower, dtype=np.int64)
-    for first, counts in parts:
-        at = first - lower
-        total[at : at + len(counts)] += np.fromiter(
-            (c or 0 for c in counts), dtype=np.int64, count=len(counts)
-        )
-    sketch = Sketch()
-    sketch.lower, sketch.counts = lower, total
-    return sketch
+    return {keys[i - 1]: Sketch.of(rows) for i, rows in parts.items()}
 
 
 def latest_load(keys: Iterable[Key]) -> dict[Key, float]:
