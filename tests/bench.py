@@ -24,23 +24,10 @@ from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import setup_test_environment  # noqa: E402
 
-RUNS = int(os.environ.get("BENCH_RUNS", "200"))
+from tests.bench_timing import p95, timed  # noqa: E402
+
 # The parts of the bench, each a module tests/bench_<part>.py with run(po=, team=, figures=).
 PARTS = ["metrics", "gate", "ingest", "checks", "triggers", "pages", "scale"]
-
-
-def timed(fn: Callable[[], object], runs: int = RUNS) -> list[float]:
-    fn()  # warm caches and connections
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1000)
-    return samples
-
-
-def p95(samples: list[float]) -> float:
-    return statistics.quantiles(samples, n=20)[-1]
 
 
 def main() -> None:

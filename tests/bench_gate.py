@@ -9,19 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import statistics
 import time
 
 from django.db.models import Count
 from django.test import Client
 from django.utils import timezone
 
+from tests.bench_timing import p95
+
 RUNS = 200
 TARGET_MS = 50.0
-
-
-def _p95(samples: list[float]) -> float:
-    return statistics.quantiles(samples, n=20)[-1]
 
 
 def _big_plan(*, po, team):  # type: ignore[no-untyped-def]
@@ -77,7 +74,7 @@ def run(*, po, team, figures: dict[str, float]) -> None:  # type: ignore[no-unty
         start = time.perf_counter()
         decision_evidence(plan)
         samples.append((time.perf_counter() - start) * 1000)
-    figures["decision_evidence_p95_ms"] = _p95(samples)
+    figures["decision_evidence_p95_ms"] = p95(samples)
     figures["decision_evidence_p95_target_ms"] = TARGET_MS
 
     _key, plaintext = api_key_create(team=team, name="bench gate", scopes=["read"], created_by=po)
@@ -90,7 +87,7 @@ def run(*, po, team, figures: dict[str, float]) -> None:  # type: ignore[no-unty
         response = client.get(url)
         samples.append((time.perf_counter() - start) * 1000)
         assert response.status_code == 200, response.content[:300]
-    figures["gate_p95_ms"] = _p95(samples)
+    figures["gate_p95_ms"] = p95(samples)
     figures["gate_p95_target_ms"] = TARGET_MS
 
     # The decision page as its decision owner reads it (the whole HTML response).
@@ -104,7 +101,7 @@ def run(*, po, team, figures: dict[str, float]) -> None:  # type: ignore[no-unty
         response = browser.get(page)
         samples.append((time.perf_counter() - start) * 1000)
         assert response.status_code == 200
-    figures["decision_page_p95_ms"] = _p95(samples)
+    figures["decision_page_p95_ms"] = p95(samples)
     figures["decision_page_p95_target_ms"] = TARGET_MS
     if os.environ.get("BENCH_GATE_PROFILE"):
         _profile(plan, client, url)

@@ -16,6 +16,8 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
+from tests.bench_timing import p95
+
 DAYS = 90
 FILL_BATCH = 10_000
 METRICS = {
@@ -29,10 +31,6 @@ METRICS = {
     "errors": lambda rng, n: np.floor(rng.random(n) * 3),
     "requests": lambda rng, n: np.floor(300 + rng.random(n) * 600),
 }
-
-
-def _p95(samples: list[float]) -> float:
-    return statistics.quantiles(samples, n=20)[-1]
 
 
 def _running(plan, *, start: dt.date, business_days: int) -> None:  # type: ignore[no-untyped-def]
@@ -156,4 +154,4 @@ def run(*, po, team, figures: dict[str, float]) -> None:  # type: ignore[no-unty
             timings.append((time.perf_counter() - start) * 1000)
             assert response.status_code == 200, (url, response.status_code)
         figures[f"{name}_ms_p50"] = statistics.median(timings)
-        figures[f"{name}_ms_p95"] = _p95(timings)
+        figures[f"{name}_ms_p95"] = p95(timings)

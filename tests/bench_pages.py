@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import json
-import os
 import statistics
 import time
 from collections.abc import Callable
@@ -24,22 +23,9 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-RUNS = int(os.environ.get("BENCH_RUNS", "200"))
+from tests.bench_timing import RUNS, p95, timed
+
 PAGE_ROWS = 25
-
-
-def _p95(samples: list[float]) -> float:
-    return statistics.quantiles(samples, n=20)[-1]
-
-
-def _timed(fn: Callable[[], Any], runs: int = RUNS) -> list[float]:
-    fn()  # warm caches and the connection
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1000)
-    return samples
 
 
 def _values(kind, plan, n: int, po) -> dict[str, Any]:  # type: ignore[no-untyped-def]
@@ -160,9 +146,9 @@ def run(*, po, team, figures: dict[str, float]) -> None:  # type: ignore[no-unty
         return request
 
     def measure(name: str, url: str) -> None:
-        samples = _timed(get(url))
+        samples = timed(get(url))
         figures[f"{name}_ms_p50"] = statistics.median(samples)
-        figures[f"{name}_ms_p95"] = _p95(samples)
+        figures[f"{name}_ms_p95"] = p95(samples)
 
     measure("plan_page_5_rows", f"/plans/{small.pk}/")
     measure("plan_page_100_rows", f"/plans/{big.pk}/")
@@ -212,10 +198,10 @@ def _jit(portfolio: Callable[[], Any], figures: dict[str, float]) -> None:
         figures[f"portfolio_main_query_jit_{name}_compile_ms"] = jit.get("Total", 0.0)
         # Timed on this connection (a request may reconnect, which would reset the setting).
         with connection.cursor() as cursor:
-            samples = _timed(lambda: (cursor.execute(slowest), cursor.fetchall()), runs=RUNS // 2)
+            samples = timed(lambda: (cursor.execute(slowest), cursor.fetchall()), runs=RUNS // 2)
             cursor.execute(f"RESET jit_above_cost; SET jit = {configured}")
         figures[f"portfolio_main_query_jit_{name}_ms_p50"] = statistics.median(samples)
-        figures[f"portfolio_main_query_jit_{name}_ms_p95"] = _p95(samples)
+        figures[f"portfolio_main_query_jit_{name}_ms_p95"] = p95(samples)
     print(f"# pages: jit as configured: {configured}", flush=True)
 
 
@@ -224,10 +210,10 @@ def _collector(portfolio: Callable[[], Any], figures: dict[str, float]) -> None:
     pilotplan/wsgi.py and the worker's start-up leave it)."""
     gc.unfreeze()
     gc.collect()
-    samples = _timed(portfolio)
+    samples = timed(portfolio)
     figures["portfolio_25_gc_unfrozen_ms_p50"] = statistics.median(samples)
-    figures["portfolio_25_gc_unfrozen_ms_p95"] = _p95(samples)
+    figures["portfolio_25_gc_unfrozen_ms_p95"] = p95(samples)
     gc.freeze()
-    samples = _timed(portfolio)
+    samples = timed(portfolio)
     figures["portfolio_25_gc_frozen_ms_p50"] = statistics.median(samples)
-    figures["portfolio_25_gc_frozen_ms_p95"] = _p95(samples)
+    figures["portfolio_25_gc_frozen_ms_p95"] = p95(samples)

@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.test import Client
 from django.utils import timezone
 
+from tests.bench_timing import p95
 from tests.bench_worker import worker
 
 DAYS = 90
@@ -51,10 +52,6 @@ SUSTAINED = [
                            ("error_rate", "0.6"), ("errors", "50"))
     for minutes in (1, 5, 15, 30, 60)
 ]  # fmt: skip
-
-
-def _p95(samples: list[float]) -> float:
-    return statistics.quantiles(samples, n=20)[-1]
 
 
 def _running(plan, *, start: dt.date, **fields) -> None:  # type: ignore[no-untyped-def]
@@ -312,7 +309,7 @@ def run(*, po, team, figures: dict[str, float]) -> None:  # type: ignore[no-unty
         timings.append((time.perf_counter() - start) * 1000)
         assert opened == [], [e.description for e in opened]
     figures["trigger_eval_50_triggers_ms_p50"] = statistics.median(timings)
-    figures["trigger_eval_50_triggers_ms_p95"] = _p95(timings)
+    figures["trigger_eval_50_triggers_ms_p95"] = p95(timings)
 
     # One "any occurrence" lookup: re-armed after a breach of its history, a batch since.
     one = plan.rollback_triggers.get(metric_id=metric_ids["p95_latency"], comparator="gt",
