@@ -60,6 +60,10 @@ class Perm(StrEnum):
     # roles, and of them only the plan's decision owner (``decision_owner``, a person rule).
     DECISION_RECORD = "decision.record"
     DECISION_COMMENT = "decision.comment"  # comment on the decision page
+    # The team's product backlog (backlog.services): add, edit and delete items; and their order,
+    # which the Scrum Guide makes the Product Owner's call.
+    BACKLOG_EDIT = "backlog.edit"
+    BACKLOG_ORDER = "backlog.order"
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,10 @@ PERMISSIONS: dict[Perm, Rule] = {
     ),
     # Every team member; invited guests read the decision page only (pilots.access).
     Perm.DECISION_COMMENT: Rule(EVERY_MEMBER, what="comment on the decision"),
+    Perm.BACKLOG_EDIT: Rule(
+        WRITERS, "Stakeholders can read the backlog but not change it.", "change the backlog"
+    ),
+    Perm.BACKLOG_ORDER: Rule(frozenset({PO}), what="change the backlog's order"),
 }
 assert set(PERMISSIONS) == set(Perm), "every permission has its rule"
 
