@@ -354,6 +354,10 @@ SPECTACULAR_SETTINGS = {
         "RoleEnum": "accounts.models.Membership.Role",
         "DecisionOutcomeEnum": "decisions.models.DecisionRecord.Outcome",
         "DecisionRecommendationEnum": "decisions.models.DecisionRecord.Recommendation",
+        "BacklogTypeEnum": "backlog.models.BacklogItem.Kind",
+        "BacklogSeverityEnum": "backlog.models.BacklogItem.Severity",
+        "BacklogStatusEnum": "backlog.models.BacklogItem.Status",
+        "BacklogOriginEnum": "backlog.models.BacklogItem.Origin",
     },
     # No badge fetched from the public validator: the CSP allows our own origin only.
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},

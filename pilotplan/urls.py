@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("metrics.api.urls")),
     path("", include("decisions.api.gate")),
     path("", include("decisions.api.urls")),
+    path("", include("backlog.api.urls")),
 ]
 
 urlpatterns = [
@@ -21,6 +22,7 @@ urlpatterns = [
     path("", include("metrics.urls")),
     path("", include("catalogue.urls")),
     path("", include("decisions.urls")),
+    path("", include("backlog.urls")),
     # Old addresses (/pilots/…, /metrics/teams/…): permanent redirects to the ones above.
     *redirects.urlpatterns,
     path("healthz", health.healthz, name="healthz"),

@@ -1,0 +1,5 @@
+from backlog import views
+
+app_name = "backlog"
+
+urlpatterns = [*views.urlpatterns]
