@@ -35,7 +35,7 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
+from scipy import special, stats
 
 from catalogue import comparators
 
@@ -349,7 +349,12 @@ def _percentile_fraction(q: Number) -> tuple[float, float]:
 
 
 # Pure functions of their (hashable) arguments, asked again by every check of every plan with a
-# percentile criterion: computed once per process (a few ms each with SciPy's binomial).
+# percentile criterion: computed once per process. A check's n is new at almost every run (the
+# window grows), so a miss matters too: SciPy's plain binomial ufuncs (``special.bdtr``: the cdf,
+# ``bdtrc``: the survival function, ``bdtrik``: the quantile) cost ~0.1 ms a miss where a frozen
+# ``stats.binom`` cost ~3 ms (building and checking the distribution object). The stepping below
+# makes the ranks depend only on cdf/sf comparisons: the same ranks as with ``stats.binom``
+# (compared over ~9,000 (n, q, confidence), n up to 10 million).
 @functools.lru_cache(maxsize=4096)
 def order_statistic_ranks(*, n: int, q: Number, confidence: float = DEFAULT_CONFIDENCE) -> (
     tuple[int, int] | None
@@ -368,19 +373,29 @@ def order_statistic_ranks(*, n: int, q: Number, confidence: float = DEFAULT_CONF
     if n < 1:
         return None
     tail = (1 - c) / 2
-    binom = stats.binom(n, p)
+
+    def cdf(k: int) -> float:  # P(B ≤ k)
+        return float(special.bdtr(k, n, p))
+
+    def sf(k: int) -> float:  # P(B > k) = P(B ≥ k+1)
+        return float(special.bdtrc(k, n, p))
+
+    def start(y: float, default: int) -> int:  # ⌊the k with cdf(k) = y⌋, within 0..n
+        k = float(special.bdtrik(y, n, p))
+        return min(max(int(k), 0), n) if math.isfinite(k) else default
+
     # Start from the quantile function and correct the floating point by stepping: cdf is
     # strictly increasing on 0..n for 0 < p < 1, so the loops run at most a step or two.
-    k = int(binom.ppf(tail))
-    while k + 1 <= n and binom.cdf(k + 1) <= tail:
+    k = start(tail, 0)
+    while k + 1 <= n and cdf(k + 1) <= tail:
         k += 1
-    while k >= 0 and binom.cdf(k) > tail:
+    while k >= 0 and cdf(k) > tail:
         k -= 1
     lower_rank = k + 1  # largest l with P(B ≤ l-1) ≤ α/2
-    m = int(binom.isf(tail))
-    while m - 1 >= 0 and binom.sf(m - 1) <= tail:  # sf(m) = P(B > m) = P(B ≥ m+1)
+    m = start(1 - tail, n)
+    while m - 1 >= 0 and sf(m - 1) <= tail:
         m -= 1
-    while binom.sf(m) > tail:
+    while sf(m) > tail:
         m += 1
     upper_rank = m + 1  # smallest u with P(B ≥ u) ≤ α/2
     if lower_rank < 1 or upper_rank > n:
