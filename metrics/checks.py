@@ -27,14 +27,15 @@ from collections import defaultdict
 from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
-from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet, Subquery
 from django.utils import timezone
 
 from accounts.models import TeamHoliday
 from core.queue import enqueue_on_commit
 from metrics import digest, evaluation
 from metrics.failures import Job, JobFailures, per_plan
-from metrics.models import CheckRun, CriterionResult
+from metrics.models import CheckRun, CriterionResult, DailyDigest, PlanJobFailure
 from metrics.slots import business_day_filter, due_slots, plan_window
 from pilots import wording
 from pilots.models import ExitCriterion, PilotPlan
@@ -246,16 +247,47 @@ UPDATE metrics_checkrun AS r
 """
 
 
+def _runs_lock(run_ids: list[int]) -> list[CheckRun]:
+    """The runs still pending, locked (``SKIP LOCKED``: one being executed elsewhere is left
+    out), with what the check reads of their plan and, in the same statement, two cheap index
+    probes that spare most checks four statements: ``failing_jobs``, the jobs of this path
+    (``check_run``, ``digest``) with a failure recorded against the plan (clearing failures is
+    needed only then), and ``digest_sent``, whether the day's digest went out already (then
+    there is none to send; when not, the digest's own ``ON CONFLICT`` claim still decides)."""
+    failing = PlanJobFailure.objects.filter(
+        plan_id=OuterRef("plan_id"), job__in=[Job.CHECK_RUN, Job.DIGEST]
+    ).values("job")
+    sent = DailyDigest.objects.filter(plan_id=OuterRef("plan_id"), local_date=OuterRef("local_date"))
+    return list(
+        CheckRun.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("plan")
+        .only(*_RUN_FIELDS, "plan__start_date", "plan__end_date", "plan__time_zone")
+        .annotate(failing_jobs=ArraySubquery(failing), digest_sent=Exists(sent))
+        .filter(pk__in=run_ids, status=CheckRun.Status.PENDING)
+        .order_by("pk")
+    )
+
+
+# Every field of a run (the digest reads the run), none of the plan's but the three that place
+# the plan's window.
+_RUN_FIELDS = [f.name for f in CheckRun._meta.concrete_fields]
+
+
 def _criteria(plan_ids: set[int]) -> dict[int, list[ExitCriterion]]:
     by_plan: dict[int, list[ExitCriterion]] = defaultdict(list)
     criteria = (
         ExitCriterion.objects.filter(plan_id__in=plan_ids)
         .select_related("metric", "denominator")
+        # The metrics' names are all the evaluation and the result's label read of them.
+        .only(*_CRITERION_FIELDS, "metric__name", "denominator__name")
         .order_by("plan_id", "position", "pk")
     )
     for criterion in criteria:
         by_plan[criterion.plan_id].append(criterion)
     return by_plan
+
+
+_CRITERION_FIELDS = [f.name for f in ExitCriterion._meta.concrete_fields]
 
 
 def _plan_start(run: CheckRun) -> dt.datetime:
@@ -296,12 +328,7 @@ def _result(
 
 def _check_runs_execute(*, run_ids: list[int], now: dt.datetime) -> list[int]:
     with transaction.atomic():
-        runs = list(
-            CheckRun.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("plan")
-            .filter(pk__in=run_ids, status=CheckRun.Status.PENDING)
-            .order_by("pk")
-        )
+        runs = _runs_lock(run_ids)
         if not runs:
             return []
         criteria = _criteria({run.plan_id for run in runs})
@@ -340,28 +367,43 @@ def _check_runs_execute(*, run_ids: list[int], now: dt.datetime) -> list[int]:
                     [run.not_enough_evidence for run in runs],
                 ],
             )
-        plan_ids = [run.plan_id for run in runs]
-        JobFailures(Job.CHECK_RUN, now=now).save(done=plan_ids)
-        _digests_send([(run, results[run.pk]) for run in runs], now=now)
+        # The check succeeded: its plans' past check failures are cleared (where there are any).
+        JobFailures(Job.CHECK_RUN, now=now).save(done=_failing(runs, Job.CHECK_RUN))
+        _digests_send(
+            [(run, results[run.pk]) for run in runs if not run.digest_sent],  # type: ignore[attr-defined]
+            failing=_failing(runs, Job.DIGEST),
+            now=now,
+        )
     return [run.pk for run in runs]
 
 
-def _digests_send(runs: list[tuple[CheckRun, list[CriterionResult]]], *, now: dt.datetime) -> None:
+def _failing(runs: list[CheckRun], job: str) -> set[int]:
+    """The runs' plans with a failure of ``job`` recorded when they were locked."""
+    return {run.plan_id for run in runs if job in run.failing_jobs}  # type: ignore[attr-defined]
+
+
+def _digests_send(
+    runs: list[tuple[CheckRun, list[CriterionResult]]], *, failing: set[int], now: dt.datetime
+) -> None:
     """The day's digests of the runs, together; if that raises, run by run, so one plan's
-    failing digest is recorded against it and never undoes a check."""
+    failing digest is recorded against it and never undoes a check. ``failing``: the plans of
+    the check's runs with a digest failure recorded, cleared unless it fails again (a day's
+    digest already sent counts as success)."""
     digests = JobFailures(Job.DIGEST, now=now)
-    try:
-        with transaction.atomic():
-            digest.digests_after_runs(runs)
-    except Exception:
-        logger.exception("Sending %s digests together failed; sending them one by one", len(runs))
-        for run, results in runs:
-            try:
-                with transaction.atomic():
-                    digest.digests_after_runs([(run, results)])
-            except Exception as exc:  # the check stands; the digest failure is shown on the plan
-                digests.catch(run.plan_id, exc)
-    digests.save(done=[run.plan_id for run, _ in runs])
+    if runs:
+        try:
+            with transaction.atomic():
+                digest.digests_after_runs(runs)
+        except Exception:
+            logger.exception("Sending %s digests together failed; sending them one by one",
+                             len(runs))  # fmt: skip
+            for run, results in runs:
+                try:
+                    with transaction.atomic():
+                        digest.digests_after_runs([(run, results)])
+                except Exception as exc:  # the check stands; the failure is shown on the plan
+                    digests.catch(run.plan_id, exc)
+    digests.save(done=failing)
 
 
 # --- reads (the checks page, the API, the Monitoring page's "today's status") ----------------
