@@ -149,6 +149,25 @@ def _mean_of(arr: npt.NDArray[np.float64]) -> float:
     return first if bool(np.all(arr == first)) else float(np.mean(arr))
 
 
+# The quantile functions of Student's t, the normal and the chi-square distributions, computed
+# as ``scipy.stats``'s ``t.ppf``, ``norm.ppf`` and ``chi2.ppf`` compute them (the same special
+# functions, so the same numbers; tests/metrics/test_statistics.py compares them) without the
+# distribution objects' argument checking and broadcasting, which cost ~0.1 ms a call: a check
+# asks for several.
+
+
+def t_ppf(q: float, df: float) -> float:
+    return float(special.stdtrit(df, q))
+
+
+def norm_ppf(q: float) -> float:
+    return float(special.ndtri(q))
+
+
+def chi2_ppf(q: float, df: float) -> float:
+    return 2 * float(special.gammaincinv(df / 2, q))
+
+
 # --- estimators --------------------------------------------------------------------------------
 
 
@@ -177,7 +196,7 @@ def proportion(
     scale = 100.0 if percent else 1.0
     if n == 0:
         return Estimate(None, None, None, 0, WILSON, c, "Ratio of")
-    z = float(stats.norm.ppf(1 - (1 - c) / 2))
+    z = norm_ppf(1 - (1 - c) / 2)
     p = x / n
     z2n = z * z / n
     centre = (p + z2n / 2) / (1 + z2n)
@@ -218,8 +237,8 @@ def rate_per(
         return Estimate(None, None, None, 0, POISSON_EXACT, c, "Rate of")
     alpha = 1 - c
     scale = per / e
-    low = 0.0 if x == 0 else float(stats.chi2.ppf(alpha / 2, 2 * x)) / 2
-    high = float(stats.chi2.ppf(1 - alpha / 2, 2 * x + 2)) / 2
+    low = 0.0 if x == 0 else chi2_ppf(alpha / 2, 2 * x) / 2
+    high = chi2_ppf(1 - alpha / 2, 2 * x + 2) / 2
     return Estimate(
         (x * per) / e, low * scale, high * scale, math.floor(e), POISSON_EXACT, c, "Rate of"
     )
@@ -248,7 +267,7 @@ def mean(*, values: Values, confidence: float = DEFAULT_CONFIDENCE) -> Estimate:
         return Estimate(m, None, None, 1, T, c, "Mean")
     deviations = arr - m
     sd = math.sqrt(float(np.dot(deviations, deviations)) / (n - 1))
-    half = float(stats.t.ppf(1 - (1 - c) / 2, n - 1)) * sd / math.sqrt(n)
+    half = t_ppf(1 - (1 - c) / 2, n - 1) * sd / math.sqrt(n)
     return Estimate(m, m - half, m + half, n, T, c, "Mean")
 
 
@@ -293,7 +312,7 @@ def mean_from_moments(
         return Estimate(m, None, None, 1, T, c, "Mean")
     ss = max(0.0, sq - s * (s / count))
     sd = math.sqrt(ss / (count - 1))
-    half = float(stats.t.ppf(1 - (1 - c) / 2, count - 1)) * sd / math.sqrt(count)
+    half = t_ppf(1 - (1 - c) / 2, count - 1) * sd / math.sqrt(count)
     return Estimate(m, m - half, m + half, count, T, c, "Mean")
 
 
