@@ -63,12 +63,16 @@ class JobFailures:
 
     def save(self, *, done: Iterable[int] | None = None) -> None:
         """Record this run's failures and clear the job's older ones that did not fail again:
-        every other plan's when ``done`` is None (a run over every plan), else only ``done``'s.
-        One statement, two when something failed, however many plans."""
-        stale = PlanJobFailure.objects.filter(job=self.job).exclude(plan_id__in=self.failed)
+        every other plan's when ``done`` is None (a run over every plan), else only ``done``'s
+        (none: no statement; a caller that knows which of its plans have a failure recorded
+        passes only those). One statement, two when something failed, however many plans."""
         if done is not None:
-            stale = stale.filter(plan_id__in=list(done))
-        stale.delete()  # nothing points at these rows: one DELETE statement
+            done = set(done) - set(self.failed)
+        if done is None or done:
+            stale = PlanJobFailure.objects.filter(job=self.job).exclude(plan_id__in=self.failed)
+            if done is not None:
+                stale = stale.filter(plan_id__in=done)
+            stale.delete()  # nothing points at these rows: one DELETE statement
         if self.failed:
             _upsert(self.job, self.failed, self.now)
 

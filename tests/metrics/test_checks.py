@@ -346,6 +346,32 @@ def test_an_execution_with_an_unknown_run_does_nothing():
     assert checks.check_run_execute(run_id=987654) is False
 
 
+def test_a_check_after_the_days_digest_is_a_constant_eight_statements(team, po):
+    plan = bare_plan(team, po, start_date=MONDAY, business_days=10)
+    criterion(plan, "p95_latency", "percentile", "lt", "300", percentile=95)
+    criterion(plan, "csat", "latest", "ge", "4")
+    criterion(plan, "p1_defects", "total", "eq", "0")
+    store(plan, "p95_latency", [(at(MONDAY, 9), 250)])
+    store(plan, "csat", [(at(MONDAY, 9), 4)])
+    runs = [
+        CheckRun.objects.create(plan=plan, due_at=at(MONDAY, hour), local_date=MONDAY,
+                                local_time=dt.time(hour))
+        for hour in (10, 16)
+    ]  # fmt: skip
+    assert checks.check_run_execute(run_id=runs[0].pk)  # the day's first check sends the digest
+
+    with CaptureQueriesContext(connection) as second:
+        assert checks.check_run_execute(run_id=runs[1].pk)
+
+    # The run's savepoint (a transaction outside tests), the run locked (with the probes for
+    # its plan's recorded failures and the day's digest), the criteria, their moments, sketches
+    # and latest values, the results stored with the run marked done, the release. No failure
+    # to clear, no digest to send: no statement for either.
+    assert len(second.captured_queries) == 8, [q["sql"][:60] for q in second.captured_queries]
+    assert CheckRun.objects.get(pk=runs[1].pk).status == "done"
+    assert CriterionResult.objects.filter(run=runs[1]).count() == 3
+
+
 def test_a_check_over_90_days_of_minutes_is_fast_and_its_queries_do_not_grow_with_data(
     team, po, django_capture_on_commit_callbacks
 ):

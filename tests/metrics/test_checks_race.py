@@ -184,7 +184,7 @@ def waiting_backend(cursor: psycopg.Cursor, table: str) -> int | None:
     cursor.execute(
         "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
         "AND wait_event_type = 'Lock' AND query LIKE %s",
-        [f'INSERT INTO "{table}"%'],
+        [f"%INSERT INTO {table}%"],  # the check's results statement starts WITH …
     )
     row = cursor.fetchone()
     return None if row is None else int(row[0])

@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from metrics import checks, triggers
+from metrics.failures import JobFailures
 from metrics.ingest import samples_store
 from metrics.models import (
     TICK,
@@ -224,6 +225,34 @@ def test_a_failing_digest_does_not_undo_the_check(team, po, fail_inserts_for):
     assert run.status == "done" and run.results.count() == 5
     assert not DailyDigest.objects.exists()
     assert PlanJobFailure.objects.get(plan=plan).job == "digest"
+
+
+def _record(plan: PilotPlan, *jobs: str) -> None:
+    for job in jobs:
+        recorded = JobFailures(job, now=NOW)
+        recorded.catch(plan.pk, RuntimeError("an earlier failure"))
+        recorded.save(done=[])
+
+
+def test_the_next_check_clears_the_plans_check_and_digest_failures_digest_sent_or_not(team, po):
+    plan = running_plan(team=team, owner=po, start_date=MONDAY)
+    [run_id] = checks.tick_process(now=NOW)
+    _record(plan, "check_run", "digest")
+    assert set(failures()) == {(plan.pk, "check_run"), (plan.pk, "digest")}
+
+    assert checks.check_run_execute(run_id=run_id) is True  # the day's first: sends the digest
+    assert failures() == {}
+    assert DailyDigest.objects.filter(plan=plan).count() == 1
+
+    first = CheckRun.objects.get(pk=run_id)
+    later = CheckRun.objects.create(
+        plan=plan, due_at=first.due_at + dt.timedelta(hours=6), local_date=first.local_date,
+        local_time=dt.time(16),
+    )  # fmt: skip
+    _record(plan, "check_run", "digest")
+    assert checks.check_run_execute(run_id=later.pk) is True  # the day's digest went out already
+    assert failures() == {}
+    assert DailyDigest.objects.filter(plan=plan).count() == 1
 
 
 def test_a_check_run_that_raises_is_recorded_and_left_pending_for_the_sweep(team, po, healthy):

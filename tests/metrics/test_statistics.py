@@ -27,6 +27,7 @@ from metrics.statistics import (
     Estimate,
     Evaluation,
     Verdict,
+    chi2_ppf,
     evaluate,
     evaluate_criterion,
     latest,
@@ -34,11 +35,13 @@ from metrics.statistics import (
     mean,
     mean_bootstrap,
     minimum,
+    norm_ppf,
     order_statistic_ranks,
     percentile,
     percentile_min_sample_size,
     proportion,
     rate_per,
+    t_ppf,
     total,
 )
 
@@ -356,6 +359,48 @@ def test_order_statistic_ranks_agree_with_exact_arithmetic(
     tail = (1 - Fraction(confidence).limit_denominator(1000)) / 2
     by_hand = ranks_by_hand(n, Fraction(q).limit_denominator(1000) / 100, tail)
     assert order_statistic_ranks(n=n, q=q, confidence=confidence) == by_hand
+
+
+def _ranks_with_scipy_binom(n: int, q: float, confidence: float) -> tuple[int, int] | None:
+    """The ranks as first written, with a frozen ``scipy.stats.binom``: the reference the faster
+    special-function version must match exactly."""
+    tail = (1 - confidence) / 2
+    binom = stats.binom(n, q / 100)
+    k = int(binom.ppf(tail))
+    while k + 1 <= n and binom.cdf(k + 1) <= tail:
+        k += 1
+    while k >= 0 and binom.cdf(k) > tail:
+        k -= 1
+    m = int(binom.isf(tail))
+    while m - 1 >= 0 and binom.sf(m - 1) <= tail:
+        m -= 1
+    while binom.sf(m) > tail:
+        m += 1
+    return None if k + 1 < 1 or m + 1 > n else (k + 1, m + 1)
+
+
+def test_order_statistic_ranks_are_those_of_scipy_stats_binom() -> None:
+    rng = np.random.default_rng(15)
+    cases = [(n, q, 0.95) for q in (1, 50, 90, 95, 99, 99.9) for n in range(1, 160, 7)]
+    cases += [
+        (int(n), float(q), float(c))
+        for n, q, c in zip(
+            rng.integers(160, 3_000_000, 60),
+            rng.choice([0.5, 5, 25, 50, 75, 95, 99, 99.5], 60),
+            rng.choice([0.9, 0.95, 0.99], 60),
+            strict=True,
+        )
+    ]
+    for n, q, c in cases:
+        assert order_statistic_ranks(n=n, q=q, confidence=c) == _ranks_with_scipy_binom(n, q, c)
+
+
+def test_the_quantile_functions_are_scipy_stats_ones() -> None:
+    for q in (0.005, 0.025, 0.05, 0.5, 0.9, 0.95, 0.975, 0.995):
+        assert norm_ppf(q) == stats.norm.ppf(q)
+        for df in (1, 2, 3, 7, 29, 30, 99, 1_000, 129_599):
+            assert t_ppf(q, df) == stats.t.ppf(q, df)
+            assert chi2_ppf(q, df) == stats.chi2.ppf(q, df)
 
 
 def test_too_few_observations_for_a_p95_interval() -> None:

@@ -145,7 +145,7 @@ def waiting_backend(conn: psycopg.Connection, table: str) -> int | None:
     row = conn.execute(
         "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
         "AND wait_event_type = 'Lock' AND query LIKE %s",
-        [f'INSERT INTO "{table}"%'],
+        [f"%INSERT INTO {table}%"],  # the check's results statement starts WITH …
     ).fetchone()
     return None if row is None else int(row[0])
 
