@@ -11,8 +11,9 @@ simulator): :func:`samples_ingest`. It
 3. stores the rows in one transaction through :func:`samples_store`: binary ``COPY`` into a
    staging table, then one statement that inserts the samples new to ``metrics_sample`` (``ON
    CONFLICT DO NOTHING`` on the natural key and on the client's sample id) and adds exactly those
-   rows into the hour and day rollups and their sketches. A retry, or a batch overlapping an
-   earlier one, therefore changes neither samples nor rollups;
+   rows into the hour and day rollups and their sketches (tried first as a plain ``INSERT``,
+   as nearly every batch is all new: see ``_store``). A retry, or a batch overlapping an earlier
+   one, therefore changes neither samples nor rollups;
 4. queues trigger evaluation of each plan that got new samples *after commit*, without waiting on
    the broker (``core.queue``): beat's tick evaluates running plans anyway.
 
@@ -35,9 +36,10 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from psycopg.errors import UniqueViolation
 
 from accounts.models import Team, User
 from accounts.ui import plural
@@ -493,6 +495,10 @@ SELECT plan_id, count(*) FROM ins GROUP BY plan_id
 """
 
 
+# The same statement for a batch whose every row is new to the database (see ``_store``).
+_STORE_NEW_SQL = _STORE_SQL.replace("    ON CONFLICT DO NOTHING\n", "", 1)
+assert _STORE_NEW_SQL != _STORE_SQL
+
 _STAGING_TYPES = ["int4", "int8", "int8", "timestamptz", "float8", "text", "text"]
 
 
@@ -520,7 +526,21 @@ def _store(
             write = copy.write_row
             for ordinal, row in enumerate(rows):
                 write((ordinal, *row))
-        cursor.execute(_STORE_SQL.format(staging=staging), {"batch": batch_id})
+        # Nearly every batch is new data: insert it plainly first, in a savepoint. Should any row
+        # already be stored (a retry, an overlap, a concurrent batch, a repeat within the batch),
+        # the insert fails on the unique index and the savepoint takes it back whole, rollups
+        # included; then ``ON CONFLICT DO NOTHING`` stores the new rows only. Both end the same,
+        # but the speculative insertion behind ON CONFLICT costs about a third of the statement
+        # (an extra probe of each unique index and an extra WAL record per row, measured).
+        params = {"batch": batch_id}
+        try:
+            with transaction.atomic():
+                cursor.execute(_STORE_NEW_SQL.format(staging=staging), params)
+                return dict(cursor.fetchall())
+        except IntegrityError as exc:
+            if not isinstance(exc.__cause__, UniqueViolation):
+                raise
+        cursor.execute(_STORE_SQL.format(staging=staging), params)
         return dict(cursor.fetchall())
 
 

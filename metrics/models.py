@@ -121,7 +121,8 @@ class Sample(FieldConstraints):
 
     Unique per (plan, metric, observed_at, source) and, when the client names it, per (plan,
     external id): a retried push stores nothing twice. Written in bulk by ``metrics.ingest``
-    (COPY into a staging table, then ``INSERT … ON CONFLICT DO NOTHING``), never row by row.
+    (binary COPY into a staging table, then one ``INSERT``, with ``ON CONFLICT DO NOTHING`` when
+    a row of the batch is already stored), never row by row.
     """
 
     id = models.BigAutoField(primary_key=True)
