@@ -13,6 +13,7 @@ without this middleware (tests calling views directly, future mount points).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -44,11 +45,44 @@ def json_depth(value: Any, limit: int) -> int:
     return deepest
 
 
+# Every byte but quotes and brackets.
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'"[]{}')
+_INNERMOST = re.compile(rb"\[\]|\{\}")
+
+
+def _bracket_depth(body: bytes, limit: int) -> int | None:
+    """The nesting depth of ``body``'s brackets outside strings, if they balance within
+    ``limit`` levels; None otherwise. For any body ``json.loads`` accepts it is the depth of
+    the parsed value: the brackets outside strings are exactly its lists and objects.
+
+    Escaped backslashes, then escaped quotes are dropped (escapes pair up from the left), so a
+    quote is a string's start or end; then everything but quotes and brackets, then what lies
+    between a string's quotes; each round removes the innermost pairs. All in C, a few passes
+    over the bytes: a 5,000-sample batch costs about one parse, where parsing and walking it
+    cost several."""
+    text = body.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _NOT_STRUCTURE)
+    pieces = text.split(b'"')
+    if len(pieces) % 2 == 0:
+        return None  # a string without its end: not JSON
+    brackets = b"".join(pieces[::2])
+    depth = 0
+    while brackets:
+        if depth == limit:
+            return None
+        inner = _INNERMOST.sub(b"", brackets)
+        if len(inner) == len(brackets):
+            return None  # unbalanced, or a quote left over: not JSON
+        brackets, depth = inner, depth + 1
+    return depth
+
+
 def json_depth_problem(body: bytes, limit: int) -> str:
     """Why ``body`` is nested too deeply to be parsed, or "" (also for invalid JSON: the
     parser that reads it later says what is wrong)."""
     if body.count(b"[") + body.count(b"{") <= limit:
         return ""  # cannot nest deeper than its number of brackets
+    if _bracket_depth(body, limit) is not None:
+        return ""  # the common case, answered without parsing the body
     too_deep = f"The JSON body is nested more than {limit} levels deep."
     try:
         value = json.loads(body)

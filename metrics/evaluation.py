@@ -5,10 +5,11 @@ runs, together: :func:`criteria_results` loads what every criterion needs in at 
 queries (whatever the number of criteria, plans and days of data), then evaluates each one.
 Each criterion is evaluated over the window ``[start, end)`` (``window_hours`` before the
 check's due time, or the whole pilot so far; never past the due time), cut into pieces that one
-table answers exactly (:func:`window_pieces`): the raw samples for the parts of a minute at the
-edges, ``MinuteRollup`` for the whole minutes, ``HourRollup`` for the whole hours and
-``DayRollup`` for the whole UTC days in the middle. Ninety days of per-minute data is 90 day
-rows and at most 46 hour rows, not 130,000 samples.
+table answers exactly (:func:`window_pieces`): the raw samples for the parts of an hour at the
+edges (less than an hour each: fewer than 120 samples of a per-minute metric),
+``HourRollup`` for the whole hours and ``DayRollup`` for the whole UTC days in the middle.
+Ninety days of per-minute data is 90 day rows, at most 46 hour rows and fewer than 120
+samples, not 130,000 samples.
 
 * **total, mean, max, min, rate_per, ratio** read the *moments* of the window (count, Σx, Σx²,
   min, max), summed over the pieces: one query for every (plan, metric, window) of the chunk. A
@@ -16,7 +17,7 @@ rows and at most 46 hour rows, not 130,000 samples.
   ``statistics.mean``); counts use the sum (P1 defects in the window = Σ values, whatever the
   number of samples). All exact.
 * **percentile** comes from the window's *sketch* (``metrics.sketch``): the per-day and per-hour
-  log-bucket histograms kept with the rollups, plus the raw samples of the edge minutes binned
+  log-bucket histograms kept with the rollups, plus the raw samples of the edge hours binned
   in SQL with ``metrics_sketch_key``, merged in one query for every percentile criterion of the
   chunk. The value (``Sketch.quantile``, Hyndman & Fan type 7 like ``statistics.percentile``)
   and the order-statistic bounds x₍ₗ₎, x₍ᵤ₎ for the ranks of
@@ -37,12 +38,12 @@ from dataclasses import dataclass
 from django.db import connection
 
 from metrics import statistics
+from metrics.rollups import retention_horizon
 from metrics.sketch import Sketch
 from pilots.models import ExitCriterion
 
 Aggregation = ExitCriterion.Aggregation
 
-_MINUTE = dt.timedelta(minutes=1)
 _HOUR = dt.timedelta(hours=1)
 _DAY = dt.timedelta(days=1)
 
@@ -104,32 +105,36 @@ class Pieces:
     """``[start, end)`` cut into what each table answers exactly.
 
     Whole UTC days ``[d0, d1)`` from ``DayRollup``; whole hours ``[h0, d0)`` and ``[d1, h1)``
-    from ``HourRollup``; whole minutes ``[m0, h0)`` and ``[h1, m1)`` from ``MinuteRollup``; the
-    sub-minute rest ``[start, m0)`` and ``[m1, end)`` from samples. Empty ranges have
-    ``lo >= hi``. Together they tile the window without overlap.
+    from ``HourRollup``; the rest ``[start, h0)`` and ``[h1, end)`` (less than an hour each)
+    from samples. Empty ranges have ``lo >= hi``. Together they tile the window without overlap.
     """
 
     start: dt.datetime
-    m0: dt.datetime
     h0: dt.datetime
     d0: dt.datetime
     d1: dt.datetime
     h1: dt.datetime
-    m1: dt.datetime
     end: dt.datetime
 
 
-def window_pieces(*, start: dt.datetime, end: dt.datetime) -> Pieces:
-    m0, m1 = _ceil(start, _MINUTE), _floor(end, _MINUTE)
-    if m0 >= m1:  # less than one whole minute: all from the samples
-        return Pieces(start, end, end, end, end, end, end, end)
-    h0, h1 = _ceil(m0, _HOUR), _floor(m1, _HOUR)
-    if h0 >= h1:  # no whole hour: all minutes
-        return Pieces(start, m0, m1, m1, m1, m1, m1, end)
+def window_pieces(
+    *, start: dt.datetime, end: dt.datetime, pruned_before: dt.datetime | None = None
+) -> Pieces:
+    """The pieces of ``[start, end)``. ``pruned_before``: raw samples before it may have been
+    deleted (``metrics.rollups.retention_horizon``); a window starting before it is read from the
+    whole hour that holds its start. Only a whole-pilot window can (a rolling window is shorter
+    than the retention, which ``samples_prune`` enforces), and it starts where the pilot starts:
+    no sample of the plan is older (ingestion refuses samples outside the pilot window), so that
+    hour's rollup holds exactly the window's samples."""
+    h0, h1 = _ceil(start, _HOUR), _floor(end, _HOUR)
+    if pruned_before is not None and start < pruned_before and _floor(start, _HOUR) < h1:
+        h0 = _floor(start, _HOUR)  # then [start, h0) is empty
+    if h0 >= h1:  # less than one whole hour: all from the samples
+        return Pieces(start, end, end, end, end, end)
     d0, d1 = _ceil(h0, _DAY), _floor(h1, _DAY)
     if d0 >= d1:  # no whole day: all hours
         d0 = d1 = h1
-    return Pieces(start, m0, h0, d0, d1, h1, m1, end)
+    return Pieces(start, h0, d0, d1, h1, end)
 
 
 # --- loading -----------------------------------------------------------------------------------
@@ -141,7 +146,7 @@ def window_pieces(*, start: dt.datetime, end: dt.datetime) -> Pieces:
 # index can use: with stale statistics (a plan whose data arrived since the last ANALYZE looks
 # empty) the planner otherwise rates the foreign key's single-column plan_id index as just as
 # good, and reads every row of the plan (seconds instead of milliseconds, measured). A kind of
-# piece empty in every window is left out of the query (a minute-aligned window never reads
+# piece empty in every window is left out of the query (an hour-aligned window never reads
 # samples for its moments).
 
 # One range of the (plan, metric, bucket) unique index of a rollup table, "r".
@@ -183,7 +188,7 @@ _SKETCH_ROLLUP = """
           FROM {table} AS r{range}
            AND cardinality(r.sketch) > 0"""
 
-# Minute rollups keep no sketch: the edge minutes' raw samples are binned here, a bin a row.
+# The edges' raw samples (less than an hour each) are binned here, a bin a row.
 _SKETCH_SAMPLE = """
         SELECT metrics_sketch_key(s.value) AS lower, ARRAY[count(*)::integer] AS sketch
           FROM metrics_sample AS s{range}
@@ -216,13 +221,11 @@ def _piece(template: str, table: str, lo: str, hi: str) -> tuple[str, str, str]:
 
 # The pieces of each query, in time order.
 _MOMENT_PIECES = [
-    _piece(_MOMENTS_SAMPLE, "metrics_sample", "t0", "m0"),
-    _piece(_MOMENTS_ROLLUP, "metrics_minuterollup", "m0", "h0"),
+    _piece(_MOMENTS_SAMPLE, "metrics_sample", "t0", "h0"),
     _piece(_MOMENTS_ROLLUP, "metrics_hourrollup", "h0", "d0"),
     _piece(_MOMENTS_ROLLUP, "metrics_dayrollup", "d0", "d1"),
     _piece(_MOMENTS_ROLLUP, "metrics_hourrollup", "d1", "h1"),
-    _piece(_MOMENTS_ROLLUP, "metrics_minuterollup", "h1", "m1"),
-    _piece(_MOMENTS_SAMPLE, "metrics_sample", "m1", "t1"),
+    _piece(_MOMENTS_SAMPLE, "metrics_sample", "h1", "t1"),
 ]
 _SKETCH_PIECES = [
     _piece(_SKETCH_SAMPLE, "metrics_sample", "t0", "h0"),
@@ -233,16 +236,20 @@ _SKETCH_PIECES = [
 ]
 _LATEST_PIECES = [_piece("{range}", "metrics_sample", "t0", "t1")]
 
-_BOUNDS = ("t0", "m0", "h0", "d0", "d1", "h1", "m1", "t1")
+_BOUNDS = ("t0", "h0", "d0", "d1", "h1", "t1")
 
 
 def _bounds(p: Pieces) -> dict[str, dt.datetime]:
-    return dict(zip(_BOUNDS, (p.start, p.m0, p.h0, p.d0, p.d1, p.h1, p.m1, p.end), strict=True))
+    return dict(zip(_BOUNDS, (p.start, p.h0, p.d0, p.d1, p.h1, p.end), strict=True))
 
 
 def _query(sql: str, pieces: list[tuple[str, str, str]], keys: Sequence[Key]) -> list[tuple]:
     """Run ``sql`` over the windows ``keys``; rows start with the 1-based window index."""
-    bounds = [_bounds(window_pieces(start=start, end=end)) for _, _, start, end in keys]
+    pruned_before = retention_horizon()
+    bounds = [
+        _bounds(window_pieces(start=start, end=end, pruned_before=pruned_before))
+        for _, _, start, end in keys
+    ]
     params: dict[str, list] = {
         "plan": [plan for plan, _, _, _ in keys],
         "metric": [metric for _, metric, _, _ in keys],

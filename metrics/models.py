@@ -121,7 +121,8 @@ class Sample(FieldConstraints):
 
     Unique per (plan, metric, observed_at, source) and, when the client names it, per (plan,
     external id): a retried push stores nothing twice. Written in bulk by ``metrics.ingest``
-    (COPY into a staging table, then ``INSERT … ON CONFLICT DO NOTHING``), never row by row.
+    (binary COPY into a staging table, then one ``INSERT``, with ``ON CONFLICT DO NOTHING`` when
+    a row of the batch is already stored), never row by row.
     """
 
     id = models.BigAutoField(primary_key=True)
@@ -245,12 +246,13 @@ class SketchedRollup(Rollup):
         abstract = True
 
 
-class MinuteRollup(Rollup):
-    """Per-minute aggregates: what sustained triggers read (one value per minute)."""
-
-
 class HourRollup(SketchedRollup):
-    """Per-hour aggregates: the hours at the edges of a criterion's window."""
+    """Per-hour aggregates: the hours at the edges of a criterion's window.
+
+    There is no per-minute rollup: it cost as much to write and store as the samples themselves
+    (one row per per-minute sample). What reads whole minutes (the edges of a window, sustained
+    triggers, the 24-hour chart) groups the raw samples of a range shorter than an hour or a day
+    by minute, through the samples' natural-key index."""
 
 
 class DayRollup(SketchedRollup):

@@ -1,8 +1,9 @@
 """The Monitoring page of a plan: every read it needs, in a constant number of queries.
 
-The charts read the rollups, never the raw samples: ``HourRollup`` over the whole pilot window
-(one query for every metric at once, ~2,160 hourly points per metric for a 90-day pilot) or
-``MinuteRollup`` over the last 24 hours. Gauges and scores chart the hourly (or per-minute)
+The charts read ``HourRollup`` over the whole pilot window (one query for every metric at once,
+~2,160 hourly points per metric for a 90-day pilot), or over the last 24 hours the raw samples
+grouped by minute (there is no minute rollup; one range of the samples' natural-key index per
+metric, 1,440 samples of a per-minute metric). Gauges and scores chart the hourly (or per-minute)
 mean with a min–max band; counts chart the sum per bucket, since "events per hour" is what a
 count means. The page gets two JSON documents that ``static/js/monitoring.js`` turns into Chart.js
 charts: ``DashboardPage.data`` (through ``json_script``: the metrics, thresholds, breach regions)
@@ -31,7 +32,6 @@ from metrics.models import (
     CheckRun,
     CriterionResult,
     HourRollup,
-    MinuteRollup,
     TriggerEpisode,
     TriggerState,
 )
@@ -97,15 +97,27 @@ SELECT s.metric_id,
                CASE WHEN greatest(abs(r.min), abs(r.max)) BETWEEN 1e-12 AND 1e12
                     THEN 10 ^ (4 - floor(log(greatest(abs(r.min), abs(r.max)))))
                     ELSE 1 END AS p
-          FROM {table} r
-         WHERE r.plan_id = %(plan)s AND r.metric_id = ANY(%(metrics)s)
-           AND r.bucket >= %(first)s AND r.bucket < %(end)s
+          FROM {table}
          ORDER BY r.metric_id, r.bucket
         OFFSET 0) s
  GROUP BY s.metric_id
 """
 
 # What the page's second JSON block may never contain: a string closing the <script> element.
+# The hourly buckets of the range, or the samples of the range grouped by UTC minute (the
+# samples' range ends where the minute of ``end`` does, as that minute's bucket is charted).
+_HOURS = """metrics_hourrollup r
+         WHERE r.plan_id = %(plan)s AND r.metric_id = ANY(%(metrics)s)
+           AND r.bucket >= %(first)s AND r.bucket < %(end)s"""
+_MINUTES = """(
+            SELECT s.metric_id, date_trunc('minute', s.observed_at, 'UTC') AS bucket,
+                   count(*) AS count, sum(s.value) AS sum, min(s.value) AS min,
+                   max(s.value) AS max
+              FROM metrics_sample s
+             WHERE s.plan_id = %(plan)s AND s.metric_id = ANY(%(metrics)s)
+               AND s.observed_at >= %(first)s AND s.observed_at < %(samples_end)s
+             GROUP BY 1, 2) r"""
+
 _SCRIPT_ESCAPES = {ord("<"): "\\u003C", ord(">"): "\\u003E", ord("&"): "\\u0026"}
 
 
@@ -222,11 +234,15 @@ def _series(
     ``origin``, the start of the bucket containing ``start``.
     """
     if span == Span.DAY:
-        table, step = MinuteRollup._meta.db_table, 60
+        table, step = _MINUTES, 60
         origin = start.replace(second=0, microsecond=0)
     else:
-        table, step = HourRollup._meta.db_table, 3600
+        table, step = _HOURS, 3600
         origin = start.replace(minute=0, second=0, microsecond=0)
+    # A minute charted starts before ``end``: every sample of it belongs to it.
+    samples_end = end.replace(second=0, microsecond=0)
+    if samples_end < end:
+        samples_end += dt.timedelta(minutes=1)
     params: dict[str, Any] = {
         "plan": plan_id,
         "metrics": metrics,
@@ -235,6 +251,7 @@ def _series(
         "step": step,
         "first": origin,
         "end": end,
+        "samples_end": samples_end,
     }
     with connection.cursor() as cursor:
         cursor.execute(_SERIES_SQL.format(table=table), params)

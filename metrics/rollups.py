@@ -1,8 +1,8 @@
 """Rebuilding rollups from the raw samples, and pruning raw samples that rollups already hold
 (docs/operations.md, "Data volume and retention").
 
-Raw samples are the source of truth: :func:`rollups_rebuild` recomputes a plan's minute, hour and
-day rollups and sketches from them, in set-based SQL, in one transaction. With a retention
+Raw samples are the source of truth: :func:`rollups_rebuild` recomputes a plan's hour and day
+rollups and sketches from them, in set-based SQL, in one transaction. With a retention
 horizon (``SAMPLE_RETENTION_DAYS``) the samples before it may be gone, so only the buckets from
 the horizon on are rebuilt and older rollups are kept as they are.
 
@@ -61,17 +61,8 @@ def retention_horizon(*, now: dt.datetime | None = None) -> dt.datetime | None:
 
 # ``{since}`` is "" (everything) or a condition on the bucket from the retention horizon on.
 _REBUILD_SQL = """
-DELETE FROM metrics_minuterollup WHERE plan_id = %(plan)s {since_bucket};
 DELETE FROM metrics_hourrollup WHERE plan_id = %(plan)s {since_bucket};
 DELETE FROM metrics_dayrollup WHERE plan_id = %(plan)s {since_bucket};
-
-INSERT INTO metrics_minuterollup
-    (plan_id, metric_id, bucket, "count", "sum", sum_sq, "min", "max", updated_at)
-SELECT plan_id, metric_id, date_trunc('minute', observed_at, 'UTC'),
-       count(*), sum(value), sum(value * value), min(value), max(value), max(ingested_at)
-FROM metrics_sample
-WHERE plan_id = %(plan)s {since_sample}
-GROUP BY 1, 2, 3;
 
 CREATE TEMP TABLE metrics_rebuild_bins ON COMMIT DROP AS
 SELECT plan_id, metric_id, date_trunc('hour', observed_at, 'UTC') AS hour,

@@ -4,12 +4,13 @@ Two modes, both read from the database only:
 
 - **any occurrence** fires on the first raw ``Sample`` of the metric whose value satisfies the
   comparison, among samples ingested after the trigger's previous episode ended (so a resolved
-  P1 does not fire again from old data, but a new P1 does). It is found from the day, hour and
-  minute rollups' extremes and ``updated_at`` down to the raw samples of the candidate minutes
-  only, so its cost does not grow with the pilot's history;
-- **sustained for D minutes** reads ``MinuteRollup``: one value per minute (the minute's mean for
-  gauges and scores, its sum for counts). It fires when each of the last D minutes, ending at the
-  newest minute with data, has data and breaches. A minute without data never counts as a pass:
+  P1 does not fire again from old data, but a new P1 does). It is found from the day and hour
+  rollups' extremes and ``updated_at`` down to the raw samples of the candidate hours only, so
+  its cost does not grow with the pilot's history;
+- **sustained for D minutes** reads the raw samples of the last D minutes with data, grouped by
+  minute: one value per minute (the minute's mean for gauges and scores, its sum for counts). It
+  fires when each of the last D minutes, ending at the newest minute with data, has data and
+  breaches. A minute without data never counts as a pass:
   while a gap could hide the breach the state says "not enough data".
 
 A firing is recorded as a ``TriggerEpisode``; at most one is active per trigger (a partial unique
@@ -40,7 +41,7 @@ from catalogue import comparators
 from catalogue.models import MetricDefinition, interval_text
 from metrics.alerts import EVENT_FIRED, deliveries_create, plan_url
 from metrics.failures import Job, JobFailures, per_plan
-from metrics.models import MinuteRollup, SignalEpisode, TriggerEpisode, TriggerState
+from metrics.models import SignalEpisode, TriggerEpisode, TriggerState
 from metrics.slots import plan_window
 from pilots import wording
 from pilots.models import PilotPlan, RollbackTrigger
@@ -287,31 +288,36 @@ def _latest_episodes(trigger_ids: list[int]) -> dict[int, TriggerEpisode]:
     return {e.trigger_id: e for e in episodes}  # type: ignore[misc]
 
 
+# The minutes are the samples grouped by UTC minute (there is no minute rollup), each read as
+# one range of the samples' natural-key index (plan, metric, observed_at, …): the newest sample
+# not later than the minute of ``now``, whether there is one before the window, and the window's
+# samples (at most D minutes of them).
 _WINDOWS_SQL = """
 SELECT t.trigger_id, r.bucket, r.count, r.sum, o.older IS NOT NULL
-FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::int[])
+FROM unnest(%(trigger)s::bigint[], %(plan)s::bigint[], %(metric)s::bigint[], %(minutes)s::int[])
      AS t(trigger_id, plan_id, metric_id, minutes)
 CROSS JOIN LATERAL (
-    SELECT m.bucket AS newest FROM metrics_minuterollup m
-    WHERE m.plan_id = t.plan_id AND m.metric_id = t.metric_id AND m.bucket <= %s
-    ORDER BY m.bucket DESC LIMIT 1
+    SELECT date_trunc('minute', s.observed_at, 'UTC') AS newest FROM metrics_sample s
+    WHERE s.plan_id = t.plan_id AND s.metric_id = t.metric_id AND s.observed_at < %(edge)s
+    ORDER BY s.observed_at DESC LIMIT 1
 ) n
+CROSS JOIN LATERAL (
+    SELECT n.newest - make_interval(mins => t.minutes - 1) AS first
+) f
 LEFT JOIN LATERAL (
     -- Is there data before the window? If not, its leading empty minutes are "before the data
     -- began", not a gap.
-    SELECT o.bucket AS older FROM metrics_minuterollup o
-    WHERE o.plan_id = t.plan_id AND o.metric_id = t.metric_id
-      AND o.bucket <= n.newest - make_interval(mins => t.minutes)
-    ORDER BY o.bucket DESC LIMIT 1
+    SELECT s.observed_at AS older FROM metrics_sample s
+    WHERE s.plan_id = t.plan_id AND s.metric_id = t.metric_id AND s.observed_at < f.first
+    ORDER BY s.observed_at DESC LIMIT 1
 ) o ON true
 CROSS JOIN LATERAL (
-    -- At most D rows anyway; the LIMIT keeps this a range scan per trigger (without it the
-    -- planner may join every minute of the metric's history and filter afterwards).
-    SELECT r.bucket, r.count, r.sum FROM metrics_minuterollup r
-    WHERE r.plan_id = t.plan_id AND r.metric_id = t.metric_id
-      AND r.bucket > n.newest - make_interval(mins => t.minutes) AND r.bucket <= n.newest
-    ORDER BY r.bucket DESC
-    LIMIT t.minutes
+    SELECT date_trunc('minute', s.observed_at, 'UTC') AS bucket, count(*) AS count,
+           sum(s.value) AS sum
+    FROM metrics_sample s
+    WHERE s.plan_id = t.plan_id AND s.metric_id = t.metric_id
+      AND s.observed_at >= f.first AND s.observed_at < n.newest + interval '1 minute'
+    GROUP BY 1
 ) r
 ORDER BY t.trigger_id, r.bucket
 """
@@ -319,20 +325,21 @@ ORDER BY t.trigger_id, r.bucket
 
 def _windows(triggers: list[RollbackTrigger], now: dt.datetime) -> dict[int, Window]:
     """The last D minutes with data of every sustained trigger, in one query (index range scans
-    of the rollup's unique (plan, metric, bucket) index)."""
+    of the samples' natural-key index)."""
     if not triggers:
         return {}
     kinds = {t.pk: t.metric.kind for t in triggers}
     with connection.cursor() as cursor:
         cursor.execute(
             _WINDOWS_SQL,
-            [
-                [t.pk for t in triggers],
-                [t.plan_id for t in triggers],
-                [t.metric_id for t in triggers],
-                [t.sustained_minutes for t in triggers],
-                now,
-            ],
+            {
+                "trigger": [t.pk for t in triggers],
+                "plan": [t.plan_id for t in triggers],
+                "metric": [t.metric_id for t in triggers],
+                "minutes": [t.sustained_minutes for t in triggers],
+                # A minute counts once it has begun: samples before the end of now's minute.
+                "edge": _floor(now) + MINUTE,
+            },
         )
         rows = cursor.fetchall()
     windows: dict[int, Window] = {}
@@ -347,17 +354,17 @@ _MAY_BREACH = {
     alias: comparators.sql_range_case(
         code="t.comparator", low=f"{alias}.min", high=f"{alias}.max", threshold="t.threshold"
     )
-    for alias in ("d", "h", "m")
+    for alias in ("d", "h")
 }
 _BREACHES = comparators.sql_case(code="t.comparator", value="s.value", threshold="t.threshold")
 
 # The first breaching sample (by observed_at) ingested after ``since``, found from the rollups
 # down: the first day whose extremes may breach and that was written after ``since``, in it the
-# first such hour, in it the first such minute, in it the first such sample. A bucket's
-# ``updated_at`` is at least the ``ingested_at`` of every sample in it, so no candidate is
-# missed; a candidate whose breaching extreme is older than ``since`` finds no sample, and the
-# next one is tried. Each level is an ordered range scan of a unique (plan, metric, bucket)
-# index that stops at the first hit, so only candidates' hours, minutes and samples are read.
+# first such hour, in it the first such sample. A bucket's ``updated_at`` is at least the
+# ``ingested_at`` of every sample in it, so no candidate is missed; a candidate whose breaching
+# extreme is older than ``since`` finds no sample, and the next one is tried. Each level is an
+# ordered range scan of a unique (plan, metric, time) index that stops at the first hit, so only
+# candidates' hours and their samples (an hour's: 60 of a per-minute metric) are read.
 _OCCURRENCES_SQL = f"""
 SELECT t.trigger_id, s.observed_at, s.value
 FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::float8[],
@@ -367,21 +374,12 @@ CROSS JOIN LATERAL (
     CROSS JOIN LATERAL (
         SELECT s.observed_at, s.value FROM metrics_hourrollup h
         CROSS JOIN LATERAL (
-            SELECT s.observed_at, s.value FROM metrics_minuterollup m
-            CROSS JOIN LATERAL (
-                SELECT s.observed_at, s.value FROM metrics_sample s
-                WHERE s.plan_id = t.plan_id AND s.metric_id = t.metric_id
-                  AND s.observed_at >= m.bucket AND s.observed_at < m.bucket + interval '1 minute'
-                  AND (t.since IS NULL OR s.ingested_at > t.since)
-                  AND {_BREACHES}
-                ORDER BY s.observed_at, s.id
-                LIMIT 1
-            ) s
-            WHERE m.plan_id = t.plan_id AND m.metric_id = t.metric_id
-              AND m.bucket >= h.bucket AND m.bucket < h.bucket + interval '1 hour'
-              AND (t.since IS NULL OR m.updated_at > t.since)
-              AND {_MAY_BREACH["m"]}
-            ORDER BY m.bucket
+            SELECT s.observed_at, s.value FROM metrics_sample s
+            WHERE s.plan_id = t.plan_id AND s.metric_id = t.metric_id
+              AND s.observed_at >= h.bucket AND s.observed_at < h.bucket + interval '1 hour'
+              AND (t.since IS NULL OR s.ingested_at > t.since)
+              AND {_BREACHES}
+            ORDER BY s.observed_at, s.id
             LIMIT 1
         ) s
         WHERE h.plan_id = t.plan_id AND h.metric_id = t.metric_id
@@ -404,7 +402,7 @@ def _occurrences(
     triggers: list[RollbackTrigger], since: dict[int, dt.datetime | None]
 ) -> dict[int, tuple[dt.datetime, float]]:
     """The first breaching sample of every any-occurrence trigger ingested after ``since``
-    (one query for all of them, drilling down day → hour → minute → sample)."""
+    (one query for all of them, drilling down day → hour → sample)."""
     if not triggers:
         return {}
     with connection.cursor() as cursor:
@@ -422,6 +420,17 @@ def _occurrences(
         return {trigger_id: (at, value) for trigger_id, at, value in cursor.fetchall()}
 
 
+# A metric's minutes ``[since, first)`` (``since`` a whole minute), newest first: its samples
+# grouped by UTC minute, one range of the natural-key index (at most BREACH_LOOKBACK of them).
+_MINUTES_BACK_SQL = """
+SELECT date_trunc('minute', observed_at, 'UTC') AS bucket, count(*), sum(value)
+FROM metrics_sample
+WHERE plan_id = %s AND metric_id = %s AND observed_at >= %s AND observed_at < %s
+GROUP BY 1
+ORDER BY 1 DESC
+"""
+
+
 def _run_start(
     trigger: RollbackTrigger, first: dt.datetime, floor: dt.datetime | None
 ) -> dt.datetime:
@@ -431,23 +440,16 @@ def _run_start(
     since = first - BREACH_LOOKBACK
     if floor is not None:
         since = max(since, _floor(floor))
-    rows = (
-        _rollups(trigger)
-        .filter(bucket__gte=since, bucket__lt=first)
-        .order_by("-bucket")
-        .values_list("bucket", "count", "sum")
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(_MINUTES_BACK_SQL, [trigger.plan_id, trigger.metric_id, since, first])
+        rows = cursor.fetchall()
     start = first
     kind = trigger.metric.kind
-    for bucket, count, total in rows.iterator(chunk_size=500):
+    for bucket, count, total in rows:
         if bucket != start - MINUTE or not breaches(_minute_value(kind, count, total)):
             break
         start = bucket
     return start
-
-
-def _rollups(trigger: RollbackTrigger) -> QuerySet[MinuteRollup]:
-    return MinuteRollup.objects.filter(plan_id=trigger.plan_id, metric_id=trigger.metric_id)
 
 
 def _breaches(trigger: RollbackTrigger) -> Callable[[float], bool]:
@@ -458,24 +460,19 @@ def _breaches(trigger: RollbackTrigger) -> Callable[[float], bool]:
 # --- no data and stale data ---------------------------------------------------------------------
 
 _NEWEST_SQL = """
-SELECT t.trigger_id, GREATEST(s.observed_at, r.bucket)
+SELECT t.trigger_id, s.observed_at
 FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS t(trigger_id, plan_id, metric_id)
 LEFT JOIN LATERAL (
     SELECT s.observed_at FROM metrics_sample s
     WHERE s.plan_id = t.plan_id AND s.metric_id = t.metric_id AND s.observed_at <= %s
     ORDER BY s.observed_at DESC LIMIT 1
 ) s ON true
-LEFT JOIN LATERAL (
-    SELECT r.bucket FROM metrics_minuterollup r
-    WHERE r.plan_id = t.plan_id AND r.metric_id = t.metric_id AND r.bucket <= %s
-    ORDER BY r.bucket DESC LIMIT 1
-) r ON true
 """
 
 
 def _newest(triggers: list[RollbackTrigger], now: dt.datetime) -> dict[int, dt.datetime | None]:
-    """When each trigger's metric last reported (its newest sample or minute), in one query
-    (backward scans of the sample's natural-key index and the rollup's unique index)."""
+    """When each trigger's metric last reported (its newest sample), in one query (a backward
+    scan of the sample's natural-key index)."""
     with connection.cursor() as cursor:
         cursor.execute(
             _NEWEST_SQL,
@@ -483,7 +480,6 @@ def _newest(triggers: list[RollbackTrigger], now: dt.datetime) -> dict[int, dt.d
                 [t.pk for t in triggers],
                 [t.plan_id for t in triggers],
                 [t.metric_id for t in triggers],
-                now,
                 now,
             ],
         )
@@ -856,15 +852,21 @@ CROSS JOIN LATERAL (
         FROM (
             -- Only the minutes of hours that may hold a breaching minute: a minute's mean lies
             -- between its hour's minimum and maximum; a count's minute sum (counts are never
-            -- negative) between the hour's minimum and its sum.
+            -- negative) between the hour's minimum and its sum. A minute is its samples grouped
+            -- (one range of the samples' natural-key index per candidate hour).
             SELECT m.bucket, CASE WHEN t.is_count THEN m.sum ELSE m.sum / m.count END AS value
             FROM metrics_hourrollup h
-            JOIN metrics_minuterollup m
-              ON m.plan_id = t.plan_id AND m.metric_id = t.metric_id
-             AND m.bucket >= h.bucket AND m.bucket < h.bucket + interval '1 hour'
-             AND m.bucket >= t.since AND m.bucket <= t.newest
+            CROSS JOIN LATERAL (
+                SELECT date_trunc('minute', s.observed_at, 'UTC') AS bucket, count(*) AS count,
+                       sum(s.value) AS sum
+                FROM metrics_sample s
+                WHERE s.plan_id = t.plan_id AND s.metric_id = t.metric_id
+                  AND s.observed_at >= h.bucket AND s.observed_at < h.bucket + interval '1 hour'
+                GROUP BY 1
+            ) m
             WHERE h.plan_id = t.plan_id AND h.metric_id = t.metric_id
               AND h.bucket >= date_trunc('hour', t.since, 'UTC') AND h.bucket <= t.newest
+              AND m.bucket >= t.since AND m.bucket <= t.newest
               AND {_HOUR_MAY_BREACH}
         ) minutes
         WHERE {comparators.sql_case(code="t.comparator", value="value", threshold="t.threshold")}

@@ -3,7 +3,7 @@ raw ``COPY`` of the same rows into the same table, measured side by side (batche
 what a million samples cost on disk. Called by ``tests.bench`` on its database.
 
 * ``ingest_api_5000_samples_per_s`` — 5,000-sample batches through the HTTP API: JSON, validation,
-  the sample insert, minute/hour/day rollups and sketches; ``copy_5000_samples_per_s`` the same
+  the sample insert, hour/day rollups and sketches; ``copy_5000_samples_per_s`` the same
   rows COPYed into ``metrics_sample``; ``ingest_vs_copy`` their ratio (target ≥ 0.8).
 * ``ingest_10m_s`` — ``BENCH_SAMPLES`` samples (default 10 million: 10 plans × 8 metrics × about
   87 days per minute) in batches of 10,000 through ``metrics.ingest.samples_store``, and
@@ -32,7 +32,7 @@ SAMPLES = int(os.environ.get("BENCH_SAMPLES", "10000000"))
 PLANS = 10
 METRICS = ["p95_latency", "error_rate", "sessions", "csat", "requests", "errors", "p1_defects"]
 METRICS += ["p2_defects"]
-TABLES = ["metrics_sample", "metrics_minuterollup", "metrics_hourrollup", "metrics_dayrollup"]
+TABLES = ["metrics_sample", "metrics_hourrollup", "metrics_dayrollup"]
 
 
 def _values(rng: np.random.Generator, key: str, n: int) -> np.ndarray:

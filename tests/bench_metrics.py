@@ -72,9 +72,7 @@ def _fill(plan_ids: list[int], metric_ids: dict[str, int], start: dt.datetime, e
         samples_store(rows=rows)
     with connection.cursor() as cur:
         # As autovacuum would after a load this size: the planner needs current statistics.
-        cur.execute(
-            "ANALYZE metrics_sample, metrics_minuterollup, metrics_hourrollup, metrics_dayrollup"
-        )
+        cur.execute("ANALYZE metrics_sample, metrics_hourrollup, metrics_dayrollup")
 
 
 def _criteria(plan, metric_ids: dict[str, int]) -> None:  # type: ignore[no-untyped-def]

@@ -85,9 +85,7 @@ def _history(plan, metric_ids: dict[str, int], end: dt.datetime) -> None:  # typ
             ]
         )
     with connection.cursor() as cursor:  # as autovacuum would after a load this size
-        cursor.execute(
-            "ANALYZE metrics_sample, metrics_minuterollup, metrics_hourrollup, metrics_dayrollup"
-        )
+        cursor.execute("ANALYZE metrics_sample, metrics_hourrollup, metrics_dayrollup")
 
 
 def _triggers(plan, metric_ids: dict[str, int]) -> None:  # type: ignore[no-untyped-def]

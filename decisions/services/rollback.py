@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, F, Q
 from django.urls import reverse
 from django.utils import timezone
@@ -36,7 +36,7 @@ from catalogue.models import MetricDefinition
 from core.exceptions import Conflict
 from decisions.models import DecisionRecord, RollbackRun, RollbackStepRun
 from decisions.selectors import decision_head
-from metrics.models import MinuteRollup, TriggerEpisode, TriggerState
+from metrics.models import TriggerEpisode, TriggerState
 from pilots import wording
 from pilots.extensions import PlanPanel
 from pilots.models import PilotPlan, RollbackPlan, RollbackStep, RollbackTrigger
@@ -327,6 +327,24 @@ def _minute_value(metric: MetricDefinition, count: int, total: float) -> float:
     return total if metric.kind == MetricDefinition.Kind.COUNT else total / count
 
 
+# Each metric's newest minute with data: its newest sample's UTC minute, and the samples of that
+# minute (two ranges of the samples' natural-key index per metric).
+_LATEST_MINUTES_SQL = """
+SELECT m.metric_id, n.bucket, x.count, x.sum
+FROM unnest(%s::bigint[]) AS m(metric_id), (SELECT %s::bigint AS plan_id) AS p
+CROSS JOIN LATERAL (
+    SELECT date_trunc('minute', s.observed_at, 'UTC') AS bucket FROM metrics_sample s
+    WHERE s.plan_id = p.plan_id AND s.metric_id = m.metric_id
+    ORDER BY s.observed_at DESC LIMIT 1
+) n
+CROSS JOIN LATERAL (
+    SELECT count(*) AS count, sum(s.value) AS sum FROM metrics_sample s
+    WHERE s.plan_id = p.plan_id AND s.metric_id = m.metric_id
+      AND s.observed_at >= n.bucket AND s.observed_at < n.bucket + interval '1 minute'
+) x
+"""
+
+
 def _check(
     trigger: RollbackTrigger, state: TriggerState | None, latest: dict | None, plan: PilotPlan
 ) -> TriggerCheck:
@@ -403,15 +421,12 @@ def rollback_verification(run: RollbackRun) -> Verification:
         .select_related("metric", "state")
         .order_by("position", "pk")
     )
-    latest = {
-        row["metric_id"]: row
-        for row in MinuteRollup.objects.filter(
-            plan_id=plan.pk, metric_id__in={t.metric_id for t in triggers}
-        )
-        .order_by("metric_id", "-bucket")
-        .distinct("metric_id")
-        .values("metric_id", "bucket", "count", "sum")
-    }
+    with connection.cursor() as cursor:
+        cursor.execute(_LATEST_MINUTES_SQL, [sorted({t.metric_id for t in triggers}), plan.pk])
+        latest = {
+            metric_id: {"bucket": bucket, "count": count, "sum": total}
+            for metric_id, bucket, count, total in cursor.fetchall()
+        }
     checks = tuple(
         _check(t, getattr(t, "state", None), latest.get(t.metric_id), plan) for t in triggers
     )

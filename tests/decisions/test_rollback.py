@@ -25,7 +25,7 @@ from decisions.services.rollback import (
     rollback_step_mark,
     rollback_verification,
 )
-from metrics.models import MinuteRollup, TriggerEpisode, TriggerState
+from metrics.models import Sample, TriggerEpisode, TriggerState
 from pilots.extensions import lifecycle_guards
 from pilots.models import PilotPlan, RollbackPlan, RollbackStep, RollbackTrigger
 from tests.factories import running_plan
@@ -84,10 +84,7 @@ def decision(plan: PilotPlan, user: User, outcome: str = "roll_back", **fields) 
 
 def minute(plan: PilotPlan, value: float, at: dt.datetime = T0) -> None:
     metric = MetricDefinition.objects.get(team=None, key="p95_latency")
-    MinuteRollup.objects.create(
-        plan=plan, metric=metric, bucket=at, count=1, sum=value, sum_sq=value * value,
-        min=value, max=value,
-    )  # fmt: skip
+    Sample.objects.create(plan=plan, metric=metric, observed_at=at, value=value)
 
 
 def state(plan: PilotPlan, value: str, trigger: RollbackTrigger | None = None) -> None:

@@ -33,7 +33,7 @@ SHAPES = {
 
 
 def realistic_rollups(plan: PilotPlan, *, days: int, now: dt.datetime) -> None:
-    """Per-minute rollups with a daily rhythm (SQL, no Python loop), a latency spike two days
+    """Per-minute samples with a daily rhythm (SQL, no Python loop), a latency spike two days
     ago and one in the last 40 minutes, a few P2 defects and one P1; hour rollups from them."""
     ids = dict(MetricDefinition.objects.filter(team=None).values_list("key", "pk"))
     last = now.replace(second=0, microsecond=0) - dt.timedelta(minutes=1)
@@ -42,9 +42,9 @@ def realistic_rollups(plan: PilotPlan, *, days: int, now: dt.datetime) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            INSERT INTO metrics_minuterollup (plan_id, metric_id, bucket, count, sum, sum_sq, min,
-                                              max)
-            SELECT %(plan)s, m.id, b, m.n, v * m.n, v * v * m.n, v * 0.9, v * 1.15
+            INSERT INTO metrics_sample (plan_id, metric_id, observed_at, value, source,
+                                        external_id, ingested_at)
+            SELECT %(plan)s, m.id, b, v, 'api', '', now()
               FROM unnest(%(ids)s::bigint[], %(levels)s::float8[], %(swings)s::float8[],
                           %(ns)s::int[]) AS m(id, level, swing, n)
              CROSS JOIN generate_series(%(first)s::timestamptz, %(last)s::timestamptz,
@@ -73,13 +73,13 @@ def realistic_rollups(plan: PilotPlan, *, days: int, now: dt.datetime) -> None:
         # Defects: a P2 now and then, one P1 yesterday.
         cursor.execute(
             """
-            INSERT INTO metrics_minuterollup (plan_id, metric_id, bucket, count, sum, sum_sq, min,
-                                              max)
-            SELECT %(plan)s, %(p2)s, b, 1, 1, 1, 1, 1
+            INSERT INTO metrics_sample (plan_id, metric_id, observed_at, value, source,
+                                        external_id, ingested_at)
+            SELECT %(plan)s, %(p2)s, b, 1, 'api', '', now()
               FROM generate_series(%(first)s::timestamptz, %(last)s::timestamptz,
                                    interval '7 hours 13 minutes') AS b
             UNION ALL
-            SELECT %(plan)s, %(p1)s, %(p1_at)s, 1, 1, 1, 1, 1
+            SELECT %(plan)s, %(p1)s, %(p1_at)s, 1, 'api', '', now()
             """,
             {
                 "plan": plan.pk,
@@ -94,10 +94,10 @@ def realistic_rollups(plan: PilotPlan, *, days: int, now: dt.datetime) -> None:
             """
             INSERT INTO metrics_hourrollup (plan_id, metric_id, bucket, count, sum, sum_sq, min,
                                             max)
-            SELECT plan_id, metric_id, date_trunc('hour', bucket), sum(count), sum(sum),
-                   sum(sum_sq), min(min), max(max)
-              FROM metrics_minuterollup WHERE plan_id = %(plan)s
-             GROUP BY plan_id, metric_id, date_trunc('hour', bucket)
+            SELECT plan_id, metric_id, date_trunc('hour', observed_at), count(*), sum(value),
+                   sum(value * value), min(value), max(value)
+              FROM metrics_sample WHERE plan_id = %(plan)s
+             GROUP BY plan_id, metric_id, date_trunc('hour', observed_at)
             """,
             {"plan": plan.pk},
         )

@@ -90,21 +90,11 @@ def store_series(plan: PilotPlan, key: str, start: dt.datetime, minutes: int,
 
 
 def rollups_rebuild(plan: PilotPlan) -> None:
-    """The plan's minute, hour and day rollups (hours and days with their sketches), aggregated
-    again from its samples."""
+    """The plan's hour and day rollups (with their sketches), aggregated again from its
+    samples."""
     with connection.cursor() as cursor:
-        for table in ("metrics_minuterollup", "metrics_hourrollup", "metrics_dayrollup"):
+        for table in ("metrics_hourrollup", "metrics_dayrollup"):
             cursor.execute(f"DELETE FROM {table} WHERE plan_id = %s", [plan.pk])  # noqa: S608
-        cursor.execute(
-            """
-            INSERT INTO metrics_minuterollup
-                (plan_id, metric_id, bucket, count, sum, sum_sq, min, max)
-            SELECT plan_id, metric_id, date_trunc('minute', observed_at, 'UTC'), count(*),
-                   sum(value), sum(value * value), min(value), max(value)
-              FROM metrics_sample WHERE plan_id = %s GROUP BY 1, 2, 3
-            """,
-            [plan.pk],
-        )
         for table, unit in (("metrics_hourrollup", "hour"), ("metrics_dayrollup", "day")):
             cursor.execute(
                 f"""

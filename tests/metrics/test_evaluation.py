@@ -11,6 +11,7 @@ import pytest
 
 from metrics import evaluation, sketch
 from metrics import statistics as S
+from metrics.models import Sample
 from tests.factories import running_plan
 from tests.metrics.test_checks_support import (
     bare_plan,
@@ -91,7 +92,7 @@ def test_mean_from_rollups_equals_the_mean_of_the_raw_values_over_a_half_hour_al
     team, po
 ):
     # A plan in India: its 10:00 check is due at 04:30 UTC, so a 24-hour window starts and ends
-    # at :30 — whole hours in the middle, minute rollups at both edges.
+    # at :30 — whole hours in the middle, raw samples at both edges.
     plan = bare_plan(team, po, time_zone="Asia/Kolkata")
     values = np.random.default_rng(11).normal(4.3, 0.7, 3 * 1440)
     store_values(plan, "csat", T0, values)
@@ -137,12 +138,11 @@ def test_window_pieces_tile_the_window_without_overlap():
             seconds=rng.choice([0, 30, 60, 3600, rng.uniform(0, 200_000), rng.uniform(0, 9e6)])
         )
         p = evaluation.window_pieces(start=start, end=end)
-        assert p.start <= p.m0 <= p.h0 <= p.h1 <= p.m1 <= p.end or (p.m0 == p.end)
-        # Each boundary on its grid: minutes and hours tables answer exactly their buckets.
-        for t in (p.m0, p.m1):
-            assert t == p.end or t == p.start or (t.second, t.microsecond) == (0, 0)
+        assert p.start <= p.h0 <= p.h1 <= p.end or (p.h0 == p.end)
+        # Each boundary on its grid: the hours table answers exactly its buckets.
         if p.h0 < p.h1:
             assert (p.h0.minute, p.h0.second, p.h1.minute, p.h1.second) == (0, 0, 0, 0)
+            assert p.h0 - p.start < dt.timedelta(hours=1) and p.end - p.h1 < dt.timedelta(hours=1)
         assert p.h0 <= p.d0 <= p.d1 <= p.h1
         if p.d0 < p.d1:  # whole UTC days
             assert (p.d0.hour, p.d0.minute, p.d1.hour, p.d1.minute) == (0, 0, 0, 0)
@@ -151,9 +151,36 @@ def test_window_pieces_tile_the_window_without_overlap():
             x = start + (end - start) * rng.random()
             if x >= end:
                 continue
-            pieces = [(p.start, p.m0), (p.m0, p.h0), (p.h0, p.d0), (p.d0, p.d1), (p.d1, p.h1),
-                      (p.h1, p.m1), (p.m1, p.end)]  # fmt: skip
+            pieces = [(p.start, p.h0), (p.h0, p.d0), (p.d0, p.d1), (p.d1, p.h1), (p.h1, p.end)]
             assert sum(lo <= x < hi for lo, hi in pieces) == 1, (start, end, x, p)
+
+
+def test_a_window_starting_before_pruned_samples_reads_its_first_hour_from_the_rollup(
+    plan, settings
+):
+    """No minute rollup: a window's edge under an hour is read from the raw samples, unless they
+    may be pruned; then the hour that holds the start answers (a whole-pilot window: the plan has
+    no sample before its start)."""
+    start = T0 + dt.timedelta(minutes=30)  # a pilot starting at local midnight, UTC+05:30
+    values = np.arange(1.0, 6 * 60 + 1)  # 6 hours of per-minute samples from the start
+    store_values(plan, "error_rate", start, values)
+    end = start + dt.timedelta(hours=6)
+    key = metric("error_rate").pk
+
+    def moments() -> evaluation.Moments:
+        found = evaluation.window_moments(plan_id=plan.pk, metric_ids=[key], start=start, end=end)
+        return found[key]
+
+    exact = moments()
+    assert (exact.n, exact.total) == (360, float(values.sum()))
+    # Samples before the horizon pruned (the rollups keep them): the same answer.
+    settings.SAMPLE_RETENTION_DAYS = 7
+    horizon = evaluation.retention_horizon()
+    assert start < horizon
+    Sample.objects.filter(plan=plan, observed_at__lt=start + dt.timedelta(minutes=30)).delete()
+    assert moments() == exact
+    pieces = evaluation.window_pieces(start=start, end=end, pruned_before=horizon)
+    assert pieces.h0 == T0 and pieces.h1 == end.replace(minute=0)
 
 
 def test_the_window_ends_before_the_due_time_and_starts_at_its_first_instant(plan):

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from accounts.api_keys import api_key_create
 from metrics.ingest import IngestResult, samples_ingest
-from metrics.models import HourRollup, IngestBatch, MinuteRollup, Sample
+from metrics.models import DayRollup, HourRollup, IngestBatch, Sample
 from tests.factories import running_plan
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -60,7 +60,7 @@ def in_threads(*calls: Callable[[], Any]) -> list[Any]:
 
 def assert_rollups_match_samples(plan) -> None:
     raw = Sample.objects.filter(plan=plan).aggregate(n=Count("id"), total=Sum("value"))
-    for model in (MinuteRollup, HourRollup):
+    for model in (HourRollup, DayRollup):
         rolled = model.objects.filter(plan=plan).aggregate(n=Sum("count"), total=Sum("sum"))
         assert rolled["n"] == raw["n"]
         assert rolled["total"] == pytest.approx(raw["total"])

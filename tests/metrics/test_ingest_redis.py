@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from accounts.api_keys import api_key_create
 from core.queue import publish
-from metrics.models import MinuteRollup, Sample, TriggerEpisode
+from metrics.models import HourRollup, Sample, TriggerEpisode
 from metrics.tasks import triggers_evaluate
 from pilotplan.celery import app
 from tests.conftest import missing
@@ -140,7 +140,7 @@ def test_redis_stopped_during_ingestion_loses_no_sample(broker, team, po):
         assert elapsed < 5, f"the request waited {elapsed:.1f} s on the stopped broker"
 
     assert Sample.objects.filter(plan=plan).count() == 1001
-    assert sum(MinuteRollup.objects.filter(plan=plan).values_list("count", flat=True)) == 1001
+    assert sum(HourRollup.objects.filter(plan=plan).values_list("count", flat=True)) == 1001
 
     broker.start()  # an empty Redis: the message queued after commit was lost with the broker
     assert broker.client().llen("triggers") == 0

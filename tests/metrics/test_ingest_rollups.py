@@ -1,4 +1,4 @@
-"""The rollups ingestion keeps, against the raw samples: minute, hour and day aggregates and the
+"""The rollups ingestion keeps, against the raw samples: hour and day aggregates and the
 hour and day sketches stay exactly what the samples give, whatever overlaps and retries arrive, and
 ``updated_at`` moves only where new samples landed."""
 
@@ -14,7 +14,7 @@ from django.db.models import ProtectedError
 from catalogue.models import MetricDefinition
 from metrics import sketch
 from metrics.ingest import samples_ingest, samples_store
-from metrics.models import DayRollup, HourRollup, MinuteRollup, Sample
+from metrics.models import DayRollup, HourRollup, Sample
 from tests.factories import running_plan
 
 pytestmark = pytest.mark.django_db
@@ -26,7 +26,6 @@ LONG_AGO = dt.datetime(2000, 1, 1, tzinfo=UTC)
 
 # Each rollup table, its unit, and whether it keeps a sketch.
 TABLES = (
-    ("metrics_minuterollup", "minute", False),
     ("metrics_hourrollup", "hour", True),
     ("metrics_dayrollup", "day", True),
 )
@@ -183,7 +182,7 @@ def test_updated_at_moves_only_for_buckets_that_got_new_samples(plan, metrics):
             (plan.pk, latency, at(1, 11, 0), 3.0, "api", ""),
         ]
     )
-    for model in (MinuteRollup, HourRollup, DayRollup):
+    for model in (HourRollup, DayRollup):
         assert model.objects.filter(updated_at__lt=LONG_AGO).count() == 0
         model.objects.update(updated_at=LONG_AGO)
 
@@ -198,7 +197,6 @@ def test_updated_at_moves_only_for_buckets_that_got_new_samples(plan, metrics):
     def moved(model) -> set[dt.datetime]:
         return set(model.objects.exclude(updated_at=LONG_AGO).values_list("bucket", flat=True))
 
-    assert moved(MinuteRollup) == {at(1, 11, 5)}
     assert moved(HourRollup) == {at(1, 11, 0)}
     assert moved(DayRollup) == {at(1, 0, 0)}
     day = DayRollup.objects.get(bucket=at(1, 0, 0))
@@ -218,6 +216,6 @@ def test_a_metric_with_samples_cannot_be_deleted_and_a_plan_takes_its_rollups_al
 
     plan.delete()
     assert not Sample.objects.exists()
-    for model in (MinuteRollup, HourRollup, DayRollup):
+    for model in (HourRollup, DayRollup):
         assert not model.objects.exists()
     own.delete()  # nothing refers to it any more

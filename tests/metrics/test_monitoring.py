@@ -1,7 +1,7 @@
 """The Monitoring page of a plan: what it shows, who sees it, and that it stays fast.
 
 Rollups are generated in SQL (``generate_series``), as the ingestion would leave them: 90 days of
-per-hour and per-minute rollups for 8 metrics take a few seconds, with no Python loop.
+per-hour rollups and per-minute samples for 8 metrics take a few seconds, with no Python loop.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from metrics.models import (
     CheckRun,
     CriterionResult,
     HourRollup,
-    MinuteRollup,
+    Sample,
     TriggerEpisode,
     TriggerState,
 )
@@ -53,26 +53,34 @@ def fill_rollups(
     keys: list[str] = METRICS,
     minutes: bool = True,
 ) -> None:
-    """Per-hour (and per-minute) rollups of ``keys`` for the ``days`` before ``end``: a daily
-    wave around 100 (+ the metric id), 60 samples an hour / 1 a minute, ±20 % min–max."""
+    """Per-hour rollups (and per-minute samples) of ``keys`` for the ``days`` before ``end``: a
+    daily wave around 100 (+ the metric id), 60 samples an hour with ±20 % min–max / 1 a minute."""
     hour_end = end.replace(minute=0, second=0, microsecond=0)
     minute_end = end.replace(second=0, microsecond=0)
     tables = [("metrics_hourrollup", "1 hour", 60, hour_end)]
     if minutes:
-        tables.append(("metrics_minuterollup", "1 minute", 1, minute_end))
+        tables.append(("metrics_sample", "1 minute", 1, minute_end))
+    columns = {
+        "metrics_hourrollup": "bucket, count, sum, sum_sq, min, max",
+        "metrics_sample": "observed_at, value, source, external_id, ingested_at",
+    }
+    values = {
+        "metrics_hourrollup": "%(n)s, %(n)s * v, %(n)s * v * v, v * 0.8, v * 1.2",
+        "metrics_sample": "v, 'api', '', now()",
+    }
     with connection.cursor() as cursor:
         for table, step, n, last in tables:
             cursor.execute(
                 f"""
-                INSERT INTO {table} (plan_id, metric_id, bucket, count, sum, sum_sq, min, max)
-                SELECT %(plan)s, m.id, b, %(n)s, %(n)s * v, %(n)s * v * v, v * 0.8, v * 1.2
+                INSERT INTO {table} (plan_id, metric_id, {columns[table]})
+                SELECT %(plan)s, m.id, b, {values[table]}
                   FROM unnest(%(metrics)s::bigint[]) AS m(id)
                  CROSS JOIN generate_series(%(first)s::timestamptz, %(last)s::timestamptz,
                                             %(step)s::interval) AS b
                  CROSS JOIN LATERAL (
                        SELECT 100 + 50 * sin(extract(epoch FROM b) / 86400.0 * 2 * pi()) + m.id
                               AS v) x
-                """,  # noqa: S608 - the table name is one of two constants
+                """,  # noqa: S608 - the table and columns are constants
                 {
                     "plan": plan.pk,
                     "metrics": metric_ids(keys),
@@ -175,7 +183,7 @@ def small(plan, now) -> PilotPlan:
 
 @pytest.fixture
 def big(team, po, now) -> PilotPlan:
-    """90 days of per-minute and per-hour rollups for 8 metrics, 181 check runs, 20 episodes."""
+    """90 days of per-minute samples and hour rollups for 8 metrics, 181 check runs, 20 episodes."""
     plan = _plan(team, po, now, days_ago=91)
     populate(plan, days=90, now=now)
     return plan
@@ -340,7 +348,7 @@ def test_other_metrics_with_data_get_a_chart_too(client_for, plan, po, now):
     assert chart(data, "errors")["thresholds"] == []
 
 
-def test_the_last_24_hours_read_minute_rollups(client_for, small, po, now):
+def test_the_last_24_hours_read_samples_by_minute(client_for, small, po, now):
     response = client_for(po).get(url(small, Span.DAY))
     data = page_data(response)
     assert data["span"] == "24h" and data["bucket"] == "minute"
@@ -509,9 +517,9 @@ def test_90_days_of_data_for_8_metrics_cost_no_more_queries_than_two_days(
     client_for, small, big, po, django_assert_num_queries
 ):
     """Speed itself is measured by ``make bench`` (monitoring_page_ms_p95), not here."""
-    # 8 metrics × (90 days × 24 + 1) hours, and × (90 × 1440 + 1) minutes.
+    # 8 metrics × (90 days × 24 + 1) hours, and × (90 × 1440 + 1) per-minute samples.
     assert HourRollup.objects.filter(plan=big).count() == 8 * (90 * 24 + 1)
-    assert MinuteRollup.objects.filter(plan=big).count() == 8 * (90 * 1440 + 1)
+    assert Sample.objects.filter(plan=big).count() == 8 * (90 * 1440 + 1)
     client = client_for(po)
     for span in Span.CHOICES:
         client.get(url(small, span))

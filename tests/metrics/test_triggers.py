@@ -2,9 +2,10 @@
 stale data), any occurrence, episodes (once per breach, clearing, re-arming after resolve, a run
 inside a backfill), concurrent evaluations, and notifications.
 
-Data goes straight into the tables the ingestion fills (``MinuteRollup`` for sustained triggers,
-``Sample`` and its minute, hour and day rollups for any-occurrence ones), so each test says exactly
-which minutes hold what and when each sample was ingested.
+Data goes straight into the tables the ingestion fills (``Sample`` and its hour rollups for
+sustained triggers, which read the samples grouped by minute; ``Sample`` and its hour and day
+rollups for any-occurrence ones), so each test says exactly which minutes hold what and when each
+sample was ingested.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from catalogue.models import MetricDefinition
 from metrics import triggers
 from metrics.alerts import episode_resolve
 from metrics.models import (
-    MinuteRollup,
     Sample,
     TriggerEpisode,
     TriggerState,
@@ -55,42 +55,39 @@ def minutes(
     key: str = "p95_latency",
     per_minute: int = 1,
 ) -> dt.datetime:
-    """One rollup per minute from ``start``: ``per_minute`` samples averaging (gauges) or
-    summing (counts) to each value; ``None`` leaves the minute without data. Returns the first
-    minute after the last one."""
+    """``per_minute`` samples in each minute from ``start``, averaging (gauges) or summing
+    (counts) to each value; ``None`` leaves the minute without data. Returns the first minute
+    after the last one."""
     m = metric(key)
     rows = []
     for i, value in enumerate(values):
         if value is None:
             continue
-        total = value if m.kind == MetricDefinition.Kind.COUNT else value * per_minute
-        rows.append(
-            MinuteRollup(
+        each = value / per_minute if m.kind == MetricDefinition.Kind.COUNT else value
+        rows += [
+            Sample(
                 plan=plan,
                 metric=m,
-                bucket=start + i * MINUTE,
-                count=per_minute,
-                sum=total,
-                sum_sq=total * total,
-                min=value,
-                max=value,
+                observed_at=start + i * MINUTE + j * dt.timedelta(seconds=10),
+                value=each,
             )
-        )
-    MinuteRollup.objects.bulk_create(rows)
-    _hours_from_minutes(plan)
+            for j in range(per_minute)
+        ]
+    Sample.objects.bulk_create(rows)
+    _hours_from_samples(plan)
     return start + len(values) * MINUTE
 
 
-def _hours_from_minutes(plan: PilotPlan) -> None:
-    """The plan's hour rollups, as the ingestion keeps them, from its minutes."""
+def _hours_from_samples(plan: PilotPlan) -> None:
+    """The plan's hour rollups, as the ingestion keeps them, from its samples."""
     with connection.cursor() as cursor:
         cursor.execute(
             """
             INSERT INTO metrics_hourrollup AS r
                 (plan_id, metric_id, bucket, "count", "sum", sum_sq, "min", "max", updated_at)
-            SELECT plan_id, metric_id, date_trunc('hour', bucket, 'UTC'), sum("count"),
-                   sum("sum"), sum(sum_sq), min("min"), max("max"), max(updated_at)
-            FROM metrics_minuterollup WHERE plan_id = %s GROUP BY 1, 2, 3
+            SELECT plan_id, metric_id, date_trunc('hour', observed_at, 'UTC'), count(*),
+                   sum(value), sum(value * value), min(value), max(value), max(ingested_at)
+            FROM metrics_sample WHERE plan_id = %s GROUP BY 1, 2, 3
             ON CONFLICT (plan_id, metric_id, bucket) DO UPDATE SET
                 "count" = EXCLUDED."count", "sum" = EXCLUDED."sum", sum_sq = EXCLUDED.sum_sq,
                 "min" = EXCLUDED."min", "max" = EXCLUDED."max", updated_at = EXCLUDED.updated_at
@@ -99,7 +96,7 @@ def _hours_from_minutes(plan: PilotPlan) -> None:
         )
 
 
-# What the ingestion adds to a minute's, an hour's and a day's rollup for one sample
+# What the ingestion adds to an hour's and a day's rollup for one sample
 # (metrics.ingest); ``updated_at`` is when it was last written, as the ingestion's ``now()``.
 _ROLLUP_ADD = """
 INSERT INTO {table} AS r
@@ -125,13 +122,13 @@ def sample(
     ingested_at: dt.datetime | None = None,
 ) -> Sample:
     """One sample, ingested at ``ingested_at`` (when observed by default), and what the
-    ingestion adds to its minute, hour and day rollups then."""
+    ingestion adds to its hour and day rollups then."""
     ingested_at = ingested_at or observed_at
     row = Sample.objects.create(
         plan=plan, metric=metric(key), observed_at=observed_at, value=value, ingested_at=ingested_at
     )
     with connection.cursor() as cursor:
-        for unit in ("minute", "hour", "day"):
+        for unit in ("hour", "day"):
             table = f"metrics_{unit}rollup"
             cursor.execute(
                 _ROLLUP_ADD.format(table=table, unit=unit),

@@ -11,7 +11,7 @@ from metrics.rollups import MIN_RETENTION_DAYS, samples_prune
 class Command(BaseCommand):
     help = (
         "Delete raw samples older than N whole UTC days (default: the SAMPLE_RETENTION_DAYS "
-        "setting), in short transactions; minute, hour and day rollups and their sketches are "
+        "setting), in short transactions; hour and day rollups and their sketches are "
         f"kept. Refuses fewer than {MIN_RETENTION_DAYS} days, or than the longest rolling "
         "window of an exit criterion. See docs/operations.md, "
         "“Data volume and retention”, for what still needs raw samples."

@@ -12,7 +12,7 @@ from pilots.models import PilotPlan
 
 class Command(BaseCommand):
     help = (
-        "Recompute the minute, hour and day rollups and their sketches from the raw samples (the "
+        "Recompute the hour and day rollups and their sketches from the raw samples (the "
         "source of truth), one plan per transaction; safe to run again. With "
         "SAMPLE_RETENTION_DAYS set, only the buckets from the retention horizon on are rebuilt: "
         "older raw samples may have been pruned, and their rollups are kept as they are."
