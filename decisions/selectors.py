@@ -62,6 +62,7 @@ def portfolio_rows(*, plan_ids: list[int]) -> list[PortfolioRow]:
     active_sign_offs = Prefetch(
         "sign_offs",
         queryset=SignOff.objects.filter(voided_at__isnull=True).only("pk", "plan", "kind"),
+        to_attr="active_sign_offs",  # a plain list: no queryset built per plan
     )
     # Unresolved trigger episodes per plan (the red marker): a subquery, no extra query.
     unresolved = _count_per_plan(TriggerEpisode.objects.filter(resolved_at__isnull=True))
@@ -95,7 +96,7 @@ def portfolio_rows(*, plan_ids: list[int]) -> list[PortfolioRow]:
     for pk in plan_ids:
         if (plan := loaded.get(pk)) is None:
             continue
-        signed = {s.kind for s in plan.sign_offs.all()} & set(REVIEWS)
+        signed = {s.kind for s in plan.active_sign_offs} & set(REVIEWS)  # type: ignore[attr-defined]
         rows.append(
             PortfolioRow(
                 plan=plan,

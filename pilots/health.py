@@ -3,6 +3,12 @@
 Each rule takes a plan whose sections are loaded (``selectors.plan_detail``) and returns the gaps
 it finds; ``plan_health`` runs them all. Rules read only what is already loaded: the panel is
 re-rendered on every edit and must not add queries per row.
+
+Pages that show the health of many plans (the portfolio) load them with
+``selectors.plan_health_queryset`` instead: whether a list has a row comes as a ``has_<list>``
+flag on the plan and the few lists read row by row as plain lists (``<list>_loaded``), which
+spares a queryset per plan and list. Rules read lists through ``_has`` and ``_rows``, which
+accept either way of loading.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from accounts.ui import plural
 from pilots import timeline
@@ -31,25 +38,45 @@ class Gap:
 Rule = Callable[[PilotPlan], Iterable[Gap]]
 
 
+def _has(plan: PilotPlan, name: str) -> bool:
+    """Whether ``plan`` has a row in its list ``name`` (a related name, or ``included_scope``):
+    the ``has_<name>`` flag when the plan was loaded with ``plan_health_queryset``, else its
+    prefetched rows."""
+    flag = getattr(plan, f"has_{name}", None)
+    if flag is not None:
+        return bool(flag)
+    if name == "included_scope":
+        return any(i.kind == ScopeItem.Kind.INCLUDED for i in plan.scope_items.all())
+    return bool(getattr(plan, name).all())
+
+
+def _rows(obj: Any, name: str) -> list[Any]:
+    """The rows of the list ``name`` of ``obj`` (a plan, or its team for ``holidays``):
+    ``<name>_loaded`` when the plan was loaded with ``plan_health_queryset``, else the
+    prefetched rows."""
+    loaded = getattr(obj, f"{name}_loaded", None)
+    return list(getattr(obj, name).all()) if loaded is None else loaded
+
+
 def empty_sections(plan: PilotPlan) -> Iterable[Gap]:
     def gap(section: Section, message: str) -> Gap:
         return Gap(section, f"empty_{section.value}", message)
 
-    if not any(i.kind == ScopeItem.Kind.INCLUDED for i in plan.scope_items.all()):
+    if not _has(plan, "included_scope"):
         yield gap(Section.SCOPE, "Scope names no included story or epic slice.")
     if not plan.cohort.description.strip() or not plan.cohort.target_size:
         yield gap(Section.COHORT, "Cohort has no description or target size.")
     if not plan.environment.environment.strip():
         yield gap(Section.ENVIRONMENT, "No pilot environment is named.")
-    if not plan.entry_criteria.all():
+    if not _has(plan, "entry_criteria"):
         yield gap(Section.ENTRY_CRITERIA, "No entry criteria.")
-    if not plan.exit_criteria.all():
+    if not _has(plan, "exit_criteria"):
         yield gap(Section.EXIT_CRITERIA, "No exit criteria: the go / no-go has nothing to go on.")
-    if not plan.dashboards.all():
+    if not _has(plan, "dashboards"):
         yield gap(Section.MONITORING, "No monitoring dashboard is linked.")
-    if not plan.response_slas.all():
+    if not _has(plan, "response_slas"):
         yield gap(Section.MONITORING, "No response SLA per severity.")
-    if not plan.risks.all():
+    if not _has(plan, "risks"):
         yield gap(Section.RISKS, "No risks recorded.")
     if plan.start_date is None:
         yield gap(Section.TIMELINE, "No start date.")
@@ -60,7 +87,8 @@ def empty_sections(plan: PilotPlan) -> Iterable[Gap]:
 
 
 def exit_criteria_quantitative(plan: PilotPlan) -> Iterable[Gap]:
-    for criterion in plan.exit_criteria.all():
+    # The portfolio loads only the criteria without a threshold (the others never yield a gap).
+    for criterion in _rows(plan, "exit_criteria"):
         if criterion.threshold is None:
             yield Gap(
                 Section.EXIT_CRITERIA,
@@ -70,14 +98,14 @@ def exit_criteria_quantitative(plan: PilotPlan) -> Iterable[Gap]:
 
 
 def rollback_defined(plan: PilotPlan) -> Iterable[Gap]:
-    if not plan.rollback_triggers.all():
+    if not _has(plan, "rollback_triggers"):
         yield Gap(Section.ROLLBACK_TRIGGERS, "no_rollback_trigger", "No rollback trigger.")
-    if not plan.rollback_steps.all():
+    if not _has(plan, "rollback_steps"):
         yield Gap(Section.ROLLBACK_PLAN, "no_rollback_steps", "No rollback steps.")
 
 
 def rollback_rehearsed(plan: PilotPlan) -> Iterable[Gap]:
-    if not plan.rollback_rehearsals.all():
+    if not _has(plan, "rollback_rehearsals"):
         yield Gap(Section.ROLLBACK_PLAN, "rollback_not_rehearsed", "Rollback never rehearsed.")
 
 
@@ -107,8 +135,8 @@ def real_data_validated(plan: PilotPlan) -> Iterable[Gap]:
 def on_call_covers_window(plan: PilotPlan) -> Iterable[Gap]:
     if plan.start_date is None:
         return  # nothing to cover yet; the timeline gap says so
-    holidays = [h.date for h in plan.team.holidays.all()]
-    shifts = list(plan.on_call.all())
+    holidays = [h.date for h in _rows(plan.team, "holidays")]
+    shifts = _rows(plan, "on_call")
     uncovered = [
         day
         for day in timeline.business_days(plan.start_date, plan.business_days, holidays)
@@ -124,7 +152,7 @@ def on_call_covers_window(plan: PilotPlan) -> Iterable[Gap]:
 
 
 def segment_mix_complete(plan: PilotPlan) -> Iterable[Gap]:
-    segments = list(plan.segments.all())
+    segments = _rows(plan, "segments")
     if not segments:
         return
     # Segments of one dimension partition the cohort; each dimension must add up to 100 %.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 from django.utils import timezone
 
 from accounts.models import TeamHoliday, User
@@ -68,43 +68,57 @@ def plan_detail_queryset() -> QuerySet[PilotPlan]:
     )
 
 
-def _any(model: type[Any], *fields: str, **filters: Any) -> QuerySet[Any]:
-    """One row per plan that has any (its first): enough for "is there one", without loading
-    every row of every plan. ``fields``: what the health rule reads of that row besides the
-    plan (a deferred field would cost a query per plan)."""
-    first = model.objects.filter(plan=OuterRef("plan"), **filters).order_by("pk").values("pk")
-    return model.objects.filter(pk=Subquery(first[:1])).only("pk", "plan", *fields)
+def _has(model: type[Any], **filters: Any) -> Exists:
+    """Whether the outer query's plan has a row of ``model`` (matching ``filters``)."""
+    return Exists(model.objects.filter(plan=OuterRef("pk"), **filters))
 
 
 def plan_health_queryset() -> QuerySet[PilotPlan]:
     """Plans loaded with what ``pilots.health.plan_health`` reads and no more, for pages that
     show the health of many plans at once (the portfolio). Lists whose rules only ask whether
-    a row exists hold at most one row here; only the rules that read every row (exit criteria
-    thresholds, on-call coverage, the segment mix) get every row, with the fields they read.
+    a row exists come as ``has_<list>`` flags (EXISTS in the plans' query: no query of their
+    own); the lists the rules read row by row (exit criteria without a threshold, on-call
+    shifts, the segment mix, the team's holidays) come as plain lists ``<list>_loaded``, with
+    the fields the rules read. Plain lists (``to_attr``), not prefetched managers: Django
+    builds a queryset per plan and list for those, which was most of the portfolio's time.
     Not for showing a plan's sections: use ``plan_detail_queryset`` for that."""
-    return PilotPlan.objects.select_related("team", "cohort", "environment").prefetch_related(
-        Prefetch("scope_items", queryset=_any(ScopeItem, "kind", kind=ScopeItem.Kind.INCLUDED)),
-        Prefetch("entry_criteria", queryset=_any(EntryCriterion)),
-        Prefetch(
-            "exit_criteria",
-            queryset=ExitCriterion.objects.select_related("metric").only(
-                "pk", "plan", "threshold", "metric__name"
+    return (
+        PilotPlan.objects.select_related("team", "cohort", "environment")
+        .annotate(
+            has_included_scope=_has(ScopeItem, kind=ScopeItem.Kind.INCLUDED),
+            has_entry_criteria=_has(EntryCriterion),
+            has_exit_criteria=_has(ExitCriterion),
+            has_dashboards=_has(Dashboard),
+            has_response_slas=_has(ResponseSla),
+            has_risks=_has(Risk),
+            has_rollback_triggers=_has(RollbackTrigger),
+            has_rollback_steps=_has(RollbackStep),
+            has_rollback_rehearsals=_has(RollbackRehearsal),
+        )
+        .prefetch_related(
+            Prefetch(
+                "exit_criteria",
+                queryset=ExitCriterion.objects.filter(threshold__isnull=True)
+                .select_related("metric")
+                .only("pk", "plan", "threshold", "metric__name"),
+                to_attr="exit_criteria_loaded",
             ),
-        ),
-        Prefetch("dashboards", queryset=_any(Dashboard)),
-        Prefetch("response_slas", queryset=_any(ResponseSla)),
-        Prefetch("risks", queryset=_any(Risk)),
-        Prefetch("rollback_triggers", queryset=_any(RollbackTrigger)),
-        Prefetch("rollback_steps", queryset=_any(RollbackStep)),
-        Prefetch("rollback_rehearsals", queryset=_any(RollbackRehearsal)),
-        Prefetch(
-            "on_call", queryset=OnCallShift.objects.only("pk", "plan", "starts_on", "ends_on")
-        ),
-        Prefetch(
-            "segments",
-            queryset=CohortSegment.objects.only("pk", "plan", "dimension", "intended_share"),
-        ),
-        Prefetch("team__holidays", queryset=TeamHoliday.objects.only("pk", "team", "date")),
+            Prefetch(
+                "on_call",
+                queryset=OnCallShift.objects.only("pk", "plan", "starts_on", "ends_on"),
+                to_attr="on_call_loaded",
+            ),
+            Prefetch(
+                "segments",
+                queryset=CohortSegment.objects.only("pk", "plan", "dimension", "intended_share"),
+                to_attr="segments_loaded",
+            ),
+            Prefetch(
+                "team__holidays",
+                queryset=TeamHoliday.objects.only("pk", "team", "date"),
+                to_attr="holidays_loaded",
+            ),
+        )
     )
 
 
@@ -125,5 +139,6 @@ def plan_days_left(plan: PilotPlan, *, today: dt.date | None = None) -> int | No
     if today is None:
         # zone_of: a stored zone that is unknown reads as UTC, so one plan cannot break a list.
         today = timezone.localtime(timezone.now(), zone_of(plan)).date()
-    holidays = [h.date for h in plan.team.holidays.all()]
+    loaded = getattr(plan.team, "holidays_loaded", None)  # plan_health_queryset's plain list
+    holidays = [h.date for h in (plan.team.holidays.all() if loaded is None else loaded)]
     return timeline.business_days_between(max(today, plan.start_date), plan.end_date, holidays)

@@ -10,13 +10,16 @@ this part alone.
 
 from __future__ import annotations
 
+import cProfile
 import datetime as dt
 import gc
 import json
+import pstats
 import statistics
 import time
 from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from django.db import connection
@@ -26,6 +29,19 @@ from django.test.utils import CaptureQueriesContext
 from tests.bench_timing import RUNS, p95, timed
 
 PAGE_ROWS = 25
+# Requests per page under cProfile for the "where the time goes" lines.
+PROFILED = 20
+ROOT = str(Path(__file__).resolve().parent.parent)
+# Self time by where the code lives, first match wins: the driver waiting on PostgreSQL, the
+# ORM building queries and models, template rendering (Django's engine, partials, tag
+# libraries), our own code, and everything else (middleware, sessions, the test client).
+KINDS = (
+    ("sql", ("/psycopg/", "/psycopg_c/", "/psycopg_binary/")),
+    ("orm", ("/django/db/",)),
+    ("templates", ("/django/template/", "/template_partials/", "/templatetags/")),
+    ("ours", (ROOT + "/accounts/", ROOT + "/pilots/", ROOT + "/metrics/", ROOT + "/decisions/",
+              ROOT + "/backlog/", ROOT + "/catalogue/", ROOT + "/core/", ROOT + "/pilotplan/")),
+)  # fmt: skip
 
 
 def _values(kind, plan, n: int, po) -> dict[str, Any]:  # type: ignore[no-untyped-def]
@@ -149,6 +165,7 @@ def run(*, po, team, figures: dict[str, float]) -> None:  # type: ignore[no-unty
         samples = timed(get(url))
         figures[f"{name}_ms_p50"] = statistics.median(samples)
         figures[f"{name}_ms_p95"] = p95(samples)
+        _profile(name, get(url))
 
     measure("plan_page_5_rows", f"/plans/{small.pk}/")
     measure("plan_page_100_rows", f"/plans/{big.pk}/")
@@ -217,3 +234,45 @@ def _collector(portfolio: Callable[[], Any], figures: dict[str, float]) -> None:
     samples = timed(portfolio)
     figures["portfolio_25_gc_frozen_ms_p50"] = statistics.median(samples)
     figures["portfolio_25_gc_frozen_ms_p95"] = p95(samples)
+
+
+def _kind(filename: str) -> str:
+    return next((kind for kind, parts in KINDS if any(p in filename for p in parts)), "other")
+
+
+def _profile(name: str, request: Callable[[], Any]) -> None:
+    """Where a page's time goes, as ``#`` lines: its queries, the split of self time (SQL, ORM,
+    templates, our code, other) and our functions with the most cumulative time. Profiling
+    slows the calls down (most where the calls are many and small: templates), so read the
+    shares, not the milliseconds."""
+    sql: list[str] = []
+    with connection.execute_wrapper(
+        lambda execute, *args: (sql.append(args[0]), execute(*args))[1]
+    ):
+        request()
+    profile = cProfile.Profile()
+    profile.enable()
+    for _ in range(PROFILED):
+        request()
+    profile.disable()
+    stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    # {(file, line, function): (primitive calls, calls, self time, cumulative time, callers)}
+    split: dict[str, float] = {}
+    for (filename, _line, _function), (_cc, _nc, tottime, _ct, _callers) in stats.items():
+        split[_kind(filename)] = split.get(_kind(filename), 0.0) + tottime
+    total = sum(split.values()) or 1.0
+    shares = ", ".join(
+        f"{kind} {split.get(kind, 0.0) / total:.0%}"
+        for kind in ("sql", "orm", "templates", "ours", "other")
+    )
+    print(f"# {name}: {len(sql)} queries; self time: {shares}", flush=True)
+    ours = sorted(
+        (
+            (cumtime, f"{filename.removeprefix(ROOT + '/')}:{line}({function})")
+            for (filename, line, function), (_cc, _nc, _tt, cumtime, _callers) in stats.items()
+            if _kind(filename) == "ours" and "/templatetags/" not in filename
+        ),
+        reverse=True,
+    )
+    top = "; ".join(f"{where} {cumtime / total:.0%}" for cumtime, where in ours[:5])
+    print(f"# {name}: cumulative: {top}", flush=True)
