@@ -184,7 +184,7 @@ SELECT w.i, p.n, p.s, p.sq, p.lo, p.hi{windows}
 # A rollup's sketch as stored: its first bin key and its counts (the array's lower bound is the
 # key of its first element; psycopg drops the bounds, so the key is read beside it).
 _SKETCH_ROLLUP = """
-        SELECT array_lower(r.sketch, 1) AS lower, r.sketch
+        SELECT array_lower(r.sketch, 1) AS lower, array_replace(r.sketch, NULL, 0) AS sketch
           FROM {table} AS r{range}
            AND cardinality(r.sketch) > 0"""
 

@@ -56,6 +56,15 @@ def value_of(k: int) -> float:
     return v if k > 0 else -v
 
 
+def _array(counts: Sequence[int | None]) -> np.ndarray:
+    """Counts as an array; NULL elements (empty bins) are 0. The loaders replace NULLs in SQL
+    (``array_replace``), so the fast path is the usual one."""
+    try:
+        return np.asarray(counts, dtype=np.int64)
+    except TypeError:
+        return np.fromiter((c or 0 for c in counts), dtype=np.int64, count=len(counts))
+
+
 class Sketch:
     """Counts per bin, merged from any number of buckets; answers order statistics."""
 
@@ -78,9 +87,7 @@ class Sketch:
         total = np.zeros(upper - lower, dtype=np.int64)
         for first, counts in parts:
             at = first - lower
-            total[at : at + len(counts)] += np.fromiter(
-                (c or 0 for c in counts), dtype=np.int64, count=len(counts)
-            )
+            total[at : at + len(counts)] += _array(counts)
         sketch.lower, sketch.counts = lower, total
         return sketch
 
@@ -96,7 +103,7 @@ class Sketch:
 
     def add(self, lower: int, counts: Sequence[int | None]) -> None:
         """Add ``counts`` for the bins ``lower``, ``lower + 1``, …"""
-        added = np.fromiter((c or 0 for c in counts), dtype=np.int64, count=len(counts))
+        added = _array(counts)
         upper = lower + len(added)
         if not len(self.counts):
             self.lower, self.counts = lower, added
