@@ -8,6 +8,7 @@ Product Owner moves items with "To top" / "To bottom" buttons.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from django.contrib import messages
@@ -158,13 +159,17 @@ def _item(team: Team, item_id: int) -> BacklogItem:
 @login_required
 @require_http_methods(["GET", "POST"])
 def backlog_item_edit(request: AuthedHtmxRequest, team_id: int, item_id: int) -> HttpResponse:
-    team, role = team_for_member(user=request.user, team_id=team_id)
+    writing = request.method == "POST"
+    team, role = team_for_member(
+        user=request.user, team_id=team_id, perm=Perm.BACKLOG_EDIT if writing else None
+    )
     item = _item(team, item_id)
     can_edit = allows(role, Perm.BACKLOG_EDIT)
     status = 200
-    if request.method == "POST":
-        team, role = team_for_member(user=request.user, team_id=team_id, perm=Perm.BACKLOG_EDIT)
-        form = EditForm(request.POST, instance=BacklogItem.objects.get(pk=item.pk))
+    if writing:
+        # A copy: the form writes the posted values into its instance, and the page's heading
+        # shows the item as saved.
+        form = EditForm(request.POST, instance=copy.copy(item))
         if form.is_valid():
             try:
                 backlog_item_update(
