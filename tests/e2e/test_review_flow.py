@@ -4,10 +4,11 @@ and the page says so; a refused step explains itself."""
 
 from __future__ import annotations
 
-import datetime as dt
 import os
+from zoneinfo import ZoneInfo
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from pilots import services
@@ -54,8 +55,11 @@ def new_page(browser):
 def test_three_people_take_a_plan_from_draft_to_running(
     page, new_page, live_server, login, po, sm, developer
 ):
-    plan = services.plan_create_from_template(team=po.memberships.get().team, author=po,
-                                              today=dt.date.today())  # fmt: skip
+    team = po.memberships.get().team
+    # The team's own date (not the machine's): near midnight UTC they differ, and the plan must
+    # start after the day the PO starts it for the early-start question to be asked.
+    local_today = timezone.now().astimezone(ZoneInfo(team.time_zone)).date()
+    plan = services.plan_create_from_template(team=team, author=po, today=local_today)
     plan_url = f"{live_server.url}/plans/{plan.pk}/"
 
     # The PO submits the plan for review.
