@@ -64,6 +64,12 @@ class Perm(StrEnum):
     # which the Scrum Guide makes the Product Owner's call.
     BACKLOG_EDIT = "backlog.edit"
     BACKLOG_ORDER = "backlog.order"
+    # Cohort feedback (backlog.services_feedback): triage it (tags, noise, turn it into a backlog
+    # item); see respondents' contact details unmasked (personal data); and issue, regenerate or
+    # revoke the plan's public feedback link.
+    FEEDBACK_TRIAGE = "feedback.triage"
+    FEEDBACK_CONTACT_VIEW = "feedback.contact_view"
+    FEEDBACK_LINK_MANAGE = "feedback.link_manage"
 
 
 @dataclass(frozen=True)
@@ -146,6 +152,12 @@ PERMISSIONS: dict[Perm, Rule] = {
         WRITERS, "Stakeholders can read the backlog but not change it.", "change the backlog"
     ),
     Perm.BACKLOG_ORDER: Rule(frozenset({PO}), what="change the backlog's order"),
+    Perm.FEEDBACK_TRIAGE: Rule(
+        WRITERS, "Stakeholders can read the feedback but not triage it.", "triage feedback"
+    ),
+    # Stakeholders (and so invited guests) see contacts masked: j***@example.com.
+    Perm.FEEDBACK_CONTACT_VIEW: Rule(WRITERS, what="see respondents' contact details"),
+    Perm.FEEDBACK_LINK_MANAGE: Rule(frozenset({PO, SM}), what="change the feedback link"),
 }
 assert set(PERMISSIONS) == set(Perm), "every permission has its rule"
 

@@ -7,12 +7,17 @@ scope picks items from it by reference (``ScopeItem.reference``, e.g. US-145).
 
 from __future__ import annotations
 
+import pghistory
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.functions import Length
+from django.db.models.lookups import LessThanOrEqual
 from django.utils import timezone
 
 from core.constraints import FieldConstraints
+from pilots.models.plan import audited
 
 
 class Finding(models.Model):
@@ -161,3 +166,140 @@ class BacklogItem(FieldConstraints):
         if (self.kind == self.Kind.DEFECT) != bool(self.severity):
             field, message = self.CONSTRAINT_FIELDS["backlog_item_severity_for_defects"]
             raise ValidationError({field: message}, code="backlog_item_severity_for_defects")
+
+
+# --- cohort feedback ---------------------------------------------------------------------------
+
+# Bounds of what a respondent may send (docs/feedback.md).
+FEEDBACK_COMMENT_MAX = 2000
+FEEDBACK_CONTACT_MAX = 200
+FEEDBACK_TAG_MAX = 30
+FEEDBACK_TAGS_MAX = 10
+CSAT_RANGE = (1, 5)
+NPS_RANGE = (0, 10)
+
+
+@pghistory.track(*audited())
+class FeedbackToken(models.Model):
+    """The secret in a plan's public feedback link (``/f/<token>``).
+
+    A plan has at most one live token; regenerating revokes it and issues a new one, so the old
+    link is dead at once. Revoked tokens stay (the feedback sent through them names them)."""
+
+    plan = models.ForeignKey(
+        "pilots.PilotPlan", on_delete=models.CASCADE, related_name="feedback_tokens"
+    )
+    # secrets.token_urlsafe(24): 32 URL-safe characters. Unique: the public page looks it up.
+    token = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        constraints = [
+            # One live link per plan (regenerating revokes the old one in the same transaction).
+            models.UniqueConstraint(
+                fields=["plan"],
+                condition=models.Q(revoked_at__isnull=True),
+                name="backlog_feedbacktoken_one_live_per_plan",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"feedback link of plan {self.plan_id}"
+
+    @property
+    def is_live(self) -> bool:
+        return self.revoked_at is None
+
+
+# The contact is personal data: it is kept out of the audit trail, so erasing it erases it.
+@pghistory.track(*audited(), exclude=["contact", "version"])
+class Feedback(FieldConstraints):
+    """One answer from the pilot's cohort through the public link (or the in-product widget).
+
+    At least one of CSAT (1–5), NPS (0–10) or a comment; an optional contact (an e-mail address
+    or any text, personal data: masked for roles that may not see it). No IP address is stored.
+    ``backlog_item`` is the item the team turned it into (the item reaches it back as
+    ``item.feedback``)."""
+
+    plan = models.ForeignKey("pilots.PilotPlan", on_delete=models.CASCADE, related_name="feedback")
+    token = models.ForeignKey(
+        FeedbackToken, on_delete=models.SET_NULL, null=True, blank=True, related_name="feedback"
+    )
+    csat = models.PositiveSmallIntegerField("CSAT", null=True, blank=True)
+    nps = models.PositiveSmallIntegerField("NPS", null=True, blank=True)
+    comment = models.TextField(blank=True, max_length=FEEDBACK_COMMENT_MAX)
+    contact = models.CharField(blank=True, max_length=FEEDBACK_CONTACT_MAX)
+    created_at = models.DateTimeField(default=timezone.now)
+    # Triage: free tags, and whether it is noise (spam, a test, off-topic).
+    tags = ArrayField(
+        models.CharField(max_length=FEEDBACK_TAG_MAX), default=list, blank=True, size=None
+    )
+    noise = models.BooleanField(default=False)
+    backlog_item = models.ForeignKey(
+        BacklogItem,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="feedback",
+    )
+    # Lost-update protection for triage edits (tags, noise).
+    version = models.PositiveIntegerField(default=1)
+
+    CONSTRAINT_FIELDS = {
+        "backlog_feedback_says_something": (
+            "__all__",
+            "Give a CSAT score, an NPS score or a comment.",
+        ),
+        "backlog_feedback_csat_range": ("csat", "CSAT is a score from 1 to 5."),
+        "backlog_feedback_nps_range": ("nps", "NPS is a score from 0 to 10."),
+        "backlog_feedback_comment_length": (
+            "comment",
+            f"A comment has at most {FEEDBACK_COMMENT_MAX} characters.",
+        ),
+        "backlog_feedback_tags_count": ("tags", f"At most {FEEDBACK_TAGS_MAX} tags."),
+    }
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            # The triage page and the API list: a plan's feedback, newest first.
+            models.Index(fields=["plan", "-created_at", "-id"], name="backlog_feedback_plan_new"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(csat__isnull=False)
+                | models.Q(nps__isnull=False)
+                | ~models.Q(comment=""),
+                name="backlog_feedback_says_something",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(csat__isnull=True) | models.Q(csat__gte=1, csat__lte=5),
+                name="backlog_feedback_csat_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(nps__isnull=True) | models.Q(nps__gte=0, nps__lte=10),
+                name="backlog_feedback_nps_range",
+            ),
+            models.CheckConstraint(
+                condition=LessThanOrEqual(Length("comment"), FEEDBACK_COMMENT_MAX),
+                name="backlog_feedback_comment_length",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(tags__len__lte=FEEDBACK_TAGS_MAX),
+                name="backlog_feedback_tags_count",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"feedback {self.pk} on plan {self.plan_id}"

@@ -196,6 +196,8 @@ def backlog_item_edit(request: AuthedHtmxRequest, team_id: int, item_id: int) ->
     context = {
         "team": team,
         "item": item,
+        # The cohort feedback the item was made from (backlog.services_feedback), if any.
+        "feedback": list(item.feedback.all()[:5]),
         "form": form,
         "can_edit": can_edit,
         "return_query": request.GET.urlencode() or request.POST.get("return_query", ""),

@@ -1,4 +1,4 @@
-from decisions import views, views_decision, views_review, views_rollback
+from decisions import views, views_decision, views_feedback, views_review, views_rollback
 
 app_name = "decisions"
 
@@ -7,4 +7,5 @@ urlpatterns = [
     *views_decision.urlpatterns,
     *views_rollback.urlpatterns,
     *views_review.urlpatterns,
+    *views_feedback.urlpatterns,
 ]

@@ -228,6 +228,13 @@ API_KEY_FAILURE_LIMIT = envint("API_KEY_FAILURE_LIMIT", 20, minimum=1)
 API_KEY_FAILURE_WINDOW = envint("API_KEY_FAILURE_WINDOW", 300, minimum=1)
 # Where those counts live in Redis (tests give each parallel worker its own).
 API_KEY_FAILURES_PREFIX = "pilotplan:api-key-failures"
+# The public feedback link (docs/feedback.md, "Limits"): submissions per client address per link,
+# and per link from all addresses, each within its window in seconds (429 + Retry-After beyond).
+FEEDBACK_RATE_PER_ADDRESS = envint("FEEDBACK_RATE_PER_ADDRESS", 10, minimum=1)
+FEEDBACK_RATE_PER_TOKEN = envint("FEEDBACK_RATE_PER_TOKEN", 600, minimum=1)
+FEEDBACK_RATE_WINDOW = envint("FEEDBACK_RATE_WINDOW", 3600, minimum=1)
+# Where those counts live in Redis (tests give each test its own).
+FEEDBACK_RATE_PREFIX = "pilotplan:feedback-rate"
 
 # --- E-mail
 EMAIL_BACKEND = envstr(
