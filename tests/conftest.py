@@ -203,3 +203,12 @@ def _api_key_throttle_reset(settings) -> None:  # type: ignore[no-untyped-def]
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     settings.API_KEY_FAILURES_PREFIX = f"test-{worker}:api-key-failures"
     api_key_failures_reset()
+
+
+@pytest.fixture(autouse=True)
+def _feedback_rate_prefix(settings) -> None:  # type: ignore[no-untyped-def]
+    """Feedback rate limits count in Redis, outside each test's transaction: each test counts
+    under a key prefix of its own, so no test inherits another's submissions."""
+    import uuid
+
+    settings.FEEDBACK_RATE_PREFIX = f"test-feedback-rate:{uuid.uuid4().hex}"
