@@ -112,6 +112,7 @@ def feedback_link_revoke(*, plan_id: int, user: User) -> int:
 # Control characters other than tab and newlines, and lone surrogates: PostgreSQL refuses NUL,
 # and none of them belongs in a comment.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+_FIELD_NAME = re.compile(r"[A-Za-z0-9_]{1,40}")
 
 
 def _score(raw: object, name: str, label: str, bounds: tuple[int, int]) -> tuple[int | None, str]:
@@ -126,7 +127,8 @@ def _score(raw: object, name: str, label: str, bounds: tuple[int, int]) -> tuple
     if isinstance(raw, str):
         text = raw.strip()
         if not (text.isascii() and text.isdigit() and len(text) <= 3):
-            return None, f"{words}; “{text[:20]}” is not."
+            shown = f"“{text[:20]}”" if not _CONTROL.search(text[:20]) else "this"
+            return None, f"{words}; {shown} is not."
         raw = int(text)
     if not isinstance(raw, int):
         return None, f"{words}."
@@ -153,9 +155,11 @@ def feedback_clean(values: Mapping[str, Any]) -> dict[str, Any]:
     (numbers or strings); ``ValidationError`` naming every bad field. Other keys are refused
     (a widget that misspells ``coment`` should hear so, not lose the comment)."""
     errors: dict[str, str] = {}
-    unknown = sorted(set(values) - {"csat", "nps", "comment", "contact"})
+    unknown = sorted(str(name) for name in set(values) - {"csat", "nps", "comment", "contact"})
     for name in unknown[:5]:
-        errors[str(name)[:40]] = "Unknown field: send csat, nps, comment and contact."
+        # Named when it is a plain name (a typo such as "coment"); anything else is not echoed.
+        place = name if _FIELD_NAME.fullmatch(name) else "__all__"
+        errors[place] = "Unknown field: send csat, nps, comment and contact."
     csat, problem = _score(values.get("csat"), "csat", "CSAT", CSAT_RANGE)
     if problem:
         errors["csat"] = problem

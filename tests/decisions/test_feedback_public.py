@@ -9,8 +9,11 @@ import re
 import time
 from zoneinfo import ZoneInfo
 
+import hypothesis
 import pytest
 from django.test import Client
+from hypothesis import HealthCheck, given
+from hypothesis import strategies as st
 from django.utils import timezone
 
 from accounts.models import Team, User
@@ -152,7 +155,9 @@ def test_the_api_stores_and_feeds_csat_and_nps_at_once(plan: PilotPlan) -> None:
     assert samples["csat"].observed_at == feedback.created_at
     assert samples["csat"].source == "feedback"
     assert samples["csat"].external_id == f"feedback-{feedback.pk}-csat"
-    rollups = {r.metric.key: r for r in HourRollup.objects.filter(plan=plan).select_related("metric")}
+    rollups = {
+        r.metric.key: r for r in HourRollup.objects.filter(plan=plan).select_related("metric")
+    }
     assert rollups["csat"].count == 1 and rollups["csat"].sum == 2
     assert rollups["nps"].count == 1 and rollups["nps"].sum == 6
 
@@ -257,3 +262,37 @@ def test_the_window_resets(plan: PilotPlan, settings) -> None:  # type: ignore[n
     assert _api(client, TOKEN, {"csat": 3}).status_code == 429
     time.sleep(2.1)
     assert _api(client, TOKEN, {"csat": 3}).status_code == 201
+
+
+# --- no input answers 500 ------------------------------------------------------------------------
+
+_text = st.one_of(
+    st.text(max_size=30), st.sampled_from(["\ud800", "a\x00b", "9" * 400, " ", "1e200", "NaN"])
+)
+_numbers = st.one_of(st.integers(min_value=-(10**40), max_value=10**40), st.floats(), st.booleans())
+_values = st.recursive(
+    st.one_of(st.none(), _numbers, _text),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3),
+    max_leaves=8,
+)
+_bodies = st.one_of(
+    _values,
+    st.dictionaries(
+        st.sampled_from(["csat", "nps", "comment", "contact"]) | _text, _values, max_size=5
+    ),
+)
+
+
+@hypothesis.settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    derandomize=True,
+)
+@given(body=_bodies)
+def test_arbitrary_json_never_answers_500(plan: PilotPlan, settings, body: object) -> None:  # type: ignore[no-untyped-def]
+    settings.FEEDBACK_RATE_PER_ADDRESS = 10_000
+    settings.FEEDBACK_RATE_PER_TOKEN = 10_000
+    response = _api(Client(), TOKEN, body)
+    assert response.status_code in {201, 400}, (body, response.content)
+    response.json()

@@ -34,7 +34,7 @@ from django.utils import timezone
 
 from accounts.models import Membership
 from accounts.permissions import PERMISSIONS, Perm, roles_for
-from backlog.models import BacklogItem
+from backlog.models import BacklogItem, Feedback
 from catalogue.selectors import metric_by_key
 from decisions.services.review import post_pilot_review_open
 from pilots.forms import SECTION_FORMS, section_form
@@ -242,6 +242,24 @@ def backlog_move_call(channel: str, plan: PilotPlan) -> Call:
     return Call("post", f"/api/v1/teams/{plan.team_id}/backlog/{item.pk}/move", {"before": None})
 
 
+def feedback_triage_call(channel: str, plan: PilotPlan) -> Call:
+    feedback = Feedback.objects.create(plan=plan, csat=4, comment="From the matrix")
+    if channel == API:
+        return Call(
+            "patch",
+            f"/api/v1/plans/{plan.pk}/feedback/{feedback.pk}",
+            {"noise": True},
+            {"If-Match": '"1"'},
+        )
+    return Call(
+        "post", reverse("backlog:feedback_noise", args=[plan.pk, feedback.pk]), {"noise": "1"}
+    )
+
+
+def feedback_link_call(channel: str, plan: PilotPlan) -> Call:
+    return Call("post", reverse("backlog:feedback_link_issue", args=[plan.pk]), {})
+
+
 def team_call(name: str, method: str = "post") -> Callable[[str, PilotPlan], Call]:
     def call(channel: str, plan: PilotPlan) -> Call:
         return Call(method, reverse(name, args=[plan.team_id]), {})
@@ -314,6 +332,10 @@ ACTIONS: list[ActionSpec] = [
     ),
     ActionSpec("backlog-edit", Perm.BACKLOG_EDIT, Status.DRAFT, backlog_create_call, (API,)),
     ActionSpec("backlog-order", Perm.BACKLOG_ORDER, Status.DRAFT, backlog_move_call, (API,)),
+    ActionSpec("feedback-triage", Perm.FEEDBACK_TRIAGE, Status.RUNNING, feedback_triage_call),
+    ActionSpec(
+        "feedback-link", Perm.FEEDBACK_LINK_MANAGE, Status.RUNNING, feedback_link_call, BROWSER
+    ),
 ]  # fmt: skip
 
 # Rules the matrix does not send requests for, and where they are tested instead.
@@ -329,6 +351,9 @@ ELSEWHERE = {
     # rule the matrix's role columns cannot express): tests/decisions/test_record_api.py checks
     # every role, a named non-PO decision owner, guests and outsiders.
     Perm.DECISION_RECORD,
+    # Not a refusal but a mask: contacts are shown masked to the roles without it;
+    # tests/backlog/test_feedback_triage.py checks the page and the API for each side.
+    Perm.FEEDBACK_CONTACT_VIEW,
 }
 assert {a.perm for a in ACTIONS} | ELSEWHERE == set(PERMISSIONS), "every rule of the table"
 
@@ -358,6 +383,8 @@ assert {a.name: a.roles for a in ACTIONS if not a.name.startswith("edit-")} == {
     "postpilot-complete": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER},
     "backlog-edit": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER, Role.DEVELOPER, Role.DEVOPS},
     "backlog-order": {Role.PRODUCT_OWNER},
+    "feedback-triage": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER, Role.DEVELOPER, Role.DEVOPS},
+    "feedback-link": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER},
 }
 assert roles_for(Perm.PLAN_EDIT) == {
     Role.PRODUCT_OWNER, Role.SCRUM_MASTER, Role.DEVELOPER, Role.DEVOPS
