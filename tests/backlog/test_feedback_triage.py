@@ -207,8 +207,14 @@ def test_negative_permissions(
     (f,) = _feedback(plan)
     reader = client_for(stakeholder)
     assert reader.get(_url(plan)).status_code == 200
-    for rest, data in ((f"/{f.pk}/tags", {"tags": "x"}), (f"/{f.pk}/noise", {"noise": "1"}),
-                       (f"/{f.pk}/item", {}), ("/link/issue", {}), ("/link/revoke", {})):  # fmt: skip
+    writes = [
+        (f"/{f.pk}/tags", {"tags": "x"}),
+        (f"/{f.pk}/noise", {"noise": "1"}),
+        (f"/{f.pk}/item", {}),
+        ("/link/issue", {}),
+        ("/link/revoke", {}),
+    ]
+    for rest, data in writes:
         assert reader.post(_url(plan, rest), data).status_code == 403, rest
     assert _patch(reader, plan, f, {"noise": True}, '"1"').status_code == 403
     assert (

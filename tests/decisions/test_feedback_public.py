@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 import hypothesis
 import pytest
 from django.test import Client
+from django.utils import timezone
 from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
-from django.utils import timezone
 
 from accounts.models import Team, User
 from backlog.models import Feedback, FeedbackToken
