@@ -296,3 +296,25 @@ def test_arbitrary_json_never_answers_500(plan: PilotPlan, settings, body: objec
     response = _api(Client(), TOKEN, body)
     assert response.status_code in {201, 400}, (body, response.content)
     response.json()
+
+
+def test_queries_per_answer_and_per_page_stay_constant(plan: PilotPlan) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client()
+    body = {"csat": 4, "nps": 8, "comment": "Fine"}
+    _api(client, TOKEN, body, address="198.51.100.200")
+    with CaptureQueriesContext(connection) as first:
+        assert _api(client, TOKEN, body, address="198.51.100.201").status_code == 201
+    for i in range(8):
+        _api(client, TOKEN, body, address=f"198.51.100.{i}")
+    with CaptureQueriesContext(connection) as later:
+        assert _api(client, TOKEN, body, address="198.51.100.202").status_code == 201
+    assert len(first) == len(later), [q["sql"][:80] for q in later]
+    # Counted to notice growth: the link, the metrics, the answer, the samples with rollups
+    # (temporary table, COPY, insert), the batch; each preceded by the audit context.
+    assert len(later) <= 22, [q["sql"][:80] for q in later]
+    with CaptureQueriesContext(connection) as page:
+        assert client.get(f"/f/{TOKEN}").status_code == 200
+    assert len(page) == 1  # the link with its plan and team
