@@ -12,8 +12,6 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models.functions import Length
-from django.db.models.lookups import LessThanOrEqual
 from django.utils import timezone
 
 from core.constraints import FieldConstraints
@@ -238,7 +236,8 @@ class Feedback(FieldConstraints):
     )
     csat = models.PositiveSmallIntegerField("CSAT", null=True, blank=True)
     nps = models.PositiveSmallIntegerField("NPS", null=True, blank=True)
-    comment = models.TextField(blank=True, max_length=FEEDBACK_COMMENT_MAX)
+    # varchar(2000): the database holds the bound too.
+    comment = models.CharField(blank=True, max_length=FEEDBACK_COMMENT_MAX)
     contact = models.CharField(blank=True, max_length=FEEDBACK_CONTACT_MAX)
     created_at = models.DateTimeField(default=timezone.now)
     # Triage: free tags, and whether it is noise (spam, a test, off-topic).
@@ -257,16 +256,13 @@ class Feedback(FieldConstraints):
     version = models.PositiveIntegerField(default=1)
 
     CONSTRAINT_FIELDS = {
+        # Said on the comment: the one field every answer may fill in.
         "backlog_feedback_says_something": (
-            "__all__",
+            "comment",
             "Give a CSAT score, an NPS score or a comment.",
         ),
         "backlog_feedback_csat_range": ("csat", "CSAT is a score from 1 to 5."),
         "backlog_feedback_nps_range": ("nps", "NPS is a score from 0 to 10."),
-        "backlog_feedback_comment_length": (
-            "comment",
-            f"A comment has at most {FEEDBACK_COMMENT_MAX} characters.",
-        ),
         "backlog_feedback_tags_count": ("tags", f"At most {FEEDBACK_TAGS_MAX} tags."),
     }
 
@@ -290,10 +286,6 @@ class Feedback(FieldConstraints):
             models.CheckConstraint(
                 condition=models.Q(nps__isnull=True) | models.Q(nps__gte=0, nps__lte=10),
                 name="backlog_feedback_nps_range",
-            ),
-            models.CheckConstraint(
-                condition=LessThanOrEqual(Length("comment"), FEEDBACK_COMMENT_MAX),
-                name="backlog_feedback_comment_length",
             ),
             models.CheckConstraint(
                 condition=models.Q(tags__len__lte=FEEDBACK_TAGS_MAX),
