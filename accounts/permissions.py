@@ -64,6 +64,12 @@ class Perm(StrEnum):
     # which the Scrum Guide makes the Product Owner's call.
     BACKLOG_EDIT = "backlog.edit"
     BACKLOG_ORDER = "backlog.order"
+    # A plan's cohort participants (backlog.participants): who takes part is personal data, for
+    # the writers' roles; stakeholders and invited guests see the counts per segment only.
+    # Erasing a person's data on request is the Product Owner's call.
+    PARTICIPANTS_VIEW = "participants.view"
+    PARTICIPANTS_MANAGE = "participants.manage"
+    PARTICIPANTS_ERASE = "participants.erase"
 
 
 @dataclass(frozen=True)
@@ -146,6 +152,17 @@ PERMISSIONS: dict[Perm, Rule] = {
         WRITERS, "Stakeholders can read the backlog but not change it.", "change the backlog"
     ),
     Perm.BACKLOG_ORDER: Rule(frozenset({PO}), what="change the backlog's order"),
+    Perm.PARTICIPANTS_VIEW: Rule(
+        WRITERS,
+        "Stakeholders see the cohort's counts per segment, not who takes part.",
+        "see who takes part",
+    ),
+    Perm.PARTICIPANTS_MANAGE: Rule(
+        WRITERS,
+        "Stakeholders see the cohort's counts but cannot add, import or withdraw participants.",
+        "manage the cohort's participants",
+    ),
+    Perm.PARTICIPANTS_ERASE: Rule(frozenset({PO}), what="erase a participant's personal data"),
 }
 assert set(PERMISSIONS) == set(Perm), "every permission has its rule"
 

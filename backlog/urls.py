@@ -1,5 +1,9 @@
-from backlog import views
+from backlog import views, views_enrolment, views_participants
 
 app_name = "backlog"
 
-urlpatterns = [*views.urlpatterns]
+urlpatterns = [
+    *views.urlpatterns,
+    *views_participants.urlpatterns,
+    *views_enrolment.urlpatterns,
+]

@@ -1,5 +1,5 @@
 """The backlog under /api/v1/ (namespace "api")."""
 
-from backlog.api import items
+from backlog.api import items, participants
 
-urlpatterns = [*items.urlpatterns]
+urlpatterns = [*items.urlpatterns, *participants.urlpatterns]
