@@ -124,7 +124,12 @@ def _render(
 
 
 def _plan(request: AuthedHtmxRequest, plan_id: int, perm: Perm = Perm.PLAN_VIEW) -> PilotPlan:
-    return plan_for_user(user=request.user, plan_id=plan_id, perm=perm)
+    return plan_for_user(
+        user=request.user,
+        plan_id=plan_id,
+        perm=perm,
+        queryset=PilotPlan.objects.select_related("cohort"),  # the target size, opt-in rule
+    )
 
 
 @login_required

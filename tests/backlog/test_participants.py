@@ -99,9 +99,7 @@ def test_opting_in_through_the_link_records_its_consent_text(team: Team, po: Use
 
 
 @pytest.mark.parametrize("status", ["draft", "in_review", "evaluating", "decided", "closed"])
-def test_the_link_is_open_only_while_approved_or_running(
-    team: Team, po: User, status: str
-) -> None:
+def test_the_link_is_open_only_while_approved_or_running(team: Team, po: User, status: str) -> None:
     plan = segmented_plan(team, po, status=PilotPlan.Status.APPROVED)
     token = link(plan, po).token
     participant_enrol(token=token, name="Ana", segments={"region": "Region A"}, consent=True)
@@ -214,9 +212,7 @@ def test_only_the_product_owner_erases_and_outsiders_find_nothing(
 # --- CSV ----------------------------------------------------------------------------------------------
 
 
-def test_an_import_with_bad_lines_saves_nothing_and_names_every_line(
-    team: Team, po: User
-) -> None:
+def test_an_import_with_bad_lines_saves_nothing_and_names_every_line(team: Team, po: User) -> None:
     plan = segmented_plan(team, po)
     text = (
         "name,email,region,consent,consent_text\r\n"
