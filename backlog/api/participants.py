@@ -6,10 +6,10 @@
 - ``GET plans/{id}/participants/{pid}``: one participant, with its ETag;
 - ``POST plans/{id}/participants/{pid}/withdraw`` and ``…/erase``: each sends the ETag it read in
   ``If-Match`` (428 without, 412 when stale); 409 when already done;
-- ``GET plans/{id}/participants.csv`` and ``POST plans/{id}/participants/import``: CSV out and
-  in (all or nothing);
-- ``GET plans/{id}/cohort-fit``: the counts per segment and the representativeness check, for
-  everyone who may read the plan (no personal data).
+- ``GET plans/{id}/participants/export.csv`` and ``POST plans/{id}/participants/import``: CSV
+  out and in (all or nothing);
+- ``GET plans/{id}/participants/cohort-fit``: the counts per segment and the representativeness
+  check, for everyone who may read the plan (no personal data).
 
 Personal data is for the writers' roles; stakeholders and invited guests get 403 on the list and
 read the counts. Erasure is the Product Owner's. Everyone else: 404.
@@ -329,7 +329,7 @@ def cohort_detail(request: Request, plan_id: int) -> Response:
 P = "plans/<int:plan_id>/participants"
 urlpatterns = [
     path(P, participant_list, name="plan-participants"),
-    path(f"{P}.csv", participant_export_api, name="plan-participants-csv"),
+    path(f"{P}/export.csv", participant_export_api, name="plan-participants-csv"),
     path(f"{P}/import", participant_import_api, name="plan-participants-import"),
     path(f"{P}/<int:participant_id>", participant_detail, name="plan-participant"),
     path(
@@ -338,5 +338,5 @@ urlpatterns = [
         name="plan-participant-withdraw",
     ),
     path(f"{P}/<int:participant_id>/erase", participant_erase_api, name="plan-participant-erase"),
-    path("plans/<int:plan_id>/cohort-fit", cohort_detail, name="plan-cohort-fit"),
+    path(f"{P}/cohort-fit", cohort_detail, name="plan-cohort-fit"),
 ]

@@ -36,7 +36,7 @@ def _skew(plan: PilotPlan, user: User) -> None:
     participants_csv_import(plan_id=plan.pk, user=user, text="\r\n".join(lines))
 
 
-# --- the participants page ------------------------------------------------------------------------
+# --- the participants page -----------------------------------------------------------------------
 
 
 def test_the_page_lists_people_for_writers_with_constant_queries(
@@ -140,7 +140,7 @@ def test_withdraw_from_the_page(client_for, team: Team, po: User, developer: Use
     assert Participant.objects.get(pk=person.pk).status == Participant.Status.WITHDRAWN
 
 
-# --- the public pages -----------------------------------------------------------------------------
+# --- the public pages ----------------------------------------------------------------------------
 
 
 def test_a_person_opts_in_and_gets_their_withdraw_link(team: Team, po: User) -> None:
@@ -180,7 +180,7 @@ def test_the_public_page_costs_few_queries(team: Team, po: User) -> None:
     assert len(ctx) == 2, [q["sql"] for q in ctx]  # the link with its plan, the segments
 
 
-# --- where the check shows ------------------------------------------------------------------------
+# --- where the check shows -----------------------------------------------------------------------
 
 
 def test_the_plan_page_flags_a_skewed_cohort(client_for, team: Team, po: User) -> None:  # type: ignore[no-untyped-def]

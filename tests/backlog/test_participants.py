@@ -31,7 +31,7 @@ from tests.factories import section_edit
 pytestmark = pytest.mark.django_db
 
 
-# --- consent and segments -------------------------------------------------------------------------
+# --- consent and segments ------------------------------------------------------------------------
 
 
 def test_an_opt_in_only_cohort_refuses_a_participant_without_consent(team: Team, po: User) -> None:
@@ -80,7 +80,7 @@ def test_an_email_joins_a_plan_once_whatever_its_case(team: Team, po: User) -> N
     ]
 
 
-# --- the enrolment link and the personal withdraw link ---------------------------------------------
+# --- the enrolment link and the personal withdraw link -------------------------------------------
 
 
 def test_opting_in_through_the_link_records_its_consent_text(team: Team, po: User) -> None:
@@ -146,7 +146,7 @@ def test_the_team_withdraws_at_the_version_it_read(team: Team, po: User) -> None
         )
 
 
-# --- erasure ------------------------------------------------------------------------------------------
+# --- erasure -------------------------------------------------------------------------------------
 
 
 def _history_text(participant: Participant) -> str:
@@ -209,7 +209,7 @@ def test_only_the_product_owner_erases_and_outsiders_find_nothing(
     assert Participant.objects.get(pk=person.pk).name == "Ana"
 
 
-# --- CSV ----------------------------------------------------------------------------------------------
+# --- CSV -----------------------------------------------------------------------------------------
 
 
 def test_an_import_with_bad_lines_saves_nothing_and_names_every_line(team: Team, po: User) -> None:
@@ -260,7 +260,7 @@ def test_export_then_import_round_trips_the_cohort(team: Team, po: User) -> None
     assert (again.created, again.unchanged) == (0, 3)
 
 
-# --- representativeness -------------------------------------------------------------------------------
+# --- representativeness --------------------------------------------------------------------------
 
 
 def _fit(plan: PilotPlan) -> CohortFit:
