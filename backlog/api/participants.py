@@ -22,7 +22,12 @@ from typing import Any
 from django.http import Http404, HttpResponse
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view, parser_classes
 from rest_framework.parsers import MultiPartParser
@@ -80,18 +85,18 @@ class ParticipantOutputSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Participant.Status.choices)
     withdrawn_at = serializers.DateTimeField(allow_null=True)
     erased_at = serializers.DateTimeField(allow_null=True)
-    consent_method = serializers.ChoiceField(
-        choices=[("", "None recorded"), *Participant.ConsentMethod.choices]
+    consent_method = serializers.CharField(
+        help_text="How consent was given: import, enrolment_link or recorded_by_team; empty "
+        "when none is recorded."
     )
     consent_given_at = serializers.DateTimeField(allow_null=True)
     consent_text = serializers.CharField()
     created_at = serializers.DateTimeField()
     version = serializers.IntegerField()
 
+    @extend_schema_field(SegmentsSerializer)
     def get_segments(self, participant: Participant) -> dict[str, str]:
         return participant.segment_values()
-
-    get_segments.__annotations__["return"] = SegmentsSerializer  # the schema's shape
 
 
 class ParticipantInputSerializer(serializers.Serializer):
