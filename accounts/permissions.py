@@ -70,6 +70,12 @@ class Perm(StrEnum):
     FEEDBACK_TRIAGE = "feedback.triage"
     FEEDBACK_CONTACT_VIEW = "feedback.contact_view"
     FEEDBACK_LINK_MANAGE = "feedback.link_manage"
+    # A plan's cohort participants (backlog.participants): who takes part is personal data, for
+    # the writers' roles; stakeholders and invited guests see the counts per segment only.
+    # Erasing a person's data on request is the Product Owner's call.
+    PARTICIPANTS_VIEW = "participants.view"
+    PARTICIPANTS_MANAGE = "participants.manage"
+    PARTICIPANTS_ERASE = "participants.erase"
 
 
 @dataclass(frozen=True)
@@ -158,6 +164,17 @@ PERMISSIONS: dict[Perm, Rule] = {
     # Stakeholders (and so invited guests) see contacts masked: j***@example.com.
     Perm.FEEDBACK_CONTACT_VIEW: Rule(WRITERS, what="see respondents' contact details"),
     Perm.FEEDBACK_LINK_MANAGE: Rule(frozenset({PO, SM}), what="change the feedback link"),
+    Perm.PARTICIPANTS_VIEW: Rule(
+        WRITERS,
+        "Stakeholders see the cohort's counts per segment, not who takes part.",
+        "see who takes part",
+    ),
+    Perm.PARTICIPANTS_MANAGE: Rule(
+        WRITERS,
+        "Stakeholders see the cohort's counts but cannot add, import or withdraw participants.",
+        "manage the cohort's participants",
+    ),
+    Perm.PARTICIPANTS_ERASE: Rule(frozenset({PO}), what="erase a participant's personal data"),
 }
 assert set(PERMISSIONS) == set(Perm), "every permission has its rule"
 

@@ -3,3 +3,14 @@ from django.apps import AppConfig
 
 class BacklogConfig(AppConfig):
     name = "backlog"
+
+    def ready(self) -> None:
+        from backlog.panels import cohort_fit_plan_panel
+        from backlog.participants.fit import cohort_changed_receiver
+        from pilots.extensions import plan_panel_register
+        from pilots.signals import cohort_changed
+
+        # The plan page shows the cohort's representativeness; a change of the cohort section
+        # (segments, practical bound) recomputes it.
+        plan_panel_register(cohort_fit_plan_panel)
+        cohort_changed.connect(cohort_changed_receiver, dispatch_uid="backlog.cohort_fit")

@@ -12,9 +12,11 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from core.constraints import FieldConstraints
+from pilots.models import CohortSegment
 from pilots.models.plan import audited
 
 
@@ -295,3 +297,237 @@ class Feedback(FieldConstraints):
 
     def __str__(self) -> str:
         return f"feedback {self.pk} on plan {self.plan_id}"
+
+
+# --- cohort participants -------------------------------------------------------------------------
+
+# The segment dimensions a participant carries one value of each (pilots.CohortSegment's).
+DIMENSIONS: tuple[str, ...] = tuple(CohortSegment.Dimension.values)
+# The personal data of a participant: what erasure empties, and what the audit trail never holds.
+PERSONAL_FIELDS: tuple[str, ...] = ("name", "email", "external_ref")
+
+
+class EnrolmentLink(models.Model):
+    """A plan's public enrolment link (``/join/<token>``): the cohort opts in through it.
+
+    One per plan. The token is random and shown to the team to copy, so it is stored as it is;
+    it is revocable (``revoked_at``) and regenerable (a new token; the old link stops working).
+    The consent text is what the enrolment page shows and what each participant's consent record
+    keeps a copy of.
+    """
+
+    plan = models.OneToOneField(
+        "pilots.PilotPlan", on_delete=models.CASCADE, related_name="enrolment_link"
+    )
+    token = models.CharField(max_length=64, unique=True)
+    consent_text = models.TextField(
+        max_length=4000,
+        help_text="What a person agrees to by opting in: shown on the enrolment page, and kept "
+        "with each participant's consent.",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    version = models.PositiveIntegerField(default=1)
+
+    def __str__(self) -> str:
+        return f"Enrolment link of {self.plan_id}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+@pghistory.track(*audited(), exclude=[*PERSONAL_FIELDS, "withdraw_token"])
+class Participant(FieldConstraints):
+    """A person in a plan's cohort: their segment attributes and how they consented.
+
+    The audit trail (django-pghistory) records every change *except* the personal data (and
+    the secret withdraw token): erasing a person on request therefore leaves nothing of them in
+    the history either, while their segments, consent record and status stay for the counts.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    class ConsentMethod(models.TextChoices):
+        IMPORT = "import", "Imported with consent"
+        ENROLMENT_LINK = "enrolment_link", "Opted in through the enrolment link"
+        RECORDED_BY_TEAM = "recorded_by_team", "Recorded by the team"
+
+    plan = models.ForeignKey(
+        "pilots.PilotPlan", on_delete=models.CASCADE, related_name="participants"
+    )
+    # Personal data: emptied by erasure.
+    name = models.CharField(max_length=200, blank=True)
+    email = models.EmailField("e-mail", max_length=254, blank=True)
+    external_ref = models.CharField(
+        "external reference", max_length=100, blank=True, help_text="e.g. a customer id."
+    )
+    # One value per segment dimension the plan uses (a CohortSegment value); blank otherwise.
+    region = models.CharField(max_length=100, blank=True)
+    customer_type = models.CharField(max_length=100, blank=True)
+    audience = models.CharField("internal / external", max_length=100, blank=True)
+    other = models.CharField(max_length=100, blank=True)
+    # The consent record: when, how and the exact text agreed to (empty: no consent recorded,
+    # which only cohorts without "opt-in required" accept).
+    consent_given_at = models.DateTimeField(null=True, blank=True)
+    consent_method = models.CharField(max_length=20, choices=ConsentMethod.choices, blank=True)
+    consent_text = models.TextField(max_length=4000, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    erased_at = models.DateTimeField(null=True, blank=True)
+    # The personal withdraw link (/join/withdraw/<token>); gone once withdrawn or erased.
+    withdraw_token = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    version = models.PositiveIntegerField(default=1)
+
+    CONSTRAINT_FIELDS = {
+        "backlog_participant_email_unique": (
+            "email",
+            "Another participant of this plan has this e-mail.",
+        ),
+        "backlog_participant_withdrawn_when": (
+            "status",
+            "A withdrawn participant has a withdrawal time; an active one has none.",
+        ),
+        "backlog_participant_consent_complete": (
+            "consent_method",
+            "A consent record says when and how it was given.",
+        ),
+        "backlog_participant_erased_is_anonymous": (
+            "name",
+            "An erased participant keeps no name, e-mail or external reference.",
+        ),
+        "backlog_participant_status_valid": ("status", "Choose active or withdrawn."),
+    }
+
+    class Meta:
+        ordering = ["plan", "pk"]
+        constraints = [
+            # Case-insensitive: Ana@X and ana@x are one person.
+            models.UniqueConstraint(
+                Lower("email"),
+                "plan",
+                condition=~models.Q(email=""),
+                name="backlog_participant_email_unique",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=["active", "withdrawn"]),
+                name="backlog_participant_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status="active", withdrawn_at__isnull=True)
+                | models.Q(status="withdrawn", withdrawn_at__isnull=False),
+                name="backlog_participant_withdrawn_when",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(consent_method="", consent_given_at__isnull=True)
+                | (~models.Q(consent_method="") & models.Q(consent_given_at__isnull=False)),
+                name="backlog_participant_consent_complete",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(erased_at__isnull=True)
+                | models.Q(name="", email="", external_ref="", withdraw_token__isnull=True),
+                name="backlog_participant_erased_is_anonymous",
+            ),
+        ]
+        indexes = [
+            # Serves the participants page and the fit's counts: a plan's participants by status.
+            models.Index(fields=["plan", "status"], name="backlog_participant_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        if self.erased_at:
+            return f"Erased participant #{self.pk}"
+        return self.name or self.email or self.external_ref or f"Participant #{self.pk}"
+
+    @property
+    def has_consent(self) -> bool:
+        return bool(self.consent_method)
+
+    def segment_values(self) -> dict[str, str]:
+        return {d: getattr(self, d) for d in DIMENSIONS if getattr(self, d)}
+
+
+class CohortFit(models.Model):
+    """The stored result of the representativeness check for one plan and segment dimension
+    (``pilots.representativeness.segment_fit`` over the active participants), recomputed
+    whenever the participants, the segments or the practical bound change."""
+
+    class Status(models.TextChoices):
+        SKEWED = "skewed", "Skewed"
+        REPRESENTATIVE = "representative", "Representative"
+        NOT_ENOUGH = "not_enough", "Not enough participants to tell"
+        NO_TARGET = "no_target", "No intended shares"
+
+    plan = models.ForeignKey("pilots.PilotPlan", on_delete=models.CASCADE, related_name="+")
+    dimension = models.CharField(max_length=20, choices=CohortSegment.Dimension.choices)
+    status = models.CharField(max_length=20, choices=Status.choices)
+    participants = models.PositiveIntegerField(help_text="Active participants counted.")
+    p_value = models.FloatField(null=True, blank=True)
+    method = models.CharField(max_length=30, blank=True)
+    practical_bound = models.DecimalField(max_digits=4, decimal_places=1)
+    largest_segment = models.CharField(max_length=100, blank=True)
+    largest_gap_points = models.FloatField(
+        default=0, help_text="Actual minus intended share of the segment furthest off, in points."
+    )
+    # Per segment: value, observed count, intended and observed per cent.
+    segments = models.JSONField(default=list)
+    summary = models.CharField(max_length=300)
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["plan", "dimension"]
+        constraints = [
+            # Also the index of cohort_fit_for_plan and the portfolio's "skewed" subquery.
+            models.UniqueConstraint(
+                fields=["plan", "dimension"], name="backlog_cohortfit_one_per_dimension"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.plan_id} {self.dimension}: {self.status}"
+
+    @property
+    def skewed(self) -> bool:
+        return self.status == self.Status.SKEWED
+
+    @property
+    def dimension_label(self) -> str:
+        return str(CohortSegment.Dimension(self.dimension).label)
+
+    @property
+    def p_text(self) -> str:
+        if self.p_value is None:
+            return ""
+        return "p < 0.001" if self.p_value < 0.001 else f"p = {self.p_value:.3f}"
+
+    @property
+    def headline(self) -> str:
+        """The verdict in one line, e.g. "Region: Region A over-represented by 12 pp
+        (p < 0.001)"; the words of every page that shows the check."""
+        label = self.dimension_label
+        if self.status == self.Status.SKEWED:
+            direction = "over" if self.largest_gap_points > 0 else "under"
+            return (
+                f"{label}: {self.largest_segment} {direction}-represented by "
+                f"{abs(self.largest_gap_points):.0f} pp ({self.p_text})"
+            )
+        if self.status == self.Status.REPRESENTATIVE:
+            return f"{label}: representative ({self.participants} active participants)"
+        if self.status == self.Status.NO_TARGET:
+            return f"{label}: no intended shares to compare with"
+        if self.participants == 0:
+            return f"{label}: no participants yet"
+        return f"{label}: not enough participants to tell ({self.participants} active)"

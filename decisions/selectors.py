@@ -9,6 +9,7 @@ from typing import Any
 from django.db.models import Count, F, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
+from backlog.participants.selectors import cohort_skewed_exists
 from decisions.models import DecisionComment, DecisionRecord
 from metrics.models import CheckRun, PlanJobFailure, SignalEpisode, TriggerEpisode
 from pilots.health import plan_health
@@ -30,6 +31,7 @@ class PortfolioRow:
     failing_job: str | None = None  # the background job failing longest for this plan, if any
     failing_since: dt.datetime | None = None
     blind_triggers: int = 0  # rollback triggers without fresh data (no data, stale) now
+    cohort_skewed: bool = False  # the representativeness check flags a segment dimension
 
     @property
     def failing_job_label(self) -> str:
@@ -89,6 +91,8 @@ def portfolio_rows(*, plan_ids: list[int]) -> list[PortfolioRow]:
             ),
             failing_job=Subquery(failing.values("job")[:1]),
             failing_since=Subquery(failing.values("first_at")[:1]),
+            # The stored representativeness check (backlog): an EXISTS, no extra query.
+            cohort_skewed=cohort_skewed_exists(),
         )
         .prefetch_related(active_sign_offs)
     }
@@ -110,6 +114,7 @@ def portfolio_rows(*, plan_ids: list[int]) -> list[PortfolioRow]:
                 failing_job=plan.failing_job,  # type: ignore[attr-defined]
                 failing_since=plan.failing_since,  # type: ignore[attr-defined]
                 blind_triggers=plan.blind_triggers,  # type: ignore[attr-defined]
+                cohort_skewed=plan.cohort_skewed,  # type: ignore[attr-defined]
             )
         )
     return rows

@@ -36,6 +36,7 @@ from accounts.http import AuthedHtmxRequest
 from accounts.models import Membership, User
 from accounts.permissions import Perm, allows
 from accounts.ui import toast
+from backlog.participants.selectors import cohort_fit_for_plan
 from core.exceptions import Conflict
 from core.http import UNPROCESSABLE
 from decisions import evidence as ev
@@ -275,6 +276,8 @@ def _context(
         and plan.status in COMMENTABLE,
         comment_form=comment_form or CommentForm(),
         gate_calls=gate_calls_recent(plan_id=plan.pk),
+        # The stored representativeness check (backlog.participants.fit): one query.
+        cohort_fits=cohort_fit_for_plan(plan_id=plan.pk),
         message=message,
     )
     return context

@@ -365,6 +365,9 @@ SPECTACULAR_SETTINGS = {
         "BacklogSeverityEnum": "backlog.models.BacklogItem.Severity",
         "BacklogStatusEnum": "backlog.models.BacklogItem.Status",
         "BacklogOriginEnum": "backlog.models.BacklogItem.Origin",
+        "ParticipantStatusEnum": "backlog.models.Participant.Status",
+        "CohortFitStatusEnum": "backlog.models.CohortFit.Status",
+        "SegmentDimensionEnum": "pilots.models.CohortSegment.Dimension",
     },
     # No badge fetched from the public validator: the CSP allows our own origin only.
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable, Iterator
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from django import forms
@@ -297,6 +298,22 @@ class ChangeControlForm(SectionForm):
 class CohortForm(SectionForm):
     key = Section.COHORT
     Meta = _meta(Cohort, Section.COHORT)
+
+    practical_bound = forms.DecimalField(
+        label="Practical bound (percentage points)",
+        min_value=0,
+        max_value=50,
+        max_digits=4,
+        decimal_places=1,
+        required=False,
+        help_text="Flag the cohort as skewed only when a segment is off its intended share by "
+        "more than this (and the test is significant). Default 5.",
+    )
+
+    def clean_practical_bound(self) -> Decimal:
+        """Left out (a form from before the setting existed): the plan's value stays."""
+        value = self.cleaned_data.get("practical_bound")
+        return self.instance.practical_bound if value is None else value
 
     target_size = forms.IntegerField(
         label="Target size", min_value=1, required=False, help_text="How many people take part."

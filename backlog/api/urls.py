@@ -1,5 +1,5 @@
 """The backlog under /api/v1/ (namespace "api")."""
 
-from backlog.api import feedback, items
+from backlog.api import feedback, items, participants
 
-urlpatterns = [*items.urlpatterns, *feedback.urlpatterns]
+urlpatterns = [*items.urlpatterns, *participants.urlpatterns, *feedback.urlpatterns]

@@ -12,7 +12,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('backlog', '0002_backlog_items'),
+        ('backlog', '0003_participants'),
         ('pghistory', '0007_auto_20250421_0444'),
         ('pilots', '0013_plan_decision_settings'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),

@@ -274,6 +274,12 @@ class CohortSectionSerializer(StrictSerializer):
     opt_in_required = serializers.BooleanField()
     consent_recorded = serializers.BooleanField()
     feedback_channel = free_text()
+    practical_bound = number(
+        required=False,
+        help_text="Percentage points (0 to 50, default 5): the cohort is flagged as skewed only "
+        "when a segment is off its intended share by more than this, and the test is "
+        "significant.",
+    )
 
 
 class EnvironmentSectionSerializer(StrictSerializer):

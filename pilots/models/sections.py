@@ -25,6 +25,7 @@ from pilots.models.plan import PilotPlan, audited
 COMPARATORS = list(comparators.CODES)
 MAX_THRESHOLD = Decimal("9999999999.9999")  # the largest numeric(14, 4)
 SHARE_PERCENT = "A share is a percentage between 0 and 100."
+PRACTICAL_BOUND = "The practical bound is between 0 and 50 percentage points."
 PERCENTILE_RANGE = "A percentile is between 0 and 100 (e.g. 95)."
 
 # The codes (stored) and symbols (labels) of the one table of comparators: LT = "lt", "<", …
@@ -99,7 +100,7 @@ class ScopeItem(Orderable):
 
 
 @pghistory.track(*audited())
-class Cohort(models.Model):
+class Cohort(FieldConstraints):
     plan = models.OneToOneField(PilotPlan, on_delete=models.CASCADE, related_name="cohort")
     description = models.TextField(blank=True, help_text="e.g. 200 internal users in Region A")
     target_size = models.PositiveIntegerField(null=True, blank=True)
@@ -108,6 +109,35 @@ class Cohort(models.Model):
     feedback_channel = models.CharField(
         max_length=200, blank=True, help_text="e.g. #pilot-feedback"
     )
+    # The representativeness check (pilots.representativeness) flags the cohort as skewed only
+    # when the gap between an actual and an intended share exceeds this many percentage points
+    # (and the test is significant): big cohorts must not raise alarms for trivial gaps.
+    practical_bound = models.DecimalField(
+        "practical bound (percentage points)",
+        max_digits=4,
+        decimal_places=1,
+        default=Decimal(5),
+        validators=[
+            MinValueValidator(0, PRACTICAL_BOUND),
+            MaxValueValidator(50, PRACTICAL_BOUND),
+        ],
+        help_text="Flag the cohort as skewed only when a segment is off its intended share by "
+        "more than this (0–50 points).",
+    )
+
+    # Each database rule's field and words (core.constraints).
+    CONSTRAINT_FIELDS = {
+        "pilots_cohort_practical_bound_range": ("practical_bound", ""),
+    }
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(practical_bound__gte=0) & models.Q(practical_bound__lte=50),
+                name="pilots_cohort_practical_bound_range",
+                violation_error_message=PRACTICAL_BOUND,
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Cohort of {self.plan}"

@@ -32,6 +32,7 @@ from pilots.models import (
     Section,
 )
 from pilots.services.review import section_edited
+from pilots.signals import cohort_changed_send
 
 
 class SectionConflict(PreconditionFailed):
@@ -67,7 +68,10 @@ SECTION_FIELDS: dict[str, SectionFields] = {
     Section.CHANGE_CONTROL: SectionFields(None, ("change_control",)),
     Section.COHORT: SectionFields(
         "cohort",
-        ("description", "target_size", "opt_in_required", "consent_recorded", "feedback_channel"),
+        (
+            "description", "target_size", "opt_in_required", "consent_recorded",
+            "feedback_channel", "practical_bound",
+        ),
     ),
     Section.ENVIRONMENT: SectionFields(
         "environment",
@@ -125,6 +129,10 @@ def section_claim(*, plan: PilotPlan, key: str, expected_version: int, user: Use
         raise PlanReadOnly(PilotPlan.objects.get(pk=plan.pk))
     plan.version += 1
     section_edited(plan=plan, section=key, user=user)
+    if key == Section.COHORT:
+        # Segments or the practical bound may change: the representativeness check (above
+        # pilots, in backlog) recomputes once this commits.
+        cohort_changed_send(plan_id=plan.pk)
     return expected_version + 1
 
 

@@ -421,6 +421,7 @@ def test_section_answers_with_its_fields_and_its_version_as_etag(client_for, pla
         "opt_in_required": True,
         "consent_recorded": False,
         "feedback_channel": "",
+        "practical_bound": 5,
     }
 
 

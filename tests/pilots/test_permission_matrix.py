@@ -34,7 +34,7 @@ from django.utils import timezone
 
 from accounts.models import Membership
 from accounts.permissions import PERMISSIONS, Perm, roles_for
-from backlog.models import BacklogItem, Feedback
+from backlog.models import BacklogItem, Feedback, Participant
 from catalogue.selectors import metric_by_key
 from decisions.services.review import post_pilot_review_open
 from pilots.forms import SECTION_FORMS, section_form
@@ -260,6 +260,30 @@ def feedback_link_call(channel: str, plan: PilotPlan) -> Call:
     return Call("post", reverse("backlog:feedback_link_issue", args=[plan.pk]), {})
 
 
+def participants_view_call(channel: str, plan: PilotPlan) -> Call:
+    if channel == API:
+        return Call("get", f"/api/v1/plans/{plan.pk}/participants")
+    return Call("get", reverse("backlog:participant_export", args=[plan.pk]))
+
+
+def participants_manage_call(channel: str, plan: PilotPlan) -> Call:
+    data = {"name": "From the matrix", "consent": True, "consent_text": "Yes."}
+    if channel == API:
+        return Call("post", f"/api/v1/plans/{plan.pk}/participants", data)
+    return Call(
+        "post", reverse("backlog:participant_new", args=[plan.pk]), {**data, "consent": "on"}
+    )
+
+
+def participants_erase_call(channel: str, plan: PilotPlan) -> Call:
+    person = Participant.objects.create(plan=plan, name="Ana")
+    if channel == API:
+        url = f"/api/v1/plans/{plan.pk}/participants/{person.pk}/erase"
+        return Call("post", url, {}, {"If-Match": '"1"'})
+    url = reverse("backlog:participant_erase", args=[plan.pk, person.pk])
+    return Call("post", url, {"version": "1"})
+
+
 def team_call(name: str, method: str = "post") -> Callable[[str, PilotPlan], Call]:
     def call(channel: str, plan: PilotPlan) -> Call:
         return Call(method, reverse(name, args=[plan.team_id]), {})
@@ -336,6 +360,17 @@ ACTIONS: list[ActionSpec] = [
     ActionSpec(
         "feedback-link", Perm.FEEDBACK_LINK_MANAGE, Status.RUNNING, feedback_link_call, BROWSER
     ),
+    ActionSpec(
+        "participants-view", Perm.PARTICIPANTS_VIEW, Status.RUNNING, participants_view_call,
+        (HTML, API),
+    ),
+    ActionSpec(
+        "participants-manage", Perm.PARTICIPANTS_MANAGE, Status.RUNNING, participants_manage_call
+    ),
+    ActionSpec(
+        "participants-erase", Perm.PARTICIPANTS_ERASE, Status.RUNNING, participants_erase_call,
+        (HTML, API),
+    ),
 ]  # fmt: skip
 
 # Rules the matrix does not send requests for, and where they are tested instead.
@@ -385,6 +420,9 @@ assert {a.name: a.roles for a in ACTIONS if not a.name.startswith("edit-")} == {
     "backlog-order": {Role.PRODUCT_OWNER},
     "feedback-triage": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER, Role.DEVELOPER, Role.DEVOPS},
     "feedback-link": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER},
+    "participants-view": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER, Role.DEVELOPER, Role.DEVOPS},
+    "participants-manage": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER, Role.DEVELOPER, Role.DEVOPS},
+    "participants-erase": {Role.PRODUCT_OWNER},
 }
 assert roles_for(Perm.PLAN_EDIT) == {
     Role.PRODUCT_OWNER, Role.SCRUM_MASTER, Role.DEVELOPER, Role.DEVOPS
