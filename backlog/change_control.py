@@ -198,3 +198,37 @@ def change_control_log(*, plan_id: int) -> QuerySet[ChangeControlEntry]:
         .select_related("actor", "item")
         .order_by("-at", "-pk")
     )
+
+
+# What an item raised from each source is, unless the person changes it. A fired trigger or a
+# failing criterion calls for work (an improvement); logging it as a defect would also count it
+# towards the defect metrics, which is the person's call.
+_PREFILL = {
+    Source.CRITERION: ("Exit criterion not met: {words}", BacklogItem.Kind.IMPROVEMENT, ""),
+    Source.TRIGGER: ("Rollback trigger fired: {words}", BacklogItem.Kind.IMPROVEMENT, ""),
+    Source.DEFECT: ("", BacklogItem.Kind.DEFECT, BacklogItem.Severity.P2),
+    Source.FEEDBACK: ("{words}", BacklogItem.Kind.STORY, ""),
+    Source.FINDING: ("{words}", BacklogItem.Kind.IMPROVEMENT, ""),
+}
+
+
+def raise_initial(
+    *, plan: PilotPlan, source: str, source_id: int | None, text: str = ""
+) -> dict[str, object]:
+    """The pre-filled values of the "create backlog item" form for ``source`` (a refused source
+    raises ``ValidationError`` naming the field)."""
+    if source == Source.FINDING and source_id is None:
+        words = text.strip()[:WORDS_MAX]
+    else:
+        _links, words = _source_row(plan, source, source_id)
+        words = words or text.strip()[:WORDS_MAX]
+    title, kind, severity = _PREFILL[Source(source)]
+    return {
+        "title": title.format(words=words)[:200],
+        "kind": kind,
+        "severity": severity,
+        "description": f"From the pilot “{plan.title}”." + (f"\n\n{words}" if words else ""),
+        "source": source,
+        "source_id": source_id,
+        "finding_text": text.strip() if source == Source.FINDING and source_id is None else "",
+    }

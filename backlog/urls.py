@@ -1,5 +1,5 @@
-from backlog import views
+from backlog import views, views_change
 
 app_name = "backlog"
 
-urlpatterns = [*views.urlpatterns]
+urlpatterns = [*views.urlpatterns, *views_change.urlpatterns]

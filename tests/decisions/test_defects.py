@@ -113,10 +113,8 @@ def test_a_csv_import_counts_its_defects(plan, po):
     backlog_csv_import(team_id=plan.team_id, user=po, text=text)
     assert counts(plan) == {"p1": 1, "p2": 0, "p3": 1}
     reference = BacklogItem.objects.get(title="Login fails").reference
-    backlog_csv_import(
-        team_id=plan.team_id, user=po,
-        text=f"reference,title,type,severity,plan\r\n{reference},Login fails,defect,P2,{plan.pk}\r\n",
-    )  # fmt: skip
+    text = f"reference,title,type,severity,plan\r\n{reference},Login fails,defect,P2,{plan.pk}\r\n"
+    backlog_csv_import(team_id=plan.team_id, user=po, text=text)
     assert counts(plan) == {"p1": 0, "p2": 1, "p3": 1}
 
 
