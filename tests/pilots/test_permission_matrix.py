@@ -242,6 +242,21 @@ def backlog_move_call(channel: str, plan: PilotPlan) -> Call:
     return Call("post", f"/api/v1/teams/{plan.team_id}/backlog/{item.pk}/move", {"before": None})
 
 
+def backlog_raise_call(channel: str, plan: PilotPlan) -> Call:
+    """Log a defect against the running pilot from the change-control page."""
+    data = {"title": "From the matrix", "kind": "defect", "severity": "p3", "source": "defect"}
+    return Call("post", reverse("backlog:item_raise", args=[plan.pk]), data)
+
+
+def backlog_reprioritise_call(channel: str, plan: PilotPlan) -> Call:
+    n = BacklogItem.objects.filter(team_id=plan.team_id).count() + 1
+    item = BacklogItem.objects.create(
+        team_id=plan.team_id, number=n, reference=f"R-{n}", title="Moved", position=n
+    )
+    data = {"reference": item.reference, "to": "top", "reason": "The pilot", "source": "defect"}
+    return Call("post", reverse("backlog:item_reprioritise", args=[plan.pk]), data)
+
+
 def team_call(name: str, method: str = "post") -> Callable[[str, PilotPlan], Call]:
     def call(channel: str, plan: PilotPlan) -> Call:
         return Call(method, reverse(name, args=[plan.team_id]), {})
@@ -314,6 +329,12 @@ ACTIONS: list[ActionSpec] = [
     ),
     ActionSpec("backlog-edit", Perm.BACKLOG_EDIT, Status.DRAFT, backlog_create_call, (API,)),
     ActionSpec("backlog-order", Perm.BACKLOG_ORDER, Status.DRAFT, backlog_move_call, (API,)),
+    # Change control (backlog.change_control): the same two rules, from a running pilot.
+    ActionSpec("backlog-raise", Perm.BACKLOG_EDIT, Status.RUNNING, backlog_raise_call, BROWSER),
+    ActionSpec(
+        "backlog-reprioritise", Perm.BACKLOG_ORDER, Status.RUNNING, backlog_reprioritise_call,
+        BROWSER,
+    ),
 ]  # fmt: skip
 
 # Rules the matrix does not send requests for, and where they are tested instead.
@@ -358,6 +379,8 @@ assert {a.name: a.roles for a in ACTIONS if not a.name.startswith("edit-")} == {
     "postpilot-complete": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER},
     "backlog-edit": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER, Role.DEVELOPER, Role.DEVOPS},
     "backlog-order": {Role.PRODUCT_OWNER},
+    "backlog-raise": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER, Role.DEVELOPER, Role.DEVOPS},
+    "backlog-reprioritise": {Role.PRODUCT_OWNER},
 }
 assert roles_for(Perm.PLAN_EDIT) == {
     Role.PRODUCT_OWNER, Role.SCRUM_MASTER, Role.DEVELOPER, Role.DEVOPS
