@@ -72,6 +72,10 @@ def defect_samples_sync(*, plan_ids: Iterable[int], now: dt.datetime | None = No
             "pk", flat=True
         )
     )
+    # Every plan's withdrawals before any insertion: a withdrawal locks the samples table (see
+    # ``samples_withdraw``), and taking that lock after this transaction inserted samples would
+    # be a lock upgrade two transactions can deadlock on.
+    todo: list[tuple[PilotPlan, dict[str, str], list[str]]] = []
     for plan in plans:
         wanted = defects_counted(plan_id=plan.pk)
         stored = set(
@@ -80,7 +84,8 @@ def defect_samples_sync(*, plan_ids: Iterable[int], now: dt.datetime | None = No
             ).values_list("external_id", flat=True)
         )
         samples_withdraw(plan_id=plan.pk, source=SOURCE, external_ids=stored - set(wanted))
-        new = sorted(set(wanted) - stored)
+        todo.append((plan, wanted, sorted(set(wanted) - stored)))
+    for plan, wanted, new in todo:
         if not new:
             continue
         # One moment per sync; the natural key (plan, metric, observed_at, source) needs the

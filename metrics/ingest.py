@@ -572,6 +572,10 @@ def samples_withdraw(*, plan_id: int, source: str, external_ids: Iterable[str]) 
     if not ids:
         return 0
     with connection.cursor() as cursor:
+        # Withdrawals queue behind each other and ingestion waits, from the deletion to the
+        # rebuilt rollups. Taken before the DELETE: two withdrawals that each held the DELETE's
+        # row-exclusive lock and then asked for the rebuild's SHARE lock would deadlock.
+        cursor.execute("LOCK TABLE metrics_sample IN SHARE ROW EXCLUSIVE MODE")
         cursor.execute(
             "DELETE FROM metrics_sample WHERE plan_id = %s AND source = %s "
             "AND external_id = ANY(%s) RETURNING observed_at",
