@@ -22,7 +22,8 @@ from django.db.models import QuerySet
 from accounts.models import User
 from accounts.permissions import Perm, team_for_member
 from backlog.models import BacklogItem
-from backlog.services import last_position, next_number, team_backlog_lock
+from backlog.services import is_counted_defect, last_position, next_number, team_backlog_lock
+from backlog.signals import defects_changed_send
 
 COLUMNS = ("reference", "title", "type", "severity", "status", "estimate", "plan", "origin")
 COLUMNS += ("description",)
@@ -124,6 +125,8 @@ def backlog_csv_import(*, team_id: int, user: User, text: str) -> ImportResult:
     taken = set(existing) | {cells.get("reference", "") for _line, cells in rows}
     to_create: list[BacklogItem] = []
     to_update: list[BacklogItem] = []
+    # The plans whose defects the file adds or changes (before and after), to recount.
+    defect_plans: set[int | None] = set()
     unchanged = 0
     fields = ("title", "description", "kind", "severity", "status", "estimate", "plan_id")
     for line, cells in rows:
@@ -170,10 +173,14 @@ def backlog_csv_import(*, team_id: int, user: User, text: str) -> ImportResult:
             unchanged += 1
             continue
         else:
+            if is_counted_defect(item):
+                defect_plans.add(item.plan_id)
             for name, value in values.items():
                 setattr(item, name, value)
             item.version += 1
             to_update.append(item)
+        if is_counted_defect(item):
+            defect_plans.add(item.plan_id)
         try:
             # Field rules and the severity rule, without a query per row: references are
             # checked against ``taken`` above, numbers and positions are handed out here.
@@ -189,6 +196,7 @@ def backlog_csv_import(*, team_id: int, user: User, text: str) -> ImportResult:
         raise ValidationError({"file": shown})
     BacklogItem.objects.bulk_create(to_create)
     BacklogItem.objects.bulk_update(to_update, [*fields, "version"])
+    defects_changed_send(defect_plans)
     return ImportResult(len(to_create), len(to_update), unchanged)
 
 

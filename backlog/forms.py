@@ -70,3 +70,57 @@ class ImportForm(forms.Form):
     file = forms.FileField(
         label="CSV file", help_text="Columns as in the export; only title is required."
     )
+
+
+class RaiseForm(forms.Form):
+    """Create a backlog item from something in a pilot (``backlog.change_control``)."""
+
+    title = forms.CharField(max_length=200)
+    kind = forms.ChoiceField(label="Type", choices=BacklogItem.Kind.choices)
+    severity = forms.ChoiceField(
+        required=False,
+        choices=[("", "—"), *BacklogItem.Severity.choices],
+        help_text="Defects only: P1 to P4. A defect counts towards the running pilot's metrics.",
+    )
+    estimate = forms.IntegerField(
+        required=False, min_value=0, max_value=32767, help_text="Story points, or leave empty."
+    )
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    reason = forms.CharField(
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Why the pilot calls for it: the plan's change-control log keeps it.",
+    )
+    at_top = forms.BooleanField(required=False, label="Put it at the top of the backlog")
+    source = forms.CharField(widget=forms.HiddenInput)
+    source_id = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    finding_text = forms.CharField(required=False, max_length=5000, widget=forms.HiddenInput)
+
+
+class ReprioritiseForm(forms.Form):
+    """Move an existing item because of a pilot, with a reason."""
+
+    TOP, BOTTOM, ABOVE = "top", "bottom", "above"
+
+    reference = forms.CharField(
+        label="Item", max_length=30, help_text="Its reference, e.g. US-145."
+    )
+    to = forms.ChoiceField(
+        label="Move it",
+        choices=[
+            (TOP, "To the top"),
+            (ABOVE, "Just above another item"),
+            (BOTTOM, "To the bottom"),
+        ],
+    )
+    above = forms.CharField(
+        label="Above item", max_length=30, required=False, help_text="Its reference."
+    )
+    reason = forms.CharField(
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        error_messages={"required": "Say why: the change-control log keeps it."},
+    )
+    source = forms.CharField(widget=forms.HiddenInput)
+    source_id = forms.IntegerField(required=False, widget=forms.HiddenInput)

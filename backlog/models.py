@@ -37,6 +37,9 @@ class Finding(models.Model):
         return self.text[:60]
 
 
+# Audited like the plan (ARCHITECTURE: every change to backlog items, bulk moves and status
+# changes included, with actor, before and after).
+@pghistory.track(*audited())
 class BacklogItem(FieldConstraints):
     """One item of a team's prioritised product backlog.
 
@@ -531,3 +534,74 @@ class CohortFit(models.Model):
         if self.participants == 0:
             return f"{label}: no participants yet"
         return f"{label}: not enough participants to tell ({self.participants} active)"
+
+
+class ChangeControlEntry(models.Model):
+    """One line of a plan's change-control log: a backlog item created or re-prioritised
+    because of the pilot, by whom, when and why, and what in the pilot it came from.
+
+    Written only by ``backlog.change_control`` in the same transaction as the change itself, and
+    never edited: the log is the record. The item may be deleted later; the entry keeps its
+    reference and title as they were.
+    """
+
+    class Action(models.TextChoices):
+        CREATED = "created", "Created"
+        REPRIORITISED = "reprioritised", "Re-prioritised"
+
+    class Source(models.TextChoices):
+        """What in the pilot the change came from (``BacklogItem.Origin``'s pilot words)."""
+
+        CRITERION = "criterion", "Exit criterion"
+        TRIGGER = "trigger", "Rollback trigger"
+        DEFECT = "defect", "Defect in a pilot"
+        FEEDBACK = "feedback", "Cohort feedback"
+        FINDING = "finding", "Review finding"
+
+    team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="+")
+    plan = models.ForeignKey(
+        "pilots.PilotPlan", on_delete=models.CASCADE, related_name="change_control_entries"
+    )
+    item = models.ForeignKey(
+        BacklogItem,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="change_control_entries",
+    )
+    reference = models.CharField(max_length=30)
+    title = models.CharField(max_length=200)
+    action = models.CharField(max_length=15, choices=Action.choices)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    # The source row's id (criterion, trigger, finding, feedback), when there is one; and what it
+    # said at the time, in words ("Errors as % of requests ≤ 0.5 %: not met").
+    source_id = models.BigIntegerField(null=True, blank=True)
+    source_words = models.CharField(max_length=300, blank=True)
+    reason = models.TextField(blank=True)
+    old_position = models.PositiveIntegerField(null=True, blank=True)
+    new_position = models.PositiveIntegerField(null=True, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["plan", "-at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(action="created")
+                | (
+                    models.Q(action="reprioritised")
+                    & ~models.Q(reason__regex=r"^\s*$")
+                    & models.Q(old_position__isnull=False, new_position__isnull=False)
+                ),
+                name="backlog_changecontrol_reprioritise_has_reason",
+            ),
+        ]
+        indexes = [
+            # The plan's change-control log, newest first.
+            models.Index(fields=["plan", "-at"], name="backlog_changecontrol_plan_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.reference}"

@@ -6,8 +6,10 @@ from collections.abc import Mapping
 
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
+from django.urls import reverse
 
 from backlog.models import BacklogItem, Finding
+from pilots.models import PilotPlan, ScopeItem
 
 # The backlog's filters: query parameter → (model field, its choices or None for an id).
 FILTERS = {
@@ -55,3 +57,19 @@ def backlog_items(
     if q:
         items = items.filter(Q(reference__icontains=q) | Q(title__icontains=q))
     return items
+
+
+def scope_item_statuses(plan: PilotPlan) -> dict[str, str]:
+    """``{reference: status label}`` of the team's backlog items the plan's scope names (one
+    query: a join on the team and the reference, served by ``backlog_item_reference_unique``)."""
+    rows = BacklogItem.objects.filter(
+        team_id=plan.team_id,
+        reference__in=ScopeItem.objects.filter(plan=plan).exclude(reference="").values("reference"),
+    ).values_list("reference", "status")
+    labels = dict(BacklogItem.Status.choices)
+    return {reference: str(labels[status]) for reference, status in rows}
+
+
+def references_url(plan: PilotPlan) -> str:
+    """The reference autocomplete of the plan's team (``backlog.views_change``)."""
+    return reverse("backlog:references", args=[plan.team_id])

@@ -19,6 +19,7 @@ from django.utils import timezone
 from accounts.models import Team, User
 from accounts.permissions import Perm, team_for_member
 from backlog.models import BacklogItem, Finding
+from backlog.signals import defects_changed_send
 from core.exceptions import PreconditionFailed
 from pilots.models import PilotPlan
 
@@ -127,7 +128,19 @@ def backlog_item_create(
     if at_top:
         BacklogItem.objects.filter(team=team).update(position=F("position") + 1)
     item.save(force_insert=True)
+    if is_counted_defect(item):
+        defects_changed_send([item.plan_id])
     return item
+
+
+def is_counted_defect(item: BacklogItem) -> bool:
+    """Could ``item`` count towards a pilot's defect metrics (a defect logged against a plan)?
+    The receiver decides the rest (severity P1 to P3, not Won't do, the plan Running)."""
+    return item.kind == BacklogItem.Kind.DEFECT and item.plan_id is not None
+
+
+# The fields whose change re-counts the plan's defects.
+_COUNTED = ("kind", "severity", "status", "plan_id")
 
 
 @transaction.atomic
@@ -144,6 +157,8 @@ def backlog_item_update(
         raise ValidationError({"item": f"No backlog item {item_id} in this team."})
     if item.version != expected_version:
         raise ItemConflict(item)
+    before = {name: getattr(item, name) for name in _COUNTED}
+    was_defect = is_counted_defect(item)
     for name, value in values.items():
         setattr(item, name, value.strip() if isinstance(value, str) else value)
     if item.kind != BacklogItem.Kind.DEFECT and "severity" not in values:
@@ -152,6 +167,9 @@ def backlog_item_update(
     item.version += 1
     item.updated_at = timezone.now()
     item.save()
+    changed = any(getattr(item, name) != old for name, old in before.items())
+    if changed and (was_defect or is_counted_defect(item)):
+        defects_changed_send([before["plan_id"], item.plan_id])
     return item
 
 
@@ -198,10 +216,13 @@ def backlog_item_delete(*, team_id: int, item_id: int, user: User) -> None:
     team = _member_team(user=user, team_id=team_id, perm=Perm.BACKLOG_EDIT)
     team_backlog_lock(team.pk)
     item = _item(team, item_id)
+    counted = is_counted_defect(item)
     item.delete()
     BacklogItem.objects.filter(team=team, position__gt=item.position).update(
         position=F("position") - 1
     )
+    if counted:
+        defects_changed_send([item.plan_id])
 
 
 @transaction.atomic
@@ -221,6 +242,13 @@ def backlog_items_status_set(
         raise ValidationError(
             {"items": f"No backlog item {', '.join(map(str, sorted(missing)))} in this team."}
         )
-    return BacklogItem.objects.filter(team=team, pk__in=ids).update(
+    changed = BacklogItem.objects.filter(team=team, pk__in=ids).update(
         status=status, version=F("version") + 1, updated_at=timezone.now()
     )
+    defects_changed_send(
+        BacklogItem.objects.filter(team=team, pk__in=ids, kind=BacklogItem.Kind.DEFECT)
+        .exclude(plan=None)
+        .values_list("plan_id", flat=True)
+        .distinct()
+    )
+    return changed

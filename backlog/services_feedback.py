@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.permissions import Perm, require, role_in_team
+from backlog.change_control import backlog_item_raise
 from backlog.models import (
     CSAT_RANGE,
     FEEDBACK_COMMENT_MAX,
@@ -35,10 +36,10 @@ from backlog.models import (
     FEEDBACK_TAGS_MAX,
     NPS_RANGE,
     BacklogItem,
+    ChangeControlEntry,
     Feedback,
     FeedbackToken,
 )
-from backlog.services import backlog_item_create
 from core.exceptions import Conflict, PreconditionFailed
 from pilots.models import PilotPlan
 
@@ -287,7 +288,7 @@ def feedback_to_backlog_item(
     """Turn a feedback into a backlog item of the plan's team in one step: origin "Cohort
     feedback", the plan set, the title from the comment's first line, the comment and scores in
     the description (never the contact: personal data stays on the feedback). The feedback
-    then names the item (409 if it already does). The place change control hooks into."""
+    then names the item (409 if it already does). Logged in the plan's change-control log."""
     plan, _role = feedback_plan_for_member(user=user, plan_id=plan_id, perm=Perm.FEEDBACK_TRIAGE)
     feedback = _feedback_locked(plan, feedback_id)
     if feedback.backlog_item_id is not None:
@@ -303,15 +304,17 @@ def feedback_to_backlog_item(
         )
         if part
     )
-    item = backlog_item_create(
+    # Through change control: the plan's change-control log lists the item, who and why.
+    item = backlog_item_raise(
         team_id=plan.team_id,
         user=user,
+        plan_id=plan.pk,
+        source=ChangeControlEntry.Source.FEEDBACK,
+        source_id=feedback.pk,
         title=_item_title(feedback),
         kind=kind,
         severity="p3" if kind == BacklogItem.Kind.DEFECT else "",
         description=description,
-        origin=BacklogItem.Origin.FEEDBACK,
-        plan=plan,
     )
     Feedback.objects.filter(pk=feedback.pk).update(backlog_item=item, version=F("version") + 1)
     return item

@@ -5,6 +5,8 @@ class DecisionsConfig(AppConfig):
     name = "decisions"
 
     def ready(self) -> None:
+        from backlog.signals import defects_changed
+        from decisions.defects import on_defects_changed
         from decisions.guards import post_pilot_review_completed
         from decisions.panels import decision_plan_panel
         from decisions.services.review import post_pilot_review_plan_panel
@@ -20,3 +22,5 @@ class DecisionsConfig(AppConfig):
         plan_panel_register(decision_plan_panel)
         plan_panel_register(rollback_plan_panel)
         plan_panel_register(post_pilot_review_plan_panel)
+        # Defects logged in the backlog count towards the running pilot's defect metrics.
+        defects_changed.connect(on_defects_changed, dispatch_uid="decisions.defects")

@@ -13,7 +13,7 @@ PANEL_STATES = frozenset({Status.RUNNING, Status.EVALUATING, Status.DECIDED, Sta
 
 
 def decision_plan_panel(plan: PilotPlan) -> PlanPanel | None:
-    from decisions.models import DecisionRecord
+    from decisions.models import DecisionRecord, IterateItem
 
     if plan.status not in PANEL_STATES:
         return None
@@ -25,4 +25,10 @@ def decision_plan_panel(plan: PilotPlan) -> PlanPanel | None:
             .order_by("-recorded_at", "-pk")
             .first()
         )
-    return PlanPanel("decisions/_decision_plan_panel.html", {"plan": plan, "record": record})
+    lines = []
+    if record is not None and record.outcome == DecisionRecord.Outcome.ITERATE:
+        lines = list(IterateItem.objects.filter(record=record).select_related("item"))
+    return PlanPanel(
+        "decisions/_decision_plan_panel.html",
+        {"plan": plan, "record": record, "iterate_lines": lines},
+    )

@@ -6,11 +6,12 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, F, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import Case, Count, F, OuterRef, Prefetch, QuerySet, Subquery, When
 from django.db.models.functions import Coalesce
 
+from backlog.models import BacklogItem
 from backlog.participants.selectors import cohort_skewed_exists
-from decisions.models import DecisionComment, DecisionRecord
+from decisions.models import DecisionComment, DecisionRecord, IterateItem
 from metrics.models import CheckRun, PlanJobFailure, SignalEpisode, TriggerEpisode
 from pilots.health import plan_health
 from pilots.models import PilotPlan, SignOff
@@ -170,3 +171,25 @@ def decision_iteration(record: DecisionRecord) -> PilotPlan | None:
         .order_by("created_at", "pk")
         .first()
     )
+
+
+def iterate_candidates(plan: PilotPlan, *, limit: int = 50) -> list[BacklogItem]:
+    """The backlog items an Iterate decision may list, in the order the form offers them: the
+    open items raised by this plan first, then the rest of the team's open backlog in priority
+    order (the first ``limit``; one query)."""
+    return list(
+        BacklogItem.objects.filter(team_id=plan.team_id)
+        .exclude(status__in=[BacklogItem.Status.DONE, BacklogItem.Status.WONT_DO])
+        .annotate(other_plan=Case(When(plan_id=plan.pk, then=0), default=1))
+        .order_by("other_plan", "position")
+        .only("id", "reference", "title", "status", "plan_id", "position")[:limit]
+    )
+
+
+def iterate_items(record_ids: list[int]) -> dict[int, list[IterateItem]]:
+    """The items each record lists for the next iteration, in order (one query), with each
+    item's current status where it still exists."""
+    lists: dict[int, list[IterateItem]] = {pk: [] for pk in record_ids}
+    for line in IterateItem.objects.filter(record_id__in=record_ids).select_related("item"):
+        lists[line.record_id].append(line)
+    return lists

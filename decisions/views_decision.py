@@ -36,6 +36,7 @@ from accounts.http import AuthedHtmxRequest
 from accounts.models import Membership, User
 from accounts.permissions import Perm, allows
 from accounts.ui import toast
+from backlog.models import BacklogItem
 from backlog.participants.selectors import cohort_fit_for_plan
 from core.exceptions import Conflict
 from core.http import UNPROCESSABLE
@@ -179,10 +180,31 @@ class RecordForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
     )
     supersedes = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    iterate_items = forms.TypedMultipleChoiceField(
+        label="Backlog items the next iteration takes on",
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Iterate only. Items raised by this pilot come first, then the team's backlog.",
+    )
 
-    def __init__(self, *args: Any, recommendation: str = "", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        recommendation: str = "",
+        candidates: Iterable[BacklogItem] = (),
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.recommendation = recommendation
+        if self.is_bound:
+            # Any id: the service refuses an item that is not the team's, naming it.
+            posted = self.data.getlist("iterate_items") if hasattr(self.data, "getlist") else []
+            self.fields["iterate_items"].choices = [(v, v) for v in posted]  # type: ignore[attr-defined]
+        else:
+            self.fields["iterate_items"].choices = [  # type: ignore[attr-defined]
+                (i.pk, f"{i.reference} {i.title} · {i.get_status_display()}") for i in candidates
+            ]
 
     def clean(self) -> dict[str, Any]:
         """The shape, before the confirmation step; ``decision_record`` has the last word."""
@@ -193,6 +215,11 @@ class RecordForm(forms.Form):
             self.add_error(
                 "override_reason",
                 f"Going against the recommendation ({label}) needs an override reason.",
+            )
+        if data.get("iterate_items") and outcome != DecisionRecord.Outcome.ITERATE:
+            self.add_error(
+                "iterate_items",
+                "Only an Iterate decision lists backlog items for the next iteration.",
             )
         return data
 
@@ -256,7 +283,12 @@ def _context(
         initial: dict[str, Any] = {}
         if mode == "correct" and latest is not None:
             initial = {"supersedes": latest.pk}
-        record_form = RecordForm(initial=initial, recommendation=recommendation)
+        record_form = RecordForm(
+            initial=initial,
+            recommendation=recommendation,
+            candidates=selectors.iterate_candidates(plan),
+        )
+    _attach_iterate(records)
     role = plan.viewer_role  # type: ignore[attr-defined]
     context.update(
         evidence=evidence,
@@ -279,8 +311,20 @@ def _context(
         # The stored representativeness check (backlog.participants.fit): one query.
         cohort_fits=cohort_fit_for_plan(plan_id=plan.pk),
         message=message,
+        # "Create backlog item" beside a failing criterion or a fired trigger: team members who
+        # change the backlog (invited guests do not see the team's backlog).
+        can_raise=allows(role, Perm.BACKLOG_EDIT) and not plan.viewer_is_guest,  # type: ignore[attr-defined]
     )
     return context
+
+
+def _attach_iterate(records: list[DecisionRecord]) -> None:
+    """Give each Iterate record its list of backlog items (``iterate_lines``); one query, and
+    none when no record is an Iterate."""
+    iterate = [r.pk for r in records if r.outcome == DecisionRecord.Outcome.ITERATE]
+    lines = selectors.iterate_items(iterate) if iterate else {}
+    for r in records:
+        r.iterate_lines = lines.get(r.pk, [])  # type: ignore[attr-defined]
 
 
 def _page(request: AuthedHtmxRequest, plan: PilotPlan, *, status: int = 200, **kw: Any) -> Any:
@@ -378,7 +422,9 @@ def decision_record_view(request: AuthedHtmxRequest, plan_id: int) -> HttpRespon
             request,
             plan,
             record_form=RecordForm(
-                initial=request.POST.dict(), recommendation=evidence.recommendation
+                initial={**request.POST.dict(), "iterate_items": _posted_items(request)},
+                recommendation=evidence.recommendation,
+                candidates=selectors.iterate_candidates(plan),
             ),
         )
     if not form.is_valid():
@@ -402,6 +448,7 @@ def decision_record_view(request: AuthedHtmxRequest, plan_id: int) -> HttpRespon
             "result": evidence.result,
             "override": data["outcome"] != evidence.recommendation,
             "supersedes": supersedes,
+            "iterate_lines": _items_in_order(plan, data.get("iterate_items") or []),
         }
         return TemplateResponse(request, "decisions/decision_confirm.html", context)
     try:
@@ -412,6 +459,7 @@ def decision_record_view(request: AuthedHtmxRequest, plan_id: int) -> HttpRespon
             rationale=data["rationale"],
             override_reason=data.get("override_reason", ""),
             supersedes=supersedes,
+            iterate_items=data.get("iterate_items") or [],
         )
     except ValidationError as exc:
         for field, errors in exc.message_dict.items():
@@ -427,6 +475,16 @@ def decision_record_view(request: AuthedHtmxRequest, plan_id: int) -> HttpRespon
         request, f"Decision recorded: {record.get_outcome_display()} ({record.record_hash[:8]})."
     )
     return _back(plan, "decision-history")
+
+
+def _posted_items(request: AuthedHtmxRequest) -> list[int]:
+    return [int(v) for v in request.POST.getlist("iterate_items") if v.isdigit() and len(v) < 19]
+
+
+def _items_in_order(plan: PilotPlan, ids: list[int]) -> list[BacklogItem]:
+    """The team's items named by ``ids``, in that order (the confirmation shows them)."""
+    found = BacklogItem.objects.filter(team_id=plan.team_id, pk__in=ids).in_bulk()
+    return [found[pk] for pk in ids if pk in found]
 
 
 @dataclass(frozen=True)
@@ -537,6 +595,7 @@ def decision_record_page(request: AuthedHtmxRequest, plan_id: int, record_id: in
         DecisionRecord.objects.filter(supersedes=record).only("pk", "record_hash").first()
     )
     frozen = frozen_evidence(record.evidence or {})
+    _attach_iterate([record])
     context = {
         "plan": plan,
         "record": record,

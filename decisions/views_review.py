@@ -120,7 +120,20 @@ def _context(
         "theirs": theirs,
         "message": message,
         "message_kind": message_kind,
+        # "Post-pilot review findings convert to backlog items in one step": one link per
+        # finding (a line of the findings part), for members who change the backlog.
+        "finding_lines": finding_lines(review.findings if review else ""),
+        "can_raise": allows(role, Perm.BACKLOG_EDIT) and not plan.viewer_is_guest,  # type: ignore[attr-defined]
     }
+
+
+FINDING_MAX = 500
+
+
+def finding_lines(text: str) -> list[str]:
+    """The findings part, one finding per non-empty line, without list markers."""
+    lines = (line.strip().lstrip("-*•").strip() for line in text.splitlines())
+    return [line[:FINDING_MAX] for line in lines if line]
 
 
 def _render(

@@ -47,6 +47,7 @@ from catalogue.models import MetricDefinition
 from core.queue import enqueue_on_commit
 from metrics.failures import failure_words
 from metrics.models import IngestBatch
+from metrics.rollups import rollups_rebuild
 from metrics.slots import PlanWindowError, plan_window
 from pilots.models import PilotPlan
 
@@ -556,6 +557,37 @@ def samples_store(
     The fast path for trusted callers (the demo simulator, benchmarks): no validation here.
     """
     return sum(_store(rows, batch_id).values())
+
+
+@transaction.atomic
+def samples_withdraw(*, plan_id: int, source: str, external_ids: Iterable[str]) -> int:
+    """Delete ``plan_id``'s samples of ``source`` named by ``external_ids`` and rebuild the
+    plan's rollups from the UTC day of the oldest of them; returns how many were deleted.
+
+    For a source that owns its samples one by one and must take one back (``decisions.defects``:
+    a defect deleted or re-classified no longer counts). Rollups keep extremes and sketches that
+    cannot be decremented, so the affected days are recomputed from the raw samples, which are
+    all still there: retention prunes whole days, oldest first, and this day has a sample."""
+    ids = sorted(set(external_ids))
+    if not ids:
+        return 0
+    with connection.cursor() as cursor:
+        # Withdrawals queue behind each other and ingestion waits, from the deletion to the
+        # rebuilt rollups. Taken before the DELETE: two withdrawals that each held the DELETE's
+        # row-exclusive lock and then asked for the rebuild's SHARE lock would deadlock.
+        cursor.execute("LOCK TABLE metrics_sample IN SHARE ROW EXCLUSIVE MODE")
+        cursor.execute(
+            "DELETE FROM metrics_sample WHERE plan_id = %s AND source = %s "
+            "AND external_id = ANY(%s) RETURNING observed_at",
+            [plan_id, source, ids],
+        )
+        moments = [row[0] for row in cursor.fetchall()]
+    if moments:
+        oldest = min(moments).astimezone(dt.UTC)
+        rollups_rebuild(
+            plan_id=plan_id, since=oldest.replace(hour=0, minute=0, second=0, microsecond=0)
+        )
+    return len(moments)
 
 
 # --- idempotency -------------------------------------------------------------------------------

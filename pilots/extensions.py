@@ -7,7 +7,10 @@ register here at start-up (their ``AppConfig.ready``):
 - ``lifecycle_guard_register(action, guard)``: one more rule a lifecycle step must pass; the
   guard returns what is missing, in words (``decisions.guards``);
 - ``plan_panel_register(provider)``: something the plan page shows above the document, as a
-  template and its context (``metrics.apps``: the red banner of fired rollback triggers).
+  template and its context (``metrics.apps``: the red banner of fired rollback triggers);
+- ``scope_backlog_register(provider)``: where the scope's references (US-145) come from — the
+  current status of each referenced item, for the whole plan in one query, and the URL of the
+  reference autocomplete (``backlog.apps``).
 
 Both are lists filled once per process, read on every request: no import of a higher layer,
 no signal, and ``docs/architecture.md`` lists every registration.
@@ -56,3 +59,34 @@ def plan_panel_register(provider: PlanPanelProvider) -> None:
 def plan_panels(plan: PilotPlan) -> list[PlanPanel]:
     """What the registered providers show for ``plan``, in registration order."""
     return [panel for provider in _plan_panels if (panel := provider(plan)) is not None]
+
+
+@dataclass(frozen=True)
+class ScopeBacklog:
+    """The team backlog as the plan's scope sees it: ``statuses(plan)`` maps each reference
+    the plan's scope names to its item's status label (one query for the whole plan), and
+    ``autocomplete_url(plan)`` answers ``?q=`` with ``<option>`` elements for a datalist."""
+
+    statuses: Callable[[PilotPlan], dict[str, str]]
+    autocomplete_url: Callable[[PilotPlan], str]
+
+
+_scope_backlog: list[ScopeBacklog] = []
+
+
+def scope_backlog_register(provider: ScopeBacklog) -> None:
+    if provider not in _scope_backlog:
+        _scope_backlog.append(provider)
+
+
+def scope_item_statuses(plan: PilotPlan) -> dict[str, str]:
+    """``{reference: status label}`` of the plan's scope references that name a backlog item;
+    empty when nothing is registered."""
+    statuses: dict[str, str] = {}
+    for provider in _scope_backlog:
+        statuses.update(provider.statuses(plan))
+    return statuses
+
+
+def scope_autocomplete_url(plan: PilotPlan) -> str:
+    return _scope_backlog[0].autocomplete_url(plan) if _scope_backlog else ""

@@ -18,7 +18,8 @@ from django.db import models
 
 from accounts.models import User
 from catalogue.selectors import metric_list_for_team
-from pilots.models import PilotPlan
+from pilots.extensions import scope_autocomplete_url
+from pilots.models import PilotPlan, ScopeItem
 from pilots.services import RowKind
 
 UNKNOWN_METRIC = "Unknown metric: choose one from the team's metric catalogue."
@@ -48,6 +49,10 @@ def _team_members(plan: PilotPlan) -> models.QuerySet[User]:
     return User.objects.filter(memberships__team_id=plan.team_id).order_by("full_name", "email")
 
 
+# The scope section's datalist of backlog references (pilots/sections/scope.html).
+SCOPE_DATALIST_ID = "backlog-references"
+
+
 class RowForm(forms.ModelForm):
     """Base of the per-kind forms made by ``row_form_class``."""
 
@@ -71,6 +76,26 @@ class RowForm(forms.ModelForm):
                 field.error_messages["invalid_choice"] = UNKNOWN_METRIC
             else:  # a reference the registry does not know how to scope: offer nothing
                 field.queryset = target._default_manager.none()
+        if self._meta.model is ScopeItem and "reference" in self.fields:
+            self._backlog_autocomplete()
+
+    def _backlog_autocomplete(self) -> None:
+        """A scope item picks a backlog item by reference: the input suggests the team's items
+        (a ``<datalist>`` the scope section holds, filled over HTMX as one types;
+        ``pilots.extensions.scope_autocomplete_url``). Without JavaScript it is a text field."""
+        url = scope_autocomplete_url(self.plan)
+        if url:
+            self.fields["reference"].widget.attrs.update(
+                {
+                    "list": SCOPE_DATALIST_ID,
+                    "autocomplete": "off",
+                    "hx-get": url,
+                    "hx-trigger": "input changed delay:250ms, focus once",
+                    "hx-target": f"#{SCOPE_DATALIST_ID}",
+                    "hx-swap": "innerHTML",
+                    "hx-sync": "this:replace",
+                }
+            )
 
     def add_error(self, field: str | None, error: Any) -> None:
         """Like Form.add_error, but errors about fields this form does not have (from a

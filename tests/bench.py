@@ -27,7 +27,17 @@ from django.test.utils import setup_test_environment  # noqa: E402
 from tests.bench_timing import p95, timed  # noqa: E402
 
 # The parts of the bench, each a module tests/bench_<part>.py with run(po=, team=, figures=).
-PARTS = ["metrics", "gate", "ingest", "checks", "triggers", "pages", "scale", "feedback"]
+PARTS = [
+    "metrics",
+    "gate",
+    "ingest",
+    "checks",
+    "triggers",
+    "pages",
+    "scale",
+    "feedback",
+    "backlog",
+]
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 deployment gate's log. One module per room; import from ``decisions.models``."""
 
 from decisions.models.gate import GateCall
-from decisions.models.record import DecisionComment, DecisionRecord
+from decisions.models.record import DecisionComment, DecisionRecord, IterateItem
 from decisions.models.review import PostPilotReview
 from decisions.models.rollback import RollbackRun, RollbackStepRun
 
@@ -10,6 +10,7 @@ __all__ = [
     "DecisionComment",
     "DecisionRecord",
     "GateCall",
+    "IterateItem",
     "PostPilotReview",
     "RollbackRun",
     "RollbackStepRun",

@@ -131,3 +131,34 @@ class DecisionComment(models.Model):
 
     def __str__(self) -> str:
         return self.text[:60]
+
+
+class IterateItem(models.Model):
+    """A backlog item the next iteration takes on, listed with an Iterate decision, in order.
+
+    Written with the record in one transaction (``decision_record``) and, like the record,
+    never changed: a different list is a correction. The item may be deleted from the backlog
+    later; the line keeps its reference and title as they were.
+    """
+
+    record = models.ForeignKey(DecisionRecord, on_delete=models.PROTECT, related_name="iterate")
+    item = models.ForeignKey(
+        "backlog.BacklogItem", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    position = models.PositiveSmallIntegerField()
+    reference = models.CharField(max_length=30)
+    title = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["record", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["record", "position"], name="decisions_iterateitem_position_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["record", "item"], name="decisions_iterateitem_item_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reference} {self.title}"

@@ -15,6 +15,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -25,9 +26,10 @@ from django.utils import timezone
 from accounts.models import Membership, Notification, User
 from accounts.permissions import Perm, allows, refusal, require, role_in_team
 from accounts.services import notify
+from backlog.models import BacklogItem
 from core.exceptions import Conflict
 from decisions.evidence import decision_evidence
-from decisions.models import DecisionComment, DecisionRecord
+from decisions.models import DecisionComment, DecisionRecord, IterateItem
 from decisions.rules import Recommendation
 from decisions.selectors import decision_head
 from decisions.services.review import post_pilot_review_open
@@ -215,11 +217,14 @@ def decision_record(
     rationale: str,
     override_reason: str = "",
     supersedes: DecisionRecord | None = None,
+    iterate_items: Sequence[int] = (),
 ) -> DecisionRecord:
     """Record ``plan``'s decision, or correct it (``supersedes``: the current record).
 
     Only the decision owner. The evidence is the decision page's as it stands now, frozen in
-    the record with its hash; going against its recommendation needs ``override_reason``."""
+    the record with its hash; going against its recommendation needs ``override_reason``. An
+    Iterate decision lists the backlog items the next iteration takes on (``iterate_items``,
+    ids of the team's items, in order), stored with the record."""
     # Lock the plan: two decisions, or a decision and a lifecycle step, never interleave.
     locked = (
         PilotPlan.objects.select_for_update(of=("self",))
@@ -231,6 +236,7 @@ def decision_record(
         raise ValidationError(errors)
     head = decision_head(plan_id=locked.pk)
     _require_state(locked, head, supersedes)
+    items = _iterate_items(plan=locked, outcome=outcome, item_ids=iterate_items)
 
     evidence = decision_evidence(locked)
     result = evidence.result
@@ -290,6 +296,10 @@ def decision_record(
     record.record_hash = record_hash(record)
     record.full_clean()
     record.save(force_insert=True)
+    IterateItem.objects.bulk_create(
+        IterateItem(record=record, item=i, position=n, reference=i.reference, title=i.title)
+        for n, i in enumerate(items, start=1)
+    )
 
     # The outcome's consequences. A correction that keeps Iterate drafts no second iteration;
     # every Roll back record goes to the rollback, which links a correction to the open run (or
@@ -306,6 +316,33 @@ def decision_record(
     for name in ("status", "decision", "decided_by_id", "decided_at"):
         setattr(plan, name, getattr(locked, name))  # the caller's copy reads as the plan now is
     return record
+
+
+ITERATE_ITEMS_MAX = 50
+
+
+def _iterate_items(*, plan: PilotPlan, outcome: str, item_ids: Sequence[int]) -> list[BacklogItem]:
+    """The team's backlog items named by ``item_ids``, in that order; refused (naming the
+    field) for another outcome, an item of another team, a repeat or too many."""
+    ids = list(item_ids)
+    if not ids:
+        return []
+    if outcome != Outcome.ITERATE:
+        raise ValidationError(
+            {"iterate_items": "Only an Iterate decision lists backlog items for the next one."}
+        )
+    if len(ids) > ITERATE_ITEMS_MAX:
+        raise ValidationError(
+            {"iterate_items": f"List at most {ITERATE_ITEMS_MAX} items for one iteration."}
+        )
+    if len(set(ids)) != len(ids):
+        raise ValidationError({"iterate_items": "An item is listed twice."})
+    found = BacklogItem.objects.filter(team_id=plan.team_id, pk__in=ids).in_bulk()
+    if missing := [pk for pk in ids if pk not in found]:
+        raise ValidationError(
+            {"iterate_items": f"No backlog item {', '.join(map(str, missing))} in this team."}
+        )
+    return [found[pk] for pk in ids]
 
 
 # --- outcomes ----------------------------------------------------------------------------------

@@ -16,10 +16,18 @@ from django.urls import path
 from django.views.decorators.http import require_http_methods
 
 from accounts.http import AuthedHtmxRequest
+from accounts.permissions import Perm, allows
 from metrics.checks import check_run_latest_done, check_runs_for_plan
 from pilots.access import plan_for_user
+from pilots.models import PilotPlan
 
 RUNS_PER_PAGE = 20
+
+
+def _can_raise(plan: PilotPlan) -> bool:
+    """May the viewer turn a failing criterion into a backlog item (a team member who changes
+    the backlog; invited guests do not see the team's backlog)?"""
+    return not plan.viewer_is_guest and allows(plan.viewer_role, Perm.BACKLOG_EDIT)  # type: ignore[attr-defined]
 
 
 @login_required
@@ -29,7 +37,7 @@ def checks(request: AuthedHtmxRequest, plan_id: int) -> HttpResponse:
     page = Paginator(check_runs_for_plan(plan_id=plan.pk), RUNS_PER_PAGE).get_page(
         request.GET.get("page")
     )
-    context = {"plan": plan, "page": page, "runs": page.object_list}
+    context = {"plan": plan, "page": page, "runs": page.object_list, "can_raise": _can_raise(plan)}
     return TemplateResponse(request, "metrics/checks_history.html", context)
 
 
@@ -41,6 +49,7 @@ def checks_latest(request: AuthedHtmxRequest, plan_id: int) -> HttpResponse:
     context = {
         "plan": plan,
         "latest_run": check_run_latest_done(plan_id=plan.pk),
+        "can_raise": _can_raise(plan),
     }
     return TemplateResponse(request, "metrics/checks_latest.html", context)
 

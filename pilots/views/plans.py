@@ -36,7 +36,7 @@ from accounts.ui import toast
 from core.http import UNPROCESSABLE
 from pilots import selectors, services, timeline
 from pilots.access import can_edit, plan_for_user, team_for_plan_creation
-from pilots.extensions import plan_panels
+from pilots.extensions import plan_panels, scope_autocomplete_url, scope_item_statuses
 from pilots.forms import PLAN_START_FORMS, SECTION_FORMS, SectionForm, section_form
 from pilots.health import plan_health
 from pilots.models import PilotPlan, Section
@@ -149,8 +149,21 @@ def _page(
         # What the layers above show on the plan page, e.g. metrics' red banner of fired
         # rollback triggers (pilots.extensions).
         "plan_panels": plan_panels(plan),
+        **_scope_backlog(plan),
     }
     return TemplateResponse(request, "pilots/plan_detail.html", context, status=status)
+
+
+def _scope_backlog(plan: PilotPlan) -> dict[str, Any]:
+    """Each scope reference with its backlog item's status now (one query for the whole plan,
+    none when no scope item names a reference), and the reference autocomplete's URL: the
+    backlog registers both (pilots.extensions)."""
+    referenced = [item for item in plan.scope_items.all() if item.reference]
+    statuses = scope_item_statuses(plan) if referenced else {}
+    return {
+        "scope_links": [(item, statuses.get(item.reference, "")) for item in referenced],
+        "scope_autocomplete": scope_autocomplete_url(plan),
+    }
 
 
 def _section(
@@ -160,6 +173,8 @@ def _section(
     if not request.htmx:
         return _page(request, plan, block=block, status=status)
     context = {**_plan_context(plan), **block.context}
+    if block.key == Section.SCOPE:
+        context.update(_scope_backlog(plan))
     return TemplateResponse(request, block.template, context, status=status)
 
 

@@ -10,9 +10,11 @@ import json
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Team, User
+from backlog.change_control import change_control_log
 from backlog.models import BacklogItem, Feedback, FeedbackToken
 from pilots.models import PilotPlan, PlanGuest
 from tests.factories import PilotPlanFactory
@@ -157,6 +159,17 @@ def test_turn_into_a_backlog_item_in_one_step_linked_both_ways(
     again = client.post(f"/api/v1/plans/{plan.pk}/feedback/{f.pk}/backlog-item", {})
     assert again.status_code == 409
     assert BacklogItem.objects.count() == 1
+    # The plan's change-control log lists it: who, from which feedback, the comment.
+    (entry,) = change_control_log(plan_id=plan.pk)
+    assert (entry.item_id, entry.actor_id, entry.source, entry.source_id) == (
+        item.pk,
+        po.pk,
+        "feedback",
+        f.pk,
+    )
+    assert entry.source_words.startswith("Saved card not offered on mobile")
+    log = client.get(reverse("backlog:change_control", args=[plan.pk])).content.decode()
+    assert item.reference in log and "Saved card not offered on mobile" in log
 
 
 def test_turn_into_an_item_over_the_api(client_for, plan: PilotPlan, sm: User) -> None:  # type: ignore[no-untyped-def]

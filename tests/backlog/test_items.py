@@ -5,10 +5,12 @@ from __future__ import annotations
 import random
 import threading
 
+import pghistory
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.http import Http404
+from pghistory.models import Events
 
 from accounts.models import Membership, Team, User
 from backlog.models import BacklogItem
@@ -246,3 +248,22 @@ def test_concurrent_moves_and_creates_lose_and_duplicate_nothing(team: Team, po:
     assert sorted(position for _pk, position, _ref in rows) == list(range(1, len(rows) + 1))
     assert set(ids) <= {pk for pk, _position, _ref in rows}
     assert len({ref for _pk, _position, ref in rows}) == len(rows)
+
+
+def test_backlog_changes_are_audited_with_actor_and_before_and_after_bulk_moves_included(
+    team, po
+) -> None:  # type: ignore[no-untyped-def]
+    first = backlog_item_create(team_id=team.pk, user=po, title="First")
+    second = backlog_item_create(team_id=team.pk, user=po, title="Second")
+    with pghistory.context(user=po.pk):
+        backlog_item_move(team_id=team.pk, item_id=second.pk, user=po, before_id=first.pk)
+        backlog_items_status_set(
+            team_id=team.pk, user=po, item_ids=[first.pk, second.pk], status="done"
+        )
+    events = Events.objects.filter(pgh_model="backlog.BacklogItemEvent", pgh_label="update")
+    moved = [e for e in events if "position" in (e.pgh_diff or {})]
+    # The move is one UPDATE of both rows: each row's before and after is recorded.
+    assert {tuple(e.pgh_diff["position"]) for e in moved} == {(2, 1), (1, 2)}
+    done = [e for e in events if "status" in (e.pgh_diff or {})]
+    assert len(done) == 2 and all(e.pgh_diff["status"] == ["new", "done"] for e in done)
+    assert all(e.pgh_context["user"] == po.pk for e in moved + done)

@@ -284,6 +284,21 @@ def participants_erase_call(channel: str, plan: PilotPlan) -> Call:
     return Call("post", url, {"version": "1"})
 
 
+def backlog_raise_call(channel: str, plan: PilotPlan) -> Call:
+    """Log a defect against the running pilot from the change-control page."""
+    data = {"title": "From the matrix", "kind": "defect", "severity": "p3", "source": "defect"}
+    return Call("post", reverse("backlog:item_raise", args=[plan.pk]), data)
+
+
+def backlog_reprioritise_call(channel: str, plan: PilotPlan) -> Call:
+    n = BacklogItem.objects.filter(team_id=plan.team_id).count() + 1
+    item = BacklogItem.objects.create(
+        team_id=plan.team_id, number=n, reference=f"R-{n}", title="Moved", position=n
+    )
+    data = {"reference": item.reference, "to": "top", "reason": "The pilot", "source": "defect"}
+    return Call("post", reverse("backlog:item_reprioritise", args=[plan.pk]), data)
+
+
 def team_call(name: str, method: str = "post") -> Callable[[str, PilotPlan], Call]:
     def call(channel: str, plan: PilotPlan) -> Call:
         return Call(method, reverse(name, args=[plan.team_id]), {})
@@ -371,6 +386,12 @@ ACTIONS: list[ActionSpec] = [
         "participants-erase", Perm.PARTICIPANTS_ERASE, Status.RUNNING, participants_erase_call,
         (HTML, API),
     ),
+    # Change control (backlog.change_control): the same two rules, from a running pilot.
+    ActionSpec("backlog-raise", Perm.BACKLOG_EDIT, Status.RUNNING, backlog_raise_call, BROWSER),
+    ActionSpec(
+        "backlog-reprioritise", Perm.BACKLOG_ORDER, Status.RUNNING, backlog_reprioritise_call,
+        BROWSER,
+    ),
 ]  # fmt: skip
 
 # Rules the matrix does not send requests for, and where they are tested instead.
@@ -423,6 +444,8 @@ assert {a.name: a.roles for a in ACTIONS if not a.name.startswith("edit-")} == {
     "participants-view": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER, Role.DEVELOPER, Role.DEVOPS},
     "participants-manage": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER, Role.DEVELOPER, Role.DEVOPS},
     "participants-erase": {Role.PRODUCT_OWNER},
+    "backlog-raise": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER, Role.DEVELOPER, Role.DEVOPS},
+    "backlog-reprioritise": {Role.PRODUCT_OWNER},
 }
 assert roles_for(Perm.PLAN_EDIT) == {
     Role.PRODUCT_OWNER, Role.SCRUM_MASTER, Role.DEVELOPER, Role.DEVOPS

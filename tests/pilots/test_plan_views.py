@@ -130,9 +130,10 @@ def test_plan_page_query_count_does_not_grow_with_rows(
     # Session, user, the plan with its sections (14), the viewer's role, the red banner's
     # unresolved episodes and its triggers without fresh data (2), and the background jobs
     # failing for the plan (1), a rollback in progress (1), the cohort's stored
-    # representativeness check (1: the plan has segments). The row lists' add forms load when
+    # representativeness check (1: the plan has segments), the backlog status of the scope's
+    # references (1, pilots.extensions.scope_item_statuses). The row lists' add forms load when
     # unfolded.
-    with django_assert_num_queries(22) as few:
+    with django_assert_num_queries(23) as few:
         client.get(page)
 
     metric = plan.exit_criteria.first().metric
