@@ -14,12 +14,15 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.views.decorators.http import require_http_methods
 
+from accounts.throttle import client_address
 from backlog.forms_participants import EnrolForm
 from backlog.models import DIMENSIONS
 from backlog.participants.services import (
+    EnrolRateLimited,
     enrolment_link_open,
     participant_by_withdraw_token,
     participant_enrol,
+    participant_enrol_rate_check,
     participant_withdraw_by_token,
     plan_segment_values,
 )
@@ -44,6 +47,14 @@ def join(request: HttpRequest, token: str) -> HttpResponse:
     form = EnrolForm(request.POST or None, allowed=allowed, consent_label=label)
     status = 200
     if request.method == "POST":
+        try:
+            participant_enrol_rate_check(token=token, address=client_address(request))
+        except EnrolRateLimited as error:
+            response = TemplateResponse(
+                request, "backlog/join_limited.html", {"message": error.message}, status=429
+            )
+            response["Retry-After"] = str(error.retry_after)
+            return response
         if form.is_valid():
             data = form.cleaned_data
             try:

@@ -235,6 +235,12 @@ FEEDBACK_RATE_PER_TOKEN = envint("FEEDBACK_RATE_PER_TOKEN", 600, minimum=1)
 FEEDBACK_RATE_WINDOW = envint("FEEDBACK_RATE_WINDOW", 3600, minimum=1)
 # Where those counts live in Redis (tests give each test its own).
 FEEDBACK_RATE_PREFIX = "pilotplan:feedback-rate"
+# The public enrolment link (docs/cohort.md, "Limits"): opt-ins per client address per link, and
+# per link from all addresses, within the window in seconds (429 + Retry-After beyond).
+ENROL_RATE_PER_ADDRESS = envint("ENROL_RATE_PER_ADDRESS", 10, minimum=1)
+ENROL_RATE_PER_LINK = envint("ENROL_RATE_PER_LINK", 1000, minimum=1)
+ENROL_RATE_WINDOW = envint("ENROL_RATE_WINDOW", 3600, minimum=1)
+ENROL_RATE_PREFIX = "pilotplan:enrol-rate"
 
 # --- E-mail
 EMAIL_BACKEND = envstr(

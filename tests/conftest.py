@@ -207,8 +207,9 @@ def _api_key_throttle_reset(settings) -> None:  # type: ignore[no-untyped-def]
 
 @pytest.fixture(autouse=True)
 def _feedback_rate_prefix(settings) -> None:  # type: ignore[no-untyped-def]
-    """Feedback rate limits count in Redis, outside each test's transaction: each test counts
-    under a key prefix of its own, so no test inherits another's submissions."""
+    """Feedback and enrolment rate limits count in Redis, outside each test's transaction: each
+    test counts under a key prefix of its own, so no test inherits another's submissions."""
     import uuid
 
     settings.FEEDBACK_RATE_PREFIX = f"test-feedback-rate:{uuid.uuid4().hex}"
+    settings.ENROL_RATE_PREFIX = f"test-enrol-rate:{uuid.uuid4().hex}"

@@ -161,6 +161,26 @@ def test_a_person_opts_in_and_gets_their_withdraw_link(team: Team, po: User) -> 
     assert visitor.get(withdraw.group(1)).status_code == 404
 
 
+def test_opt_ins_are_rate_limited_per_address_and_per_link(settings, team: Team, po: User) -> None:  # type: ignore[no-untyped-def]
+    settings.ENROL_RATE_PER_ADDRESS, settings.ENROL_RATE_PER_LINK = 2, 3
+    plan = segmented_plan(team, po)
+    token = link(plan, po).token
+
+    def join(address: str, name: str):  # type: ignore[no-untyped-def]
+        data = {"name": name, "region": "Region A", "consent": "on"}
+        return Client(REMOTE_ADDR=address).post(f"/join/{token}", data)
+
+    assert [join("10.0.0.1", n).status_code for n in ("Ana", "Ben")] == [201, 201]
+    refused = join("10.0.0.1", "Cid")  # a third from the same address
+    assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
+    assert "Too many sign-ups from your network" in refused.content.decode()
+    assert join("10.0.0.2", "Dan").status_code == 201  # another address: the link's third
+    limited = join("10.0.0.3", "Eve")  # the link's own limit
+    assert limited.status_code == 429 and "through this link" in limited.content.decode()
+    assert sorted(Participant.objects.values_list("name", flat=True)) == ["Ana", "Ben", "Dan"]
+    assert Client().get(f"/join/{token}").status_code == 200  # reading the form is not counted
+
+
 def test_an_unknown_or_revoked_link_is_a_clear_404(team: Team, po: User) -> None:
     plan = segmented_plan(team, po)
     token = link(plan, po).token
