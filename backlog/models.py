@@ -536,7 +536,7 @@ class CohortFit(models.Model):
         return f"{label}: not enough participants to tell ({self.participants} active)"
 
 
-class ChangeControlEntry(models.Model):
+class ChangeControlEntry(FieldConstraints):
     """One line of a plan's change-control log: a backlog item created or re-prioritised
     because of the pilot, by whom, when and why, and what in the pilot it came from.
 
@@ -584,6 +584,14 @@ class ChangeControlEntry(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
     at = models.DateTimeField(default=timezone.now)
+
+    # Each database rule's field and words (core.constraints).
+    CONSTRAINT_FIELDS = {
+        "backlog_changecontrol_reprioritise_has_reason": (
+            "reason",
+            "Say why the item is re-prioritised.",
+        ),
+    }
 
     class Meta:
         ordering = ["plan", "-at", "-pk"]
