@@ -911,17 +911,22 @@ REPRIORITISE_REASON = (
 
 
 def _feedback_times(plan: PilotPlan, now: dt.datetime) -> list[dt.datetime]:
-    """When the answers arrived: spread over the pilot so far (from its first morning up to the
-    simulator's part of the history), or none when the demo's "now" is not in the window."""
+    """When the answers arrived: spread over the waking hours (8:00 to 21:00 in the team's zone)
+    of the pilot so far, up to the simulator's part of the history; none when the demo's "now"
+    leaves too little of the window for them."""
     assert plan.start_date is not None and plan.end_date is not None
-    start, end = plan_window(
-        start_date=plan.start_date, end_date=plan.end_date, tz=ZoneInfo(plan.time_zone)
-    )
-    since, until = start + dt.timedelta(hours=9), min(end, now - HISTORY_GAP)
-    if until <= since:
+    tz = ZoneInfo(plan.time_zone)
+    start, end = plan_window(start_date=plan.start_date, end_date=plan.end_date, tz=tz)
+    until = min(end, now - HISTORY_GAP)
+    awake, at = [], start
+    while at < until:
+        if 8 <= at.astimezone(tz).hour < 21:
+            awake.append(at)
+        at += dt.timedelta(minutes=37)
+    if len(awake) < len(FEEDBACK):
         return []
-    step = (until - since) / (len(FEEDBACK) + 1)
-    return [(since + step * (n + 1)).replace(second=0, microsecond=0) for n in range(len(FEEDBACK))]
+    step = len(awake) / len(FEEDBACK)
+    return [awake[int(step * (n + 0.5))] for n in range(len(FEEDBACK))]
 
 
 def _seed_feedback(plan: PilotPlan, people: dict[str, User], now: dt.datetime) -> None:
