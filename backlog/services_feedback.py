@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import secrets
 import unicodedata
@@ -183,10 +184,15 @@ def feedback_clean(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 @transaction.atomic
-def feedback_store(*, token: FeedbackToken, values: Mapping[str, Any]) -> Feedback:
+def feedback_store(
+    *, token: FeedbackToken, values: Mapping[str, Any], at: dt.datetime | None = None
+) -> Feedback:
     """Store one answer sent through ``token`` (already checked live, its plan running, by the
-    caller); no user, no address. ``values`` as ``feedback_clean`` returns them."""
-    feedback = Feedback(plan_id=token.plan_id, token=token, **values)
+    caller); no user, no address. ``values`` as ``feedback_clean`` returns them; ``at`` is when
+    it arrived (default: now; the demo spreads its answers over the pilot's first days)."""
+    feedback = Feedback(
+        plan_id=token.plan_id, token=token, created_at=at or timezone.now(), **values
+    )
     # ``feedback_clean`` checked every rule the check constraints hold (and the database holds
     # them again on insert): asking PostgreSQL once per constraint would double an answer's
     # queries under a burst.

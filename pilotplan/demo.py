@@ -11,14 +11,24 @@ naming its actor), so demo plans obey every rule a real one does and their timel
 real pilot's: submitted by the Product Owner, entry criteria confirmed by the Scrum Master and the
 developer, each review filled in and signed by its role, approved, started, evaluated, decided and
 closed.
+
+The learning loop is seeded the same way: the Checkout team's backlog through the backlog services
+(only into an empty backlog), and for its running pilot the enrolment link and participants (a
+CSV import, opt-ins through the link, two withdrawals; skewed towards frequent shoppers, so the
+representativeness check has something to say), the feedback link and the cohort's answers
+(through the public page's service, so they feed CSAT and NPS), triage, and the items the pilot
+raised through change control. Each part is skipped when its rows exist already.
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pghistory
 from django.db import transaction
@@ -26,13 +36,37 @@ from django.utils import timezone
 
 from accounts.models import Membership, Team, User
 from accounts.services import membership_set
+from backlog.change_control import backlog_item_raise, backlog_item_reprioritise
+from backlog.models import (
+    BacklogItem,
+    ChangeControlEntry,
+    EnrolmentLink,
+    FeedbackToken,
+    Participant,
+)
+from backlog.participants.exchange import participants_csv_import
+from backlog.participants.services import (
+    ENROL_STATES,
+    enrolment_link_save,
+    participant_enrol,
+    participant_withdraw_by_token,
+    plan_segment_values,
+)
+from backlog.services import backlog_item_create
+from backlog.services_feedback import (
+    feedback_link_issue,
+    feedback_to_backlog_item,
+    feedback_triage,
+)
 from catalogue.selectors import metric_by_key
 from decisions.evidence import decision_evidence
 from decisions.models import PostPilotReview
 from decisions.services.decision import decision_record
+from decisions.services.feedback import feedback_submit
 from decisions.services.review import post_pilot_review_complete, post_pilot_review_save
-from metrics.demo import demo_metrics_seed
+from metrics.demo import HISTORY_GAP, demo_metrics_seed
 from metrics.ingest import samples_store
+from metrics.slots import plan_window
 from metrics.triggers import triggers_evaluate_plan
 from pilots import timeline
 from pilots.models import PilotPlan, Review, ScopeItem, Section
@@ -107,6 +141,12 @@ class Complete:
     # running pilot whose traffic so far (about 26,000 sessions a day, at most a week of it when
     # the demo is seeded) cannot decide it yet, so the decision page says how much more it needs.
     p2_min_sessions: int | None = None
+    # More cohort segments besides ``segment`` (dimension, value, intended per cent), so the
+    # representativeness check has a mix to compare with.
+    segments: tuple[tuple[str, str, int], ...] = ()
+    # The running pilot that shows the learning loop: participants, feedback, backlog items raised
+    # by it and its change-control log (``_learning_loop``).
+    learning_loop: bool = False
 
 
 @dataclass(frozen=True)
@@ -175,6 +215,12 @@ DEMO_PLANS: dict[tuple[str, str], Complete | Incomplete] = {
         running_for=2,  # at least two days of history, at least three days left
         p2_min_sessions=250_000,
         resign=True,
+        segments=(
+            ("customer_type", "Frequent shopper", 40),
+            ("customer_type", "Occasional shopper", 40),
+            ("customer_type", "New shopper", 20),
+        ),
+        learning_loop=True,
     ),
     ("checkout", "One-page checkout"): Incomplete(
         included=(("US-171", "Address, delivery and payment on one page"),),
@@ -422,6 +468,8 @@ def _complete_plan(
     )
     segment = plan.segments.get()
     edit.update("segments", segment.pk, value=spec.segment)
+    for dimension, value, share in spec.segments:
+        edit.add("segments", dimension=dimension, value=value, intended_share=Decimal(share))
 
     # DevOps writes the environment, on-call and rehearsal, so the developer, who wrote none of
     # the feasibility review's sections, may sign it (segregation of duties).
@@ -658,6 +706,329 @@ def _seed_plans(team: Team, spec: DemoTeam, people: dict[str, User], today: dt.d
             _incomplete_plan(team, people, title, summary, shape)
 
 
+# --- the learning loop: the team backlog, the cohort, feedback and change control ---------------
+
+
+@dataclass(frozen=True)
+class DemoItem:
+    """One item of a demo team's backlog, as its author typed it on the backlog page."""
+
+    title: str
+    kind: str = BacklogItem.Kind.STORY
+    status: str = BacklogItem.Status.NEW
+    estimate: int | None = None
+    reference: str = ""  # the tracker's reference (a plan's scope names it); empty: generated
+    severity: str = ""  # defects only
+    plan: str = ""  # the title of the plan a defect was found in
+    author: str = Membership.Role.PRODUCT_OWNER
+    description: str = ""
+
+
+_K, _S = BacklogItem.Kind, BacklogItem.Status
+_DEV = Membership.Role.DEVELOPER
+
+# The Checkout team's backlog, top first: what is next, then what is done. The stories the demo
+# plans' scope names (US-145 …) carry their references, so each plan shows their status; the rest
+# get generated ones (DE-2). The running pilot adds its own items after these (``_learning_loop``).
+BACKLOGS: dict[str, tuple[DemoItem, ...]] = {
+    "checkout": (
+        DemoItem("Remove a saved card from the account page", reference="US-158",
+                 status=_S.READY, estimate=3),
+        DemoItem("Card form loses the postcode after a validation error", kind=_K.DEFECT,
+                 severity="p3", status=_S.IN_PROGRESS, estimate=2, author=_DEV),
+        DemoItem("Address, delivery and payment on one page", reference="US-171",
+                 status=_S.READY, estimate=13),
+        DemoItem("Spike: network tokens instead of the gateway's card tokens", kind=_K.SPIKE,
+                 estimate=3, author=_DEV,
+                 description="Would network tokens keep saved cards valid after a reissue?"),
+        DemoItem("Pay with Apple Pay or Google Pay on the one-page checkout", reference="US-174",
+                 estimate=8),
+        DemoItem("Save a card at checkout", reference="US-145", status=_S.DONE, estimate=5),
+        DemoItem("Pay with a saved card", reference="US-152", status=_S.DONE, estimate=8),
+        DemoItem("Payment page blank on Safari 15", kind=_K.DEFECT, severity="p1",
+                 status=_S.DONE, estimate=3, author=_DEV,
+                 description="Production, before the saved-cards pilot; fixed in 2026.31."),
+        DemoItem("Reorder button on past orders", reference="US-120", status=_S.DONE, estimate=5),
+        DemoItem("Check stock first", reference="US-123", status=_S.DONE, estimate=3),
+        DemoItem("Reorder button shows on cancelled orders", kind=_K.DEFECT, severity="p4",
+                 status=_S.DONE, estimate=1, plan="Express reorder", author=_DEV),
+    ),
+}  # fmt: skip
+
+
+def _seed_backlog(team: Team, people: dict[str, User]) -> None:
+    """The team's backlog, through the backlog services (references and positions as the page
+    makes them); only into an empty backlog, so people's changes survive the next seed."""
+    items = BACKLOGS.get(team.slug, ())
+    if not items or BacklogItem.objects.filter(team=team).exists():
+        return
+    plans = dict(PilotPlan.objects.filter(team=team).values_list("title", "pk"))
+    for item in items:
+        author = people[item.author]
+        with _as(author):
+            backlog_item_create(
+                team_id=team.pk,
+                user=author,
+                title=item.title,
+                kind=item.kind,
+                severity=item.severity,
+                status=item.status,
+                estimate=item.estimate,
+                reference=item.reference,
+                description=item.description,
+                plan=PilotPlan.objects.get(pk=plans[item.plan]) if item.plan in plans else None,
+            )
+
+
+CONSENT_TEXT = (
+    "I agree to try saved cards before everyone else, to be contacted about the pilot by e-mail "
+    "or in #pilot-checkout, and to my feedback being used to improve checkout. I can withdraw "
+    "at any time with my personal link."
+)
+_FIRST = ("Ana", "Ben", "Chloé", "Dev", "Emre", "Fatima", "Gus", "Hana", "Ivo", "Jana", "Kofi",
+          "Lena", "Mateo", "Nora")  # fmt: skip
+_LAST = ("Ahmed", "Becker", "Costa", "Dubois", "Eriksen", "Fischer", "García", "Hansen", "Ito",
+         "Jensen", "Kowalski", "Lopez", "Meyer", "Novak", "Okafor", "Petrov", "Quinn")  # fmt: skip
+# Who took part, by customer type: the volunteers are mostly frequent shoppers (the template's
+# risk "Cohort not representative (internal only)" come true), so against the intended 40 / 40 /
+# 20 the check flags the cohort as skewed. 32 imported from the staff list, 10 opted in through
+# the enrolment link, 2 of whom withdrew: 28 / 9 / 3 of 40 active.
+_FREQUENT, _OCCASIONAL, _NEW = "Frequent shopper", "Occasional shopper", "New shopper"
+IMPORTED = (_FREQUENT,) * 22 + (_OCCASIONAL,) * 8 + (_NEW,) * 2
+ENROLLED = (_FREQUENT,) * 7 + (_OCCASIONAL,) * 2 + (_NEW,)
+WITHDRAWN = (0, 7)  # of ENROLLED: one frequent and one occasional shopper changed their mind
+
+
+def _person(n: int) -> tuple[str, str]:
+    # 14 and 17 are coprime: the first 238 people all have different names.
+    first, last = _FIRST[n % len(_FIRST)], _LAST[(n * 5) % len(_LAST)]
+    email = f"{first}.{last}@staff.example.com".lower().replace("é", "e").replace("í", "i")
+    return f"{first} {last}", email
+
+
+def _segments(allowed: dict[str, list[str]], wanted: dict[str, str]) -> dict[str, str] | None:
+    """``wanted`` limited to the plan's dimensions; None when the plan's segments were changed
+    since the demo made them (the demo then adds no participants)."""
+    if set(allowed) - set(wanted) or any(
+        wanted[dimension] not in values for dimension, values in allowed.items()
+    ):
+        return None
+    return {dimension: wanted[dimension] for dimension in allowed}
+
+
+def _seed_cohort(
+    plan: PilotPlan, spec: Complete, people: dict[str, User], now: dt.datetime
+) -> None:
+    """The enrolment link and the participants: the team's list imported as CSV, then people
+    opting in through the link, two of whom withdraw through their personal link."""
+    sm = people[Membership.Role.SCRUM_MASTER]
+    if not EnrolmentLink.objects.filter(plan=plan).exists():
+        with _as(sm):
+            enrolment_link_save(plan_id=plan.pk, user=sm, consent_text=CONSENT_TEXT)
+    if Participant.objects.filter(plan=plan).exists():
+        return
+    allowed = plan_segment_values(plan.pk)
+    rows = []
+    for n, kind in enumerate(IMPORTED):
+        segments = _segments(allowed, {"region": spec.segment, "customer_type": kind})
+        if segments is None:
+            return
+        name, email = _person(n)
+        # They signed up on the staff intranet in the week before the pilot.
+        assert plan.start_date is not None
+        agreed = dt.datetime.combine(
+            plan.start_date - dt.timedelta(days=7), dt.time(9), ZoneInfo(plan.time_zone)
+        ) + dt.timedelta(minutes=17 * n)
+        rows.append(
+            {
+                "name": name,
+                "email": email,
+                **segments,
+                "consent": "yes",
+                "consent_given_at": min(agreed, now).isoformat(),
+                "consent_text": CONSENT_TEXT,
+            }
+        )
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    with _as(sm):
+        participants_csv_import(plan_id=plan.pk, user=sm, text=out.getvalue())
+    link = EnrolmentLink.objects.get(plan=plan)
+    if plan.status not in ENROL_STATES or link.revoked_at is not None:
+        return
+    for n, kind in enumerate(ENROLLED):
+        name, email = _person(len(IMPORTED) + n)
+        segments = _segments(allowed, {"region": spec.segment, "customer_type": kind})
+        with _public():
+            participant = participant_enrol(
+                token=link.token, name=name, email=email, segments=segments, consent=True
+            )
+        if n in WITHDRAWN:
+            assert participant.withdraw_token is not None
+            with _public():
+                participant_withdraw_by_token(token=participant.withdraw_token)
+
+
+def _public() -> Any:
+    """The audit trail's context of what a member of the public does (no log-in)."""
+    return pghistory.context(url="seed_demo")
+
+
+# What the cohort said through the public feedback link, oldest first: (CSAT, NPS, comment,
+# contact, tags the team gave it). Two comments become backlog items (FEEDBACK_ITEMS), one is
+# noise.
+FEEDBACK: tuple[tuple[int | None, int | None, str, str, tuple[str, ...]], ...] = (
+    (5, 10, "Paying took two taps. Lovely.", "", ()),
+    (4, 9, "Much faster than typing the card in on my phone.", "", ("speed",)),
+    (2, 5, "Asked for the CVV again on a card I saved yesterday. What is the point of saving it?",
+     "ana.ahmed@staff.example.com", ("cvv",)),
+    (5, 9, "", "", ()),
+    (4, 8, "I would like to choose which card is the default.", "", ("card list",)),
+    (3, 6, "The saved card disappeared after I changed my delivery address.",
+     "jana.meyer@staff.example.com", ("bug",)),
+    (5, 10, "", "", ()),
+    (4, 7, "Fine, but the card list does not show the expiry date.", "", ("card list",)),
+    (1, 2, "CVV again. And again.", "", ("cvv",)),
+    (5, 9, "Great for the weekly shop.", "", ()),
+    (None, None, "test test please ignore", "", ()),
+    (4, 8, "", "", ()),
+    (2, 4, "I saved my card by mistake and could not find where to remove it.", "",
+     ("remove card",)),
+    (5, 10, "Worked first time on the train with a bad connection.", "", ("speed",)),
+    (4, 9, "", "sam.okafor@staff.example.com", ()),
+)  # fmt: skip
+NOISE = "test test please ignore"
+# Comments the Product Owner turns into backlog items, and as what.
+FEEDBACK_ITEMS = {
+    "Asked for the CVV again": BacklogItem.Kind.IMPROVEMENT,
+    "The saved card disappeared": BacklogItem.Kind.DEFECT,
+}
+REPRIORITISE_REASON = (
+    "Shoppers in the pilot lose their saved card: fix it before the go / no-go decision."
+)
+
+
+def _feedback_times(plan: PilotPlan, now: dt.datetime) -> list[dt.datetime]:
+    """When the answers arrived: spread over the waking hours (8:00 to 21:00 in the team's zone)
+    of the pilot so far, up to the simulator's part of the history; none when the demo's "now"
+    leaves too little of the window for them."""
+    assert plan.start_date is not None and plan.end_date is not None
+    tz = ZoneInfo(plan.time_zone)
+    start, end = plan_window(start_date=plan.start_date, end_date=plan.end_date, tz=tz)
+    until = min(end, now - HISTORY_GAP)
+    awake, at = [], start
+    while at < until:
+        if 8 <= at.astimezone(tz).hour < 21:
+            awake.append(at)
+        at += dt.timedelta(minutes=37)
+    if len(awake) < len(FEEDBACK):
+        return []
+    step = len(awake) / len(FEEDBACK)
+    return [awake[int(step * (n + 0.5))] for n in range(len(FEEDBACK))]
+
+
+def _seed_feedback(plan: PilotPlan, people: dict[str, User], now: dt.datetime) -> None:
+    """The feedback link and the cohort's answers (through the public page's service, so they
+    feed the CSAT and NPS metrics), triaged by the Scrum Master; the Product Owner turns two
+    comments into backlog items and moves the defect to the top, through change control."""
+    po, sm = people[Membership.Role.PRODUCT_OWNER], people[Membership.Role.SCRUM_MASTER]
+    times = _feedback_times(plan, now)
+    if plan.status != Status.RUNNING or not times:
+        return
+    if FeedbackToken.objects.filter(plan=plan).exists():
+        return  # seeded before (or the team issued its own link): leave the feedback alone
+    with _as(sm):
+        link = feedback_link_issue(plan_id=plan.pk, user=sm)
+    for (csat, nps, comment, contact, tags), at in zip(FEEDBACK, times, strict=True):
+        with _public():
+            answer = feedback_submit(
+                token=link.token,
+                values={"csat": csat, "nps": nps, "comment": comment, "contact": contact},
+                at=at,
+            )
+        if tags or comment == NOISE:
+            with _as(sm):
+                feedback_triage(
+                    plan_id=plan.pk,
+                    feedback_id=answer.pk,
+                    user=sm,
+                    expected_version=None,
+                    tags=list(tags) or None,
+                    noise=True if comment == NOISE else None,
+                )
+        kind = next((k for start, k in FEEDBACK_ITEMS.items() if comment.startswith(start)), None)
+        if kind is None:
+            continue
+        with _as(po):
+            item = feedback_to_backlog_item(
+                plan_id=plan.pk, feedback_id=answer.pk, user=po, kind=kind
+            )
+        if kind == BacklogItem.Kind.DEFECT:
+            with _as(po):
+                backlog_item_reprioritise(
+                    team_id=plan.team_id,
+                    user=po,
+                    plan_id=plan.pk,
+                    item_id=item.pk,
+                    reason=REPRIORITISE_REASON,
+                    source=ChangeControlEntry.Source.FEEDBACK,
+                    source_id=answer.pk,
+                    to_top=True,
+                )
+
+
+def _seed_change_control(plan: PilotPlan, people: dict[str, User]) -> None:
+    """Items the pilot raised besides feedback: a defect the developer found in it (counted in
+    its P2 defect metric) and an improvement raised from its CSAT exit criterion."""
+    dev, po = people[Membership.Role.DEVELOPER], people[Membership.Role.PRODUCT_OWNER]
+    logged = ChangeControlEntry.objects.filter(plan=plan)
+    if plan.status != Status.RUNNING:
+        return
+    if not logged.filter(source=ChangeControlEntry.Source.DEFECT).exists():
+        with _as(dev):
+            backlog_item_raise(
+                team_id=plan.team_id,
+                user=dev,
+                plan_id=plan.pk,
+                source=ChangeControlEntry.Source.DEFECT,
+                title="An expired saved card is offered as the default",
+                kind=BacklogItem.Kind.DEFECT,
+                severity=BacklogItem.Severity.P2,
+                estimate=2,
+                description="Seen in the pilot: the payment fails and the shopper starts again.",
+                at_top=True,
+            )
+    csat = plan.exit_criteria.filter(metric__key="csat").first()
+    if csat is not None and not logged.filter(source=ChangeControlEntry.Source.CRITERION).exists():
+        with _as(po):
+            backlog_item_raise(
+                team_id=plan.team_id,
+                user=po,
+                plan_id=plan.pk,
+                source=ChangeControlEntry.Source.CRITERION,
+                source_id=csat.pk,
+                title="Ask for the CVV of a saved card only above €50",
+                estimate=5,
+                reason="The lowest CSAT answers all mention the CVV prompt; CSAT must stay "
+                "at 4.2 or above for a go.",
+            )
+
+
+def _learning_loop(team: Team, people: dict[str, User], now: dt.datetime) -> None:
+    """The learning loop of the team's running pilots whose spec asks for it."""
+    for (slug, title), spec in DEMO_PLANS.items():
+        if slug != team.slug or not isinstance(spec, Complete) or not spec.learning_loop:
+            continue
+        plan = PilotPlan.objects.filter(team=team, title=title).first()
+        if plan is None or plan.start_date is None:
+            continue
+        _seed_cohort(plan, spec, people, now)
+        _seed_change_control(plan, people)
+        _seed_feedback(plan, people, now)
+
+
 @transaction.atomic
 def seed_demo(
     *, today: dt.date | None = None, now: dt.datetime | None = None, metrics: bool = True
@@ -686,6 +1057,8 @@ def seed_demo(
         # One person in every team, to show the cross-team view.
         membership_set(team=team, user=portfolio, role=Membership.Role.STAKEHOLDER)
         _seed_plans(team, spec, people, today)
+        _seed_backlog(team, people)
+        _learning_loop(team, people, now)
     logins.append((portfolio.email, "every team", "Stakeholder"))
     if metrics:
         # Samples and past checks of the running and evaluating pilots (metrics/demo.py).

@@ -9,11 +9,16 @@ For the plan pages it uses the Checkout plan started from the built-in template,
 (New plan → From the template) when there is none yet, so running it again adds no plans. The
 conflict screenshot has the Scrum Master and the Product Owner edit the same section at once, in
 two browser contexts; the Scrum Master's save wins, so that plan's Cohort description changes.
+
+The learning-loop pages (team backlog, feedback triage, participants, change-control log, and the
+public feedback page on a phone) use the demo's running Checkout pilot and what ``seed_demo``
+gave it; they only read (the phone shot opens the form and sends nothing).
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -25,6 +30,8 @@ OUT = ROOT / "docs" / "img"
 LOGIN = "po@checkout.demo"
 SECOND_LOGIN = "sm@checkout.demo"  # the other editor in the conflict screenshot
 TEMPLATE_PLAN = "Saved cards pilot (from template)"  # the title the built-in template gives
+RUNNING_PLAN = "Saved cards for returning shoppers"  # the demo's running pilot (pilotplan/demo.py)
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 PASSWORD = "pilotplan-demo"  # noqa: S105 - the documented demo password (README, "Demo logins")
 # The same flags as the browser tests: no sandbox (containers, root), and no background traffic.
 CHROMIUM_ARGS = [
@@ -47,6 +54,19 @@ def shoot_element(locator: Locator, name: str, out: Path) -> None:
     path = out / f"{name}.png"
     locator.scroll_into_view_if_needed()
     locator.screenshot(path=str(path))
+    print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+
+
+def shoot_down_to(page: Page, locator: Locator, name: str, out: Path, margin: int = 24) -> None:
+    """The page from its top down to the bottom of ``locator``: the header, the tabs and what
+    the picture is about, without the rest of a long page."""
+    box = locator.bounding_box()
+    assert box is not None, f"{name}: nothing to shoot"
+    top = page.evaluate("window.scrollY")
+    width = page.viewport_size["width"] if page.viewport_size else 1280
+    clip = {"x": 0, "y": 0, "width": width, "height": top + box["y"] + box["height"] + margin}
+    path = out / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True, clip=clip)
     print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
 
 
@@ -81,6 +101,56 @@ def open_edit(page: Page, key: str) -> Locator:
     form = page.get_by_test_id(f"section-form-{key}")
     expect(form).to_be_visible()
     return form
+
+
+def running_plan_id(page: Page, base: str) -> int:
+    """The id of the demo's running Checkout pilot (seeded by ``make run``)."""
+    page.goto(f"{base}/plans/")
+    link = page.get_by_role("link", name=RUNNING_PLAN, exact=True)
+    if not link.count():
+        raise SystemExit(f"No plan “{RUNNING_PLAN}”: start the app with the demo data (make run)")
+    href = link.first.get_attribute("href") or ""
+    match = re.search(r"/plans/(\d+)", href)
+    if match is None:
+        raise SystemExit(f"Unexpected plan link {href!r}")
+    return int(match.group(1))
+
+
+def learning_loop(page: Page, phone: Page, base: str, out: Path) -> None:
+    """The team backlog, the cohort and its representativeness, feedback triage, the public
+    feedback page on a phone, and the change-control log of the running pilot."""
+    plan_id = running_plan_id(page, base)
+
+    page.goto(f"{base}/teams/")
+    page.get_by_role("row").filter(has_text="Checkout").get_by_test_id("team-backlog").click()
+    expect(page.get_by_test_id("backlog-row").first).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    shoot_down_to(page, page.get_by_test_id("backlog-row").last, "backlog", out)
+
+    page.goto(f"{base}/plans/{plan_id}/participants")
+    expect(page.get_by_test_id("cohort-fit").first).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    shoot_down_to(page, page.get_by_test_id("participant-counts"), "participants-fit", out)
+
+    page.goto(f"{base}/plans/{plan_id}/feedback")
+    expect(page.get_by_test_id("feedback-row").first).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    shoot_down_to(page, page.get_by_test_id("feedback-row").nth(3), "feedback-triage", out)
+    feedback_url = page.get_by_test_id("feedback-link-url").input_value()
+
+    page.goto(f"{base}/plans/{plan_id}/change-control")
+    expect(page.get_by_test_id("change-control-entry").first).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    shoot_down_to(page, page.get_by_test_id("change-control-log"), "change-control", out)
+
+    # The public page as a cohort member opens it on a phone, scores chosen; nothing is sent.
+    phone.goto(feedback_url)
+    form = phone.get_by_test_id("feedback-form")
+    expect(form).to_be_visible()
+    form.get_by_text("4 – Happy").click()
+    form.locator("input[name=nps][value='9']").check()
+    phone.wait_for_load_state("networkidle")
+    shoot(phone, "feedback-phone", out, full_page=False)
 
 
 def take(base_url: str, out: Path) -> None:
@@ -153,6 +223,13 @@ def take(base_url: str, out: Path) -> None:
             po_form.get_by_role("button", name="Save").click()
             expect(page.get_by_test_id("section-conflict")).to_be_visible()
             shoot_element(page.get_by_test_id("section-cohort"), "section-conflict", out)
+
+            mobile = browser.new_context(**PHONE)
+            mobile.set_default_timeout(15_000)
+            try:
+                learning_loop(page, mobile.new_page(), base, out)
+            finally:
+                mobile.close()
         finally:
             browser.close()
 

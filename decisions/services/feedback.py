@@ -136,13 +136,16 @@ def _samples(feedback: Feedback, keys: set[str]) -> list[dict[str, Any]]:
 
 
 @transaction.atomic
-def feedback_submit(*, token: str, values: Mapping[str, Any]) -> Feedback:
+def feedback_submit(
+    *, token: str, values: Mapping[str, Any], at: dt.datetime | None = None
+) -> Feedback:
     """Store an answer sent through the public link ``token`` and feed the plan's CSAT and NPS
     metrics, all or nothing. Raises ``FeedbackLinkUnknown`` (404), ``FeedbackLinkClosed`` (410)
-    or ``ValidationError`` naming the field (400)."""
+    or ``ValidationError`` naming the field (400). ``at`` is when the answer arrived (default:
+    now; the demo backdates its answers, which must still fall inside the pilot window)."""
     link = feedback_link_open(token)
     cleaned = feedback_clean(values)
-    feedback = feedback_store(token=link, values=cleaned)
+    feedback = feedback_store(token=link, values=cleaned, at=at)
     plan = link.plan
     scored = cleaned["csat"] is not None or cleaned["nps"] is not None
     rows = _samples(feedback, _metric_keys(plan)) if scored else []

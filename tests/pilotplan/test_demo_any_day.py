@@ -16,12 +16,14 @@ import pytest
 from django.db.models import Max
 
 from accounts.models import Team, TeamHoliday
+from backlog.models import Feedback
 from decisions.evidence import decision_evidence
 from metrics import simulator, triggers
+from metrics.demo import HISTORY_GAP
 from metrics.models import Sample, TriggerEpisode
 from metrics.selectors import plan_metrics
 from metrics.slots import plan_window
-from pilotplan.demo import DEMO_PLANS, Complete, demo_start_date, seed_demo
+from pilotplan.demo import DEMO_PLANS, FEEDBACK, Complete, demo_start_date, seed_demo
 from pilotplan.management.commands.simulate_samples import Command, incident_problem
 from pilots import timeline
 from pilots.models import PilotPlan
@@ -91,6 +93,15 @@ def test_the_demo_incident_fires_about_three_minutes_after_make_run_any_day(star
         assert start < started - dt.timedelta(days=1)
         assert started + dt.timedelta(days=2) < end, plan.title
     assert incident_problem(plan_id=saved_cards.pk, now=started) == ""
+    # The cohort's feedback arrived inside the window, before the simulator's last two hours.
+    window_start, _end = plan_window(
+        start_date=saved_cards.start_date,
+        end_date=saved_cards.end_date,
+        tz=ZoneInfo(saved_cards.time_zone),
+    )
+    answers = Feedback.objects.filter(plan=saved_cards).values_list("created_at", flat=True)
+    assert len(answers) == len(FEEDBACK)
+    assert all(window_start < at < started - HISTORY_GAP for at in answers)
     # The decision page of each live pilot: one Go, one not yet decidable (saying how much more
     # evidence would decide it), one Roll back with its fired trigger.
     evaluating = PilotPlan.objects.get(status=PilotPlan.Status.EVALUATING)

@@ -12,9 +12,20 @@ from django.test import RequestFactory
 from django.utils import timezone
 
 from accounts.models import Membership, Team, User
+from backlog.models import BacklogItem, ChangeControlEntry, Feedback, Participant
+from metrics import simulator
 from metrics.demo import HISTORY_GAP
 from metrics.models import CheckRun, CriterionResult, Sample
-from pilotplan.demo import DEMO_PASSWORD, TEAMS, demo_email, seed_demo
+from pilotplan.demo import (
+    BACKLOGS,
+    DEMO_PASSWORD,
+    ENROLLED,
+    FEEDBACK,
+    IMPORTED,
+    TEAMS,
+    demo_email,
+    seed_demo,
+)
 from pilots.models import PilotPlan
 
 pytestmark = pytest.mark.django_db
@@ -33,6 +44,10 @@ def counts(before: dt.datetime | None = None) -> dict[str, int]:
         "plans": PilotPlan.objects.count(),
         "samples": samples.count(),
         "check runs": CheckRun.objects.count(),
+        "backlog items": BacklogItem.objects.count(),
+        "participants": Participant.objects.count(),
+        "feedback": Feedback.objects.count(),
+        "change control": ChangeControlEntry.objects.count(),
     }
 
 
@@ -57,6 +72,11 @@ def test_seed_demo_twice_leaves_the_same_rows():
         "plans": sum(len(spec.plans) for spec in TEAMS),
         "samples": 0,
         "check runs": 0,
+        # The Checkout backlog, and its running pilot's learning loop (test_seed_demo_plans).
+        "backlog items": len(BACKLOGS["checkout"]) + 4,
+        "participants": len(IMPORTED) + len(ENROLLED),
+        "feedback": len(FEEDBACK),
+        "change control": 5,
     }
     assert first["samples"] > 0 and first["check runs"] > 0
 
@@ -69,14 +89,26 @@ def test_the_demo_s_running_pilots_have_metric_history_and_past_checks():
     for plan in running:
         samples = Sample.objects.filter(plan=plan)
         assert samples.filter(metric__key="p95_latency").count() > 60
-        # The seed leaves the last two hours to the simulator, which plays the incident.
-        assert samples.latest("observed_at").observed_at < timezone.now() - HISTORY_GAP
+        # The seed leaves the last two hours to the simulator, which plays the incident. (A
+        # defect logged in the backlog counts from the moment it is saved: source "backlog".)
+        simulated = samples.filter(source=simulator.SOURCE)
+        assert simulated.latest("observed_at").observed_at < timezone.now() - HISTORY_GAP
         assert not samples.filter(metric__key="p95_latency", value__gt=300).exists()
         runs = CheckRun.objects.filter(plan=plan)
         assert runs.exists() and not runs.filter(status=CheckRun.Status.PENDING).exists()
         assert CriterionResult.objects.filter(run__plan=plan).count() == (
             runs.filter(status=CheckRun.Status.DONE).count() * plan.exit_criteria.count()
         )
+    # The saved-cards pilot's cohort feedback fed its CSAT and NPS metrics, and the defects
+    # logged against it count in its defect metrics (no P1: its trigger has not fired).
+    saved_cards = running.get(title="Saved cards for returning shoppers")
+    fed = Sample.objects.filter(plan=saved_cards, source="feedback")
+    assert sorted(fed.values_list("metric__key", "value")) == sorted(
+        [("csat", float(csat)) for csat, *_ in FEEDBACK if csat is not None]
+        + [("nps", float(nps)) for _c, nps, *_ in FEEDBACK if nps is not None]
+    )
+    defects = Sample.objects.filter(plan=saved_cards, source="backlog")
+    assert sorted(defects.values_list("metric__key", flat=True)) == ["p2_defects", "p3_defects"]
 
 
 def test_seed_demo_prints_the_password_and_the_logins():

@@ -8,8 +8,30 @@ import pghistory.models
 import pytest
 
 from accounts.models import Membership, Team
-from backlog.models import Finding
-from pilotplan.demo import DEMO_PLANS, TEAMS, Complete, Incomplete, demo_email, seed_demo
+from backlog.models import (
+    BacklogItem,
+    ChangeControlEntry,
+    CohortFit,
+    EnrolmentLink,
+    Feedback,
+    FeedbackToken,
+    Finding,
+    Participant,
+)
+from metrics.models import Sample
+from pilotplan.demo import (
+    BACKLOGS,
+    DEMO_PLANS,
+    ENROLLED,
+    FEEDBACK,
+    IMPORTED,
+    TEAMS,
+    WITHDRAWN,
+    Complete,
+    Incomplete,
+    demo_email,
+    seed_demo,
+)
 from pilots.health import plan_health
 from pilots.models import PilotPlan, PlanSection, PlanTransition, Review, SignOff
 from pilots.review import REVIEWS
@@ -34,6 +56,12 @@ def counts() -> dict[str, int]:
         "signoffs": SignOff.objects.count(),
         "transitions": PlanTransition.objects.count(),
         "findings": Finding.objects.count(),
+        "backlog items": BacklogItem.objects.count(),
+        "participants": Participant.objects.count(),
+        "cohort fits": CohortFit.objects.count(),
+        "feedback": Feedback.objects.count(),
+        "feedback samples": Sample.objects.filter(source="feedback").count(),
+        "change control": ChangeControlEntry.objects.count(),
         "events": pghistory.models.Events.objects.count(),
         **rows,
     }
@@ -255,3 +283,93 @@ def test_demo_plans_are_written_through_the_services():
     assert versions["cohort"] > 1 and versions["environment"] > 1 and versions["scope"] > 1
     checkout = next(spec for spec in TEAMS if spec.slug == "checkout")
     assert Team.objects.get(slug="checkout").plans.count() == len(checkout.plans)
+
+
+def test_the_checkout_backlog_is_ordered_and_names_the_plans_stories():
+    seed_demo(today=WEDNESDAY, metrics=False)
+    team = Team.objects.get(slug="checkout")
+
+    items = list(BacklogItem.objects.filter(team=team).order_by("position"))
+
+    # The seeded backlog plus what the running pilot raised: a defect found in it, an item from
+    # its CSAT criterion and two from cohort feedback.
+    assert len(items) == len(BACKLOGS["checkout"]) + 4
+    assert [i.position for i in items] == list(range(1, len(items) + 1))
+    assert sorted(i.number for i in items) == list(range(1, len(items) + 1))
+    references = {i.reference for i in items}
+    assert len(references) == len(items)
+    for demo in PilotPlan.objects.filter(team=team):
+        assert set(demo.scope_items.exclude(reference="").values_list("reference", flat=True)) <= (
+            references
+        ), demo.title
+    defects = [i for i in items if i.kind == BacklogItem.Kind.DEFECT]
+    assert {i.severity for i in defects} == {"p1", "p2", "p3", "p4"}
+    assert all(i.reference.startswith("DE-") for i in defects)  # generated from the type
+    assert len({i.status for i in items}) >= 4
+    assert sum(1 for i in items if i.estimate) >= len(BACKLOGS["checkout"])
+    # The defect a shopper reported was moved to the top because of the pilot.
+    top = items[0]
+    assert (top.kind, top.origin, top.feedback.get().plan.title) == (
+        "defect",
+        "feedback",
+        "Saved cards for returning shoppers",
+    )
+    # Nothing is P1 against a running pilot: its "any P1 defect" trigger has not fired.
+    assert not BacklogItem.objects.filter(
+        severity="p1", plan__status=PilotPlan.Status.RUNNING
+    ).exists()
+
+
+def test_the_running_checkout_pilot_shows_the_learning_loop():
+    seed_demo(today=WEDNESDAY, metrics=False)
+    saved_cards = plan("checkout", "Saved cards for returning shoppers")
+    po, sm = (demo_email(role, "checkout") for role in ("product_owner", "scrum_master"))
+
+    # The cohort: imported and opted in, with consent, two withdrawn; skewed towards frequent
+    # shoppers against the intended 40 / 40 / 20, representative by region.
+    people = Participant.objects.filter(plan=saved_cards)
+    assert people.count() == len(IMPORTED) + len(ENROLLED)
+    assert people.filter(status="withdrawn").count() == len(WITHDRAWN)
+    assert not people.filter(consent_given_at=None).exists()
+    assert set(people.values_list("consent_method", flat=True)) == {"import", "enrolment_link"}
+    assert EnrolmentLink.objects.get(plan=saved_cards).is_active
+    fits = {f.dimension: f for f in CohortFit.objects.filter(plan=saved_cards)}
+    assert fits["region"].status == CohortFit.Status.REPRESENTATIVE
+    skewed = fits["customer_type"]
+    assert (skewed.status, skewed.participants, skewed.largest_segment) == (
+        CohortFit.Status.SKEWED,
+        40,
+        "Frequent shopper",
+    )
+    assert skewed.p_value < 0.001 and round(skewed.largest_gap_points) == 30
+    assert [s["observed"] for s in skewed.segments] == [28, 9, 3]
+
+    # The feedback: through the live link, inside the pilot window, each score a metric sample.
+    link = FeedbackToken.objects.get(plan=saved_cards)
+    assert link.is_live and link.created_by.email == sm
+    answers = Feedback.objects.filter(plan=saved_cards)
+    assert answers.count() == len(FEEDBACK)
+    assert answers.filter(noise=True).count() == 1 and answers.exclude(tags=[]).exists()
+    first, last = (answers.order_by(o).first().created_at for o in ("created_at", "-created_at"))
+    assert dt.date(2026, 3, 2) <= first.date() and last.date() <= dt.date(2026, 3, 13)
+    samples = Sample.objects.filter(plan=saved_cards, source="feedback")
+    assert samples.filter(metric__key="csat").count() == sum(1 for f in FEEDBACK if f[0])
+    assert samples.filter(metric__key="nps").count() == sum(1 for f in FEEDBACK if f[1] is not None)
+    assert set(samples.values_list("observed_at", flat=True)) <= set(
+        answers.values_list("created_at", flat=True)
+    )
+
+    # Change control: every item the pilot raised or moved, with who and why.
+    log = ChangeControlEntry.objects.filter(plan=saved_cards).order_by("at", "pk")
+    assert [(e.action, e.source) for e in log] == [
+        ("created", "defect"),
+        ("created", "criterion"),
+        ("created", "feedback"),
+        ("created", "feedback"),
+        ("reprioritised", "feedback"),
+    ]
+    assert log[1].item.criterion.metric.key == "csat" and log[1].actor.email == po
+    assert (log[4].old_position, log[4].new_position) == (log[3].new_position, 1)
+    turned = answers.exclude(backlog_item=None)
+    assert turned.count() == 2
+    assert {f.backlog_item.kind for f in turned} == {"defect", "improvement"}
