@@ -245,6 +245,16 @@ def test_the_log_page_lists_who_when_why_and_the_status_now(client_for, plan, po
     assert "Done" in body
 
 
+def test_the_log_shows_times_in_the_plans_time_zone(client_for, plan, po):
+    PilotPlan.objects.filter(pk=plan.pk).update(time_zone="Asia/Tokyo")  # UTC+9, no DST
+    item = _raise(plan, po, Source.CRITERION, plan.exit_criteria.first().pk, title="Zone")
+    entry = ChangeControlEntry.objects.get(item=item)
+    at = dt.datetime(2026, 12, 7, 1, 57, tzinfo=dt.UTC)
+    ChangeControlEntry.objects.filter(pk=entry.pk).update(at=at)
+    body = client_for(po).get(f"/plans/{plan.pk}/change-control").content.decode()
+    assert "7 Dec 2026 10:57" in body and "7 Dec 2026 01:57" not in body
+
+
 def test_empty_log(client_for, plan, stakeholder):
     body = client_for(stakeholder).get(f"/plans/{plan.pk}/change-control").content.decode()
     assert 'data-testid="change-control-empty"' in body
