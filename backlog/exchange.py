@@ -24,12 +24,12 @@ from accounts.permissions import Perm, team_for_member
 from backlog.models import BacklogItem
 from backlog.services import is_counted_defect, last_position, next_number, team_backlog_lock
 from backlog.signals import defects_changed_send
+from core.csvfile import cell, csv_rows
 
 COLUMNS = ("reference", "title", "type", "severity", "status", "estimate", "plan", "origin")
 COLUMNS += ("description",)
 MAX_ROWS = 10_000
 MAX_ERRORS = 20
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -37,15 +37,6 @@ class ImportResult:
     created: int
     updated: int
     unchanged: int
-
-
-def _cell(value: object) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA) else text
-
-
-def _uncell(text: str) -> str:
-    return text[1:] if text.startswith("'") and text[1:2] in _FORMULA and text[1:] else text
 
 
 def backlog_csv(items: QuerySet[BacklogItem]) -> str:
@@ -56,15 +47,15 @@ def backlog_csv(items: QuerySet[BacklogItem]) -> str:
     for item in items.select_related("plan").order_by("position"):
         writer.writerow(
             [
-                _cell(item.reference),
-                _cell(item.title),
+                cell(item.reference),
+                cell(item.title),
                 item.kind,
                 item.severity,
                 item.status,
                 "" if item.estimate is None else item.estimate,
                 item.plan_id or "",
                 item.origin,
-                _cell(item.description),
+                cell(item.description),
             ]
         )
     return out.getvalue()
@@ -80,41 +71,11 @@ def _choice(value: str, choices: type, column: str) -> str:
     raise ValueError(f"{column}: “{value}” is not one of {allowed}.")
 
 
-def _parse(text: str) -> list[tuple[int, dict[str, str]]]:
-    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
-    header = next(reader, None)
-    if header is None or not any(cell.strip() for cell in header):
-        raise ValidationError({"file": ["The file is empty: line 1 must be the header."]})
-    columns = [cell.strip().lower() for cell in header]
-    problems = [
-        f"Unknown column “{c}”: use {', '.join(COLUMNS)}." for c in columns if c not in COLUMNS
-    ]
-    if "title" not in columns:
-        problems.append("The header has no “title” column.")
-    twice = sorted({c for c in columns if columns.count(c) > 1})
-    problems += [f"The column “{c}” appears twice." for c in twice]
-    if problems:
-        raise ValidationError({"file": problems})
-    rows = []
-    for record in reader:
-        if not any(cell.strip() for cell in record):
-            continue
-        if len(rows) == MAX_ROWS:
-            raise ValidationError({"file": [f"The file has more than {MAX_ROWS:,} items."]})
-        if len(record) > len(columns):
-            raise ValidationError(
-                {"file": [f"Line {reader.line_num}: more cells than the header has columns."]}
-            )
-        cells = {c: _uncell(v.strip()) for c, v in zip(columns, record, strict=False)}
-        rows.append((reader.line_num, cells))
-    return rows
-
-
 @transaction.atomic
 def backlog_csv_import(*, team_id: int, user: User, text: str) -> ImportResult:
     """Update the items whose reference the file names and add the others, all or nothing."""
     team, _role = team_for_member(user=user, team_id=team_id, perm=Perm.BACKLOG_EDIT)
-    rows = _parse(text)
+    rows = csv_rows(text, columns=COLUMNS, required=("title",), max_rows=MAX_ROWS, noun="items")
     team_backlog_lock(team.pk)
     existing = {item.reference: item for item in BacklogItem.objects.filter(team=team)}
     plans = set(team.plans.values_list("pk", flat=True))

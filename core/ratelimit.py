@@ -13,6 +13,7 @@ key throttle (``accounts.throttle``): a request never fails because the counter 
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -90,3 +91,38 @@ def rate_limits_reset(prefix: str) -> None:
             client.delete(*keys)
     except redis.RedisError:
         pass
+
+
+@dataclass(frozen=True)
+class LinkRefusal:
+    retry_after: int
+    per_address: bool  # refused by the one address's limit (else: the whole link's)
+
+    def words(self, what: str) -> str:
+        """ "Too many answers from your network in a short time. Please try again in about 5
+        minutes." for ``what`` = "answers"."""
+        minutes = max(1, round(self.retry_after / 60))
+        who = "from your network" if self.per_address else "through this link"
+        return (
+            f"Too many {what} {who} in a short time. Please try again in about "
+            f"{minutes} minute{'s' if minutes != 1 else ''}."
+        )
+
+
+def _digest(text: str) -> str:
+    # Counters are keyed by a hash: neither tokens nor addresses are written to Redis as such.
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def public_link_hit(
+    *, prefix: str, token: str, address: str, per_address: int, per_link: int, window: int
+) -> LinkRefusal | None:
+    """Count one use of a public link (feedback, enrolment) from ``address``: at most
+    ``per_address`` per address per link, and ``per_link`` from all addresses, per ``window``
+    seconds. The address is counted first, so one noisy sender cannot use up everyone's link."""
+    link = _digest(token)
+    address_limit = Limit(f"{prefix}:a:{link}:{_digest(address)}", per_address, window)
+    refusal = rate_limits_hit([address_limit, Limit(f"{prefix}:t:{link}", per_link, window)])
+    if refusal is None:
+        return None
+    return LinkRefusal(refusal.retry_after, per_address=refusal.limit is address_limit)

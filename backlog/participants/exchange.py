@@ -25,7 +25,7 @@ from django.utils.dateparse import parse_datetime
 
 from accounts.models import User
 from accounts.permissions import Perm
-from backlog.exchange import MAX_ERRORS, _cell, _uncell
+from backlog.exchange import MAX_ERRORS
 from backlog.models import DIMENSIONS, Participant
 from backlog.participants.fit import cohort_fit_refresh, participants_lock
 from backlog.participants.services import (
@@ -34,6 +34,7 @@ from backlog.participants.services import (
     plan_segment_values,
     segments_clean,
 )
+from core.csvfile import cell, csv_rows
 from pilots.access import plan_for_user
 from pilots.editable import plan_require_editable
 
@@ -64,46 +65,13 @@ def participants_csv(participants: QuerySet[Participant]) -> str:
     for p in participants.order_by("created_at", "pk"):
         writer.writerow(
             [
-                _cell(p.name), _cell(p.email), _cell(p.external_ref),
-                *(_cell(getattr(p, d)) for d in DIMENSIONS),
+                cell(p.name), cell(p.email), cell(p.external_ref),
+                *(cell(getattr(p, d)) for d in DIMENSIONS),
                 p.status, _time(p.withdrawn_at), "yes" if p.has_consent else "no",
-                p.consent_method, _time(p.consent_given_at), _cell(p.consent_text),
+                p.consent_method, _time(p.consent_given_at), cell(p.consent_text),
             ]
         )  # fmt: skip
     return out.getvalue()
-
-
-def _parse(text: str) -> list[tuple[int, dict[str, str]]]:
-    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
-    header = next(reader, None)
-    if header is None or not any(cell.strip() for cell in header):
-        raise ValidationError({"file": ["The file is empty: line 1 must be the header."]})
-    columns = [cell.strip().lower() for cell in header]
-    problems = [
-        f"Unknown column “{c}”: use {', '.join(COLUMNS)}." for c in columns if c not in COLUMNS
-    ]
-    problems += [
-        f"The column “{c}” appears twice." for c in sorted(set(columns)) if columns.count(c) > 1
-    ]
-    if problems:
-        raise ValidationError({"file": problems})
-    rows = []
-    for record in reader:
-        if not any(cell.strip() for cell in record):
-            continue
-        if len(rows) == MAX_ROWS:
-            raise ValidationError({"file": [f"The file has more than {MAX_ROWS:,} participants."]})
-        if len(record) > len(columns):
-            raise ValidationError(
-                {"file": [f"Line {reader.line_num}: more cells than the header has columns."]}
-            )
-        rows.append(
-            (
-                reader.line_num,
-                {c: _uncell(v.strip()) for c, v in zip(columns, record, strict=False)},
-            )
-        )
-    return rows
 
 
 def _when(text: str, column: str) -> dt.datetime | None:
@@ -168,7 +136,7 @@ def participants_csv_import(*, plan_id: int, user: User, text: str) -> ImportRes
     """Add the file's participants the plan does not have yet, all or nothing."""
     plan = plan_for_user(user=user, plan_id=plan_id, perm=Perm.PARTICIPANTS_MANAGE)
     plan_require_editable(plan)
-    rows = _parse(text)
+    rows = csv_rows(text, columns=COLUMNS, max_rows=MAX_ROWS, noun="participants")
     participants_lock(plan.pk)
     allowed = plan_segment_values(plan.pk)
     known = Participant.objects.filter(plan=plan).values_list("email", "external_ref")

@@ -16,7 +16,6 @@ Which plans accept what:
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from collections.abc import Mapping
 from typing import Any
@@ -32,7 +31,7 @@ from accounts.permissions import Perm
 from backlog.models import DIMENSIONS, PERSONAL_FIELDS, EnrolmentLink, Participant
 from backlog.participants.fit import cohort_fit_refresh, participants_lock
 from core.exceptions import Conflict, PreconditionFailed, ServiceError
-from core.ratelimit import Limit, rate_limits_hit
+from core.ratelimit import LinkRefusal, public_link_hit
 from pilots.access import plan_for_user
 from pilots.editable import plan_require_editable
 from pilots.models import CohortSegment, PilotPlan
@@ -298,19 +297,9 @@ class EnrolRateLimited(ServiceError):
 
     status_code = 429
 
-    def __init__(self, retry_after: int, *, per_address: bool):
-        minutes = max(1, round(retry_after / 60))
-        who = "from your network" if per_address else "through this link"
-        super().__init__(
-            f"Too many sign-ups {who} in a short time. Please try again in about "
-            f"{minutes} minute{'s' if minutes != 1 else ''}."
-        )
-        self.retry_after = retry_after
-
-
-def _digest(text: str) -> str:
-    # Counters are keyed by a hash: neither tokens nor addresses are written to Redis as such.
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    def __init__(self, refusal: LinkRefusal):
+        super().__init__(refusal.words("sign-ups"))
+        self.retry_after = refusal.retry_after
 
 
 def participant_enrol_rate_check(*, token: str, address: str) -> None:
@@ -318,15 +307,16 @@ def participant_enrol_rate_check(*, token: str, address: str) -> None:
     ``ENROL_RATE_PER_ADDRESS`` per address per link or ``ENROL_RATE_PER_LINK`` per link within
     ``ENROL_RATE_WINDOW`` seconds. A public form without login must not let one client fill a
     cohort with made-up people, or probe it for e-mail addresses at speed."""
-    prefix, window = settings.ENROL_RATE_PREFIX, settings.ENROL_RATE_WINDOW
-    link = _digest(token)
-    per_address = Limit(
-        f"{prefix}:a:{link}:{_digest(address)}", settings.ENROL_RATE_PER_ADDRESS, window
+    refusal = public_link_hit(
+        prefix=settings.ENROL_RATE_PREFIX,
+        token=token,
+        address=address,
+        per_address=settings.ENROL_RATE_PER_ADDRESS,
+        per_link=settings.ENROL_RATE_PER_LINK,
+        window=settings.ENROL_RATE_WINDOW,
     )
-    per_link = Limit(f"{prefix}:l:{link}", settings.ENROL_RATE_PER_LINK, window)
-    refusal = rate_limits_hit([per_address, per_link])
     if refusal is not None:
-        raise EnrolRateLimited(refusal.retry_after, per_address=refusal.limit is per_address)
+        raise EnrolRateLimited(refusal)
 
 
 @transaction.atomic

@@ -25,7 +25,6 @@ link and per link, in Redis (``core.ratelimit``).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,7 +37,7 @@ from backlog.selectors_feedback import feedback_token_find
 from backlog.services_feedback import feedback_clean, feedback_store
 from catalogue.models import MetricDefinition
 from core.exceptions import ServiceError
-from core.ratelimit import Limit, Refusal, rate_limits_hit
+from core.ratelimit import LinkRefusal, public_link_hit
 from metrics.ingest import IngestRejected, samples_ingest
 from pilots.models import PilotPlan
 
@@ -62,13 +61,8 @@ class FeedbackLinkClosed(ServiceError):
 class FeedbackRateLimited(ServiceError):
     status_code = 429
 
-    def __init__(self, refusal: Refusal, *, per_address: bool):
-        minutes = max(1, round(refusal.retry_after / 60))
-        who = "from your network" if per_address else "through this link"
-        super().__init__(
-            f"Too many answers {who} in a short time. Please try again in about "
-            f"{minutes} minute{'s' if minutes != 1 else ''}."
-        )
+    def __init__(self, refusal: LinkRefusal):
+        super().__init__(refusal.words("answers"))
         self.retry_after = refusal.retry_after
 
 
@@ -89,24 +83,20 @@ def feedback_link_open(token: str) -> FeedbackToken:
     return found
 
 
-def _digest(text: str) -> str:
-    # Counters are keyed by a hash: neither tokens nor addresses are written to Redis as such.
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
 def feedback_rate_check(*, token: str, address: str) -> None:
     """Count one submission from ``address`` through ``token``; ``FeedbackRateLimited`` (429,
     with the seconds to wait) beyond ``FEEDBACK_RATE_PER_ADDRESS`` per address per link or
     ``FEEDBACK_RATE_PER_TOKEN`` per link within ``FEEDBACK_RATE_WINDOW`` seconds."""
-    prefix, window = settings.FEEDBACK_RATE_PREFIX, settings.FEEDBACK_RATE_WINDOW
-    link = _digest(token)
-    per_address = Limit(
-        f"{prefix}:a:{link}:{_digest(address)}", settings.FEEDBACK_RATE_PER_ADDRESS, window
+    refusal = public_link_hit(
+        prefix=settings.FEEDBACK_RATE_PREFIX,
+        token=token,
+        address=address,
+        per_address=settings.FEEDBACK_RATE_PER_ADDRESS,
+        per_link=settings.FEEDBACK_RATE_PER_TOKEN,
+        window=settings.FEEDBACK_RATE_WINDOW,
     )
-    per_token = Limit(f"{prefix}:t:{link}", settings.FEEDBACK_RATE_PER_TOKEN, window)
-    refusal = rate_limits_hit([per_address, per_token])
     if refusal is not None:
-        raise FeedbackRateLimited(refusal, per_address=refusal.limit is per_address)
+        raise FeedbackRateLimited(refusal)
 
 
 def _metric_keys(plan: PilotPlan) -> set[str]:
