@@ -36,6 +36,7 @@ from backlog.services import (
     backlog_item_update,
     backlog_items_status_set,
 )
+from core.csvfile import upload_text
 from core.http import UNPROCESSABLE
 from pilots.models import PilotPlan
 
@@ -287,10 +288,8 @@ def backlog_import(request: AuthedHtmxRequest, team_id: int) -> HttpResponse:
         errors = ["Choose a CSV file to import."]
     else:
         try:
-            text = form.cleaned_data["file"].read().decode("utf-8-sig")
+            text = upload_text(form.cleaned_data["file"])
             result = backlog_csv_import(team_id=team.pk, user=request.user, text=text)
-        except UnicodeDecodeError:
-            errors = ["The file is not UTF-8 text."]
         except ValidationError as error:
             errors = error.messages
     if errors:

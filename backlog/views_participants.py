@@ -44,6 +44,7 @@ from backlog.participants.services import (
     participant_withdraw,
     plan_segment_values,
 )
+from core.csvfile import upload_text
 from core.exceptions import Conflict
 from core.http import UNPROCESSABLE
 from pilots.access import plan_for_user
@@ -175,10 +176,8 @@ def participant_import(request: AuthedHtmxRequest, plan_id: int) -> HttpResponse
         errors = ["Choose a CSV file to import."]
     else:
         try:
-            text = form.cleaned_data["file"].read().decode("utf-8-sig")
+            text = upload_text(form.cleaned_data["file"])
             result = participants_csv_import(plan_id=plan.pk, user=request.user, text=text)
-        except UnicodeDecodeError:
-            errors = ["The file is not UTF-8 text."]
         except ValidationError as error:
             errors = error.messages
     if errors:

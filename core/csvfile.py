@@ -5,13 +5,16 @@
 - ``csv_rows``: the header checked against the known columns (unknown, missing or repeated
   columns are all listed at once), blank lines skipped, a row bound, and each row as
   ``(line number, {column: text})`` for the caller's own checks, which name the line.
+- ``upload_text`` / ``csv_body_text``: the text of an uploaded file (HTML form) or of an API
+  body (``text/csv`` or a multipart ``file``), with one error on ``file`` when it is not UTF-8.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from django.core.exceptions import ValidationError
 
@@ -66,3 +69,21 @@ def csv_rows(
             (reader.line_num, {c: uncell(v.strip()) for c, v in zip(names, record, strict=False)})
         )
     return rows
+
+
+def upload_text(upload: Any) -> str:
+    """An uploaded file's text (UTF-8, a leading byte-order mark dropped); ``ValidationError``
+    on ``file`` when it is not UTF-8."""
+    try:
+        return upload.read().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValidationError({"file": ["The file is not UTF-8 text."]}) from None
+
+
+def csv_body_text(data: str | Mapping[str, Any]) -> str:
+    """The CSV an API request sent: a ``text/csv`` body (already text) or a multipart ``file``."""
+    if isinstance(data, str):
+        return data
+    if "file" in data:
+        return upload_text(data["file"])
+    raise ValidationError({"file": ["Send CSV as text/csv or a file upload."]})

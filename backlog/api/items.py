@@ -42,6 +42,7 @@ from backlog.services import (
 )
 from core.api import FORBIDDEN, INVALID, NOT_FOUND
 from core.api_preconditions import IF_MATCH, etag_header, if_match_versions, with_etag
+from core.csvfile import csv_body_text
 from core.limits import SafeJSONParser
 from core.pagination import PAGE_PARAMETER, paginate, paginated
 from pilots.models import PilotPlan
@@ -315,15 +316,7 @@ def backlog_export(request: Request, team_id: int) -> HttpResponse:
 @parser_classes([CsvParser, MultiPartParser, SafeJSONParser])
 def backlog_import(request: Request, team_id: int) -> Response:
     team_id = _team_id(request, team_id)
-    if isinstance(request.data, str):
-        text = request.data
-    elif "file" in request.data:
-        try:
-            text = request.data["file"].read().decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise serializers.ValidationError({"file": ["The file is not UTF-8 text."]}) from None
-    else:
-        raise serializers.ValidationError({"file": ["Send CSV as text/csv or a file upload."]})
+    text = csv_body_text(request.data)
     result = backlog_csv_import(team_id=team_id, user=_user(request), text=text)
     return Response(BacklogImportOutputSerializer(result).data)
 

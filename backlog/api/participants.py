@@ -48,6 +48,7 @@ from backlog.participants.services import (
 )
 from core.api import FORBIDDEN, INVALID, NOT_FOUND, PRECONDITION_REQUIRED
 from core.api_preconditions import IF_MATCH, etag_header, if_match_versions, with_etag
+from core.csvfile import csv_body_text
 from core.limits import SafeJSONParser
 from core.pagination import PAGE_PARAMETER, paginate, paginated
 from pilots.access import plan_for_user
@@ -295,15 +296,7 @@ def participant_export_api(request: Request, plan_id: int) -> HttpResponse:
 @parser_classes([CsvParser, MultiPartParser, SafeJSONParser])
 def participant_import_api(request: Request, plan_id: int) -> Response:
     plan = _plan(request, plan_id, Perm.PARTICIPANTS_MANAGE)
-    if isinstance(request.data, str):
-        text = request.data
-    elif "file" in request.data:
-        try:
-            text = request.data["file"].read().decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise serializers.ValidationError({"file": ["The file is not UTF-8 text."]}) from None
-    else:
-        raise serializers.ValidationError({"file": ["Send CSV as text/csv or a file upload."]})
+    text = csv_body_text(request.data)
     result = participants_csv_import(plan_id=plan.pk, user=_user(request), text=text)
     return Response(ImportOutputSerializer(result).data)
 
