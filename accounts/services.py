@@ -84,16 +84,18 @@ def membership_set(*, team: Team, user: User, role: str) -> Membership:
 
 
 def notify(
-    *, users: Iterable[User], kind: str, message: str, url: str = "", exclude: User | None = None
+    *, users: Iterable[User], kind: str, message: str, actor: User | None, url: str = ""
 ) -> list[Notification]:
-    """Notify each of ``users`` once (in-app, and by e-mail for those who want it).
+    """Notify each of ``users`` once (in-app, and by e-mail for those who want it), except the
+    ``actor`` whose action this tells of: nobody is told of what they did themselves. Every
+    caller names the actor (None for the tick's own findings), so none can forget it.
 
     E-mail goes out from the worker after the surrounding transaction commits, so a rolled-back
     change never sends mail and a slow mail server never slows the request. The notification
     records the e-mail it owes (``pending``), so one whose message the broker never took is
     still sent, by the tick's ``notification_emails_sweep``.
     """
-    recipients = {u.pk: u for u in users if u is not None and (exclude is None or u != exclude)}
+    recipients = {u.pk: u for u in users if u is not None and u != actor}
     notifications = Notification.objects.bulk_create(
         [
             Notification(

@@ -961,6 +961,7 @@ def _announce(opened: list[tuple[TriggerEpisode, RollbackTrigger]]) -> None:
             kind=Notification.Kind.TRIGGER_FIRED,
             message=message,
             url=plan_url(plan.pk),
+            actor=None,
         )
         episode.trigger = trigger
         episode.plan = plan

@@ -420,7 +420,7 @@ def _announce(
     notify(
         users=[*members, *guests],
         kind=Notification.Kind.DECISION_MADE,
-        exclude=record.recorded_by,
+        actor=record.recorded_by,
         url=reverse("decisions:decision", args=[plan.pk]),
         message=message,
     )

@@ -306,7 +306,13 @@ def _remind_one(review: PostPilotReview, *, now: dt.datetime, holidays: frozense
         )
     else:
         return 0
-    notify(users=_recipients(plan), kind=Notification.Kind.REVIEW_DUE, message=message, url=url)
+    notify(
+        users=_recipients(plan),
+        kind=Notification.Kind.REVIEW_DUE,
+        message=message,
+        url=url,
+        actor=None,
+    )
     return 1
 
 

@@ -151,7 +151,7 @@ def _tell_team(plan: PilotPlan, run: RollbackRun, user: User) -> None:
         kind=Notification.Kind.ROLLBACK_STARTED,
         message=f"{kind} of “{plan.title}” started by {user.display_name} {why}.",
         url=rollback_url(plan.pk),
-        exclude=user,
+        actor=user,
     )
 
 
@@ -474,7 +474,7 @@ def rollback_end(*, run: RollbackRun, user: User) -> RollbackRun:
         kind=Notification.Kind.ROLLBACK_STARTED,
         message=f"The rollback of “{plan.title}” was ended by {user.display_name}.{outcome}",
         url=rollback_url(plan.pk),
-        exclude=user,
+        actor=user,
     )
     return run
 

@@ -301,7 +301,7 @@ def _announce(plan: PilotPlan, step: Transition, actor: User) -> None:
     notify(
         users=[m.user for m in members],
         kind=kind,
-        exclude=actor,
+        actor=actor,
         url=reverse("pilots:plan_detail", args=[plan.pk]),
         message=message.format(
             actor=actor.display_name, title=plan.title, decision=plan.get_decision_display()

@@ -241,4 +241,5 @@ def signoffs_void(*, plan: PilotPlan, kinds: list[str], user: User, reason: str)
                 f"voided: {reason} Please review it again."
             ),
             url=url,
+            actor=user,
         )

@@ -89,7 +89,7 @@ def sweep(django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
 
 def _lost(user: User, message: str = "Rollback trigger fired") -> Notification:
     """A notification whose e-mail message never reached the worker (no commit callback ran)."""
-    (note,) = notify(users=[user], kind=KIND, message=message, url="/plans/7/")
+    (note,) = notify(users=[user], kind=KIND, message=message, url="/plans/7/", actor=None)
     return note
 
 
@@ -106,7 +106,7 @@ def test_notify_records_the_email_each_person_is_owed(po, sm):
     User.objects.filter(pk=sm.pk).update(email_notifications=False)
     sm.refresh_from_db()
 
-    notes = {n.user_id: n for n in notify(users=[po, sm], kind=KIND, message="Fired")}
+    notes = {n.user_id: n for n in notify(users=[po, sm], kind=KIND, message="Fired", actor=None)}
 
     assert _state(notes[po.pk]) == (State.PENDING, 0, False)
     assert _state(notes[sm.pk]) == (State.NONE, 0, False)
@@ -264,7 +264,9 @@ def test_an_email_queued_while_redis_is_down_is_sent_once_when_it_is_back(
     broker.stop()
     started = time.monotonic()
     with transaction.atomic():
-        (note,) = notify(users=[po], kind=KIND, message="Rollback trigger fired", url="/plans/7/")
+        (note,) = notify(
+            users=[po], kind=KIND, message="Rollback trigger fired", url="/plans/7/", actor=None
+        )
     assert time.monotonic() - started < 5  # the commit did not wait on the stopped broker
 
     # The notification is there, its e-mail is owed and was not sent.

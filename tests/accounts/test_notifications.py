@@ -23,7 +23,9 @@ KIND = Notification.Kind.REVIEW_REQUESTED
 def _notify(user: User, n: int = 1, url: str = "/plans/") -> list[Notification]:
     made = []
     for i in range(n):
-        made += notify(users=[user], kind=KIND, message=f"Please review plan {i}", url=url)
+        made += notify(
+            users=[user], kind=KIND, message=f"Please review plan {i}", url=url, actor=None
+        )
     return made
 
 
@@ -73,7 +75,7 @@ def test_page_lists_only_own_notifications_newest_first_unread_highlighted(
     Notification.objects.filter(pk=older.pk).update(
         created_at=timezone.now() - dt.timedelta(hours=1), read_at=timezone.now()
     )
-    notify(users=[sm], kind=KIND, message="Not for the PO")
+    notify(users=[sm], kind=KIND, message="Not for the PO", actor=None)
     client = client_for(po)
     client.get("/notifications/")
 
@@ -187,7 +189,7 @@ def locmem_mail(settings):
 
 
 def test_one_email_per_notification(po, sm, locmem_mail, settings):
-    notes = notify(users=[po, sm], kind=KIND, message="Please review", url="/plans/1/")
+    notes = notify(users=[po, sm], kind=KIND, message="Please review", url="/plans/1/", actor=None)
 
     sent = notification_emails_send(notification_ids=[n.pk for n in notes])
 
@@ -218,7 +220,7 @@ def test_users_who_turned_email_off_get_none(
     sm.refresh_from_db()
 
     with django_capture_on_commit_callbacks(execute=True):
-        notes = notify(users=[po, sm], kind=KIND, message="Please review")
+        notes = notify(users=[po, sm], kind=KIND, message="Please review", actor=None)
 
     # What notify() published to the (test's own, real) broker.
     client = broker.client()

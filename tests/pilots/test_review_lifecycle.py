@@ -163,6 +163,16 @@ def test_editing_covered_content_voids_exactly_the_covering_signoffs_and_tells_t
     assert plan.title in note.message
 
 
+def test_nobody_is_told_that_their_own_edit_voided_their_own_signoff(plan, po, sm):
+    plan_transition(plan=plan, action="submit", user=po, **OVERRIDE)
+    signoff_create(plan=plan, kind="business", user=po)
+
+    section_edit(plan, "cohort", po, feedback_channel="#pilot-cards")
+
+    assert SignOff.objects.get(kind="business").voided_by == po
+    assert not Notification.objects.filter(kind=Notification.Kind.SIGN_OFF_VOIDED).exists()
+
+
 def test_an_edit_of_uncovered_content_voids_nothing(plan, po, sm):
     plan_transition(plan=plan, action="submit", user=po, **OVERRIDE)
     signoff_create(plan=plan, kind="readiness", user=sm)
