@@ -176,6 +176,10 @@ def cmd_test(args: argparse.Namespace, env: dict[str, str]) -> int:
     # must not decide the result.
     if env.get("CI", "").lower() == "true" and "--create-db" not in rest:
         rest.append("--create-db")
+    # pytest-django prefers the environment's DJANGO_SETTINGS_MODULE (set to the production
+    # settings for run/exec below) over pyproject.toml's: name the test settings here, or every
+    # role fixture pays the production password hasher (~0.3 s a user).
+    env = {**env, "DJANGO_SETTINGS_MODULE": "pilotplan.settings_test"}
     result = subprocess.run([PYTHON, "-m", "pytest", *rest], cwd=ROOT, env=env)
     return result.returncode
 

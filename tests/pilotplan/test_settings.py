@@ -313,3 +313,12 @@ def test_envurl_refuses_a_missing_value_without_default(monkeypatch, raw):
 
     with pytest.raises(ImproperlyConfigured, match="PILOTPLAN_TEST_URL is required"):
         envurl("PILOTPLAN_TEST_URL", None, schemes=("redis",))
+
+
+def test_the_suite_runs_on_the_test_settings_with_a_cheap_password_hash() -> None:
+    """``make test`` (scripts/dev.py) must not leave the production settings in effect: every role
+    fixture sets a password, and the production hasher costs ~0.3 s each."""
+    from django.contrib.auth.hashers import get_hasher
+
+    assert os.environ["DJANGO_SETTINGS_MODULE"] == "pilotplan.settings_test"
+    assert get_hasher().algorithm == "md5"
