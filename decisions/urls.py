@@ -1,4 +1,11 @@
-from decisions import views, views_decision, views_feedback, views_review, views_rollback
+from decisions import (
+    views,
+    views_decision,
+    views_feedback,
+    views_my_work,
+    views_review,
+    views_rollback,
+)
 
 app_name = "decisions"
 
@@ -8,4 +15,5 @@ urlpatterns = [
     *views_rollback.urlpatterns,
     *views_review.urlpatterns,
     *views_feedback.urlpatterns,
+    *views_my_work.urlpatterns,
 ]

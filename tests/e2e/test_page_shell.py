@@ -90,6 +90,7 @@ def shell(team, po, sm, developer, devops, stakeholder) -> Shell:
         ("remove a row", at("pilots:row_remove", plan.pk, "scope-items", scope_item.pk)),
         ("section edit", at("pilots:section_edit", plan.pk, "cohort")),
         ("portfolio", at("decisions:portfolio")),
+        ("my work", at("decisions:my_work")),
         ("holidays", at("pilots:team_holidays", team.pk)),
         ("teams", at("accounts:team_list")),
         ("api keys", at("accounts:api_key_list", team.pk)),
@@ -209,7 +210,7 @@ def test_the_phone_menu_opens_to_every_destination_and_log_out(browser, live_ser
         expect(links.get_by_role("link", name="Portfolio")).to_be_hidden()
 
         page.get_by_test_id("nav-toggle").click()
-        for name in ("Home", "Pilots", "Portfolio", "Teams", "API"):
+        for name in ("Home", "My work", "Pilots", "Portfolio", "Teams", "API"):
             expect(links.get_by_role("link", name=name, exact=True)).to_be_visible()
         expect(page.get_by_test_id("bell")).to_be_visible()
         expect(page.get_by_test_id("logout")).to_be_visible()
@@ -235,11 +236,13 @@ def test_on_a_desktop_the_navigation_is_all_in_the_bar(browser, live_server, po)
         _log_in(page, live_server.url, po)
         expect(page.get_by_test_id("nav-toggle")).to_be_hidden()
         bar = page.get_by_role("navigation", name="Main")
-        for name in ("Home", "Pilots", "Portfolio", "Teams", "API"):
+        for name in ("Home", "My work", "Pilots", "Portfolio", "Teams", "API"):
             expect(bar.get_by_role("link", name=name, exact=True)).to_be_visible()
         expect(bar.get_by_role("link", name="Home", exact=True)).to_have_attribute(
             "aria-current", "page"
         )
+        # The home page loads what waits for the person on top (HTMX, after the page).
+        expect(page.get_by_test_id("my-work-summary")).to_be_visible()
         expect(page.get_by_test_id("bell")).to_be_visible()
         expect(page.get_by_test_id("logout")).to_be_visible()
     finally:
