@@ -104,6 +104,11 @@ def shell(team, po, sm, developer, devops, stakeholder) -> Shell:
         ("checks", at("metrics:checks", plan.pk)),
         ("alerts", at("metrics:alerts", plan.pk)),
         ("sample upload", at("metrics:sample_upload", plan.pk)),
+        ("backlog", at("backlog:backlog", team.pk)),
+        ("participants", at("backlog:participants", plan.pk)),
+        ("feedback", at("backlog:feedback", plan.pk)),
+        ("change control", at("backlog:change_control", plan.pk)),
+        ("rollback", at("decisions:rollback", plan.pk)),
     ]
     return Shell(plan=plan, draft=draft, key=key, pages=pages)
 
@@ -287,3 +292,28 @@ def test_times_on_the_plan_pages_carry_the_zone(browser, live_server, po, shell)
         expect(fired).to_have_text(re.compile(r"\d\d:\d\d CES?T$"))
     finally:
         context.close()
+
+
+def test_no_page_has_a_serious_accessibility_violation(browser, live_server, po, shell):
+    """axe-core (the engine of the browsers' accessibility audits) on every page, after HTMX has
+    loaded its panels: no violation of impact serious or critical."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    axe = Axe()
+    context = browser.new_context(viewport=DESKTOP)
+    context.set_default_timeout(15_000)
+    failures: list[str] = []
+    try:
+        page = context.new_page()
+        _log_in(page, live_server.url, po)
+        for name, path in shell.pages:
+            page.goto(live_server.url + path)
+            page.wait_for_load_state("networkidle")
+            results = axe.run(page).response
+            for violation in results["violations"]:
+                if violation["impact"] in ("serious", "critical"):
+                    targets = [n["target"] for n in violation["nodes"][:3]]
+                    failures.append(f"{name}: {violation['id']} ({violation['impact']}) {targets}")
+    finally:
+        context.close()
+    assert failures == [], "\n".join(failures)
