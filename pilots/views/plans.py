@@ -295,6 +295,30 @@ def plan_health_panel(request: AuthedHtmxRequest, plan_id: int) -> HttpResponse:
     return TemplateResponse(request, "pilots/_health.html", context)
 
 
+# The plan pages' tabs (components/_plan_tabs.html): which one the reloaded header marks current.
+PLAN_TABS = frozenset(
+    {"plan", "review", "monitoring", "checks", "decision", "participants", "feedback", "alerts",
+     "guests", "rollback"}
+)  # fmt: skip
+
+
+@login_required
+@require_http_methods(["GET"])
+def plan_head(request: AuthedHtmxRequest, plan_id: int) -> HttpResponse:
+    """The plan's header alone (title, state, dates, next action, tabs): every plan page's header
+    reloads itself after an edit or a lifecycle step (``planChanged``), so the state it shows is
+    never older than the page's panels. ``?active=<tab>&access=1`` as the page included it."""
+    plan = plan_for_user(user=request.user, plan_id=plan_id)
+    active = request.GET.get("active", "")
+    context = {
+        "plan": plan,
+        "active": active if active in PLAN_TABS else "",
+        "show_access": request.GET.get("access") == "1",
+        "can_edit": can_edit(plan),
+    }
+    return TemplateResponse(request, "pilots/_plan_header.html", context)
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def section(request: AuthedHtmxRequest, plan_id: int, key: str) -> HttpResponse:
@@ -423,6 +447,7 @@ urlpatterns = [
     path("new", plan_new, name="plan_new"),
     path("<int:plan_id>/", plan_detail, name="plan_detail"),
     path("<int:plan_id>/health", plan_health_panel, name="plan_health"),
+    path("<int:plan_id>/head", plan_head, name="plan_head"),
     path(
         "<int:plan_id>/sections/environment/compliance",
         environment_compliance,

@@ -74,6 +74,8 @@ def test_three_people_take_a_plan_from_draft_to_running(
     submit.get_by_label("Reason for the reviewers").fill("Ready for review; on-call comes next.")
     lifecycle.get_by_role("button", name="Submit for review").click()
     expect(lifecycle.get_by_test_id("lifecycle-state")).to_have_text("In review")
+    # The header under the title follows without a reload (it listens for planChanged).
+    expect(page.locator("#plan-head .page-heading .chip-state")).to_have_text("In review")
     expect(page.get_by_test_id("timeline")).to_contain_text("Draft → In review")
 
     # Approving now is refused, and the page says exactly why.

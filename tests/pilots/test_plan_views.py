@@ -171,10 +171,31 @@ def test_stakeholders_read_the_page_without_edit_controls(client_for, stakeholde
     assert "US-145" in body
 
 
+def test_the_header_reloads_itself_with_the_current_state_after_any_change(
+    client_for, po, stakeholder, plan, django_assert_num_queries
+):
+    page = client_for(po).get(url("plan_detail", plan.pk)).content.decode()
+    assert f'hx-get="{url("plan_head", plan.pk)}?active=plan&amp;access=1"' in page
+    PilotPlan.objects.filter(pk=plan.pk).update(status=PilotPlan.Status.IN_REVIEW)
+
+    client = client_for(po)
+    client.get(url("plan_head", plan.pk))  # the session, as every later request has it
+    with django_assert_num_queries(4):  # session, user, plan, role
+        head = client.get(url("plan_head", plan.pk) + "?active=review").content.decode()
+    assert 'data-value="in_review"' in head and "Review and sign off…" in head
+    assert '<a href="/plans/%d/review" aria-current="page">' % plan.pk in head
+    assert 'data-testid="read-only"' not in head
+    unknown_tab = client.get(url("plan_head", plan.pk) + "?active=evil").content.decode()
+    assert 'aria-current="page"' not in unknown_tab.split('data-testid="plan-tabs"')[1]
+    reader = client_for(stakeholder).get(url("plan_head", plan.pk) + "?access=1").content.decode()
+    assert 'data-testid="read-only"' in reader and "Review and sign off…" not in reader
+
+
 def test_outsiders_get_404_and_anonymous_users_the_login_page(client, client_for, outsider, plan):
     gets = [
         url("plan_detail", plan.pk),
         url("plan_health", plan.pk),
+        url("plan_head", plan.pk),
         url("section", plan.pk, "cohort"),
         url("section_edit", plan.pk, "cohort"),
     ]
