@@ -838,44 +838,63 @@ _HOUR_MAY_BREACH = comparators.sql_range_case(
     threshold="t.threshold",
 )
 _RUNS_SQL = f"""
-SELECT t.trigger_id, r.first, r.last, r.value
-FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bool[], %s::text[], %s::float8[],
-            %s::int[], %s::timestamptz[], %s::timestamptz[])
-     AS t(trigger_id, plan_id, metric_id, is_count, comparator, threshold, minutes, since, newest)
-CROSS JOIN LATERAL (
-    SELECT min(bucket) AS first, max(bucket) AS last,
-           (array_agg(value ORDER BY bucket DESC))[1] AS value
+WITH t AS MATERIALIZED (
+    SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bool[], %s::text[],
+                         %s::float8[], %s::int[], %s::timestamptz[], %s::timestamptz[])
+         AS t(trigger_id, plan_id, metric_id, is_count, comparator, threshold, minutes, since,
+              newest)
+), hours AS (
+    -- Only the hours that may hold a breaching minute of one of their metric's triggers: a
+    -- minute's mean lies between its hour's minimum and maximum; a count's minute sum (counts
+    -- are never negative) between the hour's minimum and its sum. Each hour once, however many
+    -- triggers of its metric ask for it.
+    SELECT DISTINCT t.plan_id, t.metric_id, h.bucket
+    FROM t
+    CROSS JOIN LATERAL (
+        -- (The row comparison, which only the (plan, metric, bucket) key can serve, keeps the
+        -- planner from hashing the whole table against the few triggers.)
+        SELECT h.bucket FROM metrics_hourrollup h
+        WHERE (h.plan_id, h.metric_id, h.bucket)
+              >= (t.plan_id, t.metric_id, date_trunc('hour', t.since, 'UTC'))
+          AND h.plan_id = t.plan_id AND h.metric_id = t.metric_id
+          AND h.bucket >= date_trunc('hour', t.since, 'UTC') AND h.bucket <= t.newest
+          AND {_HOUR_MAY_BREACH}
+    ) h
+), minutes AS MATERIALIZED (
+    -- Their minutes: the samples grouped by minute, one range of the samples' natural-key index
+    -- per hour, read once for all the triggers of the metric.
+    SELECT h.plan_id, h.metric_id, m.bucket, m.count, m.sum
+    FROM hours h
+    CROSS JOIN LATERAL (
+        SELECT date_trunc('minute', s.observed_at, 'UTC') AS bucket, count(*) AS count,
+               sum(s.value) AS sum
+        FROM metrics_sample s
+        WHERE s.plan_id = h.plan_id AND s.metric_id = h.metric_id
+          AND s.observed_at >= h.bucket AND s.observed_at < h.bucket + interval '1 hour'
+        GROUP BY 1
+    ) m
+)
+-- Each trigger's first run of at least D consecutive breaching minutes. Consecutive breaching
+-- minutes share an island: bucket minus its rank is constant. A minute of an hour that could not
+-- breach for this trigger (another trigger of the metric asked for the hour) does not breach it
+-- either, so the comparison leaves it out.
+SELECT DISTINCT ON (trigger_id) trigger_id, min(bucket) AS first, max(bucket) AS last,
+       (array_agg(value ORDER BY bucket DESC))[1] AS value
+FROM (
+    SELECT trigger_id, minutes, bucket, value,
+           bucket - (row_number() OVER (PARTITION BY trigger_id ORDER BY bucket))
+                    * interval '1 minute' AS island
     FROM (
-        -- Consecutive breaching minutes share an island: bucket minus its rank is constant.
-        SELECT bucket, value,
-               bucket - (row_number() OVER (ORDER BY bucket)) * interval '1 minute' AS island
-        FROM (
-            -- Only the minutes of hours that may hold a breaching minute: a minute's mean lies
-            -- between its hour's minimum and maximum; a count's minute sum (counts are never
-            -- negative) between the hour's minimum and its sum. A minute is its samples grouped
-            -- (one range of the samples' natural-key index per candidate hour).
-            SELECT m.bucket, CASE WHEN t.is_count THEN m.sum ELSE m.sum / m.count END AS value
-            FROM metrics_hourrollup h
-            CROSS JOIN LATERAL (
-                SELECT date_trunc('minute', s.observed_at, 'UTC') AS bucket, count(*) AS count,
-                       sum(s.value) AS sum
-                FROM metrics_sample s
-                WHERE s.plan_id = t.plan_id AND s.metric_id = t.metric_id
-                  AND s.observed_at >= h.bucket AND s.observed_at < h.bucket + interval '1 hour'
-                GROUP BY 1
-            ) m
-            WHERE h.plan_id = t.plan_id AND h.metric_id = t.metric_id
-              AND h.bucket >= date_trunc('hour', t.since, 'UTC') AND h.bucket <= t.newest
-              AND m.bucket >= t.since AND m.bucket <= t.newest
-              AND {_HOUR_MAY_BREACH}
-        ) minutes
-        WHERE {comparators.sql_case(code="t.comparator", value="value", threshold="t.threshold")}
-    ) marked
-    GROUP BY island
-    HAVING count(*) >= t.minutes
-    ORDER BY min(bucket)
-    LIMIT 1
-) r
+        SELECT t.trigger_id, t.minutes, t.comparator, t.threshold, m.bucket,
+               CASE WHEN t.is_count THEN m.sum ELSE m.sum / m.count END AS value
+        FROM t JOIN minutes m ON m.plan_id = t.plan_id AND m.metric_id = t.metric_id
+        WHERE m.bucket >= t.since AND m.bucket <= t.newest
+    ) t
+    WHERE {comparators.sql_case(code="t.comparator", value="value", threshold="t.threshold")}
+) marked
+GROUP BY trigger_id, minutes, island
+HAVING count(*) >= minutes
+ORDER BY trigger_id, min(bucket)
 """  # noqa: S608 - the comparison is built from the comparator table, not from input
 
 
