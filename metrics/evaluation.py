@@ -35,11 +35,12 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from django.db import connection
 
 from metrics import statistics
 from metrics.rollups import retention_horizon
-from metrics.sketch import Sketch
+from metrics.sketch import Sketch, sent_part
 from pilots.models import ExitCriterion
 
 Aggregation = ExitCriterion.Aggregation
@@ -181,24 +182,28 @@ SELECT w.i, p.n, p.s, p.sq, p.lo, p.hi{windows}
  ) AS p
 """
 
-# A rollup's sketch as stored: its first bin key and its counts (the array's lower bound is the
-# key of its first element; psycopg drops the bounds, so the key is read beside it).
+# A rollup's sketch as stored, in PostgreSQL's binary array format (``array_send``): its
+# header carries the first bin key (the array's lower bound) and the counts follow as fixed-size
+# elements, which ``sketch.sent_part`` reads with NumPy without a Python object per bin (parsing
+# the arrays as text cost about 0.5 ms per check at 90 days, measured; this ~0.05 ms).
 _SKETCH_ROLLUP = """
-        SELECT array_lower(r.sketch, 1) AS lower, array_replace(r.sketch, NULL, 0) AS sketch
+        SELECT array_send(array_replace(r.sketch, NULL, 0)) AS sketch
           FROM {table} AS r{range}
            AND cardinality(r.sketch) > 0"""
 
-# The edges' raw samples (less than an hour each) are binned here, a bin a row.
+# The edges' raw samples (less than an hour each) are binned here, a bin a row: a one-element
+# array whose lower bound is the bin's key.
 _SKETCH_SAMPLE = """
-        SELECT metrics_sketch_key(s.value) AS lower, ARRAY[count(*)::integer] AS sketch
+        SELECT array_send(array_fill(count(*)::integer, ARRAY[1],
+                                     ARRAY[metrics_sketch_key(s.value)])) AS sketch
           FROM metrics_sample AS s{range}
-         GROUP BY 1"""
+         GROUP BY metrics_sketch_key(s.value)"""
 
 # The parts are merged in Python: summing a few hundred short arrays in NumPy is cheaper than
 # unnesting every bin of every day into rows and grouping them in the database (measured: 2 ms
 # against 5 ms for 90 days of a wide latency distribution).
 _SKETCH_SQL = """
-SELECT w.i, k.lower, k.sketch{windows}
+SELECT w.i, k.sketch{windows}
  CROSS JOIN LATERAL ({pieces}
  ) AS k
 """
@@ -292,9 +297,9 @@ def sketches_load(keys: Iterable[Key]) -> dict[Key, Sketch]:
     keys = list(dict.fromkeys(keys))
     if not keys:
         return {}
-    parts: dict[int, list[tuple[int, list[int | None]]]] = {}
-    for i, lower, counts in _query(_SKETCH_SQL, _SKETCH_PIECES, keys):
-        parts.setdefault(i, []).append((lower, counts))
+    parts: dict[int, list[tuple[int | None, np.ndarray]]] = {}
+    for i, data in _query(_SKETCH_SQL, _SKETCH_PIECES, keys):
+        parts.setdefault(i, []).append(sent_part(data))
     return {keys[i - 1]: Sketch.of(rows) for i, rows in parts.items()}
 
 

@@ -65,6 +65,22 @@ def _array(counts: Sequence[int | None]) -> np.ndarray:
         return np.fromiter((c or 0 for c in counts), dtype=np.int64, count=len(counts))
 
 
+# PostgreSQL's binary array format (what ``array_send`` returns) for a one-dimensional int4
+# array without NULLs: dimensions, has-nulls flag and element type (4 bytes each), the length and
+# lower bound of its dimension, then each element as its byte length (4) and its big-endian value.
+_SENT_HEADER = 20
+
+
+def sent_part(data: bytes) -> tuple[int | None, np.ndarray]:
+    """``(first bin key, counts)`` of a stored sketch read as ``array_send(array_replace(sketch,
+    NULL, 0))``: the counts straight from the bytes, no Python object per bin. An empty sketch
+    has no dimension and no first key."""
+    if int.from_bytes(data[0:4], "big") == 0:
+        return None, np.zeros(0, dtype=np.int64)
+    lower = int.from_bytes(data[16:20], "big", signed=True)
+    return lower, np.frombuffer(data, dtype=">i4", offset=_SENT_HEADER)[1::2].astype(np.int64)
+
+
 class Sketch:
     """Counts per bin, merged from any number of buckets; answers order statistics."""
 
@@ -75,10 +91,10 @@ class Sketch:
     @classmethod
     def of(cls, parts: Iterable[tuple[int | None, Sequence[int | None]]]) -> Sketch:
         """The sum of ``(lower bound, counts)`` parts, as read with
-        ``SELECT array_lower(sketch, 1), sketch`` (NULL elements are empty bins, an empty
-        sketch has no lower bound). The bounds are found first, so the counts are added into
-        one array (a 90-day window merges about a hundred parts per criterion)."""
-        parts = [(lower, counts) for lower, counts in parts if lower is not None and counts]
+        ``SELECT array_lower(sketch, 1), sketch`` or :func:`sent_part` (NULL elements are empty
+        bins, an empty sketch has no lower bound). The bounds are found first, so the counts are
+        added into one array (a 90-day window merges about a hundred parts per criterion)."""
+        parts = [(lower, counts) for lower, counts in parts if lower is not None and len(counts)]
         sketch = cls()
         if not parts:
             return sketch

@@ -291,11 +291,12 @@ def _latest_episodes(trigger_ids: list[int]) -> dict[int, TriggerEpisode]:
 # The minutes are the samples grouped by UTC minute (there is no minute rollup), each read as
 # one range of the samples' natural-key index (plan, metric, observed_at, …): the newest sample
 # not later than the minute of ``now``, whether there is one before the window, and the window's
-# samples (at most D minutes of them).
+# samples (at most D minutes of them). Read once per metric, for the longest D of its triggers
+# (``_windows`` cuts each trigger's shorter window from it).
 _WINDOWS_SQL = """
-SELECT t.trigger_id, r.bucket, r.count, r.sum, o.older IS NOT NULL
-FROM unnest(%(trigger)s::bigint[], %(plan)s::bigint[], %(metric)s::bigint[], %(minutes)s::int[])
-     AS t(trigger_id, plan_id, metric_id, minutes)
+SELECT t.plan_id, t.metric_id, r.bucket, r.count, r.sum, o.older IS NOT NULL
+FROM unnest(%(plan)s::bigint[], %(metric)s::bigint[], %(minutes)s::int[])
+     AS t(plan_id, metric_id, minutes)
 CROSS JOIN LATERAL (
     SELECT date_trunc('minute', s.observed_at, 'UTC') AS newest FROM metrics_sample s
     WHERE s.plan_id = t.plan_id AND s.metric_id = t.metric_id AND s.observed_at < %(edge)s
@@ -319,33 +320,52 @@ CROSS JOIN LATERAL (
       AND s.observed_at >= f.first AND s.observed_at < n.newest + interval '1 minute'
     GROUP BY 1
 ) r
-ORDER BY t.trigger_id, r.bucket
+ORDER BY t.plan_id, t.metric_id, r.bucket
 """
 
 
 def _windows(triggers: list[RollbackTrigger], now: dt.datetime) -> dict[int, Window]:
     """The last D minutes with data of every sustained trigger, in one query (index range scans
-    of the samples' natural-key index)."""
-    if not triggers:
+    of the samples' natural-key index, once per metric)."""
+    longest: dict[tuple[int, int], int] = {}
+    for t in triggers:
+        if t.sustained_minutes:
+            pair = (t.plan_id, t.metric_id)
+            longest[pair] = max(longest.get(pair, 0), t.sustained_minutes)
+    if not longest:
         return {}
-    kinds = {t.pk: t.metric.kind for t in triggers}
     with connection.cursor() as cursor:
         cursor.execute(
             _WINDOWS_SQL,
             {
-                "trigger": [t.pk for t in triggers],
-                "plan": [t.plan_id for t in triggers],
-                "metric": [t.metric_id for t in triggers],
-                "minutes": [t.sustained_minutes for t in triggers],
+                "plan": [plan_id for plan_id, _ in longest],
+                "metric": [metric_id for _, metric_id in longest],
+                "minutes": list(longest.values()),
                 # A minute counts once it has begun: samples before the end of now's minute.
                 "edge": _floor(now) + MINUTE,
             },
         )
         rows = cursor.fetchall()
+    # Per metric: its minutes (oldest first) and whether it has data before the longest window.
+    minutes: dict[tuple[int, int], list[tuple[dt.datetime, int, float]]] = {}
+    older: dict[tuple[int, int], bool] = {}
+    for plan_id, metric_id, bucket, count, total, before in rows:
+        minutes.setdefault((plan_id, metric_id), []).append((bucket, count, total))
+        older[(plan_id, metric_id)] = before
     windows: dict[int, Window] = {}
-    for trigger_id, bucket, count, total, older in rows:
-        window = windows.setdefault(trigger_id, Window(minutes=[], older_data=older))
-        window.minutes.append(Minute(bucket, _minute_value(kinds[trigger_id], count, total)))
+    for t in triggers:
+        pair = (t.plan_id, t.metric_id)
+        if not t.sustained_minutes or pair not in minutes:
+            continue
+        have = minutes[pair]
+        first = have[-1][0] - (t.sustained_minutes - 1) * MINUTE
+        kind = t.metric.kind
+        windows[t.pk] = Window(
+            minutes=[Minute(b, _minute_value(kind, c, s)) for b, c, s in have if b >= first],
+            # Data before this trigger's window: a minute of the longer window before it, or
+            # data before the longer window.
+            older_data=older[pair] or have[0][0] < first,
+        )
     return windows
 
 
@@ -354,21 +374,61 @@ _MAY_BREACH = {
     alias: comparators.sql_range_case(
         code="t.comparator", low=f"{alias}.min", high=f"{alias}.max", threshold="t.threshold"
     )
-    for alias in ("d", "h")
+    for alias in ("d", "h", "f")
 }
 _BREACHES = comparators.sql_case(code="t.comparator", value="s.value", threshold="t.threshold")
 
 # The first breaching sample (by observed_at) ingested after ``since``, found from the rollups
-# down: the first day whose extremes may breach and that was written after ``since``, in it the
-# first such hour, in it the first such sample. A bucket's ``updated_at`` is at least the
-# ``ingested_at`` of every sample in it, so no candidate is missed; a candidate whose breaching
-# extreme is older than ``since`` finds no sample, and the next one is tried. Each level is an
-# ordered range scan of a unique (plan, metric, time) index that stops at the first hit, so only
-# candidates' hours and their samples (an hour's: 60 of a per-minute metric) are read.
+# down. A bucket's ``updated_at`` is at least the ``ingested_at`` of every sample in it, so no
+# candidate is missed.
+#
+# A trigger that never fired (``since`` is NULL) looks at every sample: the first day whose
+# extremes may breach, in it the first such hour, in it the first such sample. Each level is an
+# ordered range scan of a unique (plan, metric, time) index that stops at the first hit.
+#
+# A re-armed trigger (``since``: its previous episode ended) looks only at samples ingested after
+# that, and those are nearly always a few recent batches in hours whose old extremes breach (the
+# breach that fired it is still in them). So the hours are not judged by their extremes but by
+# the extremes of their samples ingested since, computed once per metric (``fresh``: from the
+# earliest ``since`` of the metric's re-armed triggers, over the days and hours written since
+# whose extremes may breach for one of them); only an hour whose new samples may breach is read
+# sample by sample, per trigger.
 _OCCURRENCES_SQL = f"""
+WITH t AS MATERIALIZED (
+    SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::float8[],
+                         %s::timestamptz[])
+         AS t(trigger_id, plan_id, metric_id, comparator, threshold, since)
+), g AS (
+    SELECT plan_id, metric_id, min(since) AS since FROM t WHERE since IS NOT NULL GROUP BY 1, 2
+), fresh AS MATERIALIZED (
+    SELECT g.plan_id, g.metric_id, h.bucket, n.min, n.max
+    FROM g
+    CROSS JOIN LATERAL (
+        SELECT d.bucket FROM metrics_dayrollup d
+        WHERE d.plan_id = g.plan_id AND d.metric_id = g.metric_id AND d.updated_at > g.since
+    ) d
+    CROSS JOIN LATERAL (
+        SELECT h.bucket FROM metrics_hourrollup h
+        WHERE (h.plan_id, h.metric_id, h.bucket) >= (g.plan_id, g.metric_id, d.bucket)
+          AND h.plan_id = g.plan_id AND h.metric_id = g.metric_id
+          AND h.bucket >= d.bucket AND h.bucket < d.bucket + interval '24 hours'
+          AND h.updated_at > g.since
+          AND EXISTS (
+              SELECT 1 FROM t
+              WHERE t.plan_id = g.plan_id AND t.metric_id = g.metric_id
+                AND t.since IS NOT NULL AND {_MAY_BREACH["h"]}
+          )
+    ) h
+    CROSS JOIN LATERAL (
+        SELECT min(s.value) AS min, max(s.value) AS max FROM metrics_sample s
+        WHERE s.plan_id = g.plan_id AND s.metric_id = g.metric_id
+          AND s.observed_at >= h.bucket AND s.observed_at < h.bucket + interval '1 hour'
+          AND s.ingested_at > g.since
+    ) n
+    WHERE n.min IS NOT NULL
+)
 SELECT t.trigger_id, s.observed_at, s.value
-FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::float8[],
-            %s::timestamptz[]) AS t(trigger_id, plan_id, metric_id, comparator, threshold, since)
+FROM t
 CROSS JOIN LATERAL (
     SELECT s.observed_at, s.value FROM metrics_dayrollup d
     CROSS JOIN LATERAL (
@@ -377,24 +437,41 @@ CROSS JOIN LATERAL (
             SELECT s.observed_at, s.value FROM metrics_sample s
             WHERE s.plan_id = t.plan_id AND s.metric_id = t.metric_id
               AND s.observed_at >= h.bucket AND s.observed_at < h.bucket + interval '1 hour'
-              AND (t.since IS NULL OR s.ingested_at > t.since)
               AND {_BREACHES}
             ORDER BY s.observed_at, s.id
             LIMIT 1
         ) s
         WHERE h.plan_id = t.plan_id AND h.metric_id = t.metric_id
           AND h.bucket >= d.bucket AND h.bucket < d.bucket + interval '24 hours'
-          AND (t.since IS NULL OR h.updated_at > t.since)
           AND {_MAY_BREACH["h"]}
         ORDER BY h.bucket
         LIMIT 1
     ) s
     WHERE d.plan_id = t.plan_id AND d.metric_id = t.metric_id
-      AND (t.since IS NULL OR d.updated_at > t.since)
       AND {_MAY_BREACH["d"]}
     ORDER BY d.bucket
     LIMIT 1
 ) s
+WHERE t.since IS NULL
+UNION ALL
+SELECT t.trigger_id, s.observed_at, s.value
+FROM t
+CROSS JOIN LATERAL (
+    SELECT s.observed_at, s.value FROM fresh f
+    CROSS JOIN LATERAL (
+        SELECT s.observed_at, s.value FROM metrics_sample s
+        WHERE s.plan_id = t.plan_id AND s.metric_id = t.metric_id
+          AND s.observed_at >= f.bucket AND s.observed_at < f.bucket + interval '1 hour'
+          AND s.ingested_at > t.since
+          AND {_BREACHES}
+        ORDER BY s.observed_at, s.id
+        LIMIT 1
+    ) s
+    WHERE f.plan_id = t.plan_id AND f.metric_id = t.metric_id AND {_MAY_BREACH["f"]}
+    ORDER BY f.bucket
+    LIMIT 1
+) s
+WHERE t.since IS NOT NULL
 """  # noqa: S608 - the comparisons are built from the comparator table, not from input
 
 
@@ -402,7 +479,7 @@ def _occurrences(
     triggers: list[RollbackTrigger], since: dict[int, dt.datetime | None]
 ) -> dict[int, tuple[dt.datetime, float]]:
     """The first breaching sample of every any-occurrence trigger ingested after ``since``
-    (one query for all of them, drilling down day → hour → sample)."""
+    (one query for all of them, drilling down day → hour → sample; see ``_OCCURRENCES_SQL``)."""
     if not triggers:
         return {}
     with connection.cursor() as cursor:
@@ -838,44 +915,63 @@ _HOUR_MAY_BREACH = comparators.sql_range_case(
     threshold="t.threshold",
 )
 _RUNS_SQL = f"""
-SELECT t.trigger_id, r.first, r.last, r.value
-FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bool[], %s::text[], %s::float8[],
-            %s::int[], %s::timestamptz[], %s::timestamptz[])
-     AS t(trigger_id, plan_id, metric_id, is_count, comparator, threshold, minutes, since, newest)
-CROSS JOIN LATERAL (
-    SELECT min(bucket) AS first, max(bucket) AS last,
-           (array_agg(value ORDER BY bucket DESC))[1] AS value
+WITH t AS MATERIALIZED (
+    SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bool[], %s::text[],
+                         %s::float8[], %s::int[], %s::timestamptz[], %s::timestamptz[])
+         AS t(trigger_id, plan_id, metric_id, is_count, comparator, threshold, minutes, since,
+              newest)
+), hours AS (
+    -- Only the hours that may hold a breaching minute of one of their metric's triggers: a
+    -- minute's mean lies between its hour's minimum and maximum; a count's minute sum (counts
+    -- are never negative) between the hour's minimum and its sum. Each hour once, however many
+    -- triggers of its metric ask for it.
+    SELECT DISTINCT t.plan_id, t.metric_id, h.bucket
+    FROM t
+    CROSS JOIN LATERAL (
+        -- (The row comparison, which only the (plan, metric, bucket) key can serve, keeps the
+        -- planner from hashing the whole table against the few triggers.)
+        SELECT h.bucket FROM metrics_hourrollup h
+        WHERE (h.plan_id, h.metric_id, h.bucket)
+              >= (t.plan_id, t.metric_id, date_trunc('hour', t.since, 'UTC'))
+          AND h.plan_id = t.plan_id AND h.metric_id = t.metric_id
+          AND h.bucket >= date_trunc('hour', t.since, 'UTC') AND h.bucket <= t.newest
+          AND {_HOUR_MAY_BREACH}
+    ) h
+), minutes AS MATERIALIZED (
+    -- Their minutes: the samples grouped by minute, one range of the samples' natural-key index
+    -- per hour, read once for all the triggers of the metric.
+    SELECT h.plan_id, h.metric_id, m.bucket, m.count, m.sum
+    FROM hours h
+    CROSS JOIN LATERAL (
+        SELECT date_trunc('minute', s.observed_at, 'UTC') AS bucket, count(*) AS count,
+               sum(s.value) AS sum
+        FROM metrics_sample s
+        WHERE s.plan_id = h.plan_id AND s.metric_id = h.metric_id
+          AND s.observed_at >= h.bucket AND s.observed_at < h.bucket + interval '1 hour'
+        GROUP BY 1
+    ) m
+)
+-- Each trigger's first run of at least D consecutive breaching minutes. Consecutive breaching
+-- minutes share an island: bucket minus its rank is constant. A minute of an hour that could not
+-- breach for this trigger (another trigger of the metric asked for the hour) does not breach it
+-- either, so the comparison leaves it out.
+SELECT DISTINCT ON (trigger_id) trigger_id, min(bucket) AS first, max(bucket) AS last,
+       (array_agg(value ORDER BY bucket DESC))[1] AS value
+FROM (
+    SELECT trigger_id, minutes, bucket, value,
+           bucket - (row_number() OVER (PARTITION BY trigger_id ORDER BY bucket))
+                    * interval '1 minute' AS island
     FROM (
-        -- Consecutive breaching minutes share an island: bucket minus its rank is constant.
-        SELECT bucket, value,
-               bucket - (row_number() OVER (ORDER BY bucket)) * interval '1 minute' AS island
-        FROM (
-            -- Only the minutes of hours that may hold a breaching minute: a minute's mean lies
-            -- between its hour's minimum and maximum; a count's minute sum (counts are never
-            -- negative) between the hour's minimum and its sum. A minute is its samples grouped
-            -- (one range of the samples' natural-key index per candidate hour).
-            SELECT m.bucket, CASE WHEN t.is_count THEN m.sum ELSE m.sum / m.count END AS value
-            FROM metrics_hourrollup h
-            CROSS JOIN LATERAL (
-                SELECT date_trunc('minute', s.observed_at, 'UTC') AS bucket, count(*) AS count,
-                       sum(s.value) AS sum
-                FROM metrics_sample s
-                WHERE s.plan_id = t.plan_id AND s.metric_id = t.metric_id
-                  AND s.observed_at >= h.bucket AND s.observed_at < h.bucket + interval '1 hour'
-                GROUP BY 1
-            ) m
-            WHERE h.plan_id = t.plan_id AND h.metric_id = t.metric_id
-              AND h.bucket >= date_trunc('hour', t.since, 'UTC') AND h.bucket <= t.newest
-              AND m.bucket >= t.since AND m.bucket <= t.newest
-              AND {_HOUR_MAY_BREACH}
-        ) minutes
-        WHERE {comparators.sql_case(code="t.comparator", value="value", threshold="t.threshold")}
-    ) marked
-    GROUP BY island
-    HAVING count(*) >= t.minutes
-    ORDER BY min(bucket)
-    LIMIT 1
-) r
+        SELECT t.trigger_id, t.minutes, t.comparator, t.threshold, m.bucket,
+               CASE WHEN t.is_count THEN m.sum ELSE m.sum / m.count END AS value
+        FROM t JOIN minutes m ON m.plan_id = t.plan_id AND m.metric_id = t.metric_id
+        WHERE m.bucket >= t.since AND m.bucket <= t.newest
+    ) t
+    WHERE {comparators.sql_case(code="t.comparator", value="value", threshold="t.threshold")}
+) marked
+GROUP BY trigger_id, minutes, island
+HAVING count(*) >= minutes
+ORDER BY trigger_id, min(bucket)
 """  # noqa: S608 - the comparison is built from the comparator table, not from input
 
 

@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.models import TeamHoliday
 from metrics import checks, evaluation
-from metrics.models import CheckRun, CriterionResult
+from metrics.models import CheckRun, CriterionResult, DailyDigest
 from pilots import timeline
 from pilots.models import PilotPlan
 from tests.factories import running_plan
@@ -344,6 +344,33 @@ def test_a_windowed_criterion_looks_back_from_the_due_time(
 
 def test_an_execution_with_an_unknown_run_does_nothing():
     assert checks.check_run_execute(run_id=987654) is False
+
+
+def test_only_a_check_that_sends_the_digest_waits_for_the_disk_at_commit(team, po):
+    """``synchronous_commit`` as the check's transaction has it when it stores the results: on
+    for the day's first check (it sends the digest), off for the next one (docs/operations.md)."""
+    plan = bare_plan(team, po, start_date=MONDAY, business_days=10)
+    criterion(plan, "p95_latency", "percentile", "lt", "300", percentile=95)
+    store(plan, "p95_latency", [(at(MONDAY, 9), 250)])
+    runs = [
+        CheckRun.objects.create(plan=plan, due_at=at(MONDAY, hour), local_date=MONDAY,
+                                local_time=dt.time(hour))
+        for hour in (10, 16)
+    ]  # fmt: skip
+    seen = []
+
+    def before_the_results(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        if sql.lstrip().startswith("WITH done AS"):
+            context["cursor"].execute("SHOW synchronous_commit")
+            seen.append(context["cursor"].fetchone()[0])
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(before_the_results):
+        for run in runs:
+            assert checks.check_run_execute(run_id=run.pk)
+
+    assert seen == ["on", "off"]
+    assert DailyDigest.objects.filter(plan=plan).count() == 1
 
 
 def test_a_check_after_the_days_digest_is_a_constant_eight_statements(team, po):

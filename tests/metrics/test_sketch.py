@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from django.db import connection
 
 from metrics import sketch
 
@@ -66,3 +67,22 @@ def test_parts_from_the_database_may_hold_empty_bins() -> None:
 def test_an_empty_sketch_has_no_order_statistics() -> None:
     with pytest.raises(ValueError, match="empty"):
         sketch.Sketch().order_statistics([1])
+
+
+@pytest.mark.django_db
+def test_sketches_sent_by_the_database_read_as_their_bins() -> None:
+    """``array_send`` of a stored sketch (what the checks read) gives the same bins as the array
+    itself: a negative first key, NULL (empty) bins made 0, one-element edge bins, an empty one."""
+    with connection.cursor() as cursor:
+        for array in ["[-3:1]={4,NULL,1,0,7}", "[1123:1123]={5}", "{}"]:
+            cursor.execute(
+                "SELECT array_lower(a, 1), array_replace(a, NULL, 0), "
+                "array_send(array_replace(a, NULL, 0)) FROM (SELECT %s::integer[] AS a) AS x",
+                [array],
+            )
+            lower, counts, sent = cursor.fetchone()
+            first, bins = sketch.sent_part(sent)
+            assert first == lower
+            assert bins.tolist() == (counts or [])
+    merged = sketch.Sketch.of([(-3, np.array([4, 0, 1, 0, 7])), (1123, np.array([5]))])
+    assert merged.n == 17 and merged.lower == -3

@@ -329,6 +329,25 @@ def test_gauge_minutes_are_means_and_count_minutes_are_sums(plan):
 # --- sustained: episodes over time ---------------------------------------------------------------
 
 
+def test_sustained_triggers_of_one_metric_each_judge_their_own_last_d_minutes(plan):
+    """The metric's minutes are read once, for the longest D; each trigger takes its own."""
+    thirty = latency(plan)
+    five = RollbackTrigger.objects.create(
+        plan=plan, position=9, metric=metric("p95_latency"), comparator="gt",
+        threshold=Decimal("300"), mode=RollbackTrigger.Mode.SUSTAINED, sustained_minutes=5,
+    )  # fmt: skip
+    end = minutes(plan, T0, [GOOD] * 3 + [BAD] * 10)
+
+    [episode] = evaluate(plan, end + SECONDS)
+    assert episode.trigger_id == five.pk
+    assert episode.breach_started_at == T0 + 3 * MINUTE  # where the run began
+    assert state(five).state == TriggerState.State.FIRED
+    # The 30-minute trigger's window reaches back before the data began: not a gap.
+    s = state(thirty)
+    assert s.state == TriggerState.State.BREACHING
+    assert "10 of 30 minutes" in s.detail
+
+
 def test_episode_clears_at_the_first_good_minute_and_a_new_breach_is_a_new_episode(plan):
     end = minutes(plan, T0, [BAD] * 30)
     [first] = evaluate(plan, end + SECONDS)
@@ -467,6 +486,29 @@ def test_after_resolving_old_p1s_do_not_fire_but_a_new_one_does(plan, po):
     [second] = evaluate(plan, resolved_at + 2 * MINUTE)
     assert second.pk != first.pk
     assert second.breach_started_at == T0 + 20 * MINUTE
+
+
+def test_re_armed_triggers_of_one_metric_each_count_from_their_own_resolve(plan, po):
+    """The samples ingested since are read once for the metric (from the earlier resolve), but
+    each trigger fires only on samples ingested after its own."""
+    one = p1(plan)
+    other = RollbackTrigger.objects.create(
+        plan=plan, position=9, metric=metric("p1_defects"), comparator="ge",
+        threshold=Decimal("1"), mode=RollbackTrigger.Mode.ANY_OCCURRENCE,
+    )  # fmt: skip
+    sample(plan, T0, 1)
+    first = {e.trigger_id: e for e in evaluate(plan, T0 + SECONDS)}
+    assert set(first) == {one.pk, other.pk}
+    early, late = T0 + 10 * MINUTE, T0 + 30 * MINUTE
+    episode_resolve(plan=plan, episode_id=first[one.pk].pk, user=po, resolution="x", now=early)
+    episode_resolve(plan=plan, episode_id=first[other.pk].pk, user=po, resolution="x", now=late)
+    # A defect reported between the two resolves: new to the first trigger only.
+    sample(plan, T0 + 5 * MINUTE, 1, ingested_at=T0 + 20 * MINUTE)
+
+    [second] = evaluate(plan, T0 + 40 * MINUTE)
+    assert second.trigger_id == one.pk
+    assert second.breach_started_at == T0 + 5 * MINUTE
+    assert state(other).state == TriggerState.State.OK
 
 
 def test_an_any_occurrence_episode_stays_active_until_resolved(plan):
