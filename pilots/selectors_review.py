@@ -159,7 +159,7 @@ def _name(user: Any) -> str:
 _VERBS = {"insert": "Added", "update": "Changed", "delete": "Removed"}
 
 
-def _tracked(event: Any) -> type[models.Model] | None:
+def tracked_model(event: Any) -> type[models.Model] | None:
     """The model an audit event is about (ScopeItemEvent → ScopeItem); None if unknown."""
     try:
         return apps.get_model(event.pgh_model).pgh_tracked_model
@@ -167,7 +167,7 @@ def _tracked(event: Any) -> type[models.Model] | None:
         return None
 
 
-def _edit_text(label: str, tracked: type[models.Model] | None, fallback: str) -> str:
+def edit_text(label: str, tracked: type[models.Model] | None, fallback: str) -> str:
     """An edit in the reader's words: "Added a scope item", "Changed the cohort"."""
     if tracked is None:
         return f"{_VERBS.get(label, label)} {fallback}"
@@ -182,7 +182,7 @@ def _edit_text(label: str, tracked: type[models.Model] | None, fallback: str) ->
     return f"{_VERBS.get(label, label)} {article} {noun}"
 
 
-def _diff(diff: dict[str, Any] | None, tracked: type[models.Model] | None = None) -> list[str]:
+def diff_lines(diff: dict[str, Any] | None, tracked: type[models.Model] | None = None) -> list[str]:
     """Each changed field by its label, choices by their words: "Likelihood: Low → High"."""
     out = []
     for name, change in sorted((diff or {}).items()):
@@ -201,11 +201,11 @@ def _diff(diff: dict[str, Any] | None, tracked: type[models.Model] | None = None
             # A person or a metric (an id means nothing here), or a structure (a checklist).
             out.append(f"{label} changed")
             continue
-        out.append(f"{label}: {_value(field, before)} → {_value(field, after)}")
+        out.append(f"{label}: {value_text(field, before)} → {value_text(field, after)}")
     return out
 
 
-def _value(field: Any, value: Any) -> str:
+def value_text(field: Any, value: Any) -> str:
     if isinstance(value, bool):
         return "Yes" if value else "No"
     if type(field) is models.DateField and isinstance(value, str):
@@ -233,10 +233,10 @@ def plan_timeline(*, plan: PilotPlan) -> list[Entry]:
         who = _name(t.actor) if t.actor_id else SYSTEM_ACTOR  # the time-box ended by itself
         entries.append(Entry(t.at, "transition", who, text, [t.reason] if t.reason else []))
     for x in TimeboxExtension.objects.filter(plan=plan).select_related("actor"):
+        old, new = (value_text(_DATE, d.isoformat()) for d in (x.old_end_date, x.new_end_date))
         entries.append(
             Entry(x.at, "extension", _name(x.actor),
-                  f"Extended the time-box: last day {_value(_DATE, x.old_end_date.isoformat())} → "
-                  f"{_value(_DATE, x.new_end_date.isoformat())}", [x.reason])
+                  f"Extended the time-box: last day {old} → {new}", [x.reason])
         )  # fmt: skip
     for s in SignOff.objects.filter(plan=plan).select_related("signed_by", "voided_by"):
         label = REVIEWS[s.kind].short_label
@@ -266,10 +266,10 @@ def plan_timeline(*, plan: PilotPlan) -> list[Entry]:
     for e in events:
         uid = (e.pgh_context or {}).get("user")
         model = e.pgh_model.split(".")[-1].removesuffix("Event")
-        tracked = _tracked(e)
+        tracked = tracked_model(e)
         entries.append(
             Entry(e.pgh_created_at, "edit", names.get(uid, "system"),
-                  _edit_text(e.pgh_label, tracked, model), _diff(e.pgh_diff, tracked))
+                  edit_text(e.pgh_label, tracked, model), diff_lines(e.pgh_diff, tracked))
         )  # fmt: skip
     entries.sort(key=lambda x: x.at, reverse=True)
     return entries

@@ -4,7 +4,7 @@ The words are docs/glossary.md's."""
 
 from django.urls import include, path
 
-from pilots.views import export, guests, holidays, plans, review, rows
+from pilots.views import export, guests, history, holidays, plans, review, rows
 
 app_name = "pilots"
 
@@ -18,6 +18,7 @@ urlpatterns = [
                 *export.urlpatterns,
                 *review.urlpatterns,
                 *guests.urlpatterns,
+                *history.urlpatterns,
             ]
         ),
     ),

@@ -298,7 +298,7 @@ def plan_health_panel(request: AuthedHtmxRequest, plan_id: int) -> HttpResponse:
 # The plan pages' tabs (components/_plan_tabs.html): which one the reloaded header marks current.
 PLAN_TABS = frozenset(
     {"plan", "review", "monitoring", "checks", "decision", "participants", "feedback", "alerts",
-     "guests", "rollback"}
+     "guests", "rollback", "history"}
 )  # fmt: skip
 
 
