@@ -8,12 +8,13 @@ simulator): :func:`samples_ingest`. It
 2. validates every row in plain Python against data read once per batch (the team's metrics, the
    plans' windows), no query or serializer per row, collecting *all* errors: a bad batch is
    refused whole with ``{row, field, message}`` per problem and nothing is stored;
-3. stores the rows in one transaction through :func:`samples_store`: binary ``COPY`` into a
-   staging table, then one statement that inserts the samples new to ``metrics_sample`` (``ON
-   CONFLICT DO NOTHING`` on the natural key and on the client's sample id) and adds exactly those
-   rows into the hour and day rollups and their sketches (tried first as a plain ``INSERT``,
-   as nearly every batch is all new: see ``_store``). A retry, or a batch overlapping an earlier
-   one, therefore changes neither samples nor rollups;
+3. stores the rows in one transaction through :func:`samples_store`: an all-new batch (nearly
+   every one) is COPYed in binary straight into ``metrics_sample`` and its rollups are added
+   from a staging copy of its rows; a batch with a row already stored goes through the staging
+   table and one statement that inserts only the samples new to ``metrics_sample`` (``ON
+   CONFLICT DO NOTHING`` on the natural key and on the client's sample id) and adds exactly
+   those rows into the hour and day rollups and their sketches (see ``_store``). A retry, or a
+   batch overlapping an earlier one, therefore changes neither samples nor rollups;
 4. queues trigger evaluation of each plan that got new samples *after commit*, without waiting on
    the broker (``core.queue``): beat's tick evaluates running plans anyway.
 
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import itertools
 import json
 import math
 import re
@@ -444,8 +444,6 @@ def _validate(
 
 # --- storing -----------------------------------------------------------------------------------
 
-_staging_names = itertools.count()
-
 # The rollup part of the statement that stores a batch: ``bins`` counts the new rows per (plan,
 # metric, hour, sketch bin) once; the hour and day rollups (with their sketches,
 # metrics/sketch.py) are sums of those bins, each bucket upserted once. There is no minute
@@ -482,31 +480,37 @@ _ROLLUPS_SQL += _SKETCHED_ROLLUP_CTE.format(
     name="days", table="metrics_dayrollup", bucket="date_trunc('day', hour, 'UTC')"
 )
 
+_PER_PLAN_SQL = "\nSELECT plan_id, count(*) FROM ins GROUP BY plan_id"
+
 # A batch whose every sample is new, COPYed into ``metrics_sample`` already (``_store_new``):
 # its rollups, from the staging copy of its rows.
-_ROLLUPS_OF_NEW_SQL = (
-    "WITH ins AS (SELECT plan_id, metric_id, observed_at, value FROM {staging})"
-    + _ROLLUPS_SQL.replace("{new}", "ins")
-    + "\nSELECT plan_id, count(*) FROM ins GROUP BY plan_id"
+_ROLLUPS_OF_NEW_SQL = "".join(
+    (
+        "WITH ins AS (SELECT plan_id, metric_id, observed_at, value FROM metrics_sample_staging)",
+        _ROLLUPS_SQL.replace("{new}", "ins"),
+        _PER_PLAN_SQL,
+    )
 )
 
 # Any batch (``_store_merging``): ``ins`` inserts the samples new to ``metrics_sample``, and
 # only those rows are added into the rollups, so a retry or an overlapping batch changes
 # nothing.
-_STORE_SQL = (
-    """WITH ins AS (
+_STORE_SQL = "".join(
+    (
+        """WITH ins AS (
     INSERT INTO metrics_sample
         (plan_id, metric_id, observed_at, value, source, external_id, batch_id, ingested_at)
     SELECT plan_id, metric_id, observed_at, value, source, external_id, %(batch)s, now()
-    FROM {staging}
+    FROM metrics_sample_staging
     -- One order for every writer, so concurrent overlapping batches take their locks alike;
     -- within a batch the first of two rows with the same key wins.
     ORDER BY plan_id, metric_id, observed_at, source, ord
     ON CONFLICT DO NOTHING
     RETURNING plan_id, metric_id, observed_at, value
-)"""
-    + _ROLLUPS_SQL.replace("{new}", "ins")
-    + "\nSELECT plan_id, count(*) FROM ins GROUP BY plan_id"
+)""",
+        _ROLLUPS_SQL.replace("{new}", "ins"),
+        _PER_PLAN_SQL,
+    )
 )
 
 _SAMPLE_COLUMNS = "plan_id, metric_id, observed_at, value, source, external_id, batch_id"
@@ -520,12 +524,16 @@ def _natural_order(row: Row) -> tuple[int, int, dt.datetime, str]:
     return row[0], row[1], row[2], row[4]
 
 
-def _staging_table(cursor: Any, columns: str) -> str:
-    # Temporary tables are private to the connection; a fresh name per call lets several
-    # batches share one transaction (tests, a caller's own atomic block).
-    staging = f"metrics_sample_staging_{next(_staging_names)}"
-    cursor.execute(f"CREATE TEMP TABLE {staging} ({columns}) ON COMMIT DROP")
-    return staging
+# The staging table: private to the connection, created once and kept (``ON COMMIT DELETE
+# ROWS`` empties it at each commit), so a batch creates no catalog rows; the rows of an
+# earlier batch of the same transaction (tests, a caller's own atomic block) are deleted first.
+_STAGING_SQL = """
+CREATE TEMP TABLE IF NOT EXISTS metrics_sample_staging (
+    ord integer, plan_id bigint, metric_id bigint, observed_at timestamptz,
+    value double precision, source varchar(50), external_id varchar(100)
+) ON COMMIT DELETE ROWS;
+DELETE FROM metrics_sample_staging
+"""
 
 
 def _store_new(cursor: Any, rows: list[Row], batch_id: int | None) -> dict[int, int]:
@@ -538,51 +546,44 @@ def _store_new(cursor: Any, rows: list[Row], batch_id: int | None) -> dict[int, 
     rows = sorted(rows, key=_natural_order)  # stable: of two equal keys, the first one first
     # Binary COPY: the server reads numbers and timestamps as they are, no text to parse (a
     # fifth of the time of a text COPY for a 10,000-sample batch, measured).
-    with cursor.copy(
-        f"COPY metrics_sample ({_SAMPLE_COLUMNS}) FROM STDIN (FORMAT BINARY)"
-    ) as copy:
+    with cursor.copy(f"COPY metrics_sample ({_SAMPLE_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
         copy.set_types(_SAMPLE_TYPES)
         write = copy.write_row
         for row in rows:
             write((*row, batch_id))
-    staging = _staging_table(
-        cursor,
-        "plan_id bigint, metric_id bigint, observed_at timestamptz, value double precision",
-    )
+    cursor.execute(_STAGING_SQL)
     with cursor.copy(
-        f"COPY {staging} (plan_id, metric_id, observed_at, value) FROM STDIN (FORMAT BINARY)"
+        "COPY metrics_sample_staging (plan_id, metric_id, observed_at, value) "
+        "FROM STDIN (FORMAT BINARY)"
     ) as copy:
         copy.set_types(_STAGING_TYPES[1:5])
         write = copy.write_row
         for row in rows:
             write(row[:4])
-    cursor.execute(_ROLLUPS_OF_NEW_SQL.format(staging=staging))
+    cursor.execute(_ROLLUPS_OF_NEW_SQL)
     return dict(cursor.fetchall())
 
 
 def _store_merging(cursor: Any, rows: list[Row], batch_id: int | None) -> dict[int, int]:
     """Store the rows new to the database, whatever is stored already: staging table, then
     ``INSERT … ON CONFLICT DO NOTHING`` and the rollups of exactly the inserted rows."""
-    staging = _staging_table(
-        cursor,
-        "ord integer, plan_id bigint, metric_id bigint, observed_at timestamptz, "
-        "value double precision, source varchar(50), external_id varchar(100)",
-    )
+    cursor.execute(_STAGING_SQL)
     with cursor.copy(
-        f"COPY {staging} (ord, plan_id, metric_id, observed_at, value, source, external_id) "
+        "COPY metrics_sample_staging "
+        "(ord, plan_id, metric_id, observed_at, value, source, external_id) "
         "FROM STDIN (FORMAT BINARY)"
     ) as copy:
         copy.set_types(_STAGING_TYPES)
         write = copy.write_row
         for ordinal, row in enumerate(rows):
             write((ordinal, *row))
-    cursor.execute(_STORE_SQL.format(staging=staging), {"batch": batch_id})
+    cursor.execute(_STORE_SQL, {"batch": batch_id})
     return dict(cursor.fetchall())
 
 
 def _store(rows: Iterable[Row], batch_id: int | None) -> dict[int, int]:
     """``{plan id: samples new to the database}``. Must run inside a transaction (the staging
-    tables are dropped on commit)."""
+    table is emptied on commit)."""
     rows = list(rows)
     with connection.cursor() as cursor:
         # Nearly every batch is new data: COPY it straight in first, in a savepoint. Should any
