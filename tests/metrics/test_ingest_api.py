@@ -98,6 +98,9 @@ def test_an_invalid_sample_is_422_with_row_field_and_count(plan, key):
         ('"hello"', 'Send {"samples"'),
         ('{"samples": []}', "empty"),
         ("", "Send a JSON body"),
+        # Nested beyond the parser's recursion: the view's own guard (the request-limits
+        # middleware leaves the depth check to it, core.limits.parses_json_itself).
+        ("[" * 5000 + "]" * 5000, "not valid JSON"),
     ],
 )
 def test_a_body_that_is_not_a_batch_is_400(plan, key, body, reason):
