@@ -2,9 +2,11 @@
 
 - A body larger than ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (an upload: ``FILE_UPLOAD_MAX_MEMORY_SIZE``)
   is answered 413 from its ``Content-Length``, before anything is read or written to disk.
-- A JSON body nested deeper than ``JSON_MAX_DEPTH`` is answered 400. Python's JSON parser
-  recurses once per level, so ~1,000 levels raised ``RecursionError`` wherever a body was
-  parsed (DRF parses it during the CSRF check). The depth is measured without recursion.
+- A JSON body nested deeper than ``JSON_MAX_DEPTH`` is answered 400, before the view (and the
+  CSRF check) runs. Python's JSON parser recurses once per level, so ~1,000 levels raised
+  ``RecursionError`` wherever a body was parsed (DRF parses it during the CSRF check). The
+  depth is measured without recursion. A view marked :func:`parses_json_itself` (the sample
+  ingestion endpoints: a 5,000-sample body costs as much to measure as to parse) skips it.
 
 ``SafeJSONParser`` applies the same depth rule inside DRF, for requests that reach a parser
 without this middleware (tests calling views directly, future mount points).
@@ -103,6 +105,14 @@ def _refuse(request: HttpRequest, status: int, message: str) -> HttpResponse:
     return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
 
 
+def parses_json_itself(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark ``view`` as reading its JSON body with its own guard: it parses the body once, answers
+    ``RecursionError`` (and invalid JSON) with a 400, and nothing before it parses the body.
+    :class:`RequestLimitsMiddleware` then leaves the depth check to it."""
+    view.parses_json_itself = True  # type: ignore[attr-defined]
+    return view
+
+
 class RequestLimitsMiddleware:
     """Refuse oversized bodies (413) and too deeply nested JSON (400) before any view runs."""
 
@@ -123,11 +133,20 @@ class RequestLimitsMiddleware:
             what = "The request body"
         if length > limit:
             return _refuse(request, 413, f"{what} is larger than {_size(limit)}.")
-        if length and _is_json(content_type):
+        return self.get_response(request)
+
+    def process_view(
+        self, request: HttpRequest, view: Callable[..., Any], args: Any, kwargs: Any
+    ) -> HttpResponse | None:
+        """The depth check, before the view and before the CSRF check (the next middlewares'
+        ``process_view``), where the view is known."""
+        if getattr(view, "parses_json_itself", False):
+            return None
+        if _is_json(request.content_type or "") and request.META.get("CONTENT_LENGTH"):
             problem = json_depth_problem(request.body, settings.JSON_MAX_DEPTH)
             if problem:
                 return _refuse(request, 400, problem)
-        return self.get_response(request)
+        return None
 
 
 def _size(limit: int) -> str:

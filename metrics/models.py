@@ -116,6 +116,13 @@ class IngestBatch(models.Model):
         return f"batch {self.pk}: {self.stored}/{self.received}"
 
 
+class TransactionNow(models.Func):
+    """PostgreSQL's ``now()``: when the transaction started (``Now`` is the statement's time)."""
+
+    template = "now()"
+    output_field = models.DateTimeField()
+
+
 class Sample(FieldConstraints):
     """One observation of a metric in a pilot: the source of truth every rollup derives from.
 
@@ -148,7 +155,9 @@ class Sample(FieldConstraints):
     # The IngestBatch that stored the sample, as a plain number: an audit trail no query reads
     # by, so neither an index nor a foreign-key check per stored sample.
     batch_id = models.BigIntegerField(null=True, blank=True)
-    ingested_at = models.DateTimeField(default=timezone.now)
+    # The database's default too: ingestion COPYs new samples straight into this table without
+    # this column, so they all get their transaction's ``now()``, the time their rollups get.
+    ingested_at = models.DateTimeField(default=timezone.now, db_default=TransactionNow())
 
     # Each database rule's field and words (core.constraints).
     CONSTRAINT_FIELDS = {

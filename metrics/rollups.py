@@ -75,14 +75,14 @@ GROUP BY 1, 2, 3, 4;
 INSERT INTO metrics_hourrollup
     (plan_id, metric_id, bucket, "count", "sum", sum_sq, "min", "max", sketch, updated_at)
 SELECT plan_id, metric_id, hour, sum(n), sum(s), sum(sq), min(lo), max(hi),
-       metrics_sketch_agg(k, n), max(at)
+       metrics_sketch_of(array_agg(k), array_agg(n)), max(at)
 FROM metrics_rebuild_bins
 GROUP BY 1, 2, 3;
 
 INSERT INTO metrics_dayrollup
     (plan_id, metric_id, bucket, "count", "sum", sum_sq, "min", "max", sketch, updated_at)
 SELECT plan_id, metric_id, date_trunc('day', hour, 'UTC'), sum(n), sum(s), sum(sq), min(lo),
-       max(hi), metrics_sketch_agg(k, n), max(at)
+       max(hi), metrics_sketch_of(array_agg(k), array_agg(n)), max(at)
 FROM metrics_rebuild_bins
 GROUP BY 1, 2, 3;
 

@@ -41,6 +41,7 @@ from accounts.api_keys import ApiKeyAuthentication, request_api_key
 from accounts.models import Team, User
 from accounts.permissions import Perm, require, require_key_scope, role_in_team
 from core.api import ErrorOutputSerializer
+from core.limits import parses_json_itself
 from metrics.ingest import (
     BAD_REQUEST,
     MAX_BATCH,
@@ -279,7 +280,8 @@ def _ingest_view(view: Any) -> Any:
     view = permission_classes([CanPushSamples])(view)
     # The key first: its WWW-Authenticate header makes missing credentials a 401.
     view = authentication_classes([ApiKeyAuthentication, SessionAuthentication])(view)
-    return api_view(["POST"])(view)
+    # _samples parses the body once and answers a too deeply nested one with a 400 itself.
+    return parses_json_itself(api_view(["POST"])(view))
 
 
 def _push(request: Request, *, team: Team, plan: PilotPlan | None = None) -> Response:
