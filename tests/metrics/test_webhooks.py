@@ -310,7 +310,9 @@ def test_publishing_to_nobody_costs_one_query(team):
     assert len(queries) == 1
 
 
-def test_the_worker_is_told_only_after_commit(team, subscription, django_capture_on_commit_callbacks):
+def test_the_worker_is_told_only_after_commit(
+    team, subscription, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks() as callbacks:
         one(team)
         assert callbacks == []
