@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from accounts.models import EventType, Team, WebhookDelivery, WebhookSubscription
 from backlog.models import FeedbackToken
-from core.exceptions import Conflict
 from backlog.services import backlog_item_create
+from core.exceptions import Conflict
 from decisions.services.feedback import feedback_submit
 from metrics import checks, triggers
 from metrics.models import CheckRun
