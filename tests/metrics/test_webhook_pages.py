@@ -13,7 +13,6 @@ from django.utils import timezone
 
 from accounts.events import event_publish
 from accounts.models import EventType, Team, WebhookDelivery, WebhookSubscription
-from metrics import subscriptions
 
 pytestmark = pytest.mark.django_db
 
