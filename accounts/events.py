@@ -115,9 +115,25 @@ def subscriptions_listening(
 ) -> dict[int, list[WebhookSubscription]]:
     """The active subscriptions to ``event`` of each of ``team_ids``, in one query: for jobs
     that publish one event about many plans (the tick)."""
-    found: dict[int, list[WebhookSubscription]] = {}
+    return {
+        team_id: subs
+        for (team_id, heard), subs in subscriptions_listening_any(
+            team_ids=team_ids, events=[event]
+        ).items()
+        if heard == event
+    }
+
+
+def subscriptions_listening_any(
+    *, team_ids: set[int], events: list[str]
+) -> dict[tuple[int, str], list[WebhookSubscription]]:
+    """The active subscriptions of ``team_ids`` to any of ``events``, in one query, by
+    (team, event): for a change that may be several events at once."""
+    found: dict[tuple[int, str], list[WebhookSubscription]] = {}
     for subscription in WebhookSubscription.objects.filter(
-        team_id__in=team_ids, is_active=True, events__contains=[event]
-    ).only("pk", "team_id"):
-        found.setdefault(subscription.team_id, []).append(subscription)
+        team_id__in=team_ids, is_active=True, events__overlap=events
+    ).only("pk", "team_id", "events"):
+        for event in events:
+            if event in subscription.events:
+                found.setdefault((subscription.team_id, event), []).append(subscription)
     return found

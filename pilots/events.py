@@ -8,7 +8,14 @@ from collections.abc import Iterable
 
 from django.urls import reverse
 
-from accounts.events import event_publish, iso, person, plan_ref, subscriptions_listening
+from accounts.events import (
+    event_publish,
+    iso,
+    person,
+    plan_ref,
+    subscriptions_listening,
+    subscriptions_listening_any,
+)
 from accounts.models import EventType, User
 from pilots.models import PilotPlan, PlanTransition, SignOff
 from pilots.review import REVIEWS
@@ -44,11 +51,14 @@ def plan_transitions_publish(items: Iterable[tuple[PilotPlan, PlanTransition]]) 
     items = list(items)
     if not items:
         return
-    team_ids = {plan.team_id for plan, _ in items}
-    for event in (EventType.PLAN_STATE_CHANGED, EventType.REVIEW_REQUESTED):
-        listening = subscriptions_listening(team_ids=team_ids, event=event)
+    events = [EventType.PLAN_STATE_CHANGED, EventType.REVIEW_REQUESTED]
+    listening = subscriptions_listening_any(
+        team_ids={plan.team_id for plan, _ in items}, events=events
+    )
+    for event in events:
         for plan, transition in items:
-            if plan.team_id not in listening:
+            subscriptions = listening.get((plan.team_id, event))
+            if not subscriptions:
                 continue
             if event == EventType.REVIEW_REQUESTED:
                 if transition.to_status != PilotPlan.Status.IN_REVIEW:
@@ -63,7 +73,7 @@ def plan_transitions_publish(items: Iterable[tuple[PilotPlan, PlanTransition]]) 
                 data=_transition_data(plan, transition),
                 summary=summary,
                 link=reverse("pilots:plan_detail", args=[plan.pk]),
-                subscriptions=listening[plan.team_id],
+                subscriptions=subscriptions,
             )
 
 
