@@ -200,6 +200,8 @@ class Notification(FieldConstraints):
         TIMEBOX_ENDED = "timebox_ended", "Time-box ended"
         ROLLBACK_STARTED = "rollback_started", "Rollback started"
         REVIEW_DUE = "review_due", "Post-pilot review due"
+        WEBHOOK_MOVED = "webhook_moved", "Webhook moved to subscriptions"
+        WEBHOOK_DISABLED = "webhook_disabled", "Webhook subscription switched off"
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notifications")
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -284,3 +286,122 @@ class ApiKey(FieldConstraints):
 
     def __str__(self) -> str:
         return f"{self.name} (pp_{self.prefix}_…)"
+
+
+class EventType(models.TextChoices):
+    """The events a team can subscribe to (docs/webhooks.md documents each payload). The value is
+    the payload's ``type``; the label is what the subscription form and chat messages say."""
+
+    PLAN_STATE_CHANGED = "plan.state_changed", "Plan state changed"
+    REVIEW_REQUESTED = "plan.review_requested", "Review requested"
+    SIGN_OFF_VOIDED = "plan.sign_off_voided", "Sign-off voided"
+    CHECK_RUN_FINISHED = "check_run.finished", "Check run finished"
+    TRIGGER_FIRED = "trigger.fired", "Rollback trigger fired"
+    TRIGGER_ACKNOWLEDGED = "trigger.acknowledged", "Rollback trigger acknowledged"
+    TRIGGER_RESOLVED = "trigger.resolved", "Rollback trigger resolved"
+    TRIGGER_STALE = "trigger.stale", "Rollback trigger without fresh data"
+    DECISION_RECORDED = "decision.recorded", "Decision recorded"
+    ROLLBACK_STARTED = "rollback.started", "Rollback started"
+    ROLLBACK_FINISHED = "rollback.finished", "Rollback finished"
+    BACKLOG_ITEM_CREATED = "backlog_item.created", "Backlog item created"
+    FEEDBACK_RECEIVED = "feedback.received", "Feedback received"
+    PING = "ping", "Test event"
+
+
+class WebhookSubscription(FieldConstraints):
+    """Where a team wants to hear about chosen events: a receiver of signed JSON (Standard
+    Webhooks), or a Slack / Microsoft Teams incoming webhook that gets a readable message.
+
+    It lives here, in the lowest app with teams, so that every app that emits an event
+    (pilots, metrics, backlog, decisions) may write its deliveries (accounts.events); the
+    worker in metrics sends them (docs/architecture.md, "Events and webhooks").
+    """
+
+    class Kind(models.TextChoices):
+        STANDARD = "standard", "Signed JSON (Standard Webhooks)"
+        SLACK = "slack", "Slack incoming webhook"
+        TEAMS = "teams", "Microsoft Teams incoming webhook"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="webhook_subscriptions")
+    name = models.CharField(max_length=100, help_text="What receives it, e.g. “Ops channel”.")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.STANDARD)
+    url = models.URLField(max_length=500)
+    # "whsec_" + base64 of the key (Standard Webhooks); receivers of the deprecated
+    # Pilotplan-Signature header use the whole string as the HMAC key.
+    secret = models.CharField(max_length=100)
+    events = ArrayField(models.CharField(max_length=40, choices=EventType.choices))
+    is_active = models.BooleanField(default=True)
+    disabled_reason = models.CharField(max_length=300, blank=True)
+    created_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    CONSTRAINT_FIELDS = {
+        "accounts_webhooksubscription_has_event": ("events", "Choose at least one event."),
+    }
+
+    class Meta:
+        ordering = ["name", "pk"]
+        indexes = [
+            # Serves accounts.events.event_publish: a team's active subscriptions to an event.
+            models.Index(
+                fields=["team"],
+                condition=models.Q(is_active=True),
+                name="accounts_webhooksub_active_idx",
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(events=[]), name="accounts_webhooksubscription_has_event"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WebhookDelivery(models.Model):
+    """One event owed to one subscription, written in the transaction that caused it and sent
+    (with retries) by the worker, so an event is never lost to a crash.
+
+    ``message_id`` is the ``webhook-id`` header: the same on every attempt and on a manual
+    redelivery, so a receiver can drop what it already has. ``next_attempt_at`` is when the
+    worker tries next; ``None`` once delivered or given up (``failed_at``).
+    """
+
+    subscription = models.ForeignKey(
+        WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    message_id = models.CharField(max_length=40)
+    event = models.CharField(max_length=40)
+    payload = models.JSONField()
+    # For chat destinations: what happened, in words, and the page it links to.
+    summary = models.CharField(max_length=300, blank=True)
+    link = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    last_duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    response_excerpt = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            # Serves the sweep: deliveries still owed an attempt, by when it is due.
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=models.Q(next_attempt_at__isnull=False),
+                name="accounts_delivery_due_idx",
+            ),
+            # Serves the delivery log of one subscription, newest first.
+            models.Index(fields=["subscription", "-created_at"], name="accounts_delivery_log_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} → {self.subscription_id}"

@@ -138,7 +138,7 @@ PERMISSIONS: dict[Perm, Rule] = {
         WRITERS, "Stakeholders can read the metric catalogue but not change it."
     ),
     Perm.HOLIDAYS_MANAGE: Rule(frozenset({PO, SM}), what="change holidays"),
-    Perm.WEBHOOK_MANAGE: Rule(frozenset({PO, SM, OPS}), what="change the alert webhook"),
+    Perm.WEBHOOK_MANAGE: Rule(frozenset({PO, SM, OPS}), what="manage the team's webhooks"),
     Perm.API_KEYS_MANAGE: Rule(frozenset({PO, SM}), what="manage API keys"),
     Perm.ROLLBACK_START: Rule(frozenset({PO, OPS}), what="start a rollback"),
     Perm.ROLLBACK_WORK: Rule(frozenset({OPS}), what="work the rollback checklist"),

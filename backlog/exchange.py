@@ -21,6 +21,7 @@ from django.db.models import QuerySet
 
 from accounts.models import User
 from accounts.permissions import Perm, team_for_member
+from backlog.events import backlog_items_created_publish
 from backlog.models import BacklogItem
 from backlog.services import is_counted_defect, last_position, next_number, team_backlog_lock
 from backlog.signals import defects_changed_send
@@ -158,6 +159,7 @@ def backlog_csv_import(*, team_id: int, user: User, text: str) -> ImportResult:
     BacklogItem.objects.bulk_create(to_create)
     BacklogItem.objects.bulk_update(to_update, [*fields, "version"])
     defects_changed_send(defect_plans)
+    backlog_items_created_publish(team_id=team.pk, items=to_create)
     return ImportResult(len(to_create), len(to_update), unchanged)
 
 

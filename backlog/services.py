@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from accounts.models import Team, User
 from accounts.permissions import Perm, team_for_member
+from backlog.events import backlog_items_created_publish
 from backlog.models import BacklogItem, Finding
 from backlog.signals import defects_changed_send
 from core.exceptions import PreconditionFailed
@@ -130,6 +131,7 @@ def backlog_item_create(
     item.save(force_insert=True)
     if is_counted_defect(item):
         defects_changed_send([item.plan_id])
+    backlog_items_created_publish(team_id=team.pk, items=[item])
     return item
 
 

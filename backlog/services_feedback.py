@@ -29,6 +29,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.permissions import Perm, require, role_in_team
 from backlog.change_control import backlog_item_raise
+from backlog.events import feedback_received_publish
 from backlog.models import (
     CSAT_RANGE,
     FEEDBACK_COMMENT_MAX,
@@ -198,6 +199,7 @@ def feedback_store(
     # queries under a burst.
     feedback.full_clean(exclude=["plan", "token", "backlog_item"], validate_constraints=False)
     feedback.save(force_insert=True)
+    feedback_received_publish(plan=token.plan, feedback=feedback)
     return feedback
 
 

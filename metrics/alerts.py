@@ -1,4 +1,4 @@
-"""Trigger episodes after they fire: acknowledge, resolve, and the team's webhook endpoint.
+"""Trigger episodes after they fire: acknowledge, resolve, and the events their webhooks hear.
 
 Services (writes) are atomic and keyword-only; they lock the episode row, record who and when,
 and write the webhook delivery in the same transaction, so what the receiver hears is exactly
@@ -8,63 +8,43 @@ what was committed. Reads for pages and the API are at the bottom.
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Team, User
-from accounts.permissions import Perm, require, role_in_team
+from accounts.events import event_publish, iso, person, plan_ref, subscriptions_listening
+from accounts.models import EventType, User, WebhookDelivery
 from core.exceptions import Conflict
 from core.queue import enqueue_on_commit
-from metrics.models import SignalEpisode, TriggerEpisode, WebhookDelivery, WebhookEndpoint
-from metrics.webhooks import AddressNotAllowed, url_vet
+from metrics.models import SignalEpisode, TriggerEpisode
 from pilots import wording
 from pilots.extensions import PlanPanel
 from pilots.models import PilotPlan
 
-EVENT_FIRED = "trigger.fired"
-EVENT_ACKNOWLEDGED = "trigger.acknowledged"
-EVENT_RESOLVED = "trigger.resolved"
-EVENT_TEST = "ping"
+EVENT_FIRED = EventType.TRIGGER_FIRED
+EVENT_ACKNOWLEDGED = EventType.TRIGGER_ACKNOWLEDGED
+EVENT_RESOLVED = EventType.TRIGGER_RESOLVED
 
 
 # --- webhook deliveries --------------------------------------------------------------------------
-
-
-def _iso(moment: dt.datetime | None) -> str | None:
-    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if moment else None
 
 
 def plan_url(plan_id: int) -> str:
     return reverse("pilots:plan_detail", args=[plan_id])
 
 
-def absolute(url: str) -> str:
-    return f"{settings.SITE_URL}{url}"
-
-
-def _person(user: User | None) -> dict[str, Any] | None:
-    if user is None:
-        return None
-    return {"id": user.pk, "name": user.display_name, "email": user.email}
-
-
-def episode_payload(*, event: str, episode: TriggerEpisode) -> dict[str, Any]:
-    """What a webhook receiver gets for ``event`` about ``episode`` (docs/alerts.md)."""
+def episode_data(*, episode: TriggerEpisode) -> dict[str, Any]:
+    """The ``data`` of a trigger.fired / acknowledged / resolved event (docs/webhooks.md)."""
     plan = episode.plan
     trigger = episode.trigger
     return {
-        "event": event,
-        "plan": {"id": plan.pk, "title": plan.title, "url": absolute(plan_url(plan.pk))},
+        "plan": plan_ref(plan_id=plan.pk, title=plan.title),
         "trigger": (
             {
                 "id": trigger.pk,
@@ -81,49 +61,49 @@ def episode_payload(*, event: str, episode: TriggerEpisode) -> dict[str, Any]:
         "episode": {
             "id": episode.pk,
             "value": episode.value,
-            "breach_started_at": _iso(episode.breach_started_at),
-            "fired_at": _iso(episode.fired_at),
-            "cleared_at": _iso(episode.cleared_at),
-            "acknowledged_at": _iso(episode.acknowledged_at),
-            "acknowledged_by": _person(episode.acknowledged_by),
-            "resolved_at": _iso(episode.resolved_at),
-            "resolved_by": _person(episode.resolved_by),
+            "breach_started_at": iso(episode.breach_started_at),
+            "fired_at": iso(episode.fired_at),
+            "cleared_at": iso(episode.cleared_at),
+            "acknowledged_at": iso(episode.acknowledged_at),
+            "acknowledged_by": person(episode.acknowledged_by),
+            "resolved_at": iso(episode.resolved_at),
+            "resolved_by": person(episode.resolved_by),
             "resolution": episode.resolution,
         },
     }
 
 
+def _episode_summary(event: str, episode: TriggerEpisode) -> str:
+    if event == EVENT_RESOLVED:
+        who = episode.resolved_by.display_name if episode.resolved_by else "Someone"
+        return f"{who} resolved “{episode.description}”: {episode.resolution}"
+    if event == EVENT_ACKNOWLEDGED:
+        who = episode.acknowledged_by.display_name if episode.acknowledged_by else "Someone"
+        return f"{who} is on “{episode.description}”."
+    value = "" if episode.value is None else f" (value {episode.value:g})"
+    return f"“{episode.description}” breached{value}."
+
+
 def deliveries_create(*, event: str, episodes: Iterable[TriggerEpisode]) -> list[WebhookDelivery]:
-    """Queue ``event`` for each episode to its team's active endpoint (none: nothing). The
-    rows are written in the caller's transaction; the worker is told after it commits, and the
-    tick's sweep sends anything the broker lost."""
+    """Owe ``event`` about each episode to its team's subscriptions to it (one query to find
+    them whatever the number of episodes). Written in the caller's transaction; the worker is
+    told after it commits, and the tick's sweep sends anything the broker lost."""
     episodes = list(episodes)
     if not episodes:
         return []
-    team_ids = {e.plan.team_id for e in episodes}
-    endpoints = {
-        ep.team_id: ep
-        for ep in WebhookEndpoint.objects.filter(team_id__in=team_ids, is_active=True)
-    }
-    deliveries = WebhookDelivery.objects.bulk_create(
-        [
-            WebhookDelivery(
-                endpoint=endpoints[e.plan.team_id],
+    listening = subscriptions_listening(team_ids={e.plan.team_id for e in episodes}, event=event)
+    deliveries: list[WebhookDelivery] = []
+    for episode in episodes:
+        if episode.plan.team_id in listening:
+            deliveries += event_publish(
+                team_id=episode.plan.team_id,
                 event=event,
-                payload=episode_payload(event=event, episode=e),
+                data=episode_data(episode=episode),
+                summary=_episode_summary(event, episode),
+                link=plan_url(episode.plan_id),
+                subscriptions=listening[episode.plan.team_id],
             )
-            for e in episodes
-            if e.plan.team_id in endpoints
-        ]
-    )
-    _enqueue(deliveries)
     return deliveries
-
-
-def _enqueue(deliveries: Iterable[WebhookDelivery]) -> None:
-
-    for delivery in deliveries:
-        enqueue_on_commit("metrics.tasks.webhook_deliver", delivery.pk)
 
 
 # --- acknowledge and resolve ---------------------------------------------------------------------
@@ -195,94 +175,6 @@ def episode_resolve(
     return episode
 
 
-# --- the team's webhook endpoint -----------------------------------------------------------------
-
-
-def webhook_secret_generate() -> str:
-    return "whsec_" + secrets.token_hex(24)
-
-
-def _validate_url(url: str) -> str:
-    """The address as saved; refused (on the ``url`` field) when it is not http(s), or not https
-    in production, or resolves to an internal address (metrics/webhooks.py, ``url_vet``). A host
-    that does not resolve yet is accepted: each delivery checks again and logs "host not found"."""
-    url = (url or "").strip()
-    parts = urlsplit(url)
-    if parts.scheme not in {"http", "https"} or not parts.netloc:
-        raise ValidationError({"url": "Enter an http:// or https:// address."})
-    if len(url) > 200:
-        raise ValidationError({"url": "Keep the address under 200 characters."})
-    try:
-        url_vet(url)
-    except AddressNotAllowed as exc:
-        raise ValidationError({"url": str(exc)}) from None
-    except (OSError, UnicodeError):
-        pass  # not resolvable now; delivery checks again
-    return url
-
-
-@transaction.atomic
-def webhook_endpoint_configure(
-    *, team: Team, user: User, url: str, is_active: bool = True
-) -> tuple[WebhookEndpoint, str | None]:
-    """Set the team's endpoint. Returns it and, when it was just created, its new secret (shown
-    once; the signing secret of an existing endpoint is kept until rotated)."""
-    require(role_in_team(user=user, team_id=team.pk), Perm.WEBHOOK_MANAGE)
-    url = _validate_url(url)
-    endpoint = WebhookEndpoint.objects.select_for_update().filter(team=team).first()
-    if endpoint is None:
-        secret = webhook_secret_generate()
-        endpoint = WebhookEndpoint(team=team, url=url, secret=secret, is_active=is_active)
-        endpoint.full_clean()
-        endpoint.save()
-        return endpoint, secret
-    endpoint.url, endpoint.is_active = url, is_active
-    endpoint.full_clean()
-    endpoint.save(update_fields=["url", "is_active"])
-    return endpoint, None
-
-
-@transaction.atomic
-def webhook_secret_rotate(*, team: Team, user: User) -> tuple[WebhookEndpoint, str]:
-    """A new signing secret (returned once); deliveries not yet sent are signed with it."""
-    require(role_in_team(user=user, team_id=team.pk), Perm.WEBHOOK_MANAGE)
-    endpoint = WebhookEndpoint.objects.select_for_update().filter(team=team).first()
-    if endpoint is None:
-        raise Conflict("Set the webhook's address first.")
-    endpoint.secret = webhook_secret_generate()
-    endpoint.save(update_fields=["secret"])
-    return endpoint, endpoint.secret
-
-
-@transaction.atomic
-def webhook_endpoint_delete(*, team: Team, user: User) -> None:
-    require(role_in_team(user=user, team_id=team.pk), Perm.WEBHOOK_MANAGE)
-    WebhookEndpoint.objects.filter(team=team).delete()
-
-
-@transaction.atomic
-def webhook_test_send(*, team: Team, user: User) -> WebhookDelivery:
-    """Queue a ``ping`` event, so the team can check their receiver and its signature check."""
-    require(role_in_team(user=user, team_id=team.pk), Perm.WEBHOOK_MANAGE)
-    endpoint = WebhookEndpoint.objects.filter(team=team).first()
-    if endpoint is None:
-        raise Conflict("Set the webhook's address first.")
-    if not endpoint.is_active:
-        raise Conflict("The webhook is switched off: switch it on to send a test event.")
-    delivery = WebhookDelivery.objects.create(
-        endpoint=endpoint,
-        event=EVENT_TEST,
-        payload={
-            "event": EVENT_TEST,
-            "team": {"id": team.pk, "name": team.name},
-            "sent_by": _person(user),
-            "sent_at": _iso(timezone.now()),
-        },
-    )
-    _enqueue([delivery])
-    return delivery
-
-
 # --- reads ---------------------------------------------------------------------------------------
 
 
@@ -341,12 +233,4 @@ def alerts_plan_panel(plan: PilotPlan) -> PlanPanel:
             "episodes": episodes_unresolved(plan_id=plan.pk),
             "signals": signals_open(plan_id=plan.pk),
         },
-    )
-
-
-def webhook_deliveries_recent(*, team_id: int, limit: int = 10) -> list[WebhookDelivery]:
-    return list(
-        WebhookDelivery.objects.filter(endpoint__team_id=team_id)
-        .only("id", "event", "created_at", "attempts", "delivered_at", "last_status", "last_error")
-        .order_by("-created_at", "-pk")[:limit]
     )

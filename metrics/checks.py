@@ -28,9 +28,11 @@ from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
 from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
+from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import TeamHoliday
+from accounts.events import event_publish, iso, plan_ref, subscriptions_listening
+from accounts.models import EventType, TeamHoliday
 from catalogue.models import MetricDefinition
 from core.queue import enqueue_on_commit
 from metrics import digest, evaluation
@@ -262,11 +264,14 @@ def check_runs_execute(*, run_ids: list[int]) -> list[int]:
 _RUNS_LOCK_SQL = """
 SELECT r.*, p.start_date AS plan_start_date, p.end_date AS plan_end_date,
        set_config('synchronous_commit', 'off', true) AS commit_without_flush,
-       p.time_zone AS plan_time_zone,
+       p.time_zone AS plan_time_zone, p.team_id AS plan_team_id, p.title AS plan_title,
        ARRAY(SELECT f.job FROM metrics_planjobfailure AS f
               WHERE f.plan_id = r.plan_id AND f.job = ANY(%(jobs)s::text[])) AS failing_jobs,
        EXISTS (SELECT 1 FROM metrics_dailydigest AS d
-                WHERE d.plan_id = r.plan_id AND d.local_date = r.local_date) AS digest_sent
+                WHERE d.plan_id = r.plan_id AND d.local_date = r.local_date) AS digest_sent,
+       EXISTS (SELECT 1 FROM accounts_webhooksubscription AS s
+                WHERE s.team_id = p.team_id AND s.is_active
+                  AND %(event)s = ANY(s.events)) AS hooked
   FROM metrics_checkrun AS r
   JOIN pilots_pilotplan AS p ON p.id = r.plan_id
  WHERE r.id = ANY(%(ids)s::bigint[]) AND r.status = 'pending'
@@ -311,10 +316,13 @@ _RESULT_COLUMNS = [
 
 def _runs_lock(run_ids: list[int]) -> list[CheckRun]:
     """The pending runs among ``run_ids``, locked; see ``_RUNS_LOCK_SQL`` for what else each
-    carries (``plan_start_date``, ``plan_end_date``, ``plan_time_zone``, ``failing_jobs``,
-    ``digest_sent``)."""
+    carries (``plan_start_date``, ``plan_end_date``, ``plan_time_zone``, ``plan_team_id``,
+    ``plan_title``, ``failing_jobs``, ``digest_sent``, and ``hooked``: whether a webhook
+    subscription of the plan's team hears ``check_run.finished``, so that a check nobody
+    subscribed to costs no statement more)."""
     jobs = [Job.CHECK_RUN, Job.DIGEST]
-    return list(CheckRun.objects.raw(_RUNS_LOCK_SQL, {"jobs": jobs, "ids": list(run_ids)}))
+    params = {"jobs": jobs, "ids": list(run_ids), "event": EventType.CHECK_RUN_FINISHED.value}
+    return list(CheckRun.objects.raw(_RUNS_LOCK_SQL, params))
 
 
 def _criteria(plan_ids: set[int]) -> dict[int, list[ExitCriterion]]:
@@ -424,6 +432,7 @@ def _check_runs_execute(*, run_ids: list[int], now: dt.datetime) -> list[int]:
             run.not_met = verdicts.count(Verdict.NOT_MET)
             run.not_enough_evidence = verdicts.count(Verdict.NOT_ENOUGH_EVIDENCE)
         _results_store(runs, [r for rs in results.values() for r in rs], at=finished_at)
+        _finished_publish([(run, results[run.pk]) for run in runs if run.hooked])  # type: ignore[attr-defined]
         # The check succeeded: its plans' past check failures are cleared (where there are any).
         JobFailures(Job.CHECK_RUN, now=now).save(done=_failing(runs, Job.CHECK_RUN))
         _digests_send(
@@ -448,6 +457,54 @@ def _commit_with_flush() -> None:
     twice."""
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL synchronous_commit TO ON")
+
+
+def _finished_publish(done: list[tuple[CheckRun, list[CriterionResult]]]) -> None:
+    """``check_run.finished`` for each run whose team has a subscription to it."""
+    if not done:
+        return
+    event = EventType.CHECK_RUN_FINISHED
+    listening = subscriptions_listening(
+        team_ids={run.plan_team_id for run, _ in done},
+        event=event,  # type: ignore[attr-defined]
+    )
+    for run, results in done:
+        team_id: int = run.plan_team_id  # type: ignore[attr-defined]
+        if team_id not in listening:
+            continue
+        counts = (
+            f"{run.met} met, {run.not_met} not met, {run.not_enough_evidence} not enough evidence"
+        )
+        event_publish(
+            team_id=team_id,
+            event=event,
+            data={
+                "plan": plan_ref(plan_id=run.plan_id, title=run.plan_title),  # type: ignore[attr-defined]
+                "check_run": {
+                    "id": run.pk,
+                    "due_at": iso(run.due_at),
+                    "finished_at": iso(run.finished_at),
+                    "late": run.late,
+                    "met": run.met,
+                    "not_met": run.not_met,
+                    "not_enough_evidence": run.not_enough_evidence,
+                },
+                "results": [
+                    {
+                        "label": r.label,
+                        "verdict": r.verdict,
+                        "value": r.value,
+                        "comparator": r.comparator,
+                        "threshold": r.threshold,
+                        "blocking": r.blocking,
+                    }
+                    for r in results
+                ],
+            },
+            summary=f"Check of {run.local_date:%Y-%m-%d} {run.local_time:%H:%M}: {counts}.",
+            link=reverse("metrics:checks", args=[run.plan_id]),
+            subscriptions=listening[team_id],
+        )
 
 
 def _failing(runs: list[CheckRun], job: str) -> set[int]:

@@ -35,7 +35,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import QuerySet
 
-from accounts.models import Notification, User
+from accounts.events import event_publish, iso, plan_ref, subscriptions_listening
+from accounts.models import EventType, Notification, User
 from accounts.services import notify, notify_each
 from catalogue import comparators
 from catalogue.models import MetricDefinition, interval_text
@@ -668,6 +669,30 @@ def _signals_record(
             if by_pk[pk].plan.owner_id in owners
         ],
     )
+    _signals_publish([(by_pk[pk], detail) for pk, detail in opened.items()], now)
+
+
+def _signals_publish(opened: list[tuple[RollbackTrigger, str]], now: dt.datetime) -> None:
+    """``trigger.stale`` to the teams' subscriptions, one per newly blind trigger."""
+    event = EventType.TRIGGER_STALE
+    listening = subscriptions_listening(team_ids={t.plan.team_id for t, _ in opened}, event=event)
+    for trigger, detail in opened:
+        plan = trigger.plan
+        if plan.team_id not in listening:
+            continue
+        text = wording.trigger_text(trigger)
+        event_publish(
+            team_id=plan.team_id,
+            event=event,
+            data={
+                "plan": plan_ref(plan_id=plan.pk, title=plan.title),
+                "trigger": {"id": trigger.pk, "description": text},
+                "signal": {"detail": detail, "since": iso(now)},
+            },
+            summary=f"“{text}” cannot judge: {detail}",
+            link=plan_url(plan.pk),
+            subscriptions=listening[plan.team_id],
+        )
 
 
 # --- the evaluation ------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Browser URLs of the metrics app (mounted at the site root): a plan's pages under
-``plans/<id>/``, the team's alert webhook under ``teams/<id>/``."""
+``plans/<id>/``, the team's webhook subscriptions under ``teams/<id>/``."""
 
-from metrics.views import alerts, checks, ingest, monitoring
+from metrics.views import alerts, checks, ingest, monitoring, webhooks
 
 app_name = "metrics"
 
@@ -10,4 +10,5 @@ urlpatterns = [
     *checks.urlpatterns,
     *alerts.urlpatterns,
     *monitoring.urlpatterns,
+    *webhooks.urlpatterns,
 ]

@@ -1,12 +1,20 @@
-"""Signed outbound webhooks (docs/alerts.md, "Webhooks").
+"""Sending a team's webhook deliveries (docs/webhooks.md; what is sent when: accounts.events).
 
-Each ``WebhookDelivery`` is written in the transaction that caused it and POSTed by the worker:
+Each ``accounts.WebhookDelivery`` is written in the transaction that caused it and POSTed by
+the worker. A subscription of the standard kind gets the event signed per the Standard Webhooks
+specification, with the ``standardwebhooks`` library::
 
-    POST <endpoint url>
+    POST <subscription url>
     Content-Type: application/json
-    Pilotplan-Event: trigger.fired
-    Pilotplan-Delivery: 42
-    Pilotplan-Signature: t=1767225600,v1=<hex HMAC-SHA256(secret, "1767225600." + body)>
+    webhook-id: msg_3f…            (the same on every attempt and on a redelivery)
+    webhook-timestamp: 1767225600
+    webhook-signature: v1,<base64 HMAC-SHA256(key, "<id>.<timestamp>.<body>")>
+    Pilotplan-Signature: t=1767225600,v1=<hex …>   (deprecated; removed in the next release)
+
+    {"type": "trigger.fired", "version": 1, "timestamp": "…Z", "data": {…}}
+
+A Slack or Microsoft Teams subscription gets a readable message in that tool's format instead
+(``chat_body``), unsigned: incoming webhooks check nothing but their secret address.
 
 Where we POST: ``https`` only unless ``WEBHOOK_ALLOW_HTTP`` (on when DEBUG); the host is
 resolved and refused when any of its addresses is not a public one (loopback, private,
@@ -14,12 +22,13 @@ link-local, multicast, reserved, unspecified — IPv4 and IPv6, IPv4-mapped incl
 name is in ``WEBHOOK_ALLOWED_HOSTS``. This is checked when the address is saved and again at each
 delivery, which then connects to the address it vetted (DNS may have changed in between).
 
-A 2xx answer within 5 seconds is delivered. Anything else is recorded (``last_status``, and
-``last_error`` as a category such as "timeout", never the raw exception) and retried with
-exponential backoff: attempt n+1 is due 2^n minutes after attempt n (2, 6, 14, 30, 62, 126 and
-254 minutes after the event), and the delivery gives up after ``MAX_ATTEMPTS``. The tick's
-``deliveries_sweep`` queues whatever is due, so a broker
-outage or a dead worker only delays a delivery.
+A 2xx answer within 5 seconds is delivered. Anything else is recorded (status, time taken, the
+start of the answer, and an error category such as "timeout", never the raw exception) and
+retried with exponential backoff and jitter: after n failed attempts the next is due between
+2ⁿ⁻¹ and 2ⁿ minutes later ("equal jitter", so receivers that failed together do not all come
+back in the same second). After ``MAX_ATTEMPTS`` the delivery is given up, the subscription is
+switched off and its owner is notified. The tick's ``deliveries_sweep`` queues whatever is due,
+so a broker outage or a dead worker only delays a delivery.
 """
 
 from __future__ import annotations
@@ -31,92 +40,151 @@ import http.client
 import ipaddress
 import json
 import logging
+import random
 import socket
 import ssl
 import time
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import QuerySet
-from django.db.models.expressions import RawSQL
+from django.urls import reverse
 from django.utils import timezone
+from standardwebhooks import Webhook
 
+from accounts.models import EventType, Notification, User, WebhookDelivery, WebhookSubscription
+from accounts.permissions import Perm, roles_for
+from accounts.services import notify
 from core.queue import enqueue_on_commit
-from metrics.models import WebhookDelivery
 
 log = logging.getLogger(__name__)
 
 TIMEOUT_SECONDS = 5
 MAX_ATTEMPTS = 8
 SWEEP_BATCH = 500
-USER_AGENT = "Pilotplan-Webhooks/1"
+EXCERPT_CHARS = 500
+USER_AGENT = "Pilotplan-Webhooks/2"
+Kind = WebhookSubscription.Kind
 
 
 # --- the signature -------------------------------------------------------------------------------
 
 
-def sign(secret: str, body: bytes, timestamp: int) -> str:
-    """The ``Pilotplan-Signature`` header for ``body`` sent at ``timestamp`` (Unix seconds)."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"t={timestamp},v1={mac.hexdigest()}"
-
-
-def verify_signature(
-    secret: str, header: str, body: bytes, tolerance: int = 300, now: float | None = None
-) -> bool:
-    """True if ``header`` (``t=<unix seconds>,v1=<hex>``) signs ``body`` with ``secret`` and
-    ``t`` is within ``tolerance`` seconds of now (a replayed old request fails). Receivers can
-    copy this function: it needs only the standard library."""
-    try:
-        fields = [part.split("=", 1) for part in header.split(",")]
-        timestamp = int(next(value for key, value in fields if key.strip() == "t"))
-        signatures = [value.strip() for key, value in fields if key.strip() == "v1"]
-    except (ValueError, StopIteration):
-        return False
-    if abs((time.time() if now is None else now) - timestamp) > tolerance:
-        return False
-    expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return any(hmac.compare_digest(expected.hexdigest(), s) for s in signatures)
-
-
 def body_of(delivery: WebhookDelivery) -> bytes:
-    """The exact bytes POSTed (and signed): the payload as compact JSON, keys sorted."""
-    payload = {**delivery.payload, "delivery_id": delivery.pk}
-    return json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+    """The exact bytes POSTed (and signed) to a standard subscription: compact JSON."""
+    return json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
+
+
+def standard_headers(
+    *, secret: str, message_id: str, body: bytes, sent_at: dt.datetime
+) -> dict[str, str]:
+    """The Standard Webhooks headers, and the deprecated ``Pilotplan-Signature`` (the HMAC of
+    ``"<t>." + body`` keyed with the whole secret string, as before), kept for one release."""
+    timestamp = int(sent_at.timestamp())
+    legacy = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": Webhook(secret).sign(message_id, sent_at, body),
+        "Pilotplan-Signature": f"t={timestamp},v1={legacy.hexdigest()}",
+    }
+
+
+# --- chat destinations ---------------------------------------------------------------------------
+
+
+def chat_title(delivery: WebhookDelivery) -> str:
+    """ "Rollback trigger fired · Saved cards": the event in words, and the plan if there is one."""
+    label = (
+        EventType(delivery.event).label if delivery.event in EventType.values else delivery.event
+    )
+    plan = (delivery.payload.get("data") or {}).get("plan") or {}
+    return f"{label} · {plan['title']}" if plan.get("title") else str(label)
+
+
+def _slack_escape(text: str) -> str:
+    # Slack's three control characters (api.slack.com, "Escaping text").
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def chat_body(kind: str, delivery: WebhookDelivery) -> dict[str, Any]:
+    """The readable message for a Slack incoming webhook (``text`` for notifications, ``blocks``
+    for the message) or a Microsoft Teams one (a MessageCard): title, what happened, link."""
+    title, summary, link = chat_title(delivery), delivery.summary or "", delivery.link
+    if kind == Kind.SLACK:
+        text = f"*{_slack_escape(title)}*\n{_slack_escape(summary)}"
+        blocks: list[dict[str, Any]] = [
+            {"type": "header", "text": {"type": "plain_text", "text": title[:150]}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": _slack_escape(summary) or " "}},
+        ]
+        if link:
+            blocks.append(
+                {
+                    "type": "actions",
+                    "elements": [
+                        {
+                            "type": "button",
+                            "text": {"type": "plain_text", "text": "Open in Pilotplan"},
+                            "url": link,
+                        }
+                    ],
+                }
+            )
+            text += f"\n<{link}|Open in Pilotplan>"
+        return {"text": text, "blocks": blocks}
+    card: dict[str, Any] = {
+        "@type": "MessageCard",
+        "@context": "https://schema.org/extensions",
+        "summary": title,
+        "themeColor": "0B5CAD",
+        "title": title,
+        "text": summary,
+    }
+    if link:
+        card["potentialAction"] = [
+            {
+                "@type": "OpenUri",
+                "name": "Open in Pilotplan",
+                "targets": [{"os": "default", "uri": link}],
+            }
+        ]
+    return card
+
+
+def request_of(
+    subscription: WebhookSubscription, delivery: WebhookDelivery, sent_at: dt.datetime
+) -> tuple[bytes, dict[str, str]]:
+    """What to POST for ``delivery`` to ``subscription``: body and headers."""
+    headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
+    if subscription.kind != Kind.STANDARD:
+        body = json.dumps(chat_body(subscription.kind, delivery), separators=(",", ":")).encode()
+        return body, headers
+    body = body_of(delivery)
+    headers |= {"Pilotplan-Event": delivery.event, "Pilotplan-Delivery": str(delivery.pk)}
+    headers |= standard_headers(
+        secret=subscription.secret, message_id=delivery.message_id, body=body, sent_at=sent_at
+    )
+    return body, headers
 
 
 # --- the schedule --------------------------------------------------------------------------------
 
 
-def next_attempt_at(delivery: WebhookDelivery) -> dt.datetime | None:
-    """When the next attempt is due; ``None`` once delivered or given up. With n attempts made,
-    attempt n+1 is due 2 + 4 + … + 2^n = 2^(n+1) − 2 minutes after the delivery was created."""
-    if delivery.delivered_at is not None or delivery.attempts >= MAX_ATTEMPTS:
-        return None
-    return delivery.created_at + dt.timedelta(minutes=2 ** (delivery.attempts + 1) - 2)
-
-
-def _due(now: dt.datetime) -> QuerySet[WebhookDelivery]:
-    """Undelivered deliveries whose next attempt is due (see ``next_attempt_at``); the partial
-    index on undelivered rows serves it."""
-    return WebhookDelivery.objects.filter(
-        delivered_at__isnull=True,
-        attempts__lt=MAX_ATTEMPTS,
-        endpoint__is_active=True,
-        created_at__lte=RawSQL(
-            "%s::timestamptz - make_interval(mins => (power(2, attempts + 1) - 2)::int)", [now]
-        ),
-    )
-
-
-# --- sending -------------------------------------------------------------------------------------
+def retry_delay(attempts: int, rng: random.Random | None = None) -> dt.timedelta:
+    """How long after the ``attempts``-th failed attempt the next is due: between half of and
+    the whole of 2^attempts minutes ("equal jitter")."""
+    ceiling = 60.0 * 2**attempts
+    return dt.timedelta(seconds=ceiling / 2 + (rng or random).uniform(0, ceiling / 2))
 
 
 def deliveries_sweep(*, now: dt.datetime) -> int:
     """Queue undelivered webhook deliveries that are due for a (re)try; returns how many."""
-
-    ids = list(_due(now).order_by("created_at").values_list("pk", flat=True)[:SWEEP_BATCH])
+    ids = list(
+        WebhookDelivery.objects.filter(next_attempt_at__lte=now, subscription__is_active=True)
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:SWEEP_BATCH]
+    )
     for delivery_id in ids:
         enqueue_on_commit("metrics.tasks.webhook_deliver", delivery_id)
     return len(ids)
@@ -216,74 +284,122 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
 
 
-def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str]:
-    """POST and return (status, error category); status ``None`` when no HTTP answer came back.
-    Redirects are not followed: the signed POST would turn into an unsigned GET elsewhere."""
+def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str, str]:
+    """POST and return (status, error category, the start of the answer); status ``None`` when
+    no HTTP answer came back. Redirects are not followed: the signed POST would turn into an
+    unsigned GET elsewhere."""
     try:
         host, port, addresses = url_vet(url)
     except AddressNotAllowed:
-        return None, ERROR_ADDRESS_NOT_ALLOWED
+        return None, ERROR_ADDRESS_NOT_ALLOWED, ""
     except (OSError, UnicodeError):
-        return None, ERROR_HOST_NOT_FOUND
+        return None, ERROR_HOST_NOT_FOUND, ""
     parts = urlsplit(url)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     cls = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
     connection = cls(host, port, addresses=addresses, timeout=TIMEOUT_SECONDS)
     try:
         connection.request("POST", path, body=body, headers=headers)
-        status = connection.getresponse().status
+        response = connection.getresponse()
+        status = response.status
+        excerpt = response.read(EXCERPT_CHARS).decode("utf-8", "replace")[:EXCERPT_CHARS]
     except ConnectionRefusedError:
-        return None, ERROR_REFUSED
+        return None, ERROR_REFUSED, ""
     except TimeoutError:  # socket.timeout is TimeoutError
-        return None, ERROR_TIMEOUT
+        return None, ERROR_TIMEOUT, ""
     except ssl.SSLError:  # certificate errors included
-        return None, ERROR_TLS
+        return None, ERROR_TLS, ""
     except http.client.HTTPException:
-        return None, ERROR_BAD_ANSWER
+        return None, ERROR_BAD_ANSWER, ""
     except OSError:
-        return None, ERROR_CONNECTION
+        return None, ERROR_CONNECTION, ""
     finally:
         connection.close()
-    return status, "" if 200 <= status < 300 else f"HTTP {status}"
+    return status, "" if 200 <= status < 300 else f"HTTP {status}", excerpt
+
+
+def _disable(subscription: WebhookSubscription, delivery: WebhookDelivery) -> None:
+    """Switch the subscription off after a delivery was given up, and tell its owner (or, for a
+    subscription nobody owns any more, the team's people who manage webhooks). Compare-and-set:
+    told once, however many deliveries give up at the same time."""
+    reason = (
+        f"Switched off after {MAX_ATTEMPTS} failed attempts to deliver "
+        f"“{delivery.event}” ({delivery.last_error or 'no answer'})."
+    )
+    switched = WebhookSubscription.objects.filter(pk=subscription.pk, is_active=True).update(
+        is_active=False, disabled_reason=reason
+    )
+    if not switched:
+        return
+    if subscription.created_by_id is not None:
+        owners = [subscription.created_by]
+    else:
+        owners = list(
+            User.objects.filter(
+                memberships__team_id=subscription.team_id,
+                memberships__role__in=roles_for(Perm.WEBHOOK_MANAGE),
+            )
+        )
+    notify(
+        users=owners,
+        kind=Notification.Kind.WEBHOOK_DISABLED,
+        message=f"Webhook “{subscription.name}” was switched off: its receiver failed "
+        f"{MAX_ATTEMPTS} times in a row. Fix it, switch it on and redeliver what it missed.",
+        url=reverse("metrics:webhook_detail", args=[subscription.team_id, subscription.pk]),
+    )
 
 
 def webhook_deliver(*, delivery_id: int, now: dt.datetime | None = None) -> bool | None:
-    """POST one delivery, signed; record the outcome. Returns True when delivered, False on a
-    failed attempt, None when there was nothing to do (delivered, given up, not yet due, or
-    another worker holds it right now: the row is locked with SKIP LOCKED for the attempt)."""
+    """POST one delivery; record the outcome. Returns True when delivered, False on a failed
+    attempt, None when there was nothing to do (delivered, given up, not yet due, subscription
+    switched off, or another worker holds it right now: the row is locked with SKIP LOCKED)."""
     with transaction.atomic():
         delivery = (
             WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("endpoint")
-            .filter(pk=delivery_id, delivered_at__isnull=True)
+            .select_related("subscription__created_by")
+            .filter(pk=delivery_id, next_attempt_at__isnull=False)
             .first()
         )
         if delivery is None:
             return None
-        due = next_attempt_at(delivery)
-        if due is None or due > (now or timezone.now()):
+        if delivery.next_attempt_at > (now or timezone.now()):  # type: ignore[operator]
             return None
-        endpoint = delivery.endpoint
-        if not endpoint.is_active:
+        subscription = delivery.subscription
+        if not subscription.is_active:
             return None  # switched off: kept, and sent if the team switches it on again
-        body = body_of(delivery)
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
-            "Pilotplan-Event": delivery.event,
-            "Pilotplan-Delivery": str(delivery.pk),
-            "Pilotplan-Signature": sign(endpoint.secret, body, int(time.time())),
-        }
-        status, error = _post(endpoint.url, body, headers)
+        sent_at = timezone.now()
+        body, headers = request_of(subscription, delivery, sent_at)
+        started = time.monotonic()
+        status, error, excerpt = _post(subscription.url, body, headers)
         delivered = status is not None and 200 <= status < 300
         delivery.attempts += 1
+        delivery.last_attempt_at = sent_at
         delivery.last_status = status
+        delivery.last_duration_ms = round((time.monotonic() - started) * 1000)
+        delivery.response_excerpt = excerpt
+        delivery.last_error = "" if delivered else (error or f"HTTP {status}")[:300]
         if delivered:
             delivery.delivered_at = timezone.now()
-            delivery.last_error = ""
+            delivery.next_attempt_at = None
+        elif delivery.attempts >= MAX_ATTEMPTS:
+            delivery.failed_at = timezone.now()
+            delivery.next_attempt_at = None
+            log.warning("Webhook delivery %s gave up: %s", delivery.pk, delivery.last_error)
         else:
-            delivery.last_error = (error or f"HTTP {status}")[:300]
-            if delivery.attempts >= MAX_ATTEMPTS:
-                log.warning("Webhook delivery %s gave up: %s", delivery.pk, delivery.last_error)
-        delivery.save(update_fields=["attempts", "last_status", "delivered_at", "last_error"])
+            delivery.next_attempt_at = sent_at + retry_delay(delivery.attempts)
+        delivery.save(
+            update_fields=[
+                "attempts",
+                "last_attempt_at",
+                "last_status",
+                "last_duration_ms",
+                "response_excerpt",
+                "last_error",
+                "delivered_at",
+                "failed_at",
+                "next_attempt_at",
+            ]
+        )
+        if delivery.failed_at is not None:
+            _disable(subscription, delivery)
     return delivered

@@ -64,10 +64,8 @@ MOVED: list[tuple[str, str]] = [
     ("pilots/teams/<int:team_id>/holidays/<int:holiday_id>/delete", "pilots:team_holiday_delete"),
     ("metrics/teams/<int:team_id>/", "catalogue:metric_list"),
     ("metrics/teams/<int:team_id>/new", "catalogue:metric_add"),
-    ("metrics/teams/<int:team_id>/webhook", "metrics:webhook"),
-    ("metrics/teams/<int:team_id>/webhook/rotate", "metrics:webhook_rotate"),
-    ("metrics/teams/<int:team_id>/webhook/test", "metrics:webhook_test"),
-    ("metrics/teams/<int:team_id>/webhook/delete", "metrics:webhook_delete"),
+    # The single alert webhook became a list of subscriptions (docs/webhooks.md).
+    ("metrics/teams/<int:team_id>/webhook", "metrics:webhooks"),
 ]
 
 

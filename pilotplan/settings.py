@@ -374,6 +374,7 @@ SPECTACULAR_SETTINGS = {
         "ParticipantStatusEnum": "backlog.models.Participant.Status",
         "CohortFitStatusEnum": "backlog.models.CohortFit.Status",
         "SegmentDimensionEnum": "pilots.models.CohortSegment.Dimension",
+        "WebhookKindEnum": "accounts.models.WebhookSubscription.Kind",
     },
     # No badge fetched from the public validator: the CSP allows our own origin only.
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},

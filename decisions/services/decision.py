@@ -28,6 +28,7 @@ from accounts.permissions import Perm, allows, refusal, require, role_in_team
 from accounts.services import notify
 from backlog.models import BacklogItem
 from core.exceptions import Conflict
+from decisions.events import decision_recorded_publish
 from decisions.evidence import decision_evidence
 from decisions.models import DecisionComment, DecisionRecord, IterateItem
 from decisions.rules import Recommendation
@@ -424,6 +425,7 @@ def _announce(
         url=reverse("decisions:decision", args=[plan.pk]),
         message=message,
     )
+    decision_recorded_publish(plan=plan, record=record, summary=message, iteration=iteration)
 
 
 # --- comments ----------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from accounts.ui import local_time
 from catalogue import comparators
 from catalogue.models import MetricDefinition
 from core.exceptions import Conflict
+from decisions.events import rollback_finished_publish, rollback_started_publish
 from decisions.models import DecisionRecord, RollbackRun, RollbackStepRun
 from decisions.selectors import decision_head
 from metrics.models import TriggerEpisode, TriggerState
@@ -146,13 +147,15 @@ def _tell_team(plan: PilotPlan, run: RollbackRun, user: User) -> None:
         else "after the Roll back decision"
     )
     kind = "Emergency rollback" if run.emergency else "Rollback"
+    message = f"{kind} of “{plan.title}” started by {user.display_name} {why}."
     notify(
         users=[plan.owner, rollback_executor(plan), *team],
         kind=Notification.Kind.ROLLBACK_STARTED,
-        message=f"{kind} of “{plan.title}” started by {user.display_name} {why}.",
+        message=message,
         url=rollback_url(plan.pk),
         actor=user,
     )
+    rollback_started_publish(plan=plan, run=run, summary=message)
 
 
 @transaction.atomic
@@ -469,13 +472,15 @@ def rollback_end(*, run: RollbackRun, user: User) -> RollbackRun:
     run.save(update_fields=["ended_by", "ended_at", "version"])
     failed = run.steps.filter(status=Status.FAILED).count()
     outcome = f" {failed} step{'s' if failed != 1 else ''} failed." if failed else ""
+    message = f"The rollback of “{plan.title}” was ended by {user.display_name}.{outcome}"
     notify(
         users=[plan.owner],
         kind=Notification.Kind.ROLLBACK_STARTED,
-        message=f"The rollback of “{plan.title}” was ended by {user.display_name}.{outcome}",
+        message=message,
         url=rollback_url(plan.pk),
         actor=user,
     )
+    rollback_finished_publish(plan=plan, run=run, failed_steps=failed, summary=message)
     return run
 
 

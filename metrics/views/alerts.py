@@ -1,5 +1,5 @@
-"""Alerts in the browser: the red banner's buttons, a plan's episode history, and the team's
-webhook endpoint.
+"""Alerts in the browser: the red banner's buttons and a plan's episode history (the team's
+webhook subscriptions: metrics/views/webhooks.py).
 
 - ``plans/<plan>/alerts``: every breach episode of the plan with who acknowledged and resolved
   it, the triggers' current states, and the banner of unresolved episodes on top;
@@ -7,9 +7,6 @@ webhook endpoint.
   With HTMX they answer with the banner again (and an ``episodesChanged`` event); without
   JavaScript they redirect back to the page the button was on. Team members may, stakeholders
   may not (403); anyone else gets 404;
-- ``teams/<team>/webhook``: the endpoint (address, on/off), its signing secret shown once
-  when generated or rotated, a test event, and the latest deliveries. Product Owner, Scrum
-  Master and DevOps configure it; other members read it.
 """
 
 from __future__ import annotations
@@ -30,20 +27,17 @@ from django.views.decorators.http import require_http_methods
 from django_htmx.http import trigger_client_event
 
 from accounts.http import AuthedHtmxRequest
-from accounts.models import Team, User
-from accounts.permissions import Perm, allows, team_for_member
+from accounts.permissions import Perm, allows
 from core.exceptions import Conflict
 from core.http import UNPROCESSABLE
 from metrics import alerts
-from metrics.models import TriggerState, WebhookEndpoint
-from metrics.webhooks import MAX_ATTEMPTS
+from metrics.models import TriggerState
 from pilots import wording
 from pilots.access import plan_for_user
 from pilots.models import PilotPlan, RollbackTrigger
 
 CONFLICT = 409
 EPISODES_PER_PAGE = 50
-SHOW_ONCE_SESSION_KEY = "metrics.webhook_secret"
 
 
 class ResolveForm(forms.Form):
@@ -53,17 +47,6 @@ class ResolveForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         error_messages={"required": "Say how the alert was resolved."},
     )
-
-
-class WebhookForm(forms.Form):
-    url = forms.URLField(
-        label="Address",
-        max_length=200,
-        assume_scheme="https",
-        help_text="We POST signed JSON here when a trigger fires, is acknowledged or resolved. "
-        "An https:// address on a public host (not a private or internal network).",
-    )
-    is_active = forms.BooleanField(label="Send events", required=False, initial=True)
 
 
 # --- the banner and the episode list -------------------------------------------------------------
@@ -199,115 +182,6 @@ def episode_resolve(request: AuthedHtmxRequest, plan_id: int, episode_id: int) -
     return _done(request, plan, "Alert resolved.")
 
 
-# --- the team's webhook ---------------------------------------------------------------------------
-
-
-def _team(user: User, team_id: int, *, change: bool) -> tuple[Team, str]:
-    return team_for_member(user=user, team_id=team_id, perm=Perm.WEBHOOK_MANAGE if change else None)
-
-
-def _webhook_page(
-    request: AuthedHtmxRequest,
-    team: Team,
-    role: str,
-    *,
-    form: WebhookForm | None = None,
-    secret: str | None = None,
-    error: str = "",
-    status: int = 200,
-) -> TemplateResponse:
-    endpoint = WebhookEndpoint.objects.filter(team=team).first()
-    if form is None:
-        initial = {"url": endpoint.url, "is_active": endpoint.is_active} if endpoint else {}
-        form = WebhookForm(initial=initial)
-    context = {
-        "team": team,
-        "endpoint": endpoint,
-        "form": form,
-        "secret": secret,
-        "error": error,
-        "max_attempts": MAX_ATTEMPTS,
-        "can_change": allows(role, Perm.WEBHOOK_MANAGE),
-        "deliveries": alerts.webhook_deliveries_recent(team_id=team.pk) if endpoint else [],
-    }
-    template = (
-        "metrics/alerts_webhook.html#webhook" if request.htmx else "metrics/alerts_webhook.html"
-    )
-    return TemplateResponse(request, template, context, status=status)
-
-
-def _webhook_done(
-    request: AuthedHtmxRequest, team: Team, role: str, message: str, secret: str | None = None
-) -> HttpResponse:
-    if request.htmx:
-        return _webhook_page(request, team, role, secret=secret)
-    if secret:
-        # Shown once, on the page this redirect leads to, then forgotten.
-        request.session[SHOW_ONCE_SESSION_KEY] = secret
-    messages.success(request, message)
-    return redirect("metrics:webhook", team_id=team.pk)
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def webhook(request: AuthedHtmxRequest, team_id: int) -> HttpResponse:
-    """GET: the endpoint and its latest deliveries. POST: set the address / switch it on or off
-    (the first save generates the signing secret and shows it once)."""
-    if request.method == "GET":
-        team, role = _team(request.user, team_id, change=False)
-        return _webhook_page(
-            request, team, role, secret=request.session.pop(SHOW_ONCE_SESSION_KEY, None)
-        )
-    team, role = _team(request.user, team_id, change=True)
-    form = WebhookForm(request.POST)
-    if form.is_valid():
-        try:
-            _, secret = alerts.webhook_endpoint_configure(
-                team=team, user=request.user, **form.cleaned_data
-            )
-        except ValidationError as exc:
-            form.add_error(None, exc)
-        else:
-            return _webhook_done(request, team, role, "Webhook saved.", secret)
-    return _webhook_page(request, team, role, form=form, status=UNPROCESSABLE)
-
-
-def _webhook_action(request: AuthedHtmxRequest, team_id: int, action: str) -> HttpResponse:
-    team, role = _team(request.user, team_id, change=True)
-    try:
-        if action == "rotate":
-            _, secret = alerts.webhook_secret_rotate(team=team, user=request.user)
-            return _webhook_done(request, team, role, "New signing secret generated.", secret)
-        if action == "test":
-            alerts.webhook_test_send(team=team, user=request.user)
-            return _webhook_done(request, team, role, "Test event queued; reload to see it.")
-        alerts.webhook_endpoint_delete(team=team, user=request.user)
-        return _webhook_done(request, team, role, "Webhook removed.")
-    except Conflict as exc:
-        if not request.htmx:
-            messages.error(request, exc.message)
-            return redirect("metrics:webhook", team_id=team.pk)
-        return _webhook_page(request, team, role, error=exc.message, status=CONFLICT)
-
-
-@login_required
-@require_http_methods(["POST"])
-def webhook_rotate(request: AuthedHtmxRequest, team_id: int) -> HttpResponse:
-    return _webhook_action(request, team_id, "rotate")
-
-
-@login_required
-@require_http_methods(["POST"])
-def webhook_test(request: AuthedHtmxRequest, team_id: int) -> HttpResponse:
-    return _webhook_action(request, team_id, "test")
-
-
-@login_required
-@require_http_methods(["POST"])
-def webhook_delete(request: AuthedHtmxRequest, team_id: int) -> HttpResponse:
-    return _webhook_action(request, team_id, "delete")
-
-
 urlpatterns = [
     path("plans/<int:plan_id>/alerts", alert_list, name="alerts"),
     path("plans/<int:plan_id>/alerts/banner", alert_banner, name="alerts_banner"),
@@ -321,8 +195,4 @@ urlpatterns = [
         episode_resolve,
         name="alert_resolve",
     ),
-    path("teams/<int:team_id>/webhook", webhook, name="webhook"),
-    path("teams/<int:team_id>/webhook/rotate", webhook_rotate, name="webhook_rotate"),
-    path("teams/<int:team_id>/webhook/test", webhook_test, name="webhook_test"),
-    path("teams/<int:team_id>/webhook/delete", webhook_delete, name="webhook_delete"),
 ]

@@ -21,6 +21,7 @@ from accounts.permissions import Perm, allows, refusal, require, role_in_team, r
 from accounts.services import notify
 from core.exceptions import Conflict
 from pilots import health
+from pilots.events import plan_transitions_publish
 from pilots.extensions import lifecycle_guards
 from pilots.models import EntryCriterion, PilotPlan, PlanSection, PlanTransition, Section, SignOff
 from pilots.review import REVIEWS
@@ -264,6 +265,7 @@ def plan_transition(
     )
     if not via_record:  # the decision record tells people itself, in its outcome's words
         _announce(plan, step, user)
+    plan_transitions_publish([(plan, transition)])
     return transition
 
 

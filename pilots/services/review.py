@@ -15,6 +15,7 @@ from accounts.permissions import require, role_in_team
 from accounts.services import notify
 from core.exceptions import Conflict, PreconditionFailed
 from pilots.editable import plan_require_editable
+from pilots.events import plan_transitions_publish, signoffs_voided_publish
 from pilots.models import (
     Contribution,
     PilotPlan,
@@ -224,13 +225,15 @@ def signoffs_void(*, plan: PilotPlan, kinds: list[str], user: User, reason: str)
         status=PilotPlan.Status.IN_REVIEW
     ):
         plan.status = PilotPlan.Status.IN_REVIEW
-        PlanTransition.objects.create(
+        transition = PlanTransition.objects.create(
             plan=plan,
             from_status=PilotPlan.Status.APPROVED,
             to_status=PilotPlan.Status.IN_REVIEW,
             actor=user,
             reason=f"Re-review needed: {reason}",
         )
+        plan_transitions_publish([(plan, transition)])
+    signoffs_voided_publish(plan=plan, signoffs=voided, user=user, reason=reason)
     url = reverse("pilots:plan_detail", args=[plan.pk])
     for signoff in voided:
         notify(

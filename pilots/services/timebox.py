@@ -25,6 +25,7 @@ from accounts.services import notify_each
 from accounts.ui import zone_of
 from core.exceptions import Conflict
 from pilots import timeline
+from pilots.events import plan_transitions_publish
 from pilots.models import PilotPlan, PlanSection, PlanTransition, Section, TimeboxExtension
 
 Status = PilotPlan.Status
@@ -59,7 +60,7 @@ def timebox_end_due(*, now: dt.datetime) -> list[int]:
         PilotPlan.objects.select_for_update(skip_locked=True, of=("self",))
         .filter(status=Status.RUNNING, end_date__lte=now.astimezone(dt.UTC).date())
         .select_related("owner")
-        .only("id", "title", "end_date", "time_zone", "owner")
+        .only("id", "title", "end_date", "time_zone", "owner", "team")
         .order_by("pk")
     )
     ended = [
@@ -73,7 +74,7 @@ def timebox_end_due(*, now: dt.datetime) -> list[int]:
     PilotPlan.objects.filter(pk__in=[p.pk for p in ended], status=Status.RUNNING).update(
         status=Status.EVALUATING, version=F("version") + 1
     )
-    PlanTransition.objects.bulk_create(
+    transitions = PlanTransition.objects.bulk_create(
         [
             PlanTransition(
                 plan=p,
@@ -86,6 +87,7 @@ def timebox_end_due(*, now: dt.datetime) -> list[int]:
             for p in ended
         ]
     )
+    plan_transitions_publish(zip(ended, transitions, strict=True))
     notify_each(
         kind=Notification.Kind.TIMEBOX_ENDED,
         items=[
@@ -188,7 +190,7 @@ def timebox_extend(
         at=now,
     )
     if back_to_running:
-        PlanTransition.objects.create(
+        transition = PlanTransition.objects.create(
             plan=locked,
             from_status=Status.EVALUATING,
             to_status=Status.RUNNING,
@@ -196,6 +198,7 @@ def timebox_extend(
             reason=f"Time-box extended to {_day(new_end_date)}: {reason}",
             at=now,
         )
+        plan_transitions_publish([(locked, transition)])
     for name, value in changes.items():
         setattr(plan, name, value)
     return extension

@@ -16,8 +16,14 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from accounts.api_keys import api_key_create
-from accounts.models import ApiKey, Notification, TeamHoliday, User
-from metrics.models import WebhookDelivery, WebhookEndpoint
+from accounts.models import (
+    ApiKey,
+    Notification,
+    TeamHoliday,
+    User,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from pilots.models import PilotPlan, PlanGuest
 from tests.e2e.test_monitoring import check_runs, realistic_rollups
 from tests.factories import PASSWORD, PilotPlanFactory, UserFactory, running_plan
@@ -57,12 +63,14 @@ def shell(team, po, sm, developer, devops, stakeholder) -> Shell:
     key, _ = api_key_create(
         team=team, name="Grafana exporter", scopes=ApiKey.Scope.values, created_by=po
     )
-    endpoint = WebhookEndpoint.objects.create(
-        team=team, url="https://hooks.example.com/pilotplan/alerts/a-rather-long-path", secret="s"
-    )
-    WebhookDelivery.objects.create(
-        endpoint=endpoint, event="trigger.fired", payload={}, attempts=1, delivered_at=now,
-        last_status=200,
+    subscription = WebhookSubscription.objects.create(
+        team=team, name="Ops receiver", secret="whsec_eA==", events=["trigger.fired"],
+        url="https://hooks.example.com/pilotplan/alerts/a-rather-long-path", created_by=po,
+    )  # fmt: skip
+    delivery = WebhookDelivery.objects.create(
+        subscription=subscription, message_id="msg_1", event="trigger.fired", payload={},
+        attempts=1, delivered_at=now, last_status=200, last_duration_ms=84,
+        response_excerpt="ok",
     )  # fmt: skip
     PlanGuest.objects.create(plan=plan, user=UserFactory(email="guest@example.test"), invited_by=po)
     Notification.objects.create(
@@ -97,7 +105,10 @@ def shell(team, po, sm, developer, devops, stakeholder) -> Shell:
         ("revoke a key", at("accounts:api_key_revoke", team.pk, key.pk)),
         ("notifications", at("accounts:notification_list")),
         ("metric catalogue", at("catalogue:metric_list", team.pk)),
-        ("webhook", at("metrics:webhook", team.pk)),
+        ("webhooks", at("metrics:webhooks", team.pk)),
+        ("webhook", at("metrics:webhook_detail", team.pk, subscription.pk)),
+        ("redeliver", at("metrics:webhook_redeliver", team.pk, subscription.pk, delivery.pk)),
+        ("webhooks help", at("metrics:webhooks_help")),
         ("monitoring", at("metrics:monitoring", plan.pk)),
         ("decision", at("decisions:decision", plan.pk)),
         ("monitoring, 24 h", at("metrics:monitoring", plan.pk, query="?span=24h")),

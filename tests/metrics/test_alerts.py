@@ -11,11 +11,10 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from accounts.models import Team, User
+from accounts.models import Team, User, WebhookDelivery, WebhookSubscription
 from core.exceptions import Conflict
 from metrics import alerts
-from metrics.models import TriggerEpisode, WebhookDelivery, WebhookEndpoint
-from metrics.webhooks import verify_signature
+from metrics.models import TriggerEpisode
 from pilots.models import PilotPlan, PlanGuest
 from tests.factories import UserFactory, running_plan
 from tests.metrics.test_triggers import DAY, SECONDS, T0, evaluate, sample
@@ -95,18 +94,30 @@ def test_an_episode_of_another_plan_is_not_found(team, po, episode):
         alerts.episode_acknowledge(plan=other, episode_id=episode.pk, user=po)
 
 
-def test_acknowledge_and_resolve_are_sent_to_the_webhook_signed(plan, episode, team, sm):
-    endpoint = WebhookEndpoint.objects.create(team=team, url="http://127.0.0.1:9/", secret="k")
+def test_acknowledge_and_resolve_are_owed_to_the_subscriptions(plan, episode, team, sm):
+    subscription = WebhookSubscription.objects.create(
+        team=team,
+        name="Ops",
+        url="http://127.0.0.1:9/",
+        secret="whsec_eA==",
+        events=["trigger.acknowledged", "trigger.resolved"],
+    )
     alerts.episode_acknowledge(plan=plan, episode_id=episode.pk, user=sm)
     alerts.episode_resolve(plan=plan, episode_id=episode.pk, user=sm, resolution="Hotfix 1.2.3")
 
-    events = {d.event: d.payload for d in WebhookDelivery.objects.filter(endpoint=endpoint)}
+    deliveries = WebhookDelivery.objects.filter(subscription=subscription)
+    events = {d.event: d.payload for d in deliveries}
     assert set(events) == {"trigger.acknowledged", "trigger.resolved"}
-    resolved = events["trigger.resolved"]["episode"]
-    assert resolved["id"] == episode.pk
-    assert resolved["resolution"] == "Hotfix 1.2.3"
-    assert resolved["resolved_by"]["email"] == sm.email
-    assert events["trigger.acknowledged"]["episode"]["acknowledged_by"]["id"] == sm.pk
+    resolved = events["trigger.resolved"]
+    assert (resolved["type"], resolved["version"]) == ("trigger.resolved", 1)
+    assert resolved["data"]["plan"]["id"] == plan.pk
+    assert resolved["data"]["episode"]["id"] == episode.pk
+    assert resolved["data"]["episode"]["resolution"] == "Hotfix 1.2.3"
+    assert resolved["data"]["episode"]["resolved_by"] == {"id": sm.pk, "name": sm.display_name}
+    acknowledged = events["trigger.acknowledged"]["data"]["episode"]
+    assert acknowledged["acknowledged_by"]["id"] == sm.pk
+    summary = {d.event: d.summary for d in deliveries}
+    assert "Hotfix 1.2.3" in summary["trigger.resolved"]
 
 
 # --- the banner on the plan page, the portfolio marker ------------------------------------------
@@ -392,107 +403,6 @@ def test_api_episode_of_another_plan_is_404(client_for, plan, episode, team, po)
     other = running_plan(team=team, owner=po, start_date=DAY)
     response = client_for(po).post(api_url("plan-alert-acknowledge", other.pk, episode.pk))
     assert response.status_code == 404
-
-
-# --- the team's webhook page -------------------------------------------------------------------
-
-
-def test_configuring_the_webhook_shows_the_secret_once(client_for, team, sm):
-    client = client_for(sm)
-    url = page_url("webhook", team.pk)
-
-    response = client.post(url, {"url": "https://hooks.example.test/pp", "is_active": "on"})
-    assert response.status_code == 302
-    endpoint = WebhookEndpoint.objects.get(team=team)
-    assert endpoint.url == "https://hooks.example.test/pp" and endpoint.is_active
-    assert endpoint.secret.startswith("whsec_")
-    first = client.get(url).content.decode()
-    assert endpoint.secret in first
-    assert endpoint.secret not in client.get(url).content.decode()
-
-    # Saving again keeps the secret; rotating shows a new one (HTMX: in the partial).
-    client.post(url, {"url": "https://hooks.example.test/v2"})
-    endpoint.refresh_from_db()
-    assert endpoint.url.endswith("/v2") and not endpoint.is_active
-    old = endpoint.secret
-    rotated = client.post(page_url("webhook_rotate", team.pk), **HTMX)
-    endpoint.refresh_from_db()
-    assert endpoint.secret != old
-    assert endpoint.secret in rotated.content.decode()
-    assert "<html" not in rotated.content.decode()
-
-
-def test_an_invalid_address_is_422(client_for, team, devops):
-    response = client_for(devops).post(page_url("webhook", team.pk), {"url": "ftp://x"}, **HTMX)
-    assert response.status_code == 422
-    assert not WebhookEndpoint.objects.exists()
-
-
-def test_sending_a_test_event(client_for, team, po):
-    client = client_for(po)
-    client.post(page_url("webhook", team.pk), {"url": "http://127.0.0.1:9/", "is_active": "on"})
-    response = client.post(page_url("webhook_test", team.pk))
-    assert response.status_code == 302
-    delivery = WebhookDelivery.objects.get()
-    assert delivery.event == "ping"
-    assert delivery.payload["team"]["id"] == team.pk
-    assert 'data-testid="delivery"' in client.get(page_url("webhook", team.pk)).content.decode()
-
-
-def test_test_event_and_rotation_need_an_endpoint(client_for, team, po):
-    client = client_for(po)
-    assert client.post(page_url("webhook_test", team.pk), **HTMX).status_code == 409
-    assert client.post(page_url("webhook_rotate", team.pk), **HTMX).status_code == 409
-
-
-def test_removing_the_webhook(client_for, team, po):
-    WebhookEndpoint.objects.create(team=team, url="http://x.test/", secret="s")
-    client_for(po).post(page_url("webhook_delete", team.pk))
-    assert not WebhookEndpoint.objects.exists()
-
-
-@pytest.mark.parametrize("name", ["webhook", "webhook_rotate", "webhook_test", "webhook_delete"])
-def test_webhook_changes_are_for_po_sm_and_devops(
-    client_for, team, developer, stakeholder, outsider, name
-):
-    endpoint = WebhookEndpoint.objects.create(team=team, url="http://x.test/", secret="s")
-    url = page_url(name, team.pk)
-    data = {"url": "http://y.test/"}
-    assert client_for(developer).post(url, data).status_code == 403
-    assert client_for(stakeholder).post(url, data).status_code == 403
-    assert client_for(outsider).post(url, data).status_code == 404
-    assert Client().post(url, data).status_code == 302
-    endpoint.refresh_from_db()
-    assert (endpoint.url, endpoint.secret) == ("http://x.test/", "s")
-    assert not WebhookDelivery.objects.exists()
-
-
-def test_members_read_the_webhook_page_without_the_secret(
-    client_for, team, developer, outsider, django_assert_num_queries
-):
-    WebhookEndpoint.objects.create(team=team, url="http://x.test/", secret="whsec_hidden")
-    client = client_for(developer)
-    client.get(page_url("webhook", team.pk))
-    with django_assert_num_queries(5):
-        response = client.get(page_url("webhook", team.pk))
-    body = response.content.decode()
-    assert "http://x.test/" in body
-    assert "whsec_hidden" not in body
-    assert 'data-testid="webhook-form"' not in body
-    assert client_for(outsider).get(page_url("webhook", team.pk)).status_code == 404
-
-
-def test_the_ping_is_signed_with_the_secret(team, po):
-    """The test event goes through the same signed delivery as alerts."""
-    from metrics.webhooks import body_of, sign
-
-    endpoint, secret = alerts.webhook_endpoint_configure(
-        team=team, user=po, url="http://127.0.0.1:9/"
-    )
-    delivery = alerts.webhook_test_send(team=team, user=po)
-    body = body_of(delivery)
-    assert secret is not None and endpoint.secret == secret
-    assert verify_signature(secret, sign(secret, body, int(dt.datetime.now().timestamp())), body)
 
 
 def test_plan_page_banner_costs_one_query_whatever_the_episodes(

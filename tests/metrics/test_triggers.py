@@ -17,7 +17,14 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
-from accounts.models import Membership, Notification, Team, User
+from accounts.models import (
+    Membership,
+    Notification,
+    Team,
+    User,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from catalogue.models import MetricDefinition
 from metrics import triggers
 from metrics.alerts import episode_resolve
@@ -25,8 +32,6 @@ from metrics.models import (
     Sample,
     TriggerEpisode,
     TriggerState,
-    WebhookDelivery,
-    WebhookEndpoint,
 )
 from pilots.models import PilotPlan, RollbackTrigger
 from tests.factories import MembershipFactory, UserFactory, running_plan
@@ -634,15 +639,28 @@ def test_the_tick_reads_every_running_plan_in_a_fixed_number_of_queries(
     assert TriggerState.objects.filter(state="breaching").count() == plans
 
 
-def test_firing_writes_a_webhook_delivery_for_the_teams_active_endpoint(plan, team):
-    WebhookEndpoint.objects.create(team=team, url="http://127.0.0.1:9/hook", secret="s")
+def subscribe(team: Team, *events: str, active: bool = True) -> WebhookSubscription:
+    return WebhookSubscription.objects.create(
+        team=team,
+        name="Ops",
+        url="http://127.0.0.1:9/hook",
+        secret="whsec_eA==",
+        events=list(events),
+        is_active=active,
+    )
+
+
+def test_firing_writes_a_webhook_delivery_for_the_teams_subscriptions(plan, team):
+    subscribe(team, "trigger.fired")
     sample(plan, T0, 1)
 
     [episode] = evaluate(plan, T0 + SECONDS)
 
     delivery = WebhookDelivery.objects.get()
     assert delivery.event == "trigger.fired"
-    payload = delivery.payload
+    assert delivery.payload["type"] == "trigger.fired"
+    assert delivery.link == f"http://127.0.0.1:8000/plans/{plan.pk}/"
+    payload = delivery.payload["data"]
     assert payload["plan"] == {
         "id": plan.pk,
         "title": plan.title,
@@ -656,8 +674,9 @@ def test_firing_writes_a_webhook_delivery_for_the_teams_active_endpoint(plan, te
     assert payload["trigger"]["mode"] == "any"
 
 
-def test_an_inactive_endpoint_gets_nothing(plan, team):
-    WebhookEndpoint.objects.create(team=team, url="http://x.test/", secret="s", is_active=False)
+def test_an_inactive_subscription_gets_nothing(plan, team):
+    subscribe(team, "trigger.fired", active=False)
+    subscribe(team, "trigger.resolved")
     sample(plan, T0, 1)
     evaluate(plan, T0 + SECONDS)
     assert not WebhookDelivery.objects.exists()
@@ -679,7 +698,7 @@ def test_concurrent_evaluations_fire_once():
     owner = MembershipFactory(team=team, role=Membership.Role.PRODUCT_OWNER).user
     executor = UserFactory()
     plan = running_plan(team=team, owner=owner, start_date=DAY, rollback_executor=executor)
-    WebhookEndpoint.objects.create(team=team, url="http://127.0.0.1:9/hook", secret="s")
+    subscribe(team, "trigger.fired")
     minutes(plan, T0, [BAD] * 30)
     sample(plan, T0, 1)
     now = T0 + 30 * MINUTE

@@ -14,13 +14,12 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
-from metrics import alerts, webhooks
-from metrics.models import WebhookDelivery, WebhookEndpoint
+from accounts.events import event_publish
+from accounts.models import EventType, WebhookDelivery, WebhookSubscription
+from metrics import subscriptions, webhooks
 from metrics.webhooks import webhook_deliver
 
 pytestmark = pytest.mark.django_db
-
-HTMX = {"HTTP_HX_REQUEST": "true"}
 
 INTERNAL = [
     "https://127.0.0.1:5432/",
@@ -75,10 +74,20 @@ def listener() -> Iterator[Listener]:
     server.close()
 
 
+def configure(team, user, url):  # type: ignore[no-untyped-def]
+    return subscriptions.subscription_create(
+        team=team, user=user, name="Ops", kind="standard", url=url, events=["trigger.fired"]
+    )
+
+
 def deliver_to(team, url: str) -> WebhookDelivery:  # type: ignore[no-untyped-def]
     # Written straight to the table: as if the address was saved when its name resolved elsewhere.
-    endpoint = WebhookEndpoint.objects.create(team=team, url=url, secret="whsec_x")
-    delivery = WebhookDelivery.objects.create(endpoint=endpoint, event="ping", payload={})
+    subscription = WebhookSubscription.objects.create(
+        team=team, name="Hook", url=url, secret="whsec_eA==", events=[EventType.TRIGGER_FIRED]
+    )
+    [delivery] = event_publish(
+        team_id=team.pk, event=EventType.PING, data={}, summary="", subscriptions=[subscription]
+    )
     webhook_deliver(delivery_id=delivery.pk)
     delivery.refresh_from_db()
     return delivery
@@ -90,44 +99,44 @@ def deliver_to(team, url: str) -> WebhookDelivery:  # type: ignore[no-untyped-de
 @pytest.mark.parametrize("url", INTERNAL)
 def test_internal_addresses_are_refused_when_saved(team, po, url):
     with pytest.raises(ValidationError) as caught:
-        alerts.webhook_endpoint_configure(team=team, user=po, url=url)
+        configure(team, po, url)
 
     assert "internal network" in caught.value.message_dict["url"][0]
-    assert not WebhookEndpoint.objects.exists()
+    assert not WebhookSubscription.objects.exists()
 
 
 def test_the_form_names_the_url_field(client_for, team, po):
     response = client_for(po).post(
-        reverse("metrics:webhook", args=[team.pk]),
-        {"url": "https://169.254.169.254/latest/meta-data/", "is_active": "on"},
-        **HTMX,
+        reverse("metrics:webhooks", args=[team.pk]),
+        {
+            "name": "Ops",
+            "kind": "standard",
+            "url": "https://169.254.169.254/latest/meta-data/",
+            "events": ["trigger.fired"],
+        },
     )
 
     assert response.status_code == 422
     form = response.context["form"]
     assert "internal network" in form.errors["url"][0]
-    assert not WebhookEndpoint.objects.exists()
+    assert not WebhookSubscription.objects.exists()
 
 
 def test_http_is_refused_in_production(team, po, settings):
     settings.WEBHOOK_ALLOW_HTTP = False
 
     with pytest.raises(ValidationError) as caught:
-        alerts.webhook_endpoint_configure(team=team, user=po, url="http://93.184.216.34/hook")
+        configure(team, po, "http://93.184.216.34/hook")
     assert caught.value.message_dict["url"] == ["Use an https:// address."]
 
-    endpoint, _ = alerts.webhook_endpoint_configure(
-        team=team, user=po, url="https://93.184.216.34/hook"
-    )
+    endpoint, _ = configure(team, po, "https://93.184.216.34/hook")
     assert endpoint.url == "https://93.184.216.34/hook"
 
 
 def test_an_allow_listed_host_may_be_saved(team, po, settings, listener):
     settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
 
-    endpoint, _ = alerts.webhook_endpoint_configure(
-        team=team, user=po, url=f"http://127.0.0.1:{listener.port}/hook"
-    )
+    endpoint, _ = configure(team, po, f"http://127.0.0.1:{listener.port}/hook")
 
     assert endpoint.pk
 
@@ -185,12 +194,12 @@ def test_errors_are_categories_not_exception_text(team, settings):
     try:
         refused = _closed_port()
         assert deliver_to(team, f"http://127.0.0.1:{refused}/").last_error == "connection refused"
-        WebhookEndpoint.objects.all().delete()
+        WebhookSubscription.objects.all().delete()
         assert deliver_to(team, f"http://127.0.0.1:{failing.port}/").last_error == "HTTP 500"
-        WebhookEndpoint.objects.all().delete()
+        WebhookSubscription.objects.all().delete()
         # TLS spoken to a plain-HTTP server.
         assert deliver_to(team, f"https://127.0.0.1:{failing.port}/").last_error == "TLS error"
-        WebhookEndpoint.objects.all().delete()
+        WebhookSubscription.objects.all().delete()
         assert deliver_to(team, "https://unknown-host.invalid/").last_error == "host not found"
     finally:
         failing.close()
@@ -209,9 +218,10 @@ def test_a_silent_receiver_is_a_timeout(team, settings, monkeypatch):
 
 def test_the_delivery_log_shows_the_category(client_for, team, po, settings):
     settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
-    deliver_to(team, f"http://127.0.0.1:{_closed_port()}/")
+    delivery = deliver_to(team, f"http://127.0.0.1:{_closed_port()}/")
 
-    body = client_for(po).get(reverse("metrics:webhook", args=[team.pk])).content.decode()
+    url = reverse("metrics:webhook_detail", args=[team.pk, delivery.subscription_id])
+    body = client_for(po).get(url).content.decode()
 
     assert "connection refused" in body
     assert "Errno" not in body and "URLError" not in body

@@ -13,10 +13,11 @@ from django.core import mail
 from django.urls import reverse
 from django.utils.html import escape
 
-from accounts.models import Notification
+from accounts.models import Notification, WebhookDelivery
 from accounts.services import notification_emails_send
 from metrics import alerts, triggers
-from metrics.models import TriggerEpisode, WebhookDelivery
+from metrics.models import TriggerEpisode
+from metrics.subscriptions import subscription_create
 from pilots import wording
 from pilots.export import plan_markdown
 from pilots.selectors import plan_detail_queryset
@@ -88,8 +89,13 @@ def test_a_trigger_and_a_criterion_read_the_same_on_every_page(plan, po, client_
 
 
 def test_a_fired_trigger_is_announced_in_the_same_words(plan, po, devops, client_for):
-    alerts.webhook_endpoint_configure(
-        team=plan.team, user=plan.owner, url="https://hooks.example.test/pilot"
+    subscription_create(
+        team=plan.team,
+        user=plan.owner,
+        name="Ops",
+        kind="standard",
+        url="https://hooks.example.test/pilot",
+        events=[alerts.EVENT_FIRED],
     )
     end = minutes(plan, T0, [BAD] * 30)
 
@@ -102,7 +108,8 @@ def test_a_fired_trigger_is_announced_in_the_same_words(plan, po, devops, client
     assert notification_emails_send(notification_ids=[n.pk for n in notes]) == 2
     assert all(TRIGGER in m.body for m in mail.outbox)
     (delivery,) = WebhookDelivery.objects.filter(event=alerts.EVENT_FIRED)
-    assert delivery.payload["trigger"]["description"] == TRIGGER
+    assert delivery.payload["data"]["trigger"]["description"] == TRIGGER
+    assert TRIGGER in delivery.summary
 
     client = client_for(po)
     banner = _page(client, "pilots:plan_detail", plan)

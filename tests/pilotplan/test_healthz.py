@@ -229,7 +229,7 @@ def test_a_completed_tick_reports_when_it_completed_and_no_failed_plans(client, 
 def test_a_tick_that_fails_as_a_whole_is_not_ok(client, broker_up):
     _tick_in_this_process()  # one good tick first: its completion must not hide the failure
     with connection.cursor() as cursor:  # a real fault: the sweep's table is gone (rolled back)
-        cursor.execute("ALTER TABLE metrics_webhookdelivery RENAME TO metrics_webhookdelivery_x")
+        cursor.execute("ALTER TABLE accounts_webhookdelivery RENAME TO accounts_webhookdelivery_x")
 
     _tick_in_this_process()
 
@@ -246,7 +246,7 @@ def test_a_tick_that_fails_as_a_whole_is_not_ok(client, broker_up):
 
 def test_a_tick_that_failed_before_any_completed_is_not_ok(client, broker_up):
     with connection.cursor() as cursor:
-        cursor.execute("ALTER TABLE metrics_webhookdelivery RENAME TO metrics_webhookdelivery_x")
+        cursor.execute("ALTER TABLE accounts_webhookdelivery RENAME TO accounts_webhookdelivery_x")
 
     _tick_in_this_process()
 

@@ -236,10 +236,7 @@ MOVED = [
     ("/pilots/teams/3/holidays/2/delete", "/teams/3/holidays/2/delete"),
     ("/metrics/teams/3/", "/teams/3/metrics/"),
     ("/metrics/teams/3/new", "/teams/3/metrics/new"),
-    ("/metrics/teams/3/webhook", "/teams/3/webhook"),
-    ("/metrics/teams/3/webhook/rotate", "/teams/3/webhook/rotate"),
-    ("/metrics/teams/3/webhook/test", "/teams/3/webhook/test"),
-    ("/metrics/teams/3/webhook/delete", "/teams/3/webhook/delete"),
+    ("/metrics/teams/3/webhook", "/teams/3/webhooks"),
 ]
 
 
@@ -331,7 +328,7 @@ def test_every_setting_of_a_team_lives_under_teams_id():
     team_pages = [r for r in browser_routes() if "<int:team_id>" in r]
     assert {
         "teams/<int:team_id>/holidays",
-        "teams/<int:team_id>/webhook",
+        "teams/<int:team_id>/webhooks",
         "teams/<int:team_id>/api-keys",
         "teams/<int:team_id>/metrics/",
     } <= set(team_pages)

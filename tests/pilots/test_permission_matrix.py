@@ -355,7 +355,11 @@ ACTIONS: list[ActionSpec] = [
         team_call("pilots:team_holiday_create"), BROWSER,
     ),
     ActionSpec(
-        "webhook-manage", Perm.WEBHOOK_MANAGE, Status.DRAFT, team_call("metrics:webhook"), BROWSER
+        "webhook-manage", Perm.WEBHOOK_MANAGE, Status.DRAFT, team_call("metrics:webhooks"), BROWSER
+    ),
+    ActionSpec(
+        "webhook-manage-api", Perm.WEBHOOK_MANAGE, Status.DRAFT,
+        team_call("api:team-webhooks"), (API,),
     ),
     ActionSpec(
         "api-keys-manage", Perm.API_KEYS_MANAGE, Status.DRAFT,
@@ -434,6 +438,7 @@ assert {a.name: a.roles for a in ACTIONS if not a.name.startswith("edit-")} == {
     "catalogue-edit": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER, Role.DEVELOPER, Role.DEVOPS},
     "holidays-manage": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER},
     "webhook-manage": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER, Role.DEVOPS},
+    "webhook-manage-api": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER, Role.DEVOPS},
     "api-keys-manage": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER},
     "postpilot-edit": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER, Role.DEVELOPER, Role.DEVOPS},
     "postpilot-complete": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER},
@@ -552,7 +557,7 @@ def test_team_setting_services_enforce_the_table(team, po, stakeholder):
 
     from accounts.api_keys import api_key_create
     from catalogue.services import metric_create
-    from metrics.alerts import webhook_endpoint_configure
+    from metrics.subscriptions import subscription_create
     from pilots.services.holidays import team_holiday_add
 
     calls = {
@@ -562,8 +567,13 @@ def test_team_setting_services_enforce_the_table(team, po, stakeholder):
         Perm.CATALOGUE_EDIT: lambda user: metric_create(
             team=team, user=user, key="k", name="K", unit="", kind="count", direction="lower"
         ),
-        Perm.WEBHOOK_MANAGE: lambda user: webhook_endpoint_configure(
-            team=team, user=user, url="https://hooks.example.test/x"
+        Perm.WEBHOOK_MANAGE: lambda user: subscription_create(
+            team=team,
+            user=user,
+            name="Ops",
+            kind="standard",
+            url="https://hooks.example.test/x",
+            events=["trigger.fired"],
         ),
         Perm.HOLIDAYS_MANAGE: lambda user: team_holiday_add(
             team=team, user=user, date=dt.date(2030, 1, 1)

@@ -183,7 +183,7 @@ def test_the_header_reloads_itself_with_the_current_state_after_any_change(
     with django_assert_num_queries(4):  # session, user, plan, role
         head = client.get(url("plan_head", plan.pk) + "?active=review").content.decode()
     assert 'data-value="in_review"' in head and "Review and sign off…" in head
-    assert '<a href="/plans/%d/review" aria-current="page">' % plan.pk in head
+    assert f'<a href="/plans/{plan.pk}/review" aria-current="page">' in head
     assert 'data-testid="read-only"' not in head
     unknown_tab = client.get(url("plan_head", plan.pk) + "?active=evil").content.decode()
     assert 'aria-current="page"' not in unknown_tab.split('data-testid="plan-tabs"')[1]

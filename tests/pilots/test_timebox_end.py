@@ -103,9 +103,9 @@ def test_ending_time_boxes_takes_a_fixed_number_of_queries(
     for _ in range(ended):
         running_plan(team=team, owner=po, start_date=MONDAY)
     running_plan(team=team, owner=po, start_date=dt.date(2026, 3, 9))  # still running
-    # Savepoint, candidates (locked, with their owners), update, transitions, notifications,
-    # release.
-    with django_assert_num_queries(6):
+    # Savepoint, candidates (locked, with their owners), update, transitions, the webhook
+    # subscriptions hearing state changes, notifications, release.
+    with django_assert_num_queries(7):
         assert len(timebox_end_due(now=dt.datetime(2026, 3, 14, 0, 0, tzinfo=UTC))) == ended
 
 

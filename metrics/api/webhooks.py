@@ -1,0 +1,307 @@
+"""A team's webhook subscriptions over the REST API (under /api/v1/, namespace "api";
+docs/webhooks.md):
+
+- ``teams/{team_id}/webhooks`` (GET, POST): the subscriptions; a new one answers 201 with its
+  signing secret, the only time it is shown;
+- ``teams/{team_id}/webhooks/{id}`` (GET, PUT, DELETE): one subscription;
+- ``…/{id}/rotate-secret`` (POST): a new secret, shown once; ``…/{id}/test`` (POST): a ping;
+- ``…/{id}/deliveries`` (GET): the delivery log, newest first;
+- ``…/{id}/deliveries/{delivery_id}/redeliver`` (POST): send one again (202).
+
+Every member reads; the roles holding ``Perm.WEBHOOK_MANAGE`` write (403 for the others); a
+team the caller is not in is 404. The services check the same rules (metrics.subscriptions).
+"""
+
+from __future__ import annotations
+
+from django.urls import path
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.decorators import api_view
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.api.serializers import UserOutputSerializer
+from accounts.events import SUBSCRIBABLE
+from accounts.models import Team, User, WebhookDelivery, WebhookSubscription
+from accounts.permissions import Perm, team_for_member
+from core.api import FORBIDDEN, INVALID, NOT_FOUND, ErrorOutputSerializer
+from core.pagination import PAGE_PARAMETER, paginate, paginated
+from metrics import subscriptions
+
+TAGS = ["webhooks"]
+CONFLICT = OpenApiResponse(
+    ErrorOutputSerializer,
+    description="Not possible now: the subscription is switched off, or the team has the most "
+    "subscriptions it may have.",
+)
+
+
+class SubscriptionOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    kind = serializers.ChoiceField(choices=WebhookSubscription.Kind.choices)
+    url = serializers.CharField()
+    events = serializers.ListField(child=serializers.ChoiceField(choices=SUBSCRIBABLE))
+    is_active = serializers.BooleanField()
+    disabled_reason = serializers.CharField(
+        help_text="Why Pilotplan switched it off (persistent failure); empty otherwise."
+    )
+    created_by = UserOutputSerializer(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class SubscriptionSecretOutputSerializer(SubscriptionOutputSerializer):
+    secret = serializers.CharField(
+        help_text="The signing secret (whsec_…), shown only in this answer."
+    )
+
+
+class SubscriptionInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    kind = serializers.ChoiceField(
+        choices=WebhookSubscription.Kind.choices, default=WebhookSubscription.Kind.STANDARD
+    )
+    url = serializers.CharField(max_length=subscriptions.URL_MAX)
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=SUBSCRIBABLE), min_length=1, max_length=50
+    )
+    is_active = serializers.BooleanField(default=True)
+
+
+class DeliveryOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    message_id = serializers.CharField(help_text="The webhook-id header; kept by a redelivery.")
+    event = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    attempts = serializers.IntegerField()
+    state = serializers.SerializerMethodField(
+        help_text="`queued`, `retrying`, `delivered`, `failed`."
+    )
+    next_attempt_at = serializers.DateTimeField(allow_null=True)
+    delivered_at = serializers.DateTimeField(allow_null=True)
+    failed_at = serializers.DateTimeField(allow_null=True)
+    last_attempt_at = serializers.DateTimeField(allow_null=True)
+    last_status = serializers.IntegerField(allow_null=True)
+    last_error = serializers.CharField()
+    last_duration_ms = serializers.IntegerField(allow_null=True)
+    response_excerpt = serializers.CharField()
+    payload = serializers.JSONField()
+
+    def get_state(self, delivery: WebhookDelivery) -> str:
+        if delivery.delivered_at is not None:
+            return "delivered"
+        if delivery.failed_at is not None:
+            return "failed"
+        return "retrying" if delivery.attempts else "queued"
+
+
+def _team(request: Request, team_id: int, *, change: bool) -> Team:
+    user: User = request.user  # type: ignore[assignment]
+    team, _role = team_for_member(
+        user=user, team_id=team_id, perm=Perm.WEBHOOK_MANAGE if change else None
+    )
+    return team
+
+
+def _with_secret(subscription: WebhookSubscription, secret: str) -> dict[str, object]:
+    data = dict(SubscriptionOutputSerializer(subscription).data)
+    data["secret"] = secret
+    return data
+
+
+@extend_schema(
+    methods=["GET"],
+    tags=TAGS,
+    operation_id="teams_webhooks_list",
+    summary="The team's webhook subscriptions",
+    parameters=[PAGE_PARAMETER],
+    responses={200: paginated(SubscriptionOutputSerializer), 403: FORBIDDEN, 404: NOT_FOUND},
+)
+@extend_schema(
+    methods=["POST"],
+    tags=TAGS,
+    operation_id="teams_webhooks_create",
+    summary="Subscribe to events (the answer holds the signing secret, once)",
+    request=SubscriptionInputSerializer,
+    responses={
+        201: SubscriptionSecretOutputSerializer,
+        400: INVALID,
+        403: FORBIDDEN,
+        404: NOT_FOUND,
+        409: CONFLICT,
+    },
+)
+@api_view(["GET", "POST"])
+def webhook_list(request: Request, team_id: int) -> Response:
+    if request.method == "GET":
+        team = _team(request, team_id, change=False)
+        return paginate(
+            request,
+            subscriptions.subscriptions_for_team(team_id=team.pk),
+            SubscriptionOutputSerializer,
+        )
+    team = _team(request, team_id, change=True)
+    data = SubscriptionInputSerializer(data=request.data)
+    data.is_valid(raise_exception=True)
+    fields = {k: v for k, v in data.validated_data.items() if k != "is_active"}
+    subscription, secret = subscriptions.subscription_create(
+        team=team,
+        user=request.user,  # type: ignore[arg-type]
+        **fields,
+    )
+    if not data.validated_data["is_active"]:
+        subscription = subscriptions.subscription_update(
+            team=team,
+            user=request.user,  # type: ignore[arg-type]
+            subscription_id=subscription.pk,
+            **data.validated_data,
+        )
+    return Response(_with_secret(subscription, secret), status=status.HTTP_201_CREATED)
+
+
+@extend_schema(
+    methods=["GET"],
+    tags=TAGS,
+    operation_id="teams_webhooks_retrieve",
+    summary="One webhook subscription",
+    responses={200: SubscriptionOutputSerializer, 403: FORBIDDEN, 404: NOT_FOUND},
+)
+@extend_schema(
+    methods=["PUT"],
+    tags=TAGS,
+    operation_id="teams_webhooks_update",
+    summary="Change a subscription (switching it on again clears why it was switched off)",
+    request=SubscriptionInputSerializer,
+    responses={200: SubscriptionOutputSerializer, 400: INVALID, 403: FORBIDDEN, 404: NOT_FOUND},
+)
+@extend_schema(
+    methods=["DELETE"],
+    tags=TAGS,
+    operation_id="teams_webhooks_destroy",
+    summary="Remove a subscription and its delivery log",
+    responses={204: None, 403: FORBIDDEN, 404: NOT_FOUND},
+)
+@api_view(["GET", "PUT", "DELETE"])
+def webhook_detail(request: Request, team_id: int, subscription_id: int) -> Response:
+    if request.method == "GET":
+        team = _team(request, team_id, change=False)
+        subscription = subscriptions.subscription_for_team(
+            team_id=team.pk, subscription_id=subscription_id
+        )
+        return Response(SubscriptionOutputSerializer(subscription).data)
+    team = _team(request, team_id, change=True)
+    if request.method == "DELETE":
+        subscriptions.subscription_delete(
+            team=team,
+            user=request.user,  # type: ignore[arg-type]
+            subscription_id=subscription_id,
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+    subscriptions.subscription_for_team(team_id=team.pk, subscription_id=subscription_id)
+    data = SubscriptionInputSerializer(data=request.data)
+    data.is_valid(raise_exception=True)
+    subscription = subscriptions.subscription_update(
+        team=team,
+        user=request.user,  # type: ignore[arg-type]
+        subscription_id=subscription_id,
+        **data.validated_data,
+    )
+    return Response(SubscriptionOutputSerializer(subscription).data)
+
+
+@extend_schema(
+    tags=TAGS,
+    operation_id="teams_webhooks_rotate_secret",
+    summary="A new signing secret (shown once, in this answer)",
+    request=None,
+    responses={200: SubscriptionSecretOutputSerializer, 403: FORBIDDEN, 404: NOT_FOUND},
+)
+@api_view(["POST"])
+def webhook_rotate(request: Request, team_id: int, subscription_id: int) -> Response:
+    team = _team(request, team_id, change=True)
+    subscription, secret = subscriptions.subscription_secret_rotate(
+        team=team,
+        user=request.user,  # type: ignore[arg-type]
+        subscription_id=subscription_id,
+    )
+    return Response(_with_secret(subscription, secret))
+
+
+@extend_schema(
+    tags=TAGS,
+    operation_id="teams_webhooks_test",
+    summary="Send a test event (type ping) to this subscription",
+    request=None,
+    responses={202: DeliveryOutputSerializer, 403: FORBIDDEN, 404: NOT_FOUND, 409: CONFLICT},
+)
+@api_view(["POST"])
+def webhook_test(request: Request, team_id: int, subscription_id: int) -> Response:
+    team = _team(request, team_id, change=True)
+    delivery = subscriptions.subscription_test_send(
+        team=team,
+        user=request.user,  # type: ignore[arg-type]
+        subscription_id=subscription_id,
+    )
+    return Response(DeliveryOutputSerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema(
+    tags=TAGS,
+    operation_id="teams_webhooks_deliveries_list",
+    summary="A subscription's delivery log, newest first",
+    parameters=[PAGE_PARAMETER],
+    responses={200: paginated(DeliveryOutputSerializer), 403: FORBIDDEN, 404: NOT_FOUND},
+)
+@api_view(["GET"])
+def webhook_deliveries(request: Request, team_id: int, subscription_id: int) -> Response:
+    team = _team(request, team_id, change=False)
+    subscription = subscriptions.subscription_for_team(
+        team_id=team.pk, subscription_id=subscription_id
+    )
+    return paginate(
+        request,
+        subscriptions.deliveries_for_subscription(subscription_id=subscription.pk),
+        DeliveryOutputSerializer,
+    )
+
+
+@extend_schema(
+    tags=TAGS,
+    operation_id="teams_webhooks_deliveries_redeliver",
+    summary="Send a delivery again (a new delivery with the same webhook-id)",
+    request=None,
+    responses={202: DeliveryOutputSerializer, 403: FORBIDDEN, 404: NOT_FOUND, 409: CONFLICT},
+)
+@api_view(["POST"])
+def webhook_redeliver(
+    request: Request, team_id: int, subscription_id: int, delivery_id: int
+) -> Response:
+    team = _team(request, team_id, change=True)
+    delivery = subscriptions.delivery_redeliver(
+        team=team,
+        user=request.user,  # type: ignore[arg-type]
+        subscription_id=subscription_id,
+        delivery_id=delivery_id,
+    )
+    return Response(DeliveryOutputSerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
+
+
+T = "teams/<int:team_id>/webhooks"
+
+urlpatterns = [
+    path(T, webhook_list, name="team-webhooks"),
+    path(f"{T}/<int:subscription_id>", webhook_detail, name="team-webhook"),
+    path(f"{T}/<int:subscription_id>/rotate-secret", webhook_rotate, name="team-webhook-rotate"),
+    path(f"{T}/<int:subscription_id>/test", webhook_test, name="team-webhook-test"),
+    path(
+        f"{T}/<int:subscription_id>/deliveries",
+        webhook_deliveries,
+        name="team-webhook-deliveries",
+    ),
+    path(
+        f"{T}/<int:subscription_id>/deliveries/<int:delivery_id>/redeliver",
+        webhook_redeliver,
+        name="team-webhook-redeliver",
+    ),
+]
