@@ -346,6 +346,7 @@ def _disable(subscription: WebhookSubscription, delivery: WebhookDelivery) -> No
         message=f"Webhook “{subscription.name}” was switched off: its receiver failed "
         f"{MAX_ATTEMPTS} times in a row. Fix it, switch it on and redeliver what it missed.",
         url=reverse("metrics:webhook_detail", args=[subscription.team_id, subscription.pk]),
+        actor=None,
     )
 
 
