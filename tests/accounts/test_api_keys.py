@@ -113,11 +113,13 @@ def _request(authorization: str | None) -> Request:
     return Request(RequestFactory().get("/", **headers))
 
 
-def test_the_authentication_makes_the_key_the_auth_and_nobody_the_user(created):
+def test_the_authentication_makes_the_key_the_auth_and_its_principal_the_user(created):
     key, plaintext = created
     user, auth = ApiKeyAuthentication().authenticate(_request(f"Bearer {plaintext}"))
     assert auth == key
-    assert not user.is_authenticated
+    assert user == key.principal and user.credential == key
+    assert not user.memberships.exists()  # a member of its key's team through the key only
+    assert not user.has_usable_password()  # it cannot log in
 
 
 @pytest.mark.parametrize(
