@@ -238,7 +238,7 @@ API_RATE_WINDOW = envint("API_RATE_WINDOW", 60, minimum=1)
 API_RATE_INGEST = envint("API_RATE_INGEST", 60, minimum=1)
 API_RATE_INGEST_WINDOW = envint("API_RATE_INGEST_WINDOW", 10, minimum=1)
 # Where those counts live in Redis (tests give each test its own).
-API_RATE_PREFIX = "pilotplan:api-rate"
+API_RATE_PREFIX = envstr("API_RATE_PREFIX", "pilotplan:api-rate")
 # The public feedback link (docs/feedback.md, "Limits"): submissions per client address per link,
 # and per link from all addresses, each within its window in seconds (429 + Retry-After beyond).
 FEEDBACK_RATE_PER_ADDRESS = envint("FEEDBACK_RATE_PER_ADDRESS", 10, minimum=1)

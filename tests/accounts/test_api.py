@@ -198,7 +198,8 @@ def test_team_create_needs_the_csrf_token_for_session_auth(po):
 
     response = post_json(client, TEAMS, {"name": "Payments"})
 
-    assert response.status_code == 401
+    assert response.status_code == 403
+    assert "CSRF" in response.json()["detail"]
     assert not Team.objects.filter(name="Payments").exists()
 
 
