@@ -305,6 +305,16 @@ def require_key_scope(scopes: Iterable[str], perm: Perm | str) -> None:
     require(KeyRole(scopes), perm)
 
 
+def require_personal_write(user: object, what: str) -> None:
+    """For the few writes that are a person's own rather than a team role's (creating a team):
+    refuse a team key (a machine is no person) and a personal token without the write scope."""
+    credential = credential_of(user)
+    if isinstance(credential, ApiKey):
+        raise PermissionDenied(f"API keys may not {what}.")
+    if isinstance(credential, PersonalToken) and "write" not in credential.scopes:
+        raise PermissionDenied(f"This token may not {what}: it lacks the write scope.")
+
+
 def role_in_team(*, user: User, team_id: int) -> str | None:
     """``user``'s role in the team (as their credential holds it), or None: not a member. A
     team key's principal is a member of its key's team only."""

@@ -370,7 +370,8 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Pilotplan API",
-    "DESCRIPTION": "Plan, run and decide pilots. Session auth for the browser.",
+    "DESCRIPTION": "Plan, run and decide pilots. Authenticate with the browser session, a "
+    "team API key or a personal access token (docs/api.md, \"Authentication\").",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
@@ -389,6 +390,8 @@ SPECTACULAR_SETTINGS = {
         "ParticipantStatusEnum": "backlog.models.Participant.Status",
         "CohortFitStatusEnum": "backlog.models.CohortFit.Status",
         "SegmentDimensionEnum": "pilots.models.CohortSegment.Dimension",
+        "ApiKeyScopeEnum": "accounts.models.ApiKey.Scope",
+        "PersonalTokenScopeEnum": "accounts.models.PersonalToken.Scope",
     },
     # No badge fetched from the public validator: the CSP allows our own origin only.
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},

@@ -137,6 +137,20 @@ def test_a_key_is_a_machine_member_of_its_team_only(team, po, other_team, outsid
     assert client.get(f"/api/v1/teams/{other_team.pk}").status_code == 404
 
 
+def test_neither_a_key_nor_a_read_token_creates_a_team(team, po):
+    payload = {"name": "Shadow team"}
+    every_scope = api_key_create(team=team, name="k", scopes=ApiKey.Scope.values, created_by=po)[1]
+    response = bearer(every_scope).post("/api/v1/teams", payload, "application/json")
+    assert response.json() == {"detail": "API keys may not create a team."}
+    response = bearer(token_of(po, scopes=["read"])).post(
+        "/api/v1/teams", payload, "application/json"
+    )
+    assert response.status_code == 403
+    assert (
+        bearer(token_of(po)).post("/api/v1/teams", payload, "application/json").status_code == 201
+    )
+
+
 def test_a_plan_restricted_key_sees_only_its_plans(team, po):
     named = PilotPlanFactory(team=team, owner=po, title="Named")
     other = PilotPlanFactory(team=team, owner=po, title="Other")

@@ -568,11 +568,12 @@ KEY_SCOPES: dict[str, list[str]] = {
     "key-gate": ["gate"],
     "key-other-team": ApiKey.Scope.values,
 }
-# Personal access tokens: each role's with the write scope, some roles' with read only, and an
-# outsider's (a member of another team only).
+# Personal access tokens: with the write scope, of the Product Owner (who decides and signs the
+# business review), a Developer (feasibility) and a Stakeholder (reads only); with the read scope,
+# of the Product Owner and a Developer; and an outsider's (a member of another team only).
 TOKENS: dict[str, tuple[str, list[str]]] = {
-    **{f"token-{person}-write": (person, ["read", "write"]) for person in ROLE_OF},
-    **{f"token-{person}-read": (person, ["read"]) for person in ("po", "developer", "stakeholder")},
+    **{f"token-{p}-write": (p, ["read", "write"]) for p in ("po", "developer", "stakeholder")},
+    **{f"token-{p}-read": (p, ["read"]) for p in ("po", "developer")},
     "token-outsider-write": ("outsider", ["read", "write"]),
 }
 CREDENTIALS = (*KEY_SCOPES, *TOKENS)
