@@ -20,6 +20,7 @@ it.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -80,7 +81,7 @@ def _clean(
 def _principal(name: str) -> User:
     """A new key's principal: a user who belongs to no team and cannot log in."""
     return User.objects.create(
-        email=f"api-key-{timezone.now().strftime('%Y%m%d%H%M%S%f')}@machine.invalid",
+        email=f"api-key-{secrets.token_hex(8)}@machine.invalid",
         full_name=f"API key ‘{name}’"[:150],
         password=make_password(None),
     )

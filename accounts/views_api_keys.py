@@ -66,9 +66,9 @@ class ApiKeyForm(forms.Form):
         help_text="Empty: never (revoke it when it is no longer needed).",
     )
 
-    def __init__(self, *args: Any, team: Team, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, plans: dict[int, str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["plans"].choices = list(team_plan_choices(team.pk).items())
+        self.fields["plans"].choices = list(plans.items())
 
 
 GRACE_CHOICES = [(0, "none: stop it now"), (1, "1 hour"), (24, "1 day"), (168, "7 days")]
@@ -93,7 +93,7 @@ def _context(team: Team, **extra: Any) -> dict[str, Any]:
     return {
         "team": team,
         "keys": keys,
-        "form": ApiKeyForm(team=team),
+        "form": ApiKeyForm(plans=titles),
         "rotate_form": ApiKeyRotateForm(),
         "now": timezone.now(),
         **extra,
@@ -119,7 +119,7 @@ def api_key_add(request: AuthedHtmxRequest, team_id: int) -> HttpResponse:
     """Create a key and answer with the list and the key's plaintext, shown this once (not
     redirected: the plaintext must not be stored anywhere, a session included)."""
     team = _team(request, team_id)
-    form = ApiKeyForm(request.POST, team=team)
+    form = ApiKeyForm(request.POST, plans=team_plan_choices(team.pk))
     if form.is_valid():
         expires_on = form.cleaned_data["expires_on"]
         try:

@@ -155,7 +155,8 @@ def test_the_list_shows_keys_with_last_use_and_never_a_secret(
     key, plaintext = created
     api_key_authenticate(plaintext=plaintext)
     client = client_for(sm)
-    with django_assert_num_queries(4) as baseline:  # session, user, team with role, keys + creators
+    # session, user, team with role, keys + creators, the team's plans (for the plans field)
+    with django_assert_num_queries(5) as baseline:
         page = client.get(list_url(team)).content.decode()
     assert "Grafana exporter" in page
     assert f"pp_{key.prefix}_…" in page

@@ -200,7 +200,7 @@ def test_anonymous_callers_and_team_api_keys_may_not(decidable, po, team):
     assert key.get(_url(plan)).status_code == 200  # a read key reads the record
     refused = _post(key, _url(plan), GO)  # but deciding is a person's act
     assert refused.status_code == 403
-    assert refused.json() == {"detail": "API keys may not record the decision."}
+    assert refused.json()["detail"].startswith("API keys may not")
     assert not DecisionRecord.objects.exists()
 
 
