@@ -244,7 +244,7 @@ def test_only_the_teams_po_starts_plans(client_for, team, po, sm, stakeholder, o
     assert send(client_for(sm), "POST", PLANS, payload).status_code == 403
     assert send(client_for(stakeholder), "POST", PLANS, payload).status_code == 403
     assert send(client_for(outsider), "POST", PLANS, payload).status_code == 404
-    assert send(Client(), "POST", PLANS, payload).status_code == 403
+    assert send(Client(), "POST", PLANS, payload).status_code == 401
     assert not PilotPlan.objects.exists()
 
 
