@@ -63,7 +63,7 @@ class ApiKeyForm(forms.Form):
         label="Expires on",
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}),
-        help_text="Empty: never (revoke it when it is no longer needed).",
+        help_text="Empty: no expiry (revoke it when it is no longer needed).",
     )
 
     def __init__(self, *args: Any, plans: dict[int, str], **kwargs: Any) -> None:
