@@ -371,7 +371,7 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "Pilotplan API",
     "DESCRIPTION": "Plan, run and decide pilots. Authenticate with the browser session, a "
-    "team API key or a personal access token (docs/api.md, \"Authentication\").",
+    'team API key or a personal access token (docs/api.md, "Authentication").',
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
