@@ -1,89 +1,156 @@
-"""API keys: a machine's credentials for one team, limited to scopes (docs/metrics-ingestion.md).
+"""Team API keys: a machine's credentials for one team, limited to scopes and optionally to
+named plans (docs/api.md, "Team API keys").
 
-A key reads ``pp_<prefix>_<secret>``. Only its SHA-256 is stored; the plaintext is shown once when
-the key is created. The prefix finds the row, a constant-time comparison of the hash proves the
-secret.
+A key reads ``pp_<prefix>_<secret>`` (``accounts.credentials`` has what keys share with personal
+tokens). A key acts as its principal, a user of its own that is a "machine member" of the key's
+team only, whose role is its scopes: read → the rules that read, write → editing the team's
+plans, backlog and alerts, ingest → pushing samples, gate → asking the deployment gate
+(``accounts.permissions``). Keys are managed by the team's Product Owner or Scrum Master, in the
+browser and over the API.
 
-Who a key is: :class:`ApiKeyAuthentication` makes ``request.auth`` the :class:`ApiKey` and leaves
-``request.user`` anonymous. Views that accept keys check the key's team and scopes explicitly
-(``metrics/api/ingest.py``); every other API view keeps requiring a logged-in person
-(``IsAuthenticated`` is false for the anonymous user), so a key reaches nothing it was not made
-for.
+Rotation without downtime: ``api_key_rotate`` issues a new key like the old one (same
+principal, scopes and plans) and lets the old one live until a chosen grace end, so both work
+while the new one is rolled out.
+
+Plan restriction: the plans live in a higher layer (``pilots``), which registers
+``plan_source`` here when it starts (``pilots.apps``); the service checks named plans against
+it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
+from accounts.credentials import BearerAuthentication, find, issue, mark_used, refuse_inactive
 from accounts.models import ApiKey, Team, User
 from accounts.permissions import Perm, require, role_in_team
-from accounts.throttle import api_key_blocked_for, api_key_failure_record, client_address
 
 KEY_PREFIX = "pp"
-# 12 hex characters (48 random bits) find the row; 32 random bytes are the secret.
-PREFIX_BYTES = 6
-SECRET_BYTES = 32
-# last_used_at is a hint for people, not an audit log: one write a minute per key at most.
-LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
+# The longest grace a rotation may leave the old key (a forgotten old key is a liability).
+MAX_ROTATION_GRACE = dt.timedelta(days=30)
+
+# ``plan_source(team_id)``: {plan id: title} of the team's plans; registered by pilots.apps.
+_plan_source: Callable[[int], dict[int, str]] | None = None
 
 
-def _sha256(plaintext: str) -> str:
-    return hashlib.sha256(plaintext.encode()).hexdigest()
+def plan_source_register(source: Callable[[int], dict[int, str]]) -> None:
+    global _plan_source  # set once at start-up, by the app that owns plans
+    _plan_source = source
 
 
-def _parse(plaintext: str) -> tuple[str, str] | None:
-    """``(prefix, secret)`` of a well-formed key, else None."""
-    parts = plaintext.split("_", 2)
-    if len(parts) != 3 or parts[0] != KEY_PREFIX or not parts[1] or not parts[2]:
-        return None
-    return parts[1], parts[2]
+def team_plan_choices(team_id: int) -> dict[int, str]:
+    """{id: title} of the plans a key of ``team_id`` may be restricted to."""
+    return _plan_source(team_id) if _plan_source is not None else {}
+
+
+def _clean(
+    *, team: Team, name: str, scopes: Iterable[str], plan_ids: Iterable[int], now: dt.datetime,
+    expires_at: dt.datetime | None,
+) -> tuple[str, list[str], list[int]]:  # fmt: skip
+    errors: dict[str, str] = {}
+    scopes = sorted(set(scopes))
+    unknown = [s for s in scopes if s not in ApiKey.Scope.values]
+    if unknown:
+        errors["scopes"] = f"Unknown scope: {', '.join(unknown)}."
+    elif not scopes:
+        errors["scopes"] = "Choose at least one scope."
+    plan_ids = sorted(set(plan_ids))
+    if plan_ids:
+        foreign = set(plan_ids) - set(team_plan_choices(team.pk))
+        if foreign:
+            errors["plans"] = (
+                f"Not a plan of this team: {', '.join(str(i) for i in sorted(foreign))}."
+            )
+    if expires_at is not None and expires_at <= now:
+        errors["expires_at"] = "Choose a time in the future."
+    if errors:
+        raise ValidationError(errors)
+    return name.strip(), scopes, plan_ids
+
+
+def _principal(name: str) -> User:
+    """A new key's principal: a user who belongs to no team and cannot log in."""
+    return User.objects.create(
+        email=f"api-key-{secrets.token_hex(8)}@machine.invalid",
+        full_name=f"API key ‘{name}’"[:150],
+        password=make_password(None),
+    )
 
 
 @transaction.atomic
 def api_key_create(
-    *, team: Team, name: str, scopes: Iterable[str], created_by: User
+    *,
+    team: Team,
+    name: str,
+    scopes: Iterable[str],
+    created_by: User,
+    plan_ids: Iterable[int] = (),
+    expires_at: dt.datetime | None = None,
 ) -> tuple[ApiKey, str]:
     """A new key for ``team``; returns it with its plaintext, which is never stored or shown
-    again. Raises ``ValidationError`` naming the field on a blank name or an unknown scope."""
+    again. Raises ``ValidationError`` naming the field on a blank name, an unknown scope, a plan
+    of another team or an expiry in the past."""
     require(role_in_team(user=created_by, team_id=team.pk), Perm.API_KEYS_MANAGE)
-    scopes = sorted(set(scopes))
-    unknown = [s for s in scopes if s not in ApiKey.Scope.values]
-    if unknown:
-        raise ValidationError({"scopes": f"Unknown scope: {', '.join(unknown)}."})
-    if not scopes:
-        raise ValidationError({"scopes": "Choose at least one scope."})
-    for _attempt in range(3):
-        prefix = secrets.token_hex(PREFIX_BYTES)
-        plaintext = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(SECRET_BYTES)}"
-        key = ApiKey(
-            team=team,
-            name=name.strip(),
-            prefix=prefix,
-            key_sha256=_sha256(plaintext),
-            scopes=scopes,
-            created_by=created_by,
-        )
-        key.full_clean(exclude=["prefix"])
-        try:
-            with transaction.atomic():
-                key.save()
-        except IntegrityError:  # 48 random bits collided with another key's prefix: draw again
-            continue
-        return key, plaintext
-    raise RuntimeError("could not draw a unique API key prefix")
+    now = timezone.now()
+    name, scopes, plan_ids = _clean(
+        team=team, name=name, scopes=scopes, plan_ids=plan_ids, now=now, expires_at=expires_at
+    )
+    if not name:
+        raise ValidationError({"name": "Name the key after what will use it."})
+    if len(name) > ApiKey._meta.get_field("name").max_length:  # type: ignore[operator]
+        raise ValidationError({"name": "Use at most 100 characters."})
+    principal = _principal(name)
+
+    def build(prefix: str, digest: str) -> ApiKey:
+        return ApiKey(
+            team=team, name=name, prefix=prefix, key_sha256=digest, scopes=scopes,
+            plan_ids=plan_ids, principal=principal, created_by=created_by, created_at=now,
+            expires_at=expires_at,
+        )  # fmt: skip
+
+    return issue(build, KEY_PREFIX)
+
+
+@transaction.atomic
+def api_key_rotate(
+    *, key: ApiKey, user: User, grace: dt.timedelta, now: dt.datetime | None = None
+) -> tuple[ApiKey, str]:
+    """Issue a new key like ``key`` (same team, name, scopes, plans, expiry and principal) and
+    let ``key`` work ``grace`` longer only: both are valid meanwhile. Returns the new key and its
+    plaintext. A revoked or expired key cannot be rotated (create a new one)."""
+    require(role_in_team(user=user, team_id=key.team_id), Perm.API_KEYS_MANAGE)
+    now = now or timezone.now()
+    if grace < dt.timedelta(0) or grace > MAX_ROTATION_GRACE:
+        raise ValidationError({"grace_hours": f"Choose 0 to {MAX_ROTATION_GRACE.days * 24} hours."})
+    old = ApiKey.objects.select_for_update().get(pk=key.pk)
+    if not old.is_active(now):
+        raise ValidationError({"key": "This key is revoked or expired; create a new one."})
+    grace_end = now + grace
+    original_expiry = old.expires_at  # the new key keeps the old one's planned end
+    if old.expires_at is None or old.expires_at > grace_end:
+        old.expires_at = grace_end
+        old.save(update_fields=["expires_at"])
+    key.expires_at = old.expires_at
+
+    def build(prefix: str, digest: str) -> ApiKey:
+        return ApiKey(
+            team_id=old.team_id, name=old.name, prefix=prefix, key_sha256=digest,
+            scopes=old.scopes, plan_ids=old.plan_ids, principal_id=old.principal_id,
+            rotated_from=old, created_by=user, created_at=now,
+            expires_at=original_expiry,
+        )  # fmt: skip
+
+    return issue(build, KEY_PREFIX)
 
 
 def api_key_revoke(*, key: ApiKey, user: User, at: dt.datetime | None = None) -> ApiKey:
@@ -95,69 +162,45 @@ def api_key_revoke(*, key: ApiKey, user: User, at: dt.datetime | None = None) ->
     return key
 
 
-def api_key_authenticate(*, plaintext: str, now: dt.datetime | None = None) -> ApiKey | None:
+def api_keys_of_team(*, team: Team) -> list[ApiKey]:
+    """The team's keys, newest first, revoked and expired ones included (one query)."""
+    return list(team.api_keys.select_related("created_by").order_by("-created_at", "-pk"))
+
+
+def api_key_authenticate(
+    *, plaintext: str, now: dt.datetime | None = None, address: str | None = None
+) -> ApiKey | None:
     """The active key ``plaintext`` names, or None (unknown, wrong secret). Raises
-    ``exceptions.AuthenticationFailed`` for a revoked key, so the client learns why."""
-    parsed = _parse(plaintext)
-    if parsed is None:
+    ``exceptions.AuthenticationFailed`` for a revoked or expired key, so the client learns why."""
+    key = find(
+        ApiKey.objects.select_related("team", "principal"), plaintext, KEY_PREFIX, "key_sha256"
+    )
+    if key is None:
         return None
-    key = ApiKey.objects.select_related("team").filter(prefix=parsed[0]).first()
-    # Compare even when no row matched, so timing does not tell a known prefix from an unknown.
-    expected = key.key_sha256 if key is not None else "0" * 64
-    if not hmac.compare_digest(expected, _sha256(plaintext)) or key is None:
-        return None
-    if key.revoked_at is not None:
-        raise exceptions.AuthenticationFailed("This API key has been revoked.")
     now = now or timezone.now()
-    if key.last_used_at is None or key.last_used_at <= now - LAST_USED_RESOLUTION:
-        # Compare-and-set: concurrent requests in the same minute write once.
-        ApiKey.objects.filter(pk=key.pk, last_used_at=key.last_used_at).update(last_used_at=now)
-        key.last_used_at = now
-    return key
+    refuse_inactive(key, now, "API key")
+    mark_used(key, now=now, address=address)
+    return key  # type: ignore[return-value]
 
 
-class ApiKeyAuthentication(authentication.BaseAuthentication):
-    """``Authorization: Bearer pp_<prefix>_<secret>``. Other Authorization headers are left to
-    the next authentication class; a malformed, unknown or revoked ``pp_`` key is a 401."""
+class ApiKeyAuthentication(BearerAuthentication):
+    """``Authorization: Bearer pp_<prefix>_<secret>``: the request acts as the key's
+    principal (``request.user``), ``request.auth`` is the :class:`ApiKey`."""
 
-    keyword = "Bearer"
+    kind = KEY_PREFIX
+    what = "API key"
 
-    def authenticate(self, request: Request) -> tuple[AnonymousUser, ApiKey] | None:
-        header = authentication.get_authorization_header(request).split()
-        if len(header) != 2 or header[0].lower() != self.keyword.lower().encode():
-            return None
-        try:
-            token = header[1].decode("ascii")
-        except UnicodeDecodeError:
-            raise exceptions.AuthenticationFailed("Invalid API key.") from None
-        if not token.startswith(f"{KEY_PREFIX}_"):
-            return None
-        return self.authenticate_token(request, token)
+    def lookup(self, token: str) -> ApiKey | None:
+        return find(  # type: ignore[return-value]
+            ApiKey.objects.select_related("team", "principal"), token, KEY_PREFIX, "key_sha256"
+        )
 
-    def authenticate_token(self, request: Request, token: str) -> tuple[AnonymousUser, ApiKey]:
-        """Authenticate ``token`` (a ``pp_`` key), counting refusals per address."""
-        address = client_address(request._request)
-        wait = api_key_blocked_for(address)
-        if wait:
-            raise exceptions.Throttled(
-                wait=wait, detail="Too many refused API keys from this address; try again later."
-            )
-        try:
-            key = api_key_authenticate(plaintext=token)
-        except exceptions.AuthenticationFailed:
-            api_key_failure_record(address, "revoked")
-            raise
-        if key is None:
-            api_key_failure_record(address, "invalid")
-            raise exceptions.AuthenticationFailed("Invalid API key.")
-        return AnonymousUser(), key
-
-    def authenticate_header(self, request: Request) -> str:
-        return f'{self.keyword} realm="api"'
+    def user_of(self, row: Any) -> User:
+        return row.principal
 
 
 def request_api_key(request: Request) -> ApiKey | None:
-    """The API key a request authenticated with, if any."""
+    """The team API key a request authenticated with, if any."""
     return request.auth if isinstance(request.auth, ApiKey) else None
 
 
@@ -167,22 +210,12 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
     target_class = ApiKeyAuthentication
     name = "apiKey"
 
-    def get_security_requirement(  # type: ignore[override]  # None: no requirement here
-        self, auto_schema: Any
-    ) -> dict[str, list[Any]] | None:
-        # Listed only on operations whose permissions accept a key (``accepts_api_keys``); on
-        # the others a key authenticates nobody, so advertising it would mislead.
-        permissions = auto_schema.view.get_permissions()
-        if any(getattr(p, "accepts_api_keys", False) for p in permissions):
-            return {self.name: []}
-        return None
-
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
         return {
             "type": "http",
             "scheme": "bearer",
             "bearerFormat": "pp_<prefix>_<secret>",
-            "description": "A team's API key (Teams → API keys). Accepted by the sample "
-            "ingestion endpoints when the key has the `ingest` scope, and by the deployment "
-            "gate when it has the `read` scope.",
+            "description": "A team's API key (Teams → API keys, or "
+            "`/api/v1/teams/{id}/api-keys`). Acts as a machine member of its team whose scopes "
+            "decide what it may do: read, write, ingest, gate (docs/api.md).",
         }

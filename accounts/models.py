@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import zoneinfo
 
 import pghistory
@@ -248,27 +249,44 @@ class Notification(FieldConstraints):
 
 
 class ApiKey(FieldConstraints):
-    """A machine's key to the API, scoped to one team and to what it may do.
+    """A machine's key to the API, scoped to one team and to what it may do (docs/api.md).
 
     Only the SHA-256 of the secret is stored; the key is shown once, when created. A key reads
     ``pp_<prefix>_<secret>``: the prefix finds the row, the hash proves the secret.
+
+    A key acts as its ``principal``: a user row of its own that belongs to no team (it cannot
+    log in: no usable password), which records the key's writes (``created_by`` and history)
+    like any person's. What the principal may do is the permission table's answer for the
+    key's scopes (``accounts.permissions``), in the key's team only, and in ``plan_ids`` only
+    when that is not empty. Rotating a key issues a new key with the same principal, so both
+    act as the same machine while the old one lives out its grace period (``expires_at``).
     """
 
     class Scope(models.TextChoices):
-        READ = "read", "Read plans and metrics"
-        WRITE = "write", "Edit plans"
+        READ = "read", "Read plans, metrics and the backlog"
+        WRITE = "write", "Edit plans and the backlog"
         INGEST = "ingest", "Push metric samples"
+        GATE = "gate", "Ask the deployment gate"
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="api_keys")
     name = models.CharField(max_length=100, help_text="What uses it, e.g. “Grafana exporter”.")
     prefix = models.CharField(max_length=12, unique=True)
     key_sha256 = models.CharField(max_length=64)
     scopes = ArrayField(models.CharField(max_length=10, choices=Scope.choices))
+    # Ids of the team's plans the key is restricted to; empty: every plan of the team. Ids, not
+    # a relation: plans live in a higher layer (pilots), which checks them (api_keys).
+    plan_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    principal = models.ForeignKey(User, on_delete=models.PROTECT, related_name="machine_keys")
+    rotated_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_by = models.ForeignKey(
         User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_address = models.GenericIPAddressField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     # Each database rule's field and words (core.constraints).
@@ -286,6 +304,50 @@ class ApiKey(FieldConstraints):
 
     def __str__(self) -> str:
         return f"{self.name} (pp_{self.prefix}_…)"
+
+    def is_active(self, now: dt.datetime) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class PersonalToken(FieldConstraints):
+    """A person's token for their own scripts: acts as that person, with that person's roles,
+    limited to its scopes (read: only what reads; write: everything their roles allow).
+
+    Shown once when created, stored as SHA-256 of ``ppu_<prefix>_<secret>`` like team keys.
+    """
+
+    class Scope(models.TextChoices):
+        READ = "read", "Read what I can see"
+        WRITE = "write", "Do what I can do"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="personal_tokens")
+    name = models.CharField(max_length=100, help_text="What uses it, e.g. “release script”.")
+    prefix = models.CharField(max_length=12, unique=True)
+    token_sha256 = models.CharField(max_length=64)
+    scopes = ArrayField(models.CharField(max_length=10, choices=Scope.choices))
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_address = models.GenericIPAddressField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    CONSTRAINT_FIELDS = {
+        "accounts_personaltoken_has_scope": ("scopes", "Choose at least one scope."),
+    }
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(scopes=[]), name="accounts_personaltoken_has_scope"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} (ppu_{self.prefix}_…)"
+
+    def is_active(self, now: dt.datetime) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
 
 
 class EventType(models.TextChoices):

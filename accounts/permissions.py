@@ -6,6 +6,13 @@ services; pages ask ``allows`` only to decide which buttons to show. The permiss
 (``tests/pilots/test_permission_matrix.py``) reads this table and checks every role against
 every action over every interface.
 
+Credentials (docs/api.md, "Authentication"): a request made with a personal access token acts
+as its person, whose role is capped by the token's scopes (``TokenRole``: ``read`` allows only the
+rules marked ``reads``); a request made with a team API key acts as the key's principal, a
+"machine member" of the key's team whose role is its scopes (``KeyRole``: a rule allows a key
+whose scopes meet the rule's ``key_scopes``). ``role_in_team`` and ``team_for_member`` answer for
+all three, so every service, page and endpoint that asks them honours the same table.
+
 Visibility is not a role rule: a plan or team exists only for its members (and a plan for the
 stakeholders invited to it, who read it as a team stakeholder would); everyone else gets 404,
 never 403, so outsiders cannot probe for them (``pilots.access``, ``team_for_member``).
@@ -20,7 +27,7 @@ from enum import StrEnum
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from accounts.models import Membership, Team, User
+from accounts.models import ApiKey, Membership, PersonalToken, Team, User
 
 Role = Membership.Role
 
@@ -76,6 +83,8 @@ class Perm(StrEnum):
     PARTICIPANTS_VIEW = "participants.view"
     PARTICIPANTS_MANAGE = "participants.manage"
     PARTICIPANTS_ERASE = "participants.erase"
+    # Ask the deployment gate whether a release may be promoted (decisions.api.gate).
+    GATE_READ = "gate.read"
 
 
 @dataclass(frozen=True)
@@ -83,7 +92,11 @@ class Rule:
     roles: frozenset[str]
     refusal: str = ""  # empty: "Only the team's <roles> can <what>."
     what: str = ""
-    key_scope: str = ""  # the team API key scope that grants it (ApiKey.Scope); "": no key may
+    # The team API key scopes that grant it (ApiKey.Scope); empty: no key may.
+    key_scopes: frozenset[str] = frozenset()
+    # A rule that only reads: a personal token with the read scope holds it (if the person
+    # does); every other rule needs the write scope.
+    reads: bool = False
 
     @property
     def who(self) -> str:
@@ -106,12 +119,14 @@ PO, SM, DEV, OPS, STAKEHOLDER = (
 EVERY_MEMBER = frozenset({PO, SM, DEV, OPS, STAKEHOLDER})
 # The people who write the plan; stakeholders read (PRODUCT.md, "Who uses it").
 WRITERS = frozenset({PO, SM, DEV, OPS})
+# Team API key scopes (ApiKey.Scope) that grant a rule.
+READ, WRITE = frozenset({"read"}), frozenset({"write"})
 
 PERMISSIONS: dict[Perm, Rule] = {
-    Perm.PLAN_VIEW: Rule(EVERY_MEMBER, what="read this plan", key_scope="read"),
+    Perm.PLAN_VIEW: Rule(EVERY_MEMBER, what="read this plan", key_scopes=READ, reads=True),
     Perm.PLAN_CREATE: Rule(frozenset({PO}), what="start a pilot plan"),
     Perm.PLAN_EDIT: Rule(
-        WRITERS, "Stakeholders can read this plan but not change it.", "change this plan", "write"
+        WRITERS, "Stakeholders can read this plan but not change it.", "change this plan", WRITE
     ),
     Perm.REVIEW_BUSINESS: Rule(frozenset({PO}), what="fill in or sign the business review"),
     Perm.REVIEW_READINESS: Rule(frozenset({SM}), what="fill in or sign the readiness review"),
@@ -127,12 +142,14 @@ PERMISSIONS: dict[Perm, Rule] = {
     Perm.STEP_CLOSE: Rule(frozenset({PO, SM}), what="“close the pilot”"),
     Perm.TIMEBOX_EXTEND: Rule(frozenset({PO, SM}), what="extend the time-box"),
     Perm.GUESTS_MANAGE: Rule(frozenset({PO, SM}), what="invite or remove stakeholders"),
-    Perm.ALERTS_ACT: Rule(WRITERS, "Stakeholders can read alerts but not act on them."),
+    Perm.ALERTS_ACT: Rule(
+        WRITERS, "Stakeholders can read alerts but not act on them.", "act on alerts", WRITE
+    ),
     Perm.SAMPLES_PUSH: Rule(
         WRITERS,
         "Stakeholders can read the team's plans but not push samples.",
         "push samples",
-        "ingest",
+        frozenset({"ingest"}),
     ),
     Perm.CATALOGUE_EDIT: Rule(
         WRITERS, "Stakeholders can read the metric catalogue but not change it."
@@ -155,19 +172,23 @@ PERMISSIONS: dict[Perm, Rule] = {
     # Every team member; invited guests read the decision page only (pilots.access).
     Perm.DECISION_COMMENT: Rule(EVERY_MEMBER, what="comment on the decision"),
     Perm.BACKLOG_EDIT: Rule(
-        WRITERS, "Stakeholders can read the backlog but not change it.", "change the backlog"
+        WRITERS,
+        "Stakeholders can read the backlog but not change it.",
+        "change the backlog",
+        WRITE,
     ),
     Perm.BACKLOG_ORDER: Rule(frozenset({PO}), what="change the backlog's order"),
     Perm.FEEDBACK_TRIAGE: Rule(
         WRITERS, "Stakeholders can read the feedback but not triage it.", "triage feedback"
     ),
     # Stakeholders (and so invited guests) see contacts masked: j***@example.com.
-    Perm.FEEDBACK_CONTACT_VIEW: Rule(WRITERS, what="see respondents' contact details"),
+    Perm.FEEDBACK_CONTACT_VIEW: Rule(WRITERS, what="see respondents' contact details", reads=True),
     Perm.FEEDBACK_LINK_MANAGE: Rule(frozenset({PO, SM}), what="change the feedback link"),
     Perm.PARTICIPANTS_VIEW: Rule(
         WRITERS,
         "Stakeholders see the cohort's counts per segment, not who takes part.",
         "see who takes part",
+        reads=True,
     ),
     Perm.PARTICIPANTS_MANAGE: Rule(
         WRITERS,
@@ -175,17 +196,83 @@ PERMISSIONS: dict[Perm, Rule] = {
         "manage the cohort's participants",
     ),
     Perm.PARTICIPANTS_ERASE: Rule(frozenset({PO}), what="erase a participant's personal data"),
+    # Every member may ask; a key with the gate scope only (a deployment pipeline's) or read.
+    Perm.GATE_READ: Rule(
+        EVERY_MEMBER,
+        what="ask the deployment gate",
+        key_scopes=frozenset({"read", "gate"}),
+        reads=True,
+    ),
 }
 assert set(PERMISSIONS) == set(Perm), "every permission has its rule"
+
+
+# --- roles as credentials hold them -------------------------------------------------------------
+
+
+class KeyRole(str):
+    """The role of a team API key's principal in its team: its scopes decide (``allows``)."""
+
+    scopes: frozenset[str]
+
+    def __new__(cls, scopes: Iterable[str]) -> KeyRole:
+        role = super().__new__(cls, "api_key")
+        role.scopes = frozenset(scopes)
+        return role
+
+
+class TokenRole(str):
+    """A person's role as their personal access token holds it: the role, capped by scopes."""
+
+    scopes: frozenset[str]
+
+    def __new__(cls, role: str, scopes: Iterable[str]) -> TokenRole:
+        held = super().__new__(cls, role)
+        held.scopes = frozenset(scopes)
+        return held
+
+
+def credential_of(user: object) -> ApiKey | PersonalToken | None:
+    """The team key or personal token ``user`` authenticated with (set by the authentication
+    classes, ``accounts.credentials``); None for a session."""
+    return getattr(user, "credential", None)
+
+
+def team_key_of(user: object) -> ApiKey | None:
+    credential = credential_of(user)
+    return credential if isinstance(credential, ApiKey) else None
+
+
+def held_role(user: object, role: str | None) -> str | None:
+    """``role`` (a membership's, or a guest's) as ``user``'s credential holds it."""
+    credential = credential_of(user)
+    if role is None or credential is None:
+        return role
+    if isinstance(credential, PersonalToken):
+        return TokenRole(role, credential.scopes)
+    return KeyRole(credential.scopes)
 
 
 def roles_for(perm: Perm | str) -> frozenset[str]:
     return PERMISSIONS[Perm(perm)].roles
 
 
+def token_scope(perm: Perm | str) -> str:
+    """The personal token scope ``perm`` needs: read for the rules that only read."""
+    return "read" if PERMISSIONS[Perm(perm)].reads else "write"
+
+
 def allows(role: str | None, perm: Perm | str) -> bool:
-    """May a member holding ``role`` (None: no member) do ``perm``?"""
-    return role is not None and role in PERMISSIONS[Perm(perm)].roles
+    """May a member holding ``role`` (None: no member) do ``perm``? A key's role answers by its
+    scopes, a token's by the person's role and the token's scopes."""
+    if role is None:
+        return False
+    rule = PERMISSIONS[Perm(perm)]
+    if isinstance(role, KeyRole):
+        return bool(rule.key_scopes & role.scopes)
+    if isinstance(role, TokenRole) and token_scope(perm) not in role.scopes:
+        return False
+    return role in rule.roles
 
 
 def who(perm: Perm | str) -> str:
@@ -193,42 +280,68 @@ def who(perm: Perm | str) -> str:
     return PERMISSIONS[Perm(perm)].who
 
 
-def refusal(perm: Perm | str) -> str:
-    return PERMISSIONS[Perm(perm)].message
+def refusal(perm: Perm | str, role: str | None = None) -> str:
+    """The words a refused ``role`` reads (a key or token learns which scope it lacks)."""
+    rule = PERMISSIONS[Perm(perm)]
+    what = rule.what or "do this"
+    if isinstance(role, KeyRole):
+        if not rule.key_scopes:
+            return f"API keys may not {what}."
+        needed = " or ".join(sorted(rule.key_scopes))
+        return f"This API key may not {what}: it lacks the {needed} scope."
+    if isinstance(role, TokenRole) and role in rule.roles:
+        return f"This token may not {what}: it lacks the {token_scope(perm)} scope."
+    return rule.message
 
 
 def require(role: str | None, perm: Perm | str) -> None:
     """Raise ``PermissionDenied`` (403) with the rule's words unless ``role`` holds ``perm``."""
     if not allows(role, perm):
-        raise PermissionDenied(refusal(perm))
+        raise PermissionDenied(refusal(perm, role))
 
 
 def require_key_scope(scopes: Iterable[str], perm: Perm | str) -> None:
-    """Raise ``PermissionDenied`` unless a team API key with ``scopes`` may do ``perm``: the
-    same table answers for machines, by scope instead of role."""
-    rule = PERMISSIONS[Perm(perm)]
-    if not rule.key_scope:
-        raise PermissionDenied(f"API keys may not {rule.what or 'do this'}.")
-    if rule.key_scope not in scopes:
-        raise PermissionDenied(
-            f"This API key may not {rule.what}: it lacks the {rule.key_scope} scope."
-        )
+    """Raise ``PermissionDenied`` unless a team API key with ``scopes`` may do ``perm``."""
+    require(KeyRole(scopes), perm)
+
+
+def require_personal_write(user: object, what: str) -> None:
+    """For the few writes that are a person's own rather than a team role's (creating a team):
+    refuse a team key (a machine is no person) and a personal token without the write scope."""
+    credential = credential_of(user)
+    if isinstance(credential, ApiKey):
+        raise PermissionDenied(f"API keys may not {what}.")
+    if isinstance(credential, PersonalToken) and "write" not in credential.scopes:
+        raise PermissionDenied(f"This token may not {what}: it lacks the write scope.")
 
 
 def role_in_team(*, user: User, team_id: int) -> str | None:
-    return (
+    """``user``'s role in the team (as their credential holds it), or None: not a member. A
+    team key's principal is a member of its key's team only."""
+    key = team_key_of(user)
+    if key is not None:
+        return KeyRole(key.scopes) if key.team_id == team_id else None
+    role = (
         Membership.objects.filter(user=user, team_id=team_id).values_list("role", flat=True).first()
     )
+    return held_role(user, role)
 
 
 def team_for_member(*, user: User, team_id: int, perm: Perm | None = None) -> tuple[Team, str]:
     """The team and ``user``'s role in it, in one query: 404 unless they are a member
     (outsiders cannot probe for teams), 403 when ``perm`` is given and their role lacks it."""
-    membership = (
-        Membership.objects.filter(user=user, team_id=team_id).select_related("team").first()
-    )
-    if membership is None:
-        raise Http404("No such team")
+    key = team_key_of(user)
+    if key is not None:
+        if key.team_id != team_id:
+            raise Http404("No such team")
+        team, role = key.team, KeyRole(key.scopes)
+    else:
+        membership = (
+            Membership.objects.filter(user=user, team_id=team_id).select_related("team").first()
+        )
+        if membership is None:
+            raise Http404("No such team")
+        team, role = membership.team, held_role(user, membership.role)  # type: ignore[assignment]
     if perm is not None:
-        require(membership.role, perm)
-    return membership.team, membership.role
+        require(role, perm)
+    return team, role

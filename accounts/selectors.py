@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, F, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models import CharField, Count, F, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.http import Http404
 
 from accounts.models import Membership, Team, User
+from accounts.permissions import team_key_of
 
 
 def team_list_for_user(*, user: User) -> QuerySet[Team]:
@@ -17,6 +18,12 @@ def team_list_for_user(*, user: User) -> QuerySet[Team]:
         .annotate(n=Count("pk"))
         .values("n")
     )
+    key = team_key_of(user)
+    if key is not None:  # a team key's principal belongs to its key's team only
+        return Team.objects.filter(pk=key.team_id).annotate(
+            my_role=Value("api_key", output_field=CharField()),
+            member_count=Subquery(member_count, output_field=IntegerField()),
+        )
     return (
         Team.objects.filter(memberships__user=user)
         .annotate(

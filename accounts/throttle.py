@@ -7,6 +7,13 @@
 - API keys: failures per address are counted in Redis; after ``API_KEY_FAILURE_LIMIT`` within
   ``API_KEY_FAILURE_WINDOW`` seconds the address gets 429 with ``Retry-After`` until the window
   ends. When Redis cannot be reached the limit is not applied (ingestion keeps working).
+- API requests (every credential: session, team key, personal token): counted in Redis per
+  credential (``API_RATE_PER_CREDENTIAL``) and per address (``API_RATE_PER_ADDRESS``) within
+  ``API_RATE_WINDOW`` seconds, and sample pushes per credential within a short window
+  (``API_RATE_INGEST`` per ``API_RATE_INGEST_WINDOW`` seconds: bursts are refused sooner). Beyond
+  a limit: 429 with ``Retry-After`` and a JSON body (DRF's ``Throttled``). The counters live in
+  Redis, so every web process of every machine shares them (``core.ratelimit``); when Redis
+  cannot be reached the limits are not applied.
 - Every failed attempt and every lockout is logged to the ``pilotplan.security`` logger.
 """
 
@@ -22,6 +29,11 @@ from django.contrib.auth.signals import user_login_failed
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from rest_framework.request import Request
+from rest_framework.throttling import BaseThrottle
+
+from accounts.models import ApiKey, PersonalToken
+from core.ratelimit import Limit, digest, rate_limits_hit
 
 security_log = logging.getLogger("pilotplan.security")
 
@@ -141,3 +153,72 @@ def api_key_failures_reset() -> None:
             client.close()
     except redis.RedisError:
         pass
+
+
+# --- API request rates ---------------------------------------------------------------------------
+
+
+def credential_label(request: Request) -> str | None:
+    """Who a request counts against: ``key:<id>``, ``token:<id>``, ``user:<id>`` (a session), or
+    None for an anonymous request (counted per address only)."""
+    auth = request.auth
+    if isinstance(auth, ApiKey):
+        # Rotated keys share their principal: the machine, not each of its keys, is limited.
+        return f"machine:{auth.principal_id}"
+    if isinstance(auth, PersonalToken):
+        return f"token:{auth.pk}"
+    if request.user is not None and request.user.is_authenticated:
+        return f"user:{request.user.pk}"
+    return None
+
+
+class _RedisThrottle(BaseThrottle):
+    """A DRF throttle over ``core.ratelimit``'s Redis counters (shared by every process)."""
+
+    def limits(self, request: Request) -> list[Limit]:
+        raise NotImplementedError
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        refusal = rate_limits_hit(self.limits(request))
+        self._wait = refusal.retry_after if refusal is not None else None
+        if refusal is not None:
+            security_log.info(
+                "API rate limit: %s address=%s retry in %s s",
+                refusal.limit.key.split(":")[-2],
+                client_address(request._request),
+                refusal.retry_after,
+            )
+        return refusal is None
+
+    def wait(self) -> float | None:
+        return self._wait
+
+
+class ApiRateThrottle(_RedisThrottle):
+    """Every API request: per credential, then per address."""
+
+    def limits(self, request: Request) -> list[Limit]:
+        prefix, window = settings.API_RATE_PREFIX, settings.API_RATE_WINDOW
+        limits = []
+        label = credential_label(request)
+        if label is not None:
+            limits.append(
+                Limit(f"{prefix}:credential:{label}", settings.API_RATE_PER_CREDENTIAL, window)
+            )
+        address = digest(client_address(request._request))
+        limits.append(Limit(f"{prefix}:address:{address}", settings.API_RATE_PER_ADDRESS, window))
+        return limits
+
+
+class IngestRateThrottle(_RedisThrottle):
+    """Sample pushes: a stricter limit per credential in a short window, against bursts."""
+
+    def limits(self, request: Request) -> list[Limit]:
+        label = credential_label(request) or f"address:{digest(client_address(request._request))}"
+        return [
+            Limit(
+                f"{settings.API_RATE_PREFIX}:ingest:{label}",
+                settings.API_RATE_INGEST,
+                settings.API_RATE_INGEST_WINDOW,
+            )
+        ]

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from accounts import views, views_api_keys, views_notifications
+from accounts import views, views_api_keys, views_notifications, views_tokens
 
 app_name = "accounts"
 
@@ -22,6 +22,14 @@ urlpatterns = [
         "teams/<int:team_id>/api-keys/<int:key_id>/revoke",
         views_api_keys.api_key_revoke_view,
         name="api_key_revoke",
+    ),
+    path("settings/tokens", views_tokens.token_list, name="token_list"),
+    path("settings/tokens/new", views_tokens.token_add, name="token_add"),
+    path("settings/tokens/<int:token_id>/revoke", views_tokens.token_revoke, name="token_revoke"),
+    path(
+        "teams/<int:team_id>/api-keys/<int:key_id>/rotate",
+        views_api_keys.api_key_rotate_view,
+        name="api_key_rotate",
     ),
     path("notifications/", views_notifications.notification_list, name="notification_list"),
     path("notifications/bell", views_notifications.notification_bell, name="notification_bell"),

@@ -109,7 +109,7 @@ class LinkRefusal:
         )
 
 
-def _digest(text: str) -> str:
+def digest(text: str) -> str:
     # Counters are keyed by a hash: neither tokens nor addresses are written to Redis as such.
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
@@ -120,8 +120,8 @@ def public_link_hit(
     """Count one use of a public link (feedback, enrolment) from ``address``: at most
     ``per_address`` per address per link, and ``per_link`` from all addresses, per ``window``
     seconds. The address is counted first, so one noisy sender cannot use up everyone's link."""
-    link = _digest(token)
-    address_limit = Limit(f"{prefix}:a:{link}:{_digest(address)}", per_address, window)
+    link = digest(token)
+    address_limit = Limit(f"{prefix}:a:{link}:{digest(address)}", per_address, window)
     refusal = rate_limits_hit([address_limit, Limit(f"{prefix}:t:{link}", per_link, window)])
     if refusal is None:
         return None

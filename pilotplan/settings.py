@@ -228,6 +228,17 @@ API_KEY_FAILURE_LIMIT = envint("API_KEY_FAILURE_LIMIT", 20, minimum=1)
 API_KEY_FAILURE_WINDOW = envint("API_KEY_FAILURE_WINDOW", 300, minimum=1)
 # Where those counts live in Redis (tests give each parallel worker its own).
 API_KEY_FAILURES_PREFIX = "pilotplan:api-key-failures"
+# API request rates (docs/api.md, "Rate limits"), counted in Redis and so shared by every web
+# process: requests per credential (a session's person, a team key's machine, a personal token)
+# and per client address within API_RATE_WINDOW seconds; sample pushes per credential within
+# the shorter API_RATE_INGEST_WINDOW. Beyond: 429 with Retry-After.
+API_RATE_PER_CREDENTIAL = envint("API_RATE_PER_CREDENTIAL", 1200, minimum=1)
+API_RATE_PER_ADDRESS = envint("API_RATE_PER_ADDRESS", 3000, minimum=1)
+API_RATE_WINDOW = envint("API_RATE_WINDOW", 60, minimum=1)
+API_RATE_INGEST = envint("API_RATE_INGEST", 60, minimum=1)
+API_RATE_INGEST_WINDOW = envint("API_RATE_INGEST_WINDOW", 10, minimum=1)
+# Where those counts live in Redis (tests give each test its own).
+API_RATE_PREFIX = envstr("API_RATE_PREFIX", "pilotplan:api-rate")
 # The public feedback link (docs/feedback.md, "Limits"): submissions per client address per link,
 # and per link from all addresses, each within its window in seconds (429 + Retry-After beyond).
 FEEDBACK_RATE_PER_ADDRESS = envint("FEEDBACK_RATE_PER_ADDRESS", 10, minimum=1)
@@ -332,12 +343,16 @@ HEALTHZ_HEARTBEAT_MAX_AGE = envint("HEALTHZ_HEARTBEAT_MAX_AGE", 180, minimum=60)
 # --- REST API
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
-        # Team API keys: only views that check a key's team and scopes accept them
-        # (accounts/api_keys.py); elsewhere IsAuthenticated still requires a person.
+        # Tokens first: a request that carries a token is judged by it, not by a cookie it
+        # may also hold (accounts/credentials.py). Token requests are not CSRF-checked; session
+        # requests are (SessionAuthentication).
         "accounts.api_keys.ApiKeyAuthentication",
+        "accounts.tokens.PersonalTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Per credential and per address, in Redis (accounts/throttle.py, API_RATE_* below).
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.throttle.ApiRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
@@ -355,7 +370,8 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Pilotplan API",
-    "DESCRIPTION": "Plan, run and decide pilots. Session auth for the browser.",
+    "DESCRIPTION": "Plan, run and decide pilots. Authenticate with the browser session, a "
+    'team API key or a personal access token (docs/api.md, "Authentication").',
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
@@ -375,6 +391,8 @@ SPECTACULAR_SETTINGS = {
         "CohortFitStatusEnum": "backlog.models.CohortFit.Status",
         "SegmentDimensionEnum": "pilots.models.CohortSegment.Dimension",
         "WebhookKindEnum": "accounts.models.WebhookSubscription.Kind",
+        "ApiKeyScopeEnum": "accounts.models.ApiKey.Scope",
+        "PersonalTokenScopeEnum": "accounts.models.PersonalToken.Scope",
     },
     # No badge fetched from the public validator: the CSP allows our own origin only.
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},

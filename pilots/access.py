@@ -4,6 +4,12 @@ A plan is visible to the members of its team and to the stakeholders the team in
 (``PlanGuest``: read only, that one plan); to anyone else it does not exist (404, never 403, so
 outsiders cannot probe for plans). Within the team, what a member may do is the permission
 table's answer for their role (``accounts.permissions``).
+
+Credentials: a personal access token sees what its person sees, and may do what their role
+allows within the token's scopes; a team API key sees its own team's plans (only the named ones
+when it is restricted to plans, and none in lists without the read scope) and may do what its
+scopes allow. Both come here through ``role_in_team`` / ``team_key_of``, so nothing else needs to
+know which credential a request used.
 """
 
 from __future__ import annotations
@@ -12,7 +18,15 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from accounts.models import Membership, Team, User
-from accounts.permissions import Perm, allows, require, role_in_team, team_for_member
+from accounts.permissions import (
+    Perm,
+    allows,
+    held_role,
+    require,
+    role_in_team,
+    team_for_member,
+    team_key_of,
+)
 from pilots.editable import plan_is_editable, plan_require_editable
 from pilots.models import PilotPlan, PlanGuest
 
@@ -22,6 +36,11 @@ Role = Membership.Role
 def visible_plans_q(*, user: User) -> Q:
     """Plans of the user's teams, or plans they were invited to. Subqueries, not joins: one row
     per plan however the user reaches it, and no ``.distinct()`` needed."""
+    key = team_key_of(user)
+    if key is not None:
+        if "read" not in key.scopes:
+            return Q(pk__in=[])  # an ingest- or gate-only key lists nothing
+        return Q(team_id=key.team_id) & (Q(pk__in=key.plan_ids) if key.plan_ids else Q())
     return Q(team_id__in=Membership.objects.filter(user=user).values("team_id")) | Q(
         pk__in=PlanGuest.objects.filter(user=user).values("plan_id")
     )
@@ -32,6 +51,8 @@ def plans_visible_to(*, user: User) -> QuerySet[PilotPlan]:
 
 
 def is_guest(*, user: User, plan_id: int) -> bool:
+    if team_key_of(user) is not None:
+        return False
     return PlanGuest.objects.filter(user=user, plan_id=plan_id).exists()
 
 
@@ -42,12 +63,13 @@ def plan_for_user(
     it but may not do this. ``queryset`` lets callers add select/prefetch."""
     base = queryset if queryset is not None else PilotPlan.objects.all()
     plan = base.filter(pk=plan_id).select_related("team").first()
-    if plan is None:
+    if plan is None or not key_reaches_plan(user=user, plan_id=plan_id):
         raise Http404("No such plan")
     role = role_in_team(user=user, team_id=plan.team_id)
     guest = role is None and is_guest(user=user, plan_id=plan.pk)
     if guest:
-        role = Role.STAKEHOLDER  # invited to this one plan: reads it like a team stakeholder
+        # Invited to this one plan: reads it like a team stakeholder.
+        role = held_role(user, Role.STAKEHOLDER)
     if role is None:
         raise Http404("No such plan")
     require(role, perm)
@@ -56,6 +78,13 @@ def plan_for_user(
     plan.viewer_role = role  # type: ignore[attr-defined]
     plan.viewer_is_guest = guest  # type: ignore[attr-defined]
     return plan
+
+
+def key_reaches_plan(*, user: User, plan_id: int) -> bool:
+    """False for a team key restricted to other plans of its team (the plan does not exist for
+    it: 404); True for everyone else (their access is decided by the role)."""
+    key = team_key_of(user)
+    return key is None or not key.plan_ids or plan_id in key.plan_ids
 
 
 def team_for_plan_creation(*, user: User, team_id: int) -> Team:

@@ -142,3 +142,9 @@ def plan_days_left(plan: PilotPlan, *, today: dt.date | None = None) -> int | No
     loaded = getattr(plan.team, "holidays_loaded", None)  # plan_health_queryset's plain list
     holidays = [h.date for h in (plan.team.holidays.all() if loaded is None else loaded)]
     return timeline.business_days_between(max(today, plan.start_date), plan.end_date, holidays)
+
+
+def team_plan_titles(team_id: int) -> dict[int, str]:
+    """{id: title} of a team's plans, oldest first: what a team API key may be restricted to
+    (registered with accounts.api_keys when the app starts)."""
+    return dict(PilotPlan.objects.filter(team_id=team_id).order_by("pk").values_list("id", "title"))

@@ -213,3 +213,4 @@ def _feedback_rate_prefix(settings) -> None:  # type: ignore[no-untyped-def]
 
     settings.FEEDBACK_RATE_PREFIX = f"test-feedback-rate:{uuid.uuid4().hex}"
     settings.ENROL_RATE_PREFIX = f"test-enrol-rate:{uuid.uuid4().hex}"
+    settings.API_RATE_PREFIX = f"test-api-rate:{uuid.uuid4().hex}"

@@ -15,7 +15,10 @@ class TeamOutputSerializer(serializers.Serializer):
     name = serializers.CharField()
     slug = serializers.SlugField()
     time_zone = serializers.CharField()
-    my_role = serializers.ChoiceField(choices=Membership.Role.choices)
+    my_role = serializers.ChoiceField(
+        choices=[*Membership.Role.choices, ("api_key", "API key")],
+        help_text="The caller's role; `api_key` when the caller is a team API key.",
+    )
     member_count = serializers.IntegerField()
 
 

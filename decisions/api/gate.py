@@ -11,14 +11,15 @@ Otherwise the body is ignored.
 (Argo Rollouts' web metric, Azure DevOps' REST gate, Spinnaker's webhook stage). ``?mode=strict``
 answers 200 when the answer is yes and **409 Conflict** with the same body when it is no, for
 tools that judge the status code (Flagger's webhooks, a ``curl --fail`` step). 409 because it is
-none of the codes that mean something else here — 401 (no credentials), 403 (a key without the
-``read`` scope), 404 (not your plan), 429 (throttled), 5xx (our failure) — so a pipeline can tell
-"the gate says no" from "the gate could not answer"; and it is above 202, which Flagger's webhooks
-treat as a refusal.
+none of the codes that mean something else here — 401 (no credentials), 403 (a key without
+the ``gate`` or ``read`` scope), 404 (not your plan), 429 (throttled), 5xx (our failure) — so a
+pipeline can tell "the gate says no" from "the gate could not answer"; and it is above 202, which
+Flagger's webhooks treat as a refusal.
 
-Who may ask: a logged-in member of the plan's team or an invited stakeholder (session), or an API
-key of the plan's team with the ``read`` scope (``Authorization: Bearer pp_…``). Another team's
-key or plan → 404, a key without ``read`` → 403, no credentials → 401. Every answered call is
+Who may ask: the permission table's ``gate.read``: a member of the plan's team or an invited
+stakeholder (session or personal token), or an API key of the plan's team with the ``gate`` or
+``read`` scope (``Authorization: Bearer pp_…``). Another team's key or plan → 404, a key
+without either scope → 403, no credentials → 401. Every answered call is
 logged against the plan (``decisions.services.gate.gate_call_log``), a strict refusal included.
 """
 
@@ -27,20 +28,19 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.http import Http404
 from django.urls import path
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.decorators import api_view, authentication_classes, permission_classes
-from rest_framework.permissions import BasePermission
+from rest_framework.decorators import api_view, authentication_classes
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from accounts.api_keys import ApiKeyAuthentication, request_api_key
-from accounts.permissions import Perm, require_key_scope
+from accounts.permissions import Perm
 from core.api import INVALID, ErrorOutputSerializer
 from decisions.models import GateCall
 from decisions.services.gate import gate_answer, gate_call_log, pipeline_run_clean
@@ -90,24 +90,8 @@ def _metadata(request: Request) -> dict[str, Any]:
     return metadata if isinstance(metadata, dict) else {}
 
 
-class CanReadGate(BasePermission):
-    """A logged-in person or an API key; which plans they may reach is checked in the view."""
-
-    accepts_api_keys = True  # read by the schema (accounts.api_keys.ApiKeyScheme)
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        return request_api_key(request) is not None or bool(request.user.is_authenticated)
-
-
 def _plan(request: Request, plan_id: int) -> PilotPlan:
-    key = request_api_key(request)
-    if key is None:
-        return plan_for_user(user=request.user, plan_id=plan_id, perm=Perm.PLAN_VIEW)  # type: ignore[arg-type]
-    plan = PilotPlan.objects.filter(pk=plan_id, team_id=key.team_id).first()
-    if plan is None:
-        raise Http404("No such plan")
-    require_key_scope(key.scopes, Perm.PLAN_VIEW)
-    return plan
+    return plan_for_user(user=request.user, plan_id=plan_id, perm=Perm.GATE_READ)  # type: ignore[arg-type]
 
 
 def _options(request: Request) -> tuple[str, bool, str]:
@@ -265,10 +249,14 @@ def _responses(yes: str, no: str) -> dict[int, OpenApiResponse]:
 
 
 def _gate_view(view: Any) -> Any:
-    view = permission_classes([CanReadGate])(view)
-    # The key first: its WWW-Authenticate header makes missing credentials a 401.
+    # The API's credentials, plus Flagger's key in the body (tokens first: their
+    # WWW-Authenticate header makes missing credentials a 401).
     view = authentication_classes(
-        [ApiKeyAuthentication, FlaggerMetadataKeyAuthentication, SessionAuthentication]
+        [
+            *api_settings.DEFAULT_AUTHENTICATION_CLASSES[:-1],
+            FlaggerMetadataKeyAuthentication,
+            SessionAuthentication,
+        ]
     )(view)
     return api_view(["GET", "POST"])(view)
 

@@ -69,7 +69,7 @@ def decision_record_refusal(*, plan: PilotPlan, user: User) -> str:
     rule (``Perm.DECISION_RECORD``) and the person rule (only the decision owner)."""
     role = role_in_team(user=user, team_id=plan.team_id)
     if not allows(role, Perm.DECISION_RECORD):
-        return refusal(Perm.DECISION_RECORD)
+        return refusal(Perm.DECISION_RECORD, role)
     owner = decision_owner(plan)
     if owner.pk != user.pk:
         return f"{owner.display_name} (the decision owner) records this pilot's decision."

@@ -4,10 +4,12 @@
 - ``POST teams/{team_id}/samples``: a batch for several plans of a team, each sample naming its
   ``plan``.
 
-Who may push: a logged-in member of the plan's team in any role but Stakeholder (session, with
-the CSRF header), or an API key of that team with the ``ingest`` scope (``Authorization: Bearer
-pp_…``). Another team's plan or key → 404, a Stakeholder or a key without the scope → 403, no
-credentials or a revoked key → 401.
+Who may push: the permission table's ``samples.push`` as every API endpoint asks it: a member of
+the plan's team in any role but Stakeholder (session with the CSRF header, or their personal
+token with the write scope), or an API key of that team with the ``ingest`` scope
+(``Authorization: Bearer pp_…``). Another team's plan or key → 404, a Stakeholder or a key
+without the scope → 403, no credentials or a revoked key → 401. Pushes have their own, stricter
+rate limit per credential (``API_RATE_INGEST``).
 
 The body is parsed once, by ``json.loads`` over the raw bytes (also hashed for the
 ``Idempotency-Key``); samples are validated by ``metrics.ingest`` in plain Python, never by a
@@ -20,26 +22,25 @@ import hashlib
 import json
 from typing import Any
 
-from django.http import Http404
+from django.core.exceptions import PermissionDenied
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
-from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import (
     api_view,
-    authentication_classes,
     parser_classes,
-    permission_classes,
+    throttle_classes,
 )
 from rest_framework.parsers import BaseParser
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
-from accounts.api_keys import ApiKeyAuthentication, request_api_key
+from accounts.api_keys import request_api_key
 from accounts.models import Team, User
-from accounts.permissions import Perm, require, require_key_scope, role_in_team
+from accounts.permissions import Perm, team_for_member
+from accounts.throttle import IngestRateThrottle
 from core.api import ErrorOutputSerializer
 from core.limits import parses_json_itself
 from metrics.ingest import (
@@ -76,15 +77,6 @@ class RawJSONParser(BaseParser):
         return body
 
 
-class CanPushSamples(BasePermission):
-    """A logged-in person or an API key; which plans they may reach is checked in the view."""
-
-    accepts_api_keys = True  # read by the schema (accounts.api_keys.ApiKeyScheme)
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        return request_api_key(request) is not None or bool(request.user.is_authenticated)
-
-
 def _refuse_constant(name: str) -> None:
     raise ValueError(f"{name} is not a number JSON allows")
 
@@ -115,33 +107,25 @@ def _samples(request: Request) -> tuple[list[Any], str]:
 
 
 def _person(request: Request) -> User | None:
+    """Who pushed, for the batch's record: the person (a session or their token); None for a
+    team key (the batch records no person)."""
     return None if request_api_key(request) is not None else request.user  # type: ignore[return-value]
 
 
 def _plan_for_push(request: Request, plan_id: int) -> PilotPlan:
-    key = request_api_key(request)
-    if key is None:
-        return plan_for_user(user=request.user, plan_id=plan_id, perm=Perm.SAMPLES_PUSH)  # type: ignore[arg-type]
-    plan = PilotPlan.objects.filter(pk=plan_id, team_id=key.team_id).first()
-    if plan is None:
-        raise Http404("No such plan")
-    require_key_scope(key.scopes, Perm.SAMPLES_PUSH)
-    plan.team = key.team  # loaded with the key
-    return plan
+    return plan_for_user(user=request.user, plan_id=plan_id, perm=Perm.SAMPLES_PUSH)  # type: ignore[arg-type]
 
 
 def _team_for_push(request: Request, team_id: int) -> Team:
+    team, _role = team_for_member(user=request.user, team_id=team_id, perm=Perm.SAMPLES_PUSH)  # type: ignore[arg-type]
     key = request_api_key(request)
-    if key is not None:
-        if key.team_id != team_id:
-            raise Http404("No such team")
-        require_key_scope(key.scopes, Perm.SAMPLES_PUSH)
-        return key.team
-    role = role_in_team(user=request.user, team_id=team_id)  # type: ignore[arg-type]
-    if role is None:
-        raise Http404("No such team")
-    require(role, Perm.SAMPLES_PUSH)
-    return Team.objects.get(pk=team_id)
+    if key is not None and key.plan_ids:
+        # Each sample names its plan here; a key restricted to plans pushes plan by plan.
+        raise PermissionDenied(
+            "This API key is restricted to some of the team's plans: push to "
+            "/api/v1/plans/{id}/samples for each of them."
+        )
+    return team
 
 
 def _answer(push: Any) -> Response:
@@ -277,9 +261,8 @@ RESPONSES = {
 
 def _ingest_view(view: Any) -> Any:
     view = parser_classes([RawJSONParser])(view)
-    view = permission_classes([CanPushSamples])(view)
-    # The key first: its WWW-Authenticate header makes missing credentials a 401.
-    view = authentication_classes([ApiKeyAuthentication, SessionAuthentication])(view)
+    # Stricter limits than the rest of the API for bursts of pushes (accounts.throttle).
+    view = throttle_classes([*api_settings.DEFAULT_THROTTLE_CLASSES, IngestRateThrottle])(view)
     # _samples parses the body once and answers a too deeply nested one with a 400 itself.
     return parses_json_itself(api_view(["POST"])(view))
 

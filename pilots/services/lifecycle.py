@@ -173,10 +173,9 @@ def transition_blockers(
             f"“{step.label}” is for {Status(step.source).label} plans; "
             f"this one is {plan.get_status_display()}."
         )
-    if not (via_record and action in RECORD_STEPS) and not allows(
-        role_in_team(user=user, team_id=plan.team_id), step.perm
-    ):
-        reasons.append(refusal(step.perm))
+    role = role_in_team(user=user, team_id=plan.team_id)
+    if not (via_record and action in RECORD_STEPS) and not allows(role, step.perm):
+        reasons.append(refusal(step.perm, role))
     if not reasons:
         reasons.extend(
             _guards(

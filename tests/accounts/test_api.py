@@ -199,6 +199,7 @@ def test_team_create_needs_the_csrf_token_for_session_auth(po):
     response = post_json(client, TEAMS, {"name": "Payments"})
 
     assert response.status_code == 403
+    assert "CSRF" in response.json()["detail"]
     assert not Team.objects.filter(name="Payments").exists()
 
 
@@ -245,22 +246,24 @@ def test_team_detail_refuses_writes(client_for, team, po):
 
 
 @pytest.mark.parametrize("path", [ROOT, ME, TEAMS, "/api/v1/teams/1"])
-def test_anonymous_gets_403_on_every_endpoint(client, db, path):
+def test_anonymous_gets_401_on_every_endpoint(client, db, path):
     response = client.get(path)
 
-    assert response.status_code == 403
+    # 401, not 403: every endpoint takes a bearer token, and says so (WWW-Authenticate).
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
     assert response.json() == {"detail": "Authentication credentials were not provided."}
 
 
 def test_anonymous_cannot_create_a_team(client, db):
     response = post_json(client, TEAMS, {"name": "Payments"})
 
-    assert response.status_code == 403
+    assert response.status_code == 401
     assert not Team.objects.exists()
 
 
 def test_anonymous_learns_nothing_about_an_existing_team(client, team):
-    assert client.get(team_url(team.pk)).status_code == 403
+    assert client.get(team_url(team.pk)).status_code == 401
 
 
 # --- schema and docs -----------------------------------------------------------------------------

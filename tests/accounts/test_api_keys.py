@@ -113,11 +113,13 @@ def _request(authorization: str | None) -> Request:
     return Request(RequestFactory().get("/", **headers))
 
 
-def test_the_authentication_makes_the_key_the_auth_and_nobody_the_user(created):
+def test_the_authentication_makes_the_key_the_auth_and_its_principal_the_user(created):
     key, plaintext = created
     user, auth = ApiKeyAuthentication().authenticate(_request(f"Bearer {plaintext}"))
     assert auth == key
-    assert not user.is_authenticated
+    assert user == key.principal and user.credential == key
+    assert not user.memberships.exists()  # a member of its key's team through the key only
+    assert not user.has_usable_password()  # it cannot log in
 
 
 @pytest.mark.parametrize(
@@ -153,7 +155,8 @@ def test_the_list_shows_keys_with_last_use_and_never_a_secret(
     key, plaintext = created
     api_key_authenticate(plaintext=plaintext)
     client = client_for(sm)
-    with django_assert_num_queries(4) as baseline:  # session, user, team with role, keys + creators
+    # session, user, team with role, keys + creators, the team's plans (for the plans field)
+    with django_assert_num_queries(5) as baseline:
         page = client.get(list_url(team)).content.decode()
     assert "Grafana exporter" in page
     assert f"pp_{key.prefix}_…" in page

@@ -21,7 +21,7 @@ def test_create_a_key_then_revoke_it(page, live_server, login, team, po):
     page.get_by_text("New API key").click()
     form = page.get_by_test_id("api-key-form")
     form.get_by_label("Name").fill("Grafana exporter")
-    form.get_by_label("Read plans and metrics").check()
+    form.get_by_label("Read plans, metrics and the backlog").check()
     form.get_by_role("button", name="Create key").click()
 
     plaintext = page.get_by_test_id("api-key-plaintext").inner_text()

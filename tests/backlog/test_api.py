@@ -150,5 +150,5 @@ def test_outsiders_and_stakeholders(
         assert response.status_code == 404
     # Another team's item id under this team's URL does not exist either.
     assert client_for(po).get(f"/api/v1/teams/{team.pk}/backlog/999999").status_code == 404
-    assert Client().get(_url(team)).status_code == 403
+    assert Client().get(_url(team)).status_code == 401
     assert BacklogItem.objects.count() == 1

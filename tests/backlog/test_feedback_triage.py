@@ -242,7 +242,7 @@ def test_negative_permissions(
     assert other.get(f"/api/v1/plans/{plan.pk}/feedback/{f.pk}").status_code == 404
     anonymous = client.get(_url(plan))
     assert anonymous.status_code == 302 and "/login/" in anonymous["Location"]
-    assert client.get(f"/api/v1/plans/{plan.pk}/feedback").status_code == 403
+    assert client.get(f"/api/v1/plans/{plan.pk}/feedback").status_code == 401
     f.refresh_from_db()
     assert (f.tags, f.noise, f.backlog_item_id) == ([], False, None)
     assert not FeedbackToken.objects.exists()

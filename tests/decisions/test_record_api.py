@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from accounts.api_keys import api_key_create
 from accounts.models import Membership
+from accounts.tokens import personal_token_create
 from decisions.models import DecisionComment, DecisionRecord
 from decisions.services import decision as service
 from pilots.models import PilotPlan, PlanGuest
@@ -19,6 +22,7 @@ from tests.factories import MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
+ONE_DAY = dt.timedelta(days=1)
 GO = {"outcome": "go", "rationale": "Every blocking criterion met."}
 
 
@@ -189,12 +193,30 @@ def test_a_record_of_another_plan_is_404(decidable, po, client_for):
 
 def test_anonymous_callers_and_team_api_keys_may_not(decidable, po, team):
     plan = decidable()
-    assert Client().get(_url(plan)).status_code == 403
-    assert _post(Client(), _url(plan), GO).status_code == 403
+    assert Client().get(_url(plan)).status_code == 401
+    assert _post(Client(), _url(plan), GO).status_code == 401
     _key, secret = api_key_create(team=team, name="ci", scopes=["read", "write"], created_by=po)
-    headers = {"Authorization": f"Bearer {secret}"}
-    assert Client().get(_url(plan), headers=headers).status_code in (401, 403)
+    key = Client(headers={"Authorization": f"Bearer {secret}"})
+    assert key.get(_url(plan)).status_code == 200  # a read key reads the record
+    refused = _post(key, _url(plan), GO)  # but deciding is a person's act
+    assert refused.status_code == 403
+    assert refused.json()["detail"].startswith("API keys may not")
     assert not DecisionRecord.objects.exists()
+
+
+def test_the_decision_owners_personal_token_records_the_decision(decidable, po, team):
+    plan = decidable()
+    token = personal_token_create(
+        user=po, name="release", scopes=["read", "write"], expires_at=timezone.now() + ONE_DAY
+    )[1]
+    response = _post(Client(headers={"Authorization": f"Bearer {token}"}), _url(plan), GO)
+    assert response.status_code == 201, response.content
+    assert DecisionRecord.objects.get().recorded_by == po
+    read_only = personal_token_create(
+        user=po, name="read", scopes=["read"], expires_at=timezone.now() + ONE_DAY
+    )[1]
+    refused = _post(Client(headers={"Authorization": f"Bearer {read_only}"}), _url(plan), GO)
+    assert refused.status_code == 403
 
 
 def test_members_comment_over_the_api(decidable, po, stakeholder, client_for):

@@ -388,7 +388,7 @@ def test_api_permissions(client_for, plan, episode, stakeholder, outsider, name)
     json_ = "application/json"
     assert client_for(stakeholder).post(url, body, content_type=json_).status_code == 403
     assert client_for(outsider).post(url, body, content_type=json_).status_code == 404
-    assert Client().post(url, body, content_type=json_).status_code == 403
+    assert Client().post(url, body, content_type=json_).status_code == 401
     episode.refresh_from_db()
     assert episode.acknowledged_at is None
 
@@ -396,7 +396,7 @@ def test_api_permissions(client_for, plan, episode, stakeholder, outsider, name)
 def test_api_list_permissions(client_for, plan, episode, outsider):
     url = api_url("plan-alerts", plan.pk)
     assert client_for(outsider).get(url).status_code == 404
-    assert Client().get(url).status_code == 403
+    assert Client().get(url).status_code == 401
 
 
 def test_api_episode_of_another_plan_is_404(client_for, plan, episode, team, po):

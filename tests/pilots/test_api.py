@@ -157,8 +157,8 @@ def test_plan_list_is_a_constant_number_of_queries(client_for, team, po, django_
     assert response.json()["count"] == 6
 
 
-def test_anonymous_gets_403_from_the_plan_list(anonymous, db):
-    assert anonymous.get(PLANS).status_code == 403
+def test_anonymous_gets_401_from_the_plan_list(anonymous, db):
+    assert anonymous.get(PLANS).status_code == 401
 
 
 # --- create --------------------------------------------------------------------------------------
@@ -244,7 +244,7 @@ def test_only_the_teams_po_starts_plans(client_for, team, po, sm, stakeholder, o
     assert send(client_for(sm), "POST", PLANS, payload).status_code == 403
     assert send(client_for(stakeholder), "POST", PLANS, payload).status_code == 403
     assert send(client_for(outsider), "POST", PLANS, payload).status_code == 404
-    assert send(Client(), "POST", PLANS, payload).status_code == 403
+    assert send(Client(), "POST", PLANS, payload).status_code == 401
     assert not PilotPlan.objects.exists()
 
 
@@ -313,12 +313,12 @@ def test_plan_document_of_a_stakeholder_says_they_cannot_edit(client_for, plan, 
     assert (body["my_role"], body["can_edit"]) == ("stakeholder", False)
 
 
-def test_plan_document_is_404_for_another_team_and_403_anonymous(
+def test_plan_document_is_404_for_another_team_and_401_anonymous(
     client_for, plan, outsider, anonymous
 ):
     assert client_for(outsider).get(plan_url(plan.pk)).status_code == 404
     assert client_for(outsider).get(plan_url(plan.pk + 1000)).status_code == 404
-    assert anonymous.get(plan_url(plan.pk)).status_code == 403
+    assert anonymous.get(plan_url(plan.pk)).status_code == 401
 
 
 def fill(plan: PilotPlan, n: int, po, devops) -> None:  # type: ignore[no-untyped-def]
@@ -967,7 +967,7 @@ def test_stakeholders_outsiders_and_anonymous_may_not_change_the_plan(
     assert as_stakeholder.status_code == 403
     assert "Stakeholders" in as_stakeholder.json()["detail"]
     assert as_outsider.status_code == 404
-    assert as_anonymous.status_code == 403
+    assert as_anonymous.status_code == 401
     assert snapshot(plan) == before
 
 
@@ -981,7 +981,7 @@ def test_stakeholders_outsiders_and_anonymous_may_not_change_the_plan(
     ],
     ids=["document", "section", "rows", "row"],
 )
-def test_every_member_reads_outsiders_get_404_anonymous_403(
+def test_every_member_reads_outsiders_get_404_anonymous_401(
     client_for, plan, po, stakeholder, outsider, path
 ):
     row = add_row(plan, "risks", po, description="Risk", likelihood="low", impact="low")
@@ -989,7 +989,7 @@ def test_every_member_reads_outsiders_get_404_anonymous_403(
 
     assert client_for(stakeholder).get(url).status_code == 200
     assert client_for(outsider).get(url).status_code == 404
-    assert Client().get(url).status_code == 403
+    assert Client().get(url).status_code == 401
 
 
 # --- the serializers follow the services ---------------------------------------------------------

@@ -106,7 +106,7 @@ def test_a_page_past_the_end_or_not_a_number_is_404(client_for, po, plan, page):
 def test_pages_are_refused_to_who_may_not_see_the_plan(client_for, outsider, plan):
     url = f"/api/v1/plans/{plan.pk}/rows/risks?page=2"
     assert client_for(outsider).get(url).status_code == 404
-    assert Client().get(url).status_code == 403
+    assert Client().get(url).status_code == 401
 
 
 def test_a_stakeholder_reads_the_pages(client_for, stakeholder, plan):

@@ -3,9 +3,15 @@ permission table (``accounts.permissions.PERMISSIONS``).
 
 Actions: view the plan, edit each of the 13 sections, sign each review, take each lifecycle step
 (``decide`` included), start a plan, invite stakeholders, push samples, and the team settings
-(metric catalogue, holidays, alert webhook, API keys). Channels: the HTML page (plain
-request), the same request from HTMX (``HX-Request``), and the REST API (/api/v1/). Roles:
-each team role, a member of another team (``outsider``) and an anonymous visitor.
+(metric catalogue, holidays, alert webhook, API keys), ask the deployment gate. Channels: the
+HTML page (plain request), the same request from HTMX (``HX-Request``), and the REST API
+(/api/v1/). Roles: each team role, a member of another team (``outsider``) and an anonymous
+visitor.
+
+Credentials (``test_permission_matrix_with_credentials``): every API action again, sent with a
+team API key of each scope (and one of another team), and with personal access tokens of each
+role (write scope: the role's answer; read scope: the role's answer for the rules that only read,
+403 for the others), all with no session at all.
 
 Only the *permission* outcome is asserted, never business success: the plan is put in the state
 the action starts from so the role check is what decides, but an allowed role may still meet a
@@ -14,7 +20,7 @@ guard or an input rule (409, 412, 422, 400) — it must just not be refused for 
 - allowed role: not 401/403/404 and not sent to the login page;
 - a member without the role: 403;
 - a member of another team: 404 (the plan, or the team, does not exist for them);
-- anonymous: the login page for HTML and HTMX, 403 for the API.
+- anonymous: the login page for HTML and HTMX, 401 for the API (it takes bearer tokens).
 """
 
 from __future__ import annotations
@@ -32,8 +38,10 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Membership
-from accounts.permissions import PERMISSIONS, Perm, roles_for
+from accounts.api_keys import api_key_create
+from accounts.models import ApiKey, Membership
+from accounts.permissions import PERMISSIONS, Perm, roles_for, token_scope
+from accounts.tokens import personal_token_create
 from backlog.models import BacklogItem, Feedback, Participant
 from catalogue.selectors import metric_by_key
 from decisions.services.review import post_pilot_review_open
@@ -204,6 +212,10 @@ def plan_create_call(channel: str, plan: PilotPlan) -> Call:
     return Call("post", reverse("pilots:plan_new"), {"team": plan.team_id, "title": "Another"})
 
 
+def gate_call(channel: str, plan: PilotPlan) -> Call:
+    return Call("get", f"/api/v1/plans/{plan.pk}/gate")
+
+
 def guests_call(channel: str, plan: PilotPlan) -> Call:
     return Call("post", reverse("pilots:plan_guests", args=[plan.pk]), {"email": "a@example.test"})
 
@@ -313,7 +325,7 @@ class ActionSpec:
     status: str  # the state the plan is put in first
     call: Callable[[str, PilotPlan], Call]
     channels: tuple[str, ...] = CHANNELS
-    anonymous_api: int = 403  # 401 where the endpoint also takes API keys (WWW-Authenticate)
+    anonymous_api: int = 401  # every endpoint takes bearer tokens (WWW-Authenticate)
 
     @property
     def roles(self) -> frozenset[str]:
@@ -345,7 +357,8 @@ ACTIONS: list[ActionSpec] = [
     ActionSpec(
         "timebox-extend", Perm.TIMEBOX_EXTEND, Status.RUNNING, timebox_extend_call, BROWSER
     ),
-    ActionSpec("samples-push", Perm.SAMPLES_PUSH, Status.RUNNING, samples_call, anonymous_api=401),
+    ActionSpec("samples-push", Perm.SAMPLES_PUSH, Status.RUNNING, samples_call),
+    ActionSpec("gate", Perm.GATE_READ, Status.RUNNING, gate_call, (API,)),
     ActionSpec(
         "catalogue-edit", Perm.CATALOGUE_EDIT, Status.DRAFT, team_call("catalogue:metric_add"),
         BROWSER,
@@ -451,6 +464,7 @@ assert {a.name: a.roles for a in ACTIONS if not a.name.startswith("edit-")} == {
     "participants-erase": {Role.PRODUCT_OWNER},
     "backlog-raise": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER, Role.DEVELOPER, Role.DEVOPS},
     "backlog-reprioritise": {Role.PRODUCT_OWNER},
+    "gate": EVERY_MEMBER,
 }
 assert roles_for(Perm.PLAN_EDIT) == {
     Role.PRODUCT_OWNER, Role.SCRUM_MASTER, Role.DEVELOPER, Role.DEVOPS
@@ -549,6 +563,99 @@ def test_permission_matrix(
         assert _to_login(response), where
 
 
+# --- the same table for team API keys and personal access tokens --------------------------------
+
+# Team API keys by their scopes; "key-other-team" holds every scope, for another team.
+KEY_SCOPES: dict[str, list[str]] = {
+    "key-read": ["read"],
+    "key-write": ["read", "write"],
+    "key-ingest": ["ingest"],
+    "key-gate": ["gate"],
+    "key-other-team": ApiKey.Scope.values,
+}
+# Personal access tokens: with the write scope, of the Product Owner (who decides and signs the
+# business review), a Developer (feasibility) and a Stakeholder (reads only); with the read scope,
+# of the Product Owner and a Developer; and an outsider's (a member of another team only).
+TOKENS: dict[str, tuple[str, list[str]]] = {
+    **{f"token-{p}-write": (p, ["read", "write"]) for p in ("po", "developer", "stakeholder")},
+    **{f"token-{p}-read": (p, ["read"]) for p in ("po", "developer")},
+    "token-outsider-write": ("outsider", ["read", "write"]),
+}
+CREDENTIALS = (*KEY_SCOPES, *TOKENS)
+
+
+def expected_for_credential(action: ActionSpec, credential: str) -> str:
+    rule = PERMISSIONS[action.perm]
+    if credential in KEY_SCOPES:
+        if credential == "key-other-team":
+            return HIDDEN
+        return ALLOWED if rule.key_scopes & set(KEY_SCOPES[credential]) else FORBIDDEN
+    person, scopes = TOKENS[credential]
+    role_answer = expected(action, person)
+    if role_answer == ALLOWED and token_scope(action.perm) not in scopes:
+        return FORBIDDEN
+    return role_answer
+
+
+def _credential_cases() -> list[Any]:
+    return [
+        pytest.param(
+            action,
+            credential,
+            expected_for_credential(action, credential),
+            id=f"{action.name}-{credential}",
+        )
+        for action in ACTIONS
+        if API in action.channels
+        for credential in CREDENTIALS
+    ]
+
+
+def _bearer(request: pytest.FixtureRequest, credential: str, team: Any, po: Any) -> str:
+    if credential in KEY_SCOPES:
+        if credential == "key-other-team":
+            other, other_po = (
+                request.getfixturevalue("other_team"),
+                request.getfixturevalue("outsider"),
+            )
+            return api_key_create(
+                team=other, name="other", scopes=KEY_SCOPES[credential], created_by=other_po
+            )[1]
+        return api_key_create(
+            team=team, name="matrix", scopes=KEY_SCOPES[credential], created_by=po
+        )[1]
+    person, scopes = TOKENS[credential]
+    user = request.getfixturevalue(person)
+    expires = timezone.now() + dt.timedelta(days=1)
+    return personal_token_create(user=user, name="matrix", scopes=scopes, expires_at=expires)[1]
+
+
+@pytest.mark.parametrize(("action", "credential", "outcome"), _credential_cases())
+def test_permission_matrix_with_credentials(
+    request: pytest.FixtureRequest, team: Any, po: Any, action: ActionSpec, credential: str,
+    outcome: str,
+) -> None:  # fmt: skip
+    plan = PilotPlanFactory(team=team, owner=po, title="Saved cards")
+    if action.status != plan.status:
+        PilotPlan.objects.filter(pk=plan.pk).update(status=action.status)
+        plan.refresh_from_db()
+    bearer = _bearer(request, credential, team, po)
+    # No session, no CSRF token: a script with nothing but its credential.
+    client = Client(enforce_csrf_checks=True, headers={"Authorization": f"Bearer {bearer}"})
+
+    response = _send(client, API, action.call(API, plan))
+
+    status = response.status_code
+    where = f"{action.name} with {credential}: {status} {response.content[:200]!r}"
+    if outcome == ALLOWED:
+        assert status not in {401, 403, 404}, where
+    elif outcome == FORBIDDEN:
+        assert status == 403, where
+        assert "CSRF" not in response.json()["detail"], where
+    else:
+        assert status == 404, where
+
+
 # --- the services refuse too, whoever calls them (API, HTMX, a script) -----------------------
 
 
@@ -589,7 +696,6 @@ def test_team_setting_services_enforce_the_table(team, po, stakeholder):
 def test_api_keys_answer_to_the_same_table_by_scope():
     from django.core.exceptions import PermissionDenied
 
-    from accounts.models import ApiKey
     from accounts.permissions import require_key_scope
 
     require_key_scope([ApiKey.Scope.INGEST], Perm.SAMPLES_PUSH)
@@ -597,5 +703,22 @@ def test_api_keys_answer_to_the_same_table_by_scope():
         require_key_scope([ApiKey.Scope.READ, ApiKey.Scope.WRITE], Perm.SAMPLES_PUSH)
     with pytest.raises(PermissionDenied, match="API keys may not"):
         require_key_scope(ApiKey.Scope.values, Perm.STEP_DECIDE)  # a person's decision, no key's
-    granted = {rule.key_scope for rule in PERMISSIONS.values() if rule.key_scope}
-    assert granted <= set(ApiKey.Scope.values)
+    granted = {scope for rule in PERMISSIONS.values() for scope in rule.key_scopes}
+    assert granted == set(ApiKey.Scope.values)  # every scope grants something
+
+
+def test_what_each_key_scope_grants_is_deliberate():
+    by_scope = {
+        scope: {perm for perm, rule in PERMISSIONS.items() if scope in rule.key_scopes}
+        for scope in ApiKey.Scope.values
+    }
+    assert by_scope == {
+        "read": {Perm.PLAN_VIEW, Perm.GATE_READ},
+        "write": {Perm.PLAN_EDIT, Perm.BACKLOG_EDIT, Perm.ALERTS_ACT},
+        "ingest": {Perm.SAMPLES_PUSH},
+        "gate": {Perm.GATE_READ},
+    }
+    # What reads (a read-scope personal token may do it if the person may).
+    assert {perm for perm, rule in PERMISSIONS.items() if rule.reads} == {
+        Perm.PLAN_VIEW, Perm.GATE_READ, Perm.PARTICIPANTS_VIEW, Perm.FEEDBACK_CONTACT_VIEW
+    }  # fmt: skip

@@ -312,10 +312,10 @@ def test_history_query_count_is_constant_per_page(plan, po, client_for, django_a
         ("GET", "history", None),
     ],
 )
-def test_outsiders_get_404_and_anonymous_403(plan, outsider, client_for, method, path, data):
+def test_outsiders_get_404_and_anonymous_401(plan, outsider, client_for, method, path, data):
     url = f"{PLANS}/{plan.pk}/{path}"
     assert send(client_for(outsider), method, url, data, if_match=1).status_code == 404
-    assert send(Client(), method, url, data, if_match=1).status_code == 403
+    assert send(Client(), method, url, data, if_match=1).status_code == 401
     assert PilotPlan.objects.get(pk=plan.pk).status == "draft"
     assert not SignOff.objects.filter(plan=plan).exists()
 
