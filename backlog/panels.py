@@ -5,15 +5,24 @@ plan page has its segments loaded already)."""
 
 from __future__ import annotations
 
+from django.db.models import Exists, OuterRef
+
+from backlog.models import CohortFit
 from backlog.participants.selectors import cohort_fit_for_plan
 from pilots.extensions import PlanPanel
 from pilots.models import PilotPlan
 
 
+def cohort_fit_plan_flags() -> dict[str, Exists]:
+    """Whether the plan has a stored check: an ``Exists`` of the plan page's plan query."""
+    return {"has_cohort_fit": Exists(CohortFit.objects.filter(plan=OuterRef("pk")))}
+
+
 def cohort_fit_plan_panel(plan: PilotPlan) -> PlanPanel | None:
     if not plan.segments.all():
         return None
-    fits = sorted(cohort_fit_for_plan(plan_id=plan.pk), key=lambda f: (not f.skewed, f.dimension))
+    stored = cohort_fit_for_plan(plan_id=plan.pk) if getattr(plan, "has_cohort_fit", True) else []
+    fits = sorted(stored, key=lambda f: (not f.skewed, f.dimension))
     return PlanPanel(
         "backlog/_cohort_fit_panel.html",
         {"plan": plan, "fits": fits, "skewed": any(f.skewed for f in fits)},

@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Case, Count, F, OuterRef, Prefetch, QuerySet, Subquery, When
+from django.db.models import Case, Count, F, OuterRef, QuerySet, Subquery, When
 from django.db.models.functions import Coalesce
 
 from backlog.models import BacklogItem
@@ -62,10 +62,13 @@ def _count_per_plan(rows: QuerySet[Any]) -> Subquery:
 
 def portfolio_rows(*, plan_ids: list[int]) -> list[PortfolioRow]:
     """The portfolio lines of these plans, in this order, in a constant number of queries."""
-    active_sign_offs = Prefetch(
-        "sign_offs",
-        queryset=SignOff.objects.filter(voided_at__isnull=True).only("pk", "plan", "kind"),
-        to_attr="active_sign_offs",  # a plain list: no queryset built per plan
+    # The reviews signed off and not voided (a kind counts once): a subquery, no extra query.
+    signed = Subquery(
+        SignOff.objects.filter(plan=OuterRef("pk"), voided_at__isnull=True, kind__in=list(REVIEWS))
+        .order_by()
+        .values("plan")
+        .annotate(n=Count("kind", distinct=True))
+        .values("n")
     )
     # Unresolved trigger episodes per plan (the red marker): a subquery, no extra query.
     unresolved = _count_per_plan(TriggerEpisode.objects.filter(resolved_at__isnull=True))
@@ -94,20 +97,19 @@ def portfolio_rows(*, plan_ids: list[int]) -> list[PortfolioRow]:
             failing_since=Subquery(failing.values("first_at")[:1]),
             # The stored representativeness check (backlog): an EXISTS, no extra query.
             cohort_skewed=cohort_skewed_exists(),
+            signed_reviews=Coalesce(signed, 0),
         )
-        .prefetch_related(active_sign_offs)
     }
     rows = []
     for pk in plan_ids:
         if (plan := loaded.get(pk)) is None:
             continue
-        signed = {s.kind for s in plan.active_sign_offs} & set(REVIEWS)  # type: ignore[attr-defined]
         rows.append(
             PortfolioRow(
                 plan=plan,
                 days_left=plan_days_left(plan),
                 gap_count=len(plan_health(plan)),
-                signed=len(signed),
+                signed=plan.signed_reviews,  # type: ignore[attr-defined]
                 reviews=len(REVIEWS),
                 unresolved_episodes=plan.unresolved_episodes,  # type: ignore[attr-defined]
                 criteria_met=plan.latest_met,  # type: ignore[attr-defined]

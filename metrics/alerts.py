@@ -14,7 +14,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
@@ -222,15 +222,32 @@ def signals_open(*, plan_id: int) -> list[BlindTrigger]:
     ]
 
 
+def alerts_plan_flags() -> dict[str, Exists]:
+    """Whether the plan has an unresolved episode / a trigger without fresh data: ``Exists``
+    annotations of the plan page's plan query (``pilots.extensions``)."""
+    return {
+        "has_unresolved_episodes": Exists(
+            TriggerEpisode.objects.filter(plan=OuterRef("pk"), resolved_at__isnull=True)
+        ),
+        "has_open_signals": Exists(
+            SignalEpisode.objects.filter(plan=OuterRef("pk"), ended_at__isnull=True)
+        ),
+    }
+
+
 def alerts_plan_panel(plan: PilotPlan) -> PlanPanel:
     """The red banner at the top of the plan page (registered in ``metrics.apps``): the plan's
-    unresolved rollback trigger episodes and its triggers without fresh data, in two queries.
-    Always rendered, so HTMX actions on the banner have their target even when nothing is
-    firing."""
+    unresolved rollback trigger episodes and its triggers without fresh data, in two queries,
+    or none when the plan's flags (``alerts_plan_flags``) say there are none. Always rendered,
+    so HTMX actions on the banner have their target even when nothing is firing."""
     return PlanPanel(
         "metrics/_plan_panel_alerts.html",
         {
-            "episodes": episodes_unresolved(plan_id=plan.pk),
-            "signals": signals_open(plan_id=plan.pk),
+            "episodes": episodes_unresolved(plan_id=plan.pk)
+            if getattr(plan, "has_unresolved_episodes", True)
+            else [],
+            "signals": signals_open(plan_id=plan.pk)
+            if getattr(plan, "has_open_signals", True)
+            else [],
         },
     )

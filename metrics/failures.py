@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 from django.db import DatabaseError, connection, transaction
+from django.db.models import Exists, OuterRef
 
 from metrics.models import PlanJobFailure
 from metrics.slots import PlanWindowError
@@ -125,9 +126,17 @@ def failures_for_plan(*, plan_id: int) -> list[PlanJobFailure]:
     return list(PlanJobFailure.objects.filter(plan_id=plan_id).order_by("first_at", "job"))
 
 
+def failures_plan_flags() -> dict[str, Exists]:
+    """Whether a job is failing for the plan: an ``Exists`` of the plan page's plan query."""
+    return {"has_job_failures": Exists(PlanJobFailure.objects.filter(plan=OuterRef("pk")))}
+
+
 def failures_plan_panel(plan: PilotPlan) -> PlanPanel:
     """The plan page's notice of the background jobs failing for this plan (registered in
-    ``metrics.apps``), in one query; renders nothing while every job succeeds."""
+    ``metrics.apps``), in one query, none when the plan's flag says nothing fails; renders
+    nothing while every job succeeds."""
+    failing = getattr(plan, "has_job_failures", True)
     return PlanPanel(
-        "metrics/_plan_panel_failures.html", {"failures": failures_for_plan(plan_id=plan.pk)}
+        "metrics/_plan_panel_failures.html",
+        {"failures": failures_for_plan(plan_id=plan.pk) if failing else []},
     )

@@ -6,8 +6,10 @@ register here at start-up (their ``AppConfig.ready``):
 
 - ``lifecycle_guard_register(action, guard)``: one more rule a lifecycle step must pass; the
   guard returns what is missing, in words (``decisions.guards``);
-- ``plan_panel_register(provider)``: something the plan page shows above the document, as a
-  template and its context (``metrics.apps``: the red banner of fired rollback triggers);
+- ``plan_panel_register(provider, flags=…)``: something the plan page shows above the document,
+  as a template and its context (``metrics.apps``: the red banner of fired rollback triggers);
+  ``flags`` names ``Exists`` annotations the plan page adds to its one plan query, so a provider
+  with nothing to show (no episode fired, no job failing) answers without a query of its own;
 - ``scope_backlog_register(provider)``: where the scope's references (US-145) come from — the
   current status of each referenced item, for the whole plan in one query, and the URL of the
   reference autocomplete (``backlog.apps``).
@@ -36,9 +38,12 @@ class PlanPanel:
 
 
 PlanPanelProvider = Callable[[PilotPlan], PlanPanel | None]
+# ``{attribute: Exists(… OuterRef("pk") …)}``: built per request (expressions are not shared).
+PlanPanelFlags = Callable[[], dict[str, Any]]
 
 _lifecycle_guards: dict[str, list[LifecycleGuard]] = {}
 _plan_panels: list[PlanPanelProvider] = []
+_plan_panel_flags: list[PlanPanelFlags] = []
 
 
 def lifecycle_guard_register(action: str, guard: LifecycleGuard) -> None:
@@ -51,9 +56,23 @@ def lifecycle_guards(action: str) -> list[LifecycleGuard]:
     return list(_lifecycle_guards.get(action, ()))
 
 
-def plan_panel_register(provider: PlanPanelProvider) -> None:
+def plan_panel_register(
+    provider: PlanPanelProvider, *, flags: PlanPanelFlags | None = None
+) -> None:
+    """``flags``: the annotations ``provider`` reads from the plan (``getattr(plan, name, True)``:
+    a plan loaded without them is asked for, as before)."""
     if provider not in _plan_panels:
         _plan_panels.append(provider)
+    if flags is not None and flags not in _plan_panel_flags:
+        _plan_panel_flags.append(flags)
+
+
+def plan_panel_flags() -> dict[str, Any]:
+    """Every registered provider's annotations, for the plan page's plan query."""
+    flags: dict[str, Any] = {}
+    for provider_flags in _plan_panel_flags:
+        flags.update(provider_flags())
+    return flags
 
 
 def plan_panels(plan: PilotPlan) -> list[PlanPanel]:

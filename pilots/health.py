@@ -5,10 +5,11 @@ it finds; ``plan_health`` runs them all. Rules read only what is already loaded:
 re-rendered on every edit and must not add queries per row.
 
 Pages that show the health of many plans (the portfolio) load them with
-``selectors.plan_health_queryset`` instead: whether a list has a row comes as a ``has_<list>``
-flag on the plan and the few lists read row by row as plain lists (``<list>_loaded``), which
-spares a queryset per plan and list. Rules read lists through ``_has`` and ``_rows``, which
-accept either way of loading.
+``selectors.plan_health_queryset`` instead, in one query: whether a list has a row comes as a
+``has_<list>`` flag on the plan and the few values read row by row as arrays (the metric names
+of criteria without a threshold, the on-call shifts' days, the segments' shares, the team's
+holidays). Rules read lists through ``_has`` and the helpers below, which accept either way of
+loading.
 """
 
 from __future__ import annotations
@@ -17,11 +18,10 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
 from accounts.ui import plural
 from pilots import timeline
-from pilots.models import PilotPlan, ScopeItem, Section
+from pilots.models import CohortSegment, PilotPlan, ScopeItem, Section
 
 
 @dataclass(frozen=True)
@@ -50,12 +50,40 @@ def _has(plan: PilotPlan, name: str) -> bool:
     return bool(getattr(plan, name).all())
 
 
-def _rows(obj: Any, name: str) -> list[Any]:
-    """The rows of the list ``name`` of ``obj`` (a plan, or its team for ``holidays``):
-    ``<name>_loaded`` when the plan was loaded with ``plan_health_queryset``, else the
-    prefetched rows."""
-    loaded = getattr(obj, f"{name}_loaded", None)
-    return list(getattr(obj, name).all()) if loaded is None else loaded
+# Each helper reads ``plan_health_queryset``'s arrays when the plan has them, else the rows
+# ``plan_detail_queryset`` prefetched.
+
+
+def _unset_threshold_metrics(plan: PilotPlan) -> list[str]:
+    """The metric names of the exit criteria without a numeric threshold, in order."""
+    names = getattr(plan, "unset_threshold_metrics", None)
+    if names is not None:
+        return list(names)
+    return [c.metric.name for c in plan.exit_criteria.all() if c.threshold is None]
+
+
+def _on_call_spans(plan: PilotPlan) -> list[tuple[dt.date, dt.date]]:
+    """Each on-call shift's first and last day."""
+    starts = getattr(plan, "on_call_starts", None)
+    if starts is not None:
+        return list(zip(starts, plan.on_call_ends, strict=True))  # type: ignore[attr-defined]
+    return [(s.starts_on, s.ends_on) for s in plan.on_call.all()]
+
+
+def _segment_shares(plan: PilotPlan) -> list[tuple[str, Decimal]]:
+    """Each segment's dimension and intended share, in order."""
+    dimensions = getattr(plan, "segment_dimensions", None)
+    if dimensions is not None:
+        return list(zip(dimensions, plan.segment_shares, strict=True))  # type: ignore[attr-defined]
+    return [(s.dimension, Decimal(s.intended_share)) for s in plan.segments.all()]
+
+
+def holiday_dates(plan: PilotPlan) -> list[dt.date]:
+    """The days the plan's team marked as holidays (``selectors.plan_days_left`` too)."""
+    dates = getattr(plan, "holiday_dates", None)
+    if dates is not None:
+        return list(dates)
+    return [h.date for h in plan.team.holidays.all()]
 
 
 def empty_sections(plan: PilotPlan) -> Iterable[Gap]:
@@ -87,14 +115,12 @@ def empty_sections(plan: PilotPlan) -> Iterable[Gap]:
 
 
 def exit_criteria_quantitative(plan: PilotPlan) -> Iterable[Gap]:
-    # The portfolio loads only the criteria without a threshold (the others never yield a gap).
-    for criterion in _rows(plan, "exit_criteria"):
-        if criterion.threshold is None:
-            yield Gap(
-                Section.EXIT_CRITERIA,
-                "exit_criterion_without_threshold",
-                f"Exit criterion “{criterion.metric.name}” has no numeric threshold.",
-            )
+    for name in _unset_threshold_metrics(plan):
+        yield Gap(
+            Section.EXIT_CRITERIA,
+            "exit_criterion_without_threshold",
+            f"Exit criterion “{name}” has no numeric threshold.",
+        )
 
 
 def rollback_defined(plan: PilotPlan) -> Iterable[Gap]:
@@ -135,12 +161,11 @@ def real_data_validated(plan: PilotPlan) -> Iterable[Gap]:
 def on_call_covers_window(plan: PilotPlan) -> Iterable[Gap]:
     if plan.start_date is None:
         return  # nothing to cover yet; the timeline gap says so
-    holidays = [h.date for h in _rows(plan.team, "holidays")]
-    shifts = _rows(plan, "on_call")
+    shifts = _on_call_spans(plan)
     uncovered = [
         day
-        for day in timeline.business_days(plan.start_date, plan.business_days, holidays)
-        if not any(s.starts_on <= day <= s.ends_on for s in shifts)
+        for day in timeline.business_days(plan.start_date, plan.business_days, holiday_dates(plan))
+        if not any(first <= day <= last for first, last in shifts)
     ]
     if uncovered:
         yield Gap(
@@ -152,18 +177,13 @@ def on_call_covers_window(plan: PilotPlan) -> Iterable[Gap]:
 
 
 def segment_mix_complete(plan: PilotPlan) -> Iterable[Gap]:
-    segments = _rows(plan, "segments")
-    if not segments:
-        return
     # Segments of one dimension partition the cohort; each dimension must add up to 100 %.
     totals: dict[str, Decimal] = {}
-    for segment in segments:
-        totals[segment.dimension] = totals.get(segment.dimension, Decimal(0)) + Decimal(
-            segment.intended_share
-        )
+    for dimension, share in _segment_shares(plan):
+        totals[dimension] = totals.get(dimension, Decimal(0)) + Decimal(share)
     for dimension, total in sorted(totals.items()):
         if total != 100:
-            label = segments[0].Dimension(dimension).label
+            label = CohortSegment.Dimension(dimension).label
             yield Gap(
                 Section.COHORT,
                 "segment_mix_not_100",

@@ -5,14 +5,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.contrib.postgres.expressions import ArraySubquery
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 from django.utils import timezone
 
 from accounts.models import TeamHoliday, User
 from accounts.permissions import Perm
 from accounts.ui import zone_of
-from pilots import timeline
+from pilots import health, timeline
 from pilots.access import plan_for_user, plans_visible_to
+from pilots.extensions import plan_panel_flags
 from pilots.models import (
     CohortSegment,
     Dashboard,
@@ -74,56 +76,50 @@ def _has(model: type[Any], **filters: Any) -> Exists:
 
 
 def plan_health_queryset() -> QuerySet[PilotPlan]:
-    """Plans loaded with what ``pilots.health.plan_health`` reads and no more, for pages that
-    show the health of many plans at once (the portfolio). Lists whose rules only ask whether
-    a row exists come as ``has_<list>`` flags (EXISTS in the plans' query: no query of their
-    own); the lists the rules read row by row (exit criteria without a threshold, on-call
-    shifts, the segment mix, the team's holidays) come as plain lists ``<list>_loaded``, with
-    the fields the rules read. Plain lists (``to_attr``), not prefetched managers: Django
-    builds a queryset per plan and list for those, which was most of the portfolio's time.
-    Not for showing a plan's sections: use ``plan_detail_queryset`` for that."""
-    return (
-        PilotPlan.objects.select_related("team", "cohort", "environment")
-        .annotate(
-            has_included_scope=_has(ScopeItem, kind=ScopeItem.Kind.INCLUDED),
-            has_entry_criteria=_has(EntryCriterion),
-            has_exit_criteria=_has(ExitCriterion),
-            has_dashboards=_has(Dashboard),
-            has_response_slas=_has(ResponseSla),
-            has_risks=_has(Risk),
-            has_rollback_triggers=_has(RollbackTrigger),
-            has_rollback_steps=_has(RollbackStep),
-            has_rollback_rehearsals=_has(RollbackRehearsal),
-        )
-        .prefetch_related(
-            Prefetch(
-                "exit_criteria",
-                queryset=ExitCriterion.objects.filter(threshold__isnull=True)
-                .select_related("metric")
-                .only("pk", "plan", "threshold", "metric__name"),
-                to_attr="exit_criteria_loaded",
-            ),
-            Prefetch(
-                "on_call",
-                queryset=OnCallShift.objects.only("pk", "plan", "starts_on", "ends_on"),
-                to_attr="on_call_loaded",
-            ),
-            Prefetch(
-                "segments",
-                queryset=CohortSegment.objects.only("pk", "plan", "dimension", "intended_share"),
-                to_attr="segments_loaded",
-            ),
-            Prefetch(
-                "team__holidays",
-                queryset=TeamHoliday.objects.only("pk", "team", "date"),
-                to_attr="holidays_loaded",
-            ),
-        )
+    """Plans loaded with what ``pilots.health.plan_health`` reads and no more, in one query, for
+    pages that show the health of many plans at once (the portfolio). Lists whose rules only
+    ask whether a row exists come as ``has_<list>`` flags (EXISTS); the values the rules read
+    row by row come as arrays (ARRAY subqueries): the metric names of exit criteria without a
+    threshold, the on-call shifts' first and last days, the segments' dimensions and shares,
+    the team's holidays. No prefetch: each was a query of its own and a model per row, most of
+    the portfolio's time. Not for showing a plan's sections: use ``plan_detail_queryset``."""
+
+    def array(model: type[Any], column: str, order: tuple[str, ...], **filters: Any) -> Any:
+        rows = model.objects.filter(plan=OuterRef("pk"), **filters).order_by(*order)
+        return ArraySubquery(rows.values(column))
+
+    return PilotPlan.objects.select_related("team", "cohort", "environment").annotate(
+        has_included_scope=_has(ScopeItem, kind=ScopeItem.Kind.INCLUDED),
+        has_entry_criteria=_has(EntryCriterion),
+        has_exit_criteria=_has(ExitCriterion),
+        has_dashboards=_has(Dashboard),
+        has_response_slas=_has(ResponseSla),
+        has_risks=_has(Risk),
+        has_rollback_triggers=_has(RollbackTrigger),
+        has_rollback_steps=_has(RollbackStep),
+        has_rollback_rehearsals=_has(RollbackRehearsal),
+        unset_threshold_metrics=array(
+            ExitCriterion, "metric__name", ("position", "pk"), threshold__isnull=True
+        ),
+        on_call_starts=array(OnCallShift, "starts_on", ("pk",)),
+        on_call_ends=array(OnCallShift, "ends_on", ("pk",)),
+        segment_dimensions=array(CohortSegment, "dimension", ("position", "pk")),
+        segment_shares=array(CohortSegment, "intended_share", ("position", "pk")),
+        holiday_dates=ArraySubquery(
+            TeamHoliday.objects.filter(team=OuterRef("team_id")).order_by("date").values("date")
+        ),
     )
 
 
 def plan_detail(*, user: User, plan_id: int, perm: Perm = Perm.PLAN_VIEW) -> PilotPlan:
     return plan_for_user(user=user, plan_id=plan_id, perm=perm, queryset=plan_detail_queryset())
+
+
+def plan_page(*, user: User, plan_id: int) -> PilotPlan:
+    """``plan_detail`` with the flags the plan page's panels read (``pilots.extensions``): one
+    EXISTS each in the plan's query instead of a query per panel with nothing to show."""
+    queryset = plan_detail_queryset().annotate(**plan_panel_flags())
+    return plan_for_user(user=user, plan_id=plan_id, queryset=queryset)
 
 
 def section_versions_loaded(plan: PilotPlan) -> dict[str, int]:
@@ -139,8 +135,7 @@ def plan_days_left(plan: PilotPlan, *, today: dt.date | None = None) -> int | No
     if today is None:
         # zone_of: a stored zone that is unknown reads as UTC, so one plan cannot break a list.
         today = timezone.localtime(timezone.now(), zone_of(plan)).date()
-    loaded = getattr(plan.team, "holidays_loaded", None)  # plan_health_queryset's plain list
-    holidays = [h.date for h in (plan.team.holidays.all() if loaded is None else loaded)]
+    holidays = health.holiday_dates(plan)
     return timeline.business_days_between(max(today, plan.start_date), plan.end_date, holidays)
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, Exists, F, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -524,8 +524,20 @@ def rollback_ended_guard(plan: PilotPlan) -> list[str]:
     return []
 
 
+def rollback_plan_flags() -> dict[str, Exists]:
+    """Whether a rollback is in progress: an ``Exists`` of the plan page's plan query."""
+    return {
+        "has_rollback_running": Exists(
+            RollbackRun.objects.filter(plan=OuterRef("pk"), ended_at__isnull=True)
+        )
+    }
+
+
 def rollback_plan_panel(plan: PilotPlan) -> PlanPanel | None:
-    """The plan page's panel while a rollback is in progress (one query; nothing otherwise)."""
+    """The plan page's panel while a rollback is in progress (one query; nothing otherwise,
+    and no query when the plan's flag, ``rollback_plan_flags``, says none is running)."""
+    if not getattr(plan, "has_rollback_running", True):
+        return None
     run = (
         RollbackRun.objects.filter(plan_id=plan.pk, ended_at__isnull=True)
         .select_related("started_by")
@@ -547,6 +559,7 @@ __all__ = [
     "rollback_end",
     "rollback_ended_guard",
     "rollback_executor",
+    "rollback_plan_flags",
     "rollback_plan_panel",
     "rollback_require_start",
     "rollback_runs",

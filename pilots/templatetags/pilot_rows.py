@@ -45,6 +45,13 @@ class Line:
     last: bool
     headers: list[str]
     list_url: str = ""  # the list's URL (``pilots:row_list``); the row's actions live under it
+    slug: str = ""  # the list's kind
+
+    @property
+    def dom_id(self) -> str:
+        """The row's element id, ``row-<list>-<row id>``: one string, not a number the template
+        would localise on every row."""
+        return f"row-{self.slug}-{self.row.pk}"
 
     # The row's actions, "<list_url><row id>/<action>" as pilots/views/rows.py routes them: one
     # reverse() per list rather than three per row (a long list's rows were mostly URL work).
@@ -241,6 +248,7 @@ def row_table(kind: RowKind, rows: Iterable[models.Model], expanded: str = ALL_L
             last=n == len(rows) - 1 or keys[n + 1] != keys[n],
             headers=headers,
             list_url=list_url,
+            slug=kind.slug,
         )
         for n, row in enumerate(visible)
     ]

@@ -282,7 +282,7 @@ def plan_new(request: AuthedHtmxRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET"])
 def plan_detail(request: AuthedHtmxRequest, plan_id: int) -> HttpResponse:
-    plan = selectors.plan_detail(user=request.user, plan_id=plan_id)
+    plan = selectors.plan_page(user=request.user, plan_id=plan_id)
     return _page(request, plan)
 
 

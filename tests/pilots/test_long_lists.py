@@ -155,9 +155,9 @@ def test_plan_page_queries_and_size_do_not_grow_with_rows(
     page = reverse("pilots:plan_detail", args=[plan.pk])
     client.get(page)  # warm the session
     # As test_plan_views.test_plan_page_query_count_does_not_grow_with_rows: the plan with its
-    # sections (14), session, user, role, banners and jobs, the cohort check, the scope
-    # references' backlog status.
-    with django_assert_num_queries(23):
+    # sections (14), session, user, role, the scope references' backlog status; the panels
+    # have nothing to show (their flags come with the plan).
+    with django_assert_num_queries(18):
         body = client.get(page).content.decode()
     shown = min(rows, ROWS_SHOWN)
     assert _list(body, "risks").count('data-testid="row"') == shown

@@ -127,13 +127,12 @@ def test_plan_page_query_count_does_not_grow_with_rows(
     client = client_for(po)
     page = url("plan_detail", plan.pk)
     client.get(page)  # warm the session
-    # Session, user, the plan with its sections (14), the viewer's role, the red banner's
-    # unresolved episodes and its triggers without fresh data (2), and the background jobs
-    # failing for the plan (1), a rollback in progress (1), the cohort's stored
-    # representativeness check (1: the plan has segments), the backlog status of the scope's
-    # references (1, pilots.extensions.scope_item_statuses). The row lists' add forms load when
-    # unfolded.
-    with django_assert_num_queries(23) as few:
+    # Session, user, the plan with its sections (14), the viewer's role, the backlog status of
+    # the scope's references (1, pilots.extensions.scope_item_statuses). The panels above the
+    # document (red banner, failing jobs, rollback in progress, the cohort's stored check) ask
+    # only when the plan's query flags something to show (pilots.extensions.plan_panel_flags):
+    # nothing here. The row lists' add forms load when unfolded.
+    with django_assert_num_queries(18) as few:
         client.get(page)
 
     metric = plan.exit_criteria.first().metric
