@@ -111,7 +111,7 @@ def test_bad_input_is_400_naming_the_field(decidable, po, client_for):
     for body, field in cases:
         response = _post(client, _url(plan), body)
         assert response.status_code == 400, (body, response.content)
-        assert list(response.json()) == [field], response.json()
+        assert list(response.json()["errors"]) == [field], response.json()
     assert (
         "needs an override reason"
         in _post(client, _url(plan), {"outcome": "go", "rationale": "Fine."}).json()[
@@ -204,7 +204,7 @@ def test_members_comment_over_the_api(decidable, po, stakeholder, client_for):
     assert response.json()["text"] == "Ready."
     assert response.json()["author"]["id"] == stakeholder.pk
     blank = _post(client_for(po), _url(plan, "decision-comments"), {"text": "  "})
-    assert blank.status_code == 400 and list(blank.json()) == ["text"]
+    assert blank.status_code == 400 and list(blank.json()["errors"]) == ["text"]
     listed = client_for(po).get(_url(plan, "decision-comments")).json()
     assert [c["text"] for c in listed["results"]] == ["Ready."]
     assert DecisionComment.objects.count() == 1
@@ -219,7 +219,7 @@ def test_the_transitions_endpoint_refuses_decide_with_the_way_to_decide(decidabl
         {"action": "decide", "decision": "go", "reason": "Met"},
     )
     assert response.status_code == 400
-    assert response.json() == {
+    assert response.json()["errors"] == {
         "action": [
             "Record the decision on the plan's decision page "
             f"(POST /api/v1/plans/{plan.pk}/decisions)."

@@ -93,7 +93,7 @@ def test_the_old_acknowledge_and_resolve_paths_still_work_and_say_where_to_go(
     assert_current(again)
 
     invalid = client.post(f"{old}/resolve", {}, content_type=json_)
-    assert invalid.status_code == 400 and "resolution" in invalid.json()
+    assert invalid.status_code == 400 and "resolution" in invalid.json()["errors"]
     assert_deprecated(invalid, f"{new}/resolve")
 
     resolved = client.post(f"{old}/resolve", {"resolution": "Rolled back"}, content_type=json_)

@@ -482,7 +482,7 @@ def test_the_api_names_the_evidence_field(plan, sm, client_for):
     )
 
     assert refused.status_code == 400
-    assert list(refused.json()) == ["evidence_url"]
+    assert list(refused.json()["errors"]) == ["evidence_url"]
 
 
 # --- an early start asks first and moves the start date --------------------------------------
