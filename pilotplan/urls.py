@@ -8,6 +8,7 @@ from pilots.views.home import home
 api_v1 = [
     path("", api.api_root, name="root"),
     path("", include("accounts.api.urls")),
+    path("", include("catalogue.api.views")),
     path("", include("pilots.api.urls")),
     path("", include("metrics.api.urls")),
     path("", include("decisions.api.gate")),

@@ -1,5 +1,10 @@
 """Metrics under /api/v1/ (namespace "api"): samples, check runs, alerts."""
 
-from metrics.api import alerts, checks, ingest
+from metrics.api import alerts, checks, ingest, triggers
 
-urlpatterns = [*ingest.urlpatterns, *checks.urlpatterns, *alerts.urlpatterns]
+urlpatterns = [
+    *ingest.urlpatterns,
+    *checks.urlpatterns,
+    *alerts.urlpatterns,
+    *triggers.urlpatterns,
+]
