@@ -22,7 +22,7 @@ from core.listing import filter_parameters, filtered, ordered, ordering_paramete
 from core.pagination import PAGE_PARAMETER, paginate, paginated
 
 
-class MetricOutputSerializer(serializers.ModelSerializer):
+class CatalogueMetricOutputSerializer(serializers.ModelSerializer):
     builtin = serializers.SerializerMethodField(help_text="True for the built-in catalogue.")
 
     class Meta:
@@ -63,14 +63,14 @@ DEFAULT = ["key"]
         ordering_parameter(ORDERING, DEFAULT),
         PAGE_PARAMETER,
     ],
-    responses={200: paginated(MetricOutputSerializer)},
+    responses={200: paginated(CatalogueMetricOutputSerializer)},
 )
 @api_view(["GET"])
 def metric_list(request: Request, team_id: int) -> Response:
     team, _role = team_for_member(user=request.user, team_id=team_id)  # type: ignore[arg-type]
     metrics = filtered(request, MetricFilter, metric_list_for_team(team_id=team.pk))
     metrics = ordered(request, metrics, fields=ORDERING, default=DEFAULT)
-    return paginate(request, metrics, MetricOutputSerializer)
+    return paginate(request, metrics, CatalogueMetricOutputSerializer)
 
 
 urlpatterns = [path("teams/<int:team_id>/metrics", metric_list, name="team-metrics")]

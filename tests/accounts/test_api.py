@@ -250,7 +250,13 @@ def test_anonymous_gets_403_on_every_endpoint(client, db, path):
     response = client.get(path)
 
     assert response.status_code == 403
-    assert response.json() == {"detail": "Authentication credentials were not provided."}
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json() == {
+        "type": "about:blank",
+        "title": "Forbidden",
+        "status": 403,
+        "detail": "Authentication credentials were not provided.",
+    }
 
 
 def test_anonymous_cannot_create_a_team(client, db):
