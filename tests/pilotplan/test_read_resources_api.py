@@ -14,6 +14,7 @@ from catalogue.models import MetricDefinition
 from metrics.models import TriggerState
 from pilots.models import RollbackTrigger
 from tests.factories import running_plan
+from tests.metrics.test_checks_support import store
 
 pytestmark = pytest.mark.django_db
 
@@ -163,3 +164,29 @@ def test_trigger_states_show_each_trigger_and_never_an_unevaluated_one_as_ok(
     assert [t["id"] for t in fired["results"]] == [triggers[0].pk]
     assert client_for(po).get(f"{url}?state=green").status_code == 400
     assert client_for(outsider).get(url).status_code == 404
+
+
+# --- samples read back ---------------------------------------------------------------------------
+
+
+def test_samples_are_read_back_by_metric_and_bounded_window(
+    client_for, team, po, stakeholder, outsider
+):
+    plan = running_plan(team=team, owner=po, start_date=dt.date(2025, 1, 6))
+    at = dt.datetime(2025, 1, 6, 12, tzinfo=dt.UTC)
+    store(plan, "p95_latency", [(at + dt.timedelta(minutes=m), 200 + m) for m in range(5)])
+    store(plan, "p1_defects", [(at, 1)])
+    url = f"/api/v1/plans/{plan.pk}/metrics/p95_latency/samples"
+    window = "since=2025-01-06T12:01:00Z&until=2025-01-06T12:04:00Z"
+
+    body = client_for(stakeholder).get(f"{url}?{window}").json()
+    assert [s["value"] for s in body["results"]] == [201, 202, 203]
+    newest = client_for(stakeholder).get(f"{url}?{window}&ordering=-observed_at").json()
+    assert [s["value"] for s in newest["results"]] == [203, 202, 201]
+
+    too_long = client_for(po).get(f"{url}?since=2024-01-01T00:00:00Z&until=2025-01-06T00:00:00Z")
+    assert too_long.status_code == 400 and "31 days" in too_long.json()["errors"]["since"][0]
+    naive = client_for(po).get(f"{url}?since=yesterday")
+    assert naive.status_code == 400 and "since" in naive.json()["errors"]
+    assert client_for(po).get(f"/api/v1/plans/{plan.pk}/metrics/nope/samples").status_code == 404
+    assert client_for(outsider).get(f"{url}?{window}").status_code == 404
