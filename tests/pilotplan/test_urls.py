@@ -366,6 +366,9 @@ def test_the_api_says_what_the_browser_says():
     # there first, and in the browser under the same word if the browser has it at all.
     # The decision records and their comments are read and written on the browser's one
     # decision page (``plans/<id>/decision``).
+    # Trigger states and samples read back (plans/<id>/triggers, plans/<id>/metrics/<key>/samples)
+    # are shown on the browser's Monitoring page.
     assert api_nouns - browser_nouns == {
-        "check-runs", "transitions", "history", "gate", "decisions", "decision-comments"
+        "check-runs", "transitions", "history", "gate", "decisions", "decision-comments",
+        "triggers", "metrics",
     }  # fmt: skip

@@ -336,4 +336,4 @@ def test_a_constraint_the_database_enforces_is_still_answered_on_its_field(plan)
     response = exception_handler(excinfo.value, {})
 
     assert response.status_code == 400
-    assert response.data == {"response_minutes": ["Respond within at least one minute."]}
+    assert response.data["errors"] == {"response_minutes": ["Respond within at least one minute."]}
