@@ -51,6 +51,7 @@ class Perm(StrEnum):
     TIMEBOX_EXTEND = "timebox.extend"  # move a running pilot's end date later, with a reason
     GUESTS_MANAGE = "guests.manage"
     ALERTS_ACT = "alerts.act"  # acknowledge and resolve a fired rollback trigger
+    CHECK_RUN_NOW = "check.run_now"  # check the exit criteria now, beside the scheduled checks
     SAMPLES_PUSH = "samples.push"  # push or upload metric samples
     CATALOGUE_EDIT = "catalogue.edit"
     HOLIDAYS_MANAGE = "holidays.manage"
@@ -145,6 +146,7 @@ PERMISSIONS: dict[Perm, Rule] = {
     Perm.ALERTS_ACT: Rule(
         WRITERS, "Stakeholders can read alerts but not act on them.", "act on alerts", WRITE
     ),
+    Perm.CHECK_RUN_NOW: Rule(frozenset({PO, SM}), what="run a check now"),
     Perm.SAMPLES_PUSH: Rule(
         WRITERS,
         "Stakeholders can read the team's plans but not push samples.",

@@ -1,25 +1,69 @@
-"""The shapes of the REST API's error bodies, for the OpenAPI schema of every app's endpoints."""
+"""The shapes of the REST API's error bodies, for the OpenAPI schema of every app's endpoints.
+
+Every error is problem details (RFC 9457, ``core.problems``): ``ErrorOutputSerializer`` is its
+common part, and the bodies with more members extend it. ``core.schema`` adds the statuses every
+operation can answer (401, 403, 404, 406, 413, 415, 429, 500) where a view does not list them, and
+serves every error as ``application/problem+json``.
+"""
 
 from __future__ import annotations
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema_field
 from rest_framework import serializers
+
+from core.problems import INVALID_INPUT, invalid_input_detail, problem
 
 
 class ErrorOutputSerializer(serializers.Serializer):
-    detail = serializers.CharField()
+    """Problem details (RFC 9457)."""
+
+    type = serializers.CharField(
+        help_text="What kind of problem: `about:blank` when the status says it all, else one of "
+        "the `urn:pilotplan:problem:…` types (docs/api.md)."
+    )
+    title = serializers.CharField(help_text="The short, fixed wording of the type.")
+    status = serializers.IntegerField(help_text="The HTTP status code.")
+    detail = serializers.CharField(help_text="What went wrong this time.")
 
 
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {"type": "array", "items": {}},
+        "description": "`{field: [reasons]}`; reasons that concern no single field are under "
+        "`non_field_errors`. A list or nested field has a list or object of reasons in its place.",
+    }
+)
+class FieldErrorsField(serializers.DictField):
+    pass
+
+
+class InvalidInputOutputSerializer(ErrorOutputSerializer):
+    errors = FieldErrorsField()
+
+
+_INVALID_ERRORS = {"threshold": ["A valid number is required."]}
 INVALID = OpenApiResponse(
-    OpenApiTypes.OBJECT,
-    description="Invalid input, nothing saved: `{field: [reasons]}`; reasons that concern no "
-    "single field are under `non_field_errors`.",
+    InvalidInputOutputSerializer,
+    description="Invalid input, nothing saved (type `urn:pilotplan:problem:invalid-input`): "
+    "`errors` says `{field: [reasons]}`; reasons that concern no single field are under "
+    "`non_field_errors`. Also a body that is not JSON.",
     examples=[
         OpenApiExample(
-            "invalid", value={"threshold": ["A valid number is required."]}, status_codes=[400]
+            "invalid",
+            value=problem(
+                400,
+                invalid_input_detail(_INVALID_ERRORS),
+                INVALID_INPUT,
+                errors=_INVALID_ERRORS,
+            ),
+            status_codes=[400],
         )
     ],
+)
+UNAUTHORIZED = OpenApiResponse(
+    ErrorOutputSerializer,
+    description="No credentials, or an invalid, expired or revoked API key.",
 )
 FORBIDDEN = OpenApiResponse(
     ErrorOutputSerializer,
@@ -27,10 +71,27 @@ FORBIDDEN = OpenApiResponse(
 )
 NOT_FOUND = OpenApiResponse(
     ErrorOutputSerializer,
-    description="No such object, or one you may not see (another team's).",
+    description="No such object, or one you may not see (another team's); also a malformed id.",
 )
 PRECONDITION_REQUIRED = OpenApiResponse(
     ErrorOutputSerializer,
     description="The change had no If-Match header (or `*`), so it could overwrite someone "
     "else's work unseen. Nothing was saved.",
+)
+NOT_ACCEPTABLE = OpenApiResponse(
+    ErrorOutputSerializer, description="The Accept header asks for something other than JSON."
+)
+TOO_LARGE = OpenApiResponse(
+    ErrorOutputSerializer, description="The request body is larger than the limit."
+)
+UNSUPPORTED_MEDIA_TYPE = OpenApiResponse(
+    ErrorOutputSerializer,
+    description="The body is not JSON (send `Content-Type: application/json`).",
+)
+TOO_MANY_REQUESTS = OpenApiResponse(
+    ErrorOutputSerializer,
+    description="Too many requests; `Retry-After` says how many seconds to wait.",
+)
+SERVER_ERROR = OpenApiResponse(
+    ErrorOutputSerializer, description="Our failure: the problem was logged."
 )

@@ -20,9 +20,11 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
+
+from core.problems import problem_json_response
 
 MIB = 1024 * 1024
 
@@ -101,7 +103,7 @@ def _is_json(content_type: str) -> bool:
 
 def _refuse(request: HttpRequest, status: int, message: str) -> HttpResponse:
     if request.path.startswith("/api/") or _is_json(request.content_type or ""):
-        return JsonResponse({"detail": message}, status=status)
+        return problem_json_response(status, message)
     return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
 
 

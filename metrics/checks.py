@@ -26,14 +26,16 @@ import logging
 from collections import defaultdict
 from zoneinfo import ZoneInfo
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.events import event_publish, iso, plan_ref, subscriptions_listening
-from accounts.models import EventType, TeamHoliday
+from accounts.models import EventType, TeamHoliday, User
+from accounts.permissions import Perm, require, role_in_team
 from catalogue.models import MetricDefinition
+from core.exceptions import Conflict
 from core.queue import enqueue_on_commit
 from metrics import digest, evaluation
 from metrics.failures import Job, JobFailures, per_plan
@@ -60,7 +62,12 @@ logger = logging.getLogger(__name__)
 
 
 def _running_plans() -> list[PilotPlan]:
-    last_due = CheckRun.objects.filter(plan=OuterRef("pk")).order_by("-due_at").values("due_at")
+    # Scheduled runs only: a check run on demand is no slot, and must not hide one.
+    last_due = (
+        CheckRun.objects.filter(plan=OuterRef("pk"), trigger=CheckRun.Trigger.SCHEDULED)
+        .order_by("-due_at")
+        .values("due_at")
+    )
     return list(
         PilotPlan.objects.filter(
             status=PilotPlan.Status.RUNNING, start_date__isnull=False, end_date__isnull=False
@@ -93,7 +100,7 @@ SELECT plan_id, due_at, local_date, local_time, status, late, %s, 0, 0, 0, 0
   FROM unnest(%s::bigint[], %s::timestamptz[], %s::date[], %s::time[], %s::text[], %s::bool[])
        AS t(plan_id, due_at, local_date, local_time, status, late)
  ORDER BY plan_id, due_at
-ON CONFLICT (plan_id, due_at) DO NOTHING
+ON CONFLICT (plan_id, due_at) WHERE trigger = 'scheduled' DO NOTHING
 RETURNING id, status
 """
 
@@ -188,6 +195,52 @@ def tick_process(*, now: dt.datetime) -> list[int]:
     for run_id in _sweep(now):  # one by one: a run left behind may be the one that fails
         enqueue_on_commit("metrics.tasks.check_run_execute", run_id)
     return claimed
+
+
+# --- on demand ---------------------------------------------------------------------------------
+
+ALREADY_WAITING = (
+    "A check asked for is already waiting for the worker: it runs within a minute or two."
+)
+
+
+def check_run_request(*, plan: PilotPlan, user: User, now: dt.datetime | None = None) -> CheckRun:
+    """Check the plan's exit criteria now, for its Product Owner or Scrum Master.
+
+    The run is due now and marked ``on_demand``: it is outside the scheduled slots' unique key
+    (a scheduled slot due at this very instant still runs), and it never counts as the plan's
+    last claimed slot (``_running_plans``), so it moves no schedule. A plan has at most one
+    on-demand run waiting (a database rule): asking twice while it waits is refused (409). The
+    worker executes it like a scheduled run (``check_run_execute``), after this commits.
+    """
+    require(role_in_team(user=user, team_id=plan.team_id), Perm.CHECK_RUN_NOW)
+    if plan.status != PilotPlan.Status.RUNNING or not (plan.start_date and plan.end_date):
+        raise Conflict("Checks run while the pilot is running: start it first.")
+    now = now or timezone.now()
+    tz = ZoneInfo(plan.time_zone)
+    window_start, _ = plan_window(start_date=plan.start_date, end_date=plan.end_date, tz=tz)
+    if now < window_start:
+        raise Conflict(
+            f"The pilot's time-box starts on {plan.start_date:%Y-%m-%d}: there is nothing to "
+            "check before then."
+        )
+    local = now.astimezone(tz)
+    run = CheckRun(
+        plan=plan,
+        due_at=now,
+        local_date=local.date(),
+        local_time=local.time(),
+        created_at=now,
+        trigger=CheckRun.Trigger.ON_DEMAND,
+        requested_by=user,
+    )
+    try:
+        with transaction.atomic():
+            run.save()
+    except IntegrityError as exc:  # metrics_checkrun_one_pending_on_demand
+        raise Conflict(ALREADY_WAITING) from exc
+    enqueue_on_commit("metrics.tasks.check_run_execute", run.pk)
+    return run
 
 
 # --- executing ---------------------------------------------------------------------------------

@@ -282,14 +282,20 @@ class DayRollup(SketchedRollup):
 
 
 class CheckRun(FieldConstraints):
-    """One scheduled check of one running plan: unique per (plan, slot), the slot keyed by its
-    UTC ``due_at`` (metrics/slots.py). Claimed with ``INSERT … ON CONFLICT DO NOTHING`` by the
-    tick, executed under a row lock in one transaction, so a slot never runs twice."""
+    """One check of one running plan. A scheduled run is unique per (plan, slot), the slot keyed
+    by its UTC ``due_at`` (metrics/slots.py): claimed with ``INSERT … ON CONFLICT DO NOTHING`` by
+    the tick, executed under a row lock in one transaction, so a slot never runs twice. An
+    on-demand run (the PO or SM asked for it) is due when it was asked for, outside that key, and
+    a plan has at most one waiting for the worker."""
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
         DONE = "done", "Done"
         MISSED = "missed", "Missed"
+
+    class Trigger(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        ON_DEMAND = "on_demand", "On demand"
 
     plan = models.ForeignKey("pilots.PilotPlan", on_delete=models.CASCADE, related_name="checks")
     due_at = models.DateTimeField()
@@ -303,21 +309,53 @@ class CheckRun(FieldConstraints):
     met = models.PositiveSmallIntegerField(default=0)
     not_met = models.PositiveSmallIntegerField(default=0)
     not_enough_evidence = models.PositiveSmallIntegerField(default=0)
+    # The tick's INSERT leaves the column out: the database default makes its runs scheduled.
+    trigger = models.CharField(
+        max_length=10,
+        choices=Trigger.choices,
+        default=Trigger.SCHEDULED,
+        db_default=Trigger.SCHEDULED,
+    )
+    requested_by = models.ForeignKey(
+        "accounts.User",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Who asked for an on-demand run.",
+    )
 
     # Each database rule's field and words (core.constraints).
     CONSTRAINT_FIELDS = {
         "metrics_checkrun_status_valid": ("status", "A check run is pending, done or missed."),
+        "metrics_checkrun_trigger_valid": ("trigger", "A check run is scheduled or on demand."),
+        "metrics_checkrun_one_pending_on_demand": (
+            "trigger",
+            "A check asked for is already waiting for the worker: it runs within a minute or two.",
+        ),
     }
 
     class Meta:
         ordering = ["-due_at"]
         constraints = [
+            # The tick's ON CONFLICT target (metrics.checks._CLAIM_SQL names the same predicate).
             models.UniqueConstraint(
-                fields=["plan", "due_at"], name="metrics_checkrun_one_per_slot"
+                fields=["plan", "due_at"],
+                condition=models.Q(trigger="scheduled"),
+                name="metrics_checkrun_one_per_slot",
+            ),
+            models.UniqueConstraint(
+                fields=["plan"],
+                condition=models.Q(trigger="on_demand", status="pending"),
+                name="metrics_checkrun_one_pending_on_demand",
             ),
             models.CheckConstraint(
                 condition=models.Q(status__in=["pending", "done", "missed"]),
                 name="metrics_checkrun_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(trigger__in=["scheduled", "on_demand"]),
+                name="metrics_checkrun_trigger_valid",
             ),
         ]
         indexes = [

@@ -9,11 +9,13 @@ from typing import Any
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.views import defaults
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.decorators import api_view
+from rest_framework.exceptions import ValidationError
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
@@ -23,12 +25,22 @@ from accounts.api.serializers import UserOutputSerializer
 from accounts.ui import toast
 from core.constraints import constraint_place_by_name
 from core.exceptions import ServiceError
+from core.problems import (
+    EDIT_CONFLICT,
+    INVALID_INPUT,
+    PLAN_READ_ONLY,
+    PROBLEM_JSON,
+    invalid_input_detail,
+    problem,
+    problem_json_response,
+    problem_response,
+)
 from pilots.editable import PlanReadOnly
 from pilots.services import SectionConflict
 
 
-def _validation_detail(exc: DjangoValidationError) -> dict[str, list[str]]:
-    """A model/service ValidationError as ``{field: [reasons]}``, like DRF's own 400 bodies."""
+def _validation_detail(exc: DjangoValidationError) -> dict[str, Any]:
+    """A model/service ValidationError as ``{field: [reasons]}``, like DRF's own 400 errors."""
     if not hasattr(exc, "error_dict"):
         return {"non_field_errors": list(exc.messages)}
     detail = {}
@@ -39,39 +51,66 @@ def _validation_detail(exc: DjangoValidationError) -> dict[str, list[str]]:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """Map service errors to statuses: 400 invalid, 403, 404, 409, 412, 428; else DRF's default."""
+    """Every error as problem details (``core.problems``), rendered as JSON whatever the view
+    renders otherwise (the schema's YAML, Swagger's HTML page, the browsable API)."""
+    response = _problem(exc, context)
+    request = context.get("request")
+    if response is not None and request is not None:
+        # DRF renders the answer with the renderer negotiated for the request (finalize_response).
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = PROBLEM_JSON
+    return response
+
+
+def _problem(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Service errors mapped to 400 invalid, 403, 404, 409, 412, 428; DRF's own (401, 403, 404,
+    405, 406, 415, 429…) reshaped."""
     if isinstance(exc, DjangoValidationError):
-        return Response(_validation_detail(exc), status=status.HTTP_400_BAD_REQUEST)
+        return _invalid(_validation_detail(exc))
     if isinstance(exc, PlanReadOnly):  # a Decided or Closed plan: say which state refused it
-        return Response(
-            {"detail": exc.message, "status": exc.status}, status=status.HTTP_403_FORBIDDEN
-        )
+        return problem_response(403, exc.message, PLAN_READ_ONLY, plan_status=exc.status)
+    if isinstance(exc, SectionConflict):
+        return problem_response(exc.status_code, exc.message, EDIT_CONFLICT, **_conflict(exc))
     if isinstance(exc, ServiceError):
-        return Response(_service_error_body(exc), status=exc.status_code)
+        return problem_response(exc.status_code, exc.message)
     if isinstance(exc, IntegrityError):
         # A database rule that a write reached without full_clean: still said on its field.
         diag = getattr(exc.__cause__, "diag", None)
         place = constraint_place_by_name(getattr(diag, "constraint_name", None))
         if place is not None:
             field, message = place
-            return Response({field: [message]}, status=status.HTTP_400_BAD_REQUEST)
-    return drf_exception_handler(exc, context)
+            return _invalid({field: [message]})
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # an unhandled error: Django's 500 page, JSON under /api/ (below)
+    if isinstance(exc, ValidationError):
+        errors = (
+            response.data
+            if isinstance(response.data, dict)
+            else {"non_field_errors": response.data}
+        )
+        response.data = problem(400, invalid_input_detail(errors), INVALID_INPUT, errors=errors)
+    else:
+        data = response.data
+        detail = data.get("detail", "") if isinstance(data, dict) else " ".join(map(str, data))
+        response.data = problem(response.status_code, str(detail))
+    response.content_type = PROBLEM_JSON
+    return response
 
 
-def _service_error_body(exc: ServiceError) -> dict[str, Any]:
-    body: dict[str, Any] = {"detail": exc.message}
-    if isinstance(exc, SectionConflict):
-        # What the client needs to recover: which version is saved now, and who saved it.
-        current = exc.current
-        body |= {
-            "section": exc.section,
-            "current_version": current.version,
-            "updated_by": UserOutputSerializer(current.updated_by).data
-            if current.updated_by
-            else None,
-            "updated_at": serializers.DateTimeField().to_representation(current.updated_at),
-        }
-    return body
+def _invalid(errors: dict[str, Any]) -> Response:
+    return problem_response(400, invalid_input_detail(errors), INVALID_INPUT, errors=errors)
+
+
+def _conflict(exc: SectionConflict) -> dict[str, Any]:
+    """What the client needs to recover: which version is saved now, and who saved it."""
+    current = exc.current
+    return {
+        "section": exc.section,
+        "current_version": current.version,
+        "updated_by": UserOutputSerializer(current.updated_by).data if current.updated_by else None,
+        "updated_at": serializers.DateTimeField().to_representation(current.updated_at),
+    }
 
 
 @extend_schema(operation_id="api_root", responses={200: dict})
@@ -91,12 +130,12 @@ def api_root(request: Request) -> Response:
 
 # --- error pages: JSON under /api/, the HTML pages elsewhere ------------------------------------
 # Django answers these itself (an unknown URL such as /api/v1/plans/abc, a CSRF failure outside
-# DRF, an unhandled exception), so they are mapped here to the API's shape: ``{"detail": …}``.
+# DRF, an unhandled exception), so they are mapped here to the API's shape: problem details.
 
 
 def _api_or_page(request: HttpRequest, status_code: int, detail: str) -> HttpResponse | None:
     if request.path.startswith("/api/"):
-        return JsonResponse({"detail": detail}, status=status_code)
+        return problem_json_response(status_code, detail)
     return None
 
 

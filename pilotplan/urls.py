@@ -8,6 +8,7 @@ from pilots.views.home import home
 api_v1 = [
     path("", api.api_root, name="root"),
     path("", include("accounts.api.urls")),
+    path("", include("catalogue.api.views")),
     path("", include("pilots.api.urls")),
     path("", include("metrics.api.urls")),
     path("", include("decisions.api.gate")),
@@ -29,7 +30,13 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1, "api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # No OPTIONS answer from the HTML page (DRF would render its metadata through the page's
+    # template renderer and fail): 405, as problem details.
+    path(
+        "api/docs/",
+        SpectacularSwaggerView.as_view(url_name="api-schema", metadata_class=None),
+        name="api-docs",
+    ),
 ]
 
 # Under /api/ these answer JSON in the API's error shape; elsewhere Django's pages (templates/).

@@ -1,7 +1,7 @@
 from django.conf import settings
 from rest_framework import serializers
 
-from accounts.models import Membership
+from accounts.models import Membership, Notification
 
 
 class UserOutputSerializer(serializers.Serializer):
@@ -32,3 +32,22 @@ class TeamCreateInputSerializer(serializers.Serializer):
 
 class MeOutputSerializer(UserOutputSerializer):
     teams = TeamOutputSerializer(many=True)
+
+
+class MemberOutputSerializer(serializers.Serializer):
+    user = UserOutputSerializer()
+    role = serializers.ChoiceField(choices=Membership.Role.choices)
+    joined_at = serializers.DateTimeField()
+
+
+class NotificationOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=Notification.Kind.choices)
+    message = serializers.CharField()
+    url = serializers.CharField(help_text="Where to look, on this site; may be empty.")
+    created_at = serializers.DateTimeField()
+    read_at = serializers.DateTimeField(allow_null=True, help_text="Null while unread.")
+
+
+class NotificationsReadOutputSerializer(serializers.Serializer):
+    marked = serializers.IntegerField(help_text="How many unread notifications were marked read.")

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accounts.api import credentials, views
+from accounts.api import credentials, people, views
 
 urlpatterns = [
     path("me", views.me, name="me"),
@@ -20,3 +20,5 @@ urlpatterns = [
     path("me/tokens", credentials.my_tokens, name="me-tokens"),
     path("me/tokens/<int:token_id>", credentials.my_token, name="me-token"),
 ]
+
+urlpatterns += people.urlpatterns

@@ -22,6 +22,7 @@ from rest_framework.response import Response
 from accounts.throttle import client_address
 from backlog.models import FEEDBACK_COMMENT_MAX, FEEDBACK_CONTACT_MAX
 from core.api import INVALID, NOT_FOUND, ErrorOutputSerializer
+from core.problems import problem_response
 from decisions.services.feedback import (
     FeedbackLinkClosed,
     FeedbackLinkUnknown,
@@ -90,11 +91,7 @@ def feedback_submit_api(request: Request, token: str) -> Response:
     try:
         feedback_rate_check(token=token, address=client_address(request))
     except FeedbackRateLimited as error:
-        return Response(
-            {"detail": error.message},
-            status=status.HTTP_429_TOO_MANY_REQUESTS,
-            headers={"Retry-After": str(error.retry_after)},
-        )
+        return problem_response(429, error.message, headers={"Retry-After": str(error.retry_after)})
     if not isinstance(request.data, dict):
         raise ValidationError(
             {"__all__": "Send a JSON object with csat, nps, comment and/or contact."}
@@ -102,7 +99,7 @@ def feedback_submit_api(request: Request, token: str) -> Response:
     try:
         feedback = feedback_submit(token=token, values=request.data)
     except (FeedbackLinkUnknown, FeedbackLinkClosed) as error:
-        return Response({"detail": error.message}, status=error.status_code)
+        return problem_response(error.status_code, error.message)
     return Response(FeedbackReceivedOutputSerializer(feedback).data, status=status.HTTP_201_CREATED)
 
 

@@ -43,6 +43,7 @@ from accounts.permissions import Perm, team_for_member
 from accounts.throttle import IngestRateThrottle
 from core.api import ErrorOutputSerializer
 from core.limits import parses_json_itself
+from core.problems import INVALID_SAMPLES, problem, problem_response
 from metrics.ingest import (
     BAD_REQUEST,
     MAX_BATCH,
@@ -132,7 +133,13 @@ def _answer(push: Any) -> Response:
     try:
         result: IngestResult = push()
     except IngestRejected as exc:
-        return Response(exc.as_dict(), status=exc.status_code)
+        return problem_response(
+            exc.status_code,
+            exc.message,
+            INVALID_SAMPLES,
+            errors=exc.errors,
+            error_count=exc.error_count,
+        )
     return Response(
         result.response, status=status.HTTP_200_OK if result.replayed else status.HTTP_201_CREATED
     )
@@ -199,8 +206,7 @@ class IngestErrorSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
-class IngestRejectedSerializer(serializers.Serializer):
-    detail = serializers.CharField()
+class IngestRejectedSerializer(ErrorOutputSerializer):
     errors = IngestErrorSerializer(many=True, help_text="The first 100 problems.")  # type: ignore[assignment]
     error_count = serializers.IntegerField(help_text="All problems found.")
 
@@ -217,15 +223,16 @@ IDEMPOTENCY_KEY = OpenApiParameter(
 
 _REJECTED_EXAMPLE = OpenApiExample(
     "invalid sample",
-    value={
-        "detail": "1 problem in the batch; nothing was stored. Fix them and send the whole "
-        "batch again.",
-        "errors": [
+    value=problem(
+        422,
+        "1 problem in the batch; nothing was stored. Fix them and send the whole batch again.",
+        INVALID_SAMPLES,
+        errors=[
             {"row": 3, "field": "observed_at", "message": "Timestamp has no time zone: add an "
              "offset such as +02:00 or Z."}
         ],
-        "error_count": 1,
-    },
+        error_count=1,
+    ),
     status_codes=[422],
 )  # fmt: skip
 

@@ -26,7 +26,7 @@ from typing import Any
 import pghistory.models
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -37,6 +37,7 @@ from core.api import FORBIDDEN, INVALID, NOT_FOUND, PRECONDITION_REQUIRED, Error
 from core.api_preconditions import IF_MATCH, etag_header, if_match_versions, with_etag
 from core.exceptions import Conflict, PreconditionFailed
 from core.pagination import PAGE_PARAMETER, paginate, paginated
+from core.problems import STEP_REFUSED, problem_response
 from pilots.access import plan_for_user
 from pilots.api.errors import PRECONDITION_FAILED
 from pilots.api.review_serializers import (
@@ -60,10 +61,19 @@ from pilots.services.timebox import timebox_extend
 
 TAGS = ["review and lifecycle"]
 
+
+class StepRefusedOutputSerializer(ErrorOutputSerializer):
+    reasons = serializers.ListField(child=serializers.CharField(), help_text="Every missing thing.")
+    confirm_with = serializers.CharField(
+        required=False,
+        help_text="A step that asks a question: the flag that answers it (send it true).",
+    )
+
+
 CONFLICT = OpenApiResponse(
-    ErrorOutputSerializer,
-    description="Refused in the plan's current state: `detail` says why, `reasons` lists every "
-    "missing thing. Nothing changed.",
+    StepRefusedOutputSerializer,
+    description="Refused in the plan's current state (type `urn:pilotplan:problem:step-refused`): "
+    "`detail` says why, `reasons` lists every missing thing. Nothing changed.",
 )
 KIND_PARAMETER = OpenApiParameter(
     "kind", str, OpenApiParameter.PATH, enum=list(REVIEWS), description="Which review."
@@ -212,10 +222,7 @@ def review_sign_off(request: Request, plan_id: int, kind: str) -> Response:
     except Conflict as exc:
         plan.refresh_from_db()
         reasons = review_services.signoff_blockers(plan=plan, kind=kind, user=user)
-        return Response(
-            {"detail": exc.message, "reasons": reasons or [exc.message]},
-            status=status.HTTP_409_CONFLICT,
-        )
+        return problem_response(409, exc.message, STEP_REFUSED, reasons=reasons or [exc.message])
     sign_off = SignOff.objects.select_related("signed_by", "voided_by").get(pk=sign_off.pk)
     return Response(SignOffOutputSerializer(sign_off).data, status=status.HTTP_201_CREATED)
 
@@ -285,14 +292,14 @@ def _transition_create(request: Request, plan: PilotPlan, user: User) -> Respons
     except Conflict as exc:
         plan.refresh_from_db()
         reasons = lifecycle.transition_blockers(plan=plan, action=data["action"], user=user)
-        body: dict[str, Any] = {"detail": exc.message, "reasons": reasons or [exc.message]}
+        extra: dict[str, Any] = {"reasons": reasons or [exc.message]}
         # A step that asks a question: which flag answers it (with a reason, for submit).
         for action, keyword in QUESTIONS:
             if data["action"] == action and not lifecycle.transition_blockers(
                 plan=plan, action=action, user=user, **{keyword: True}
             ):
-                body["confirm_with"] = keyword
-        return Response(body, status=status.HTTP_409_CONFLICT)
+                extra["confirm_with"] = keyword
+        return problem_response(409, exc.message, STEP_REFUSED, **extra)
     transition = PlanTransition.objects.select_related("actor").get(pk=transition.pk)
     return Response(TransitionOutputSerializer(transition).data, status=status.HTTP_201_CREATED)
 

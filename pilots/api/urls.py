@@ -50,6 +50,8 @@ urlpatterns += [
 ]
 
 # Review, sign-off, lifecycle and history (pilots/api/review_views.py).
+from pilots.api.holidays import urlpatterns as holiday_urlpatterns  # noqa: E402
 from pilots.api.review_urls import urlpatterns as review_urlpatterns  # noqa: E402
 
 urlpatterns += review_urlpatterns
+urlpatterns += holiday_urlpatterns

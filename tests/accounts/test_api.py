@@ -178,9 +178,10 @@ def test_team_create_refuses_invalid_input_with_400_naming_the_field(client_for,
 
     assert response.status_code == 400
     body = response.json()
-    assert list(body) == [field]
-    assert isinstance(body[field], list)
-    assert body[field]
+    assert body["type"] == "urn:pilotplan:problem:invalid-input"
+    assert list(body["errors"]) == [field]
+    assert isinstance(body["errors"][field], list)
+    assert body["errors"][field]
     assert Team.objects.count() == teams_before
 
 
@@ -188,7 +189,7 @@ def test_team_create_with_a_whitespace_name_is_refused(client_for, po):
     response = post_json(client_for(po), TEAMS, {"name": "   "})
 
     assert response.status_code == 400
-    assert "name" in response.json()
+    assert "name" in response.json()["errors"]
     assert Team.objects.count() == 1
 
 
@@ -252,7 +253,13 @@ def test_anonymous_gets_401_on_every_endpoint(client, db, path):
     # 401, not 403: every endpoint takes a bearer token, and says so (WWW-Authenticate).
     assert response.status_code == 401
     assert response["WWW-Authenticate"] == 'Bearer realm="api"'
-    assert response.json() == {"detail": "Authentication credentials were not provided."}
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json() == {
+        "type": "about:blank",
+        "title": "Unauthorized",
+        "status": 401,
+        "detail": "Authentication credentials were not provided.",
+    }
 
 
 def test_anonymous_cannot_create_a_team(client, db):

@@ -57,7 +57,7 @@ def test_filters_narrow_the_list_and_unknown_values_are_refused(
     assert refs("?q=story") == ["US-1"]
     bad = api.get(_url(team) + "?status=open")
     assert bad.status_code == 400
-    assert bad.json() == {
+    assert bad.json()["errors"] == {
         "status": ["Unknown status “open”: use new, ready, in_progress, done, wont_do."]
     }
     assert api.get(_url(team) + "?plan=abc").status_code == 400
@@ -76,7 +76,7 @@ def test_a_change_needs_the_version_it_read(api: Client, team: Team, po: User) -
     invalid = api.patch(
         url, {"type": "defect"}, content_type="application/json", HTTP_IF_MATCH='"2"'
     )
-    assert invalid.status_code == 400 and "severity" in invalid.json()
+    assert invalid.status_code == 400 and "severity" in invalid.json()["errors"]
     item.refresh_from_db()
     assert (item.title, item.status, item.kind, item.version) == (
         "Save a card",
@@ -93,7 +93,7 @@ def test_move_bulk_status_and_delete(api: Client, team: Team, po: User) -> None:
     nowhere = api.post(
         _url(team, f"/{c.pk}/move"), {"before": 999999}, content_type="application/json"
     )
-    assert nowhere.status_code == 400 and "before" in nowhere.json()
+    assert nowhere.status_code == 400 and "before" in nowhere.json()["errors"]
     done = api.post(
         _url(team, "/status"), {"items": [a.pk, b.pk], "status": "done"},
         content_type="application/json",
@@ -121,7 +121,7 @@ def test_csv_out_and_in(api: Client, team: Team, po: User) -> None:
     assert imported.json() == {"created": 1, "updated": 0, "unchanged": 0}
     refused = api.post(_url(team, "/import"), "title,type\n,story\n", content_type="text/csv")
     assert refused.status_code == 400
-    assert refused.json() == {"file": ["Line 2, title: This field cannot be blank."]}
+    assert refused.json()["errors"] == {"file": ["Line 2, title: This field cannot be blank."]}
     assert BacklogItem.objects.filter(team=team).count() == 2
 
 

@@ -112,7 +112,7 @@ def test_filters(client_for, plan: PilotPlan, po: User) -> None:  # type: ignore
     assert ids("comment=no") == {scored.pk}
     assert ids("item=yes") == set()
     bad = client.get(f"/api/v1/plans/{plan.pk}/feedback?noise=maybe")
-    assert bad.status_code == 400 and "noise" in bad.json()
+    assert bad.status_code == 400 and "noise" in bad.json()["errors"]
     page = client.get(_url(plan) + "?noise=maybe").content.decode()
     assert "Use “yes” or “no”" in page
     noise_only = client.get(_url(plan) + "?noise=yes").content.decode()
@@ -260,7 +260,7 @@ def test_patch_needs_if_match_and_refuses_a_stale_version(
     stale = _patch(client, plan, f, {"noise": False}, '"1"')
     assert stale.status_code == 412
     too_many = _patch(client, plan, f, {"tags": [f"t{i}" for i in range(11)]}, '"2"')
-    assert too_many.status_code == 400 and "tags" in too_many.json()
+    assert too_many.status_code == 400 and "tags" in too_many.json()["errors"]
     f.refresh_from_db()
     assert (f.noise, f.version) == (True, 2)
 

@@ -193,7 +193,7 @@ def test_the_api_refuses_bad_input_naming_the_field(
 ) -> None:
     response = _api(Client(), TOKEN, body)
     assert response.status_code == 400, response.content
-    assert words in " ".join(response.json()[field])
+    assert words in " ".join(response.json()["errors"][field])
     assert _nothing_stored()
 
 

@@ -189,7 +189,7 @@ def test_bad_options_are_refused_on_their_field_and_not_logged(team, po, key, qu
     response = Client().get(gate(plan), query, **bearer(key))
 
     assert response.status_code == 400
-    assert field in response.json()
+    assert field in response.json()["errors"]
     assert not GateCall.objects.exists()
 
 

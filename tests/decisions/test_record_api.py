@@ -115,10 +115,10 @@ def test_bad_input_is_400_naming_the_field(decidable, po, client_for):
     for body, field in cases:
         response = _post(client, _url(plan), body)
         assert response.status_code == 400, (body, response.content)
-        assert list(response.json()) == [field], response.json()
+        assert list(response.json()["errors"]) == [field], response.json()
     assert (
         "needs an override reason"
-        in _post(client, _url(plan), {"outcome": "go", "rationale": "Fine."}).json()[
+        in _post(client, _url(plan), {"outcome": "go", "rationale": "Fine."}).json()["errors"][
             "override_reason"
         ][0]
     )
@@ -150,9 +150,9 @@ def test_another_product_owner_is_told_who_decides(decidable, team, po, client_f
     other = MembershipFactory(team=team, role=Membership.Role.PRODUCT_OWNER).user
     response = _post(client_for(other), _url(plan), GO)
     assert response.status_code == 403
-    assert response.json() == {
-        "detail": f"{po.display_name} (the decision owner) records this pilot's decision."
-    }
+    assert response.json()["detail"] == (
+        f"{po.display_name} (the decision owner) records this pilot's decision."
+    )
 
 
 def test_a_named_decision_owner_who_is_not_the_po_may(decidable, sm, po, client_for):
@@ -226,7 +226,7 @@ def test_members_comment_over_the_api(decidable, po, stakeholder, client_for):
     assert response.json()["text"] == "Ready."
     assert response.json()["author"]["id"] == stakeholder.pk
     blank = _post(client_for(po), _url(plan, "decision-comments"), {"text": "  "})
-    assert blank.status_code == 400 and list(blank.json()) == ["text"]
+    assert blank.status_code == 400 and list(blank.json()["errors"]) == ["text"]
     listed = client_for(po).get(_url(plan, "decision-comments")).json()
     assert [c["text"] for c in listed["results"]] == ["Ready."]
     assert DecisionComment.objects.count() == 1
@@ -241,7 +241,7 @@ def test_the_transitions_endpoint_refuses_decide_with_the_way_to_decide(decidabl
         {"action": "decide", "decision": "go", "reason": "Met"},
     )
     assert response.status_code == 400
-    assert response.json() == {
+    assert response.json()["errors"] == {
         "action": [
             "Record the decision on the plan's decision page "
             f"(POST /api/v1/plans/{plan.pk}/decisions)."

@@ -360,7 +360,7 @@ def test_api_acknowledge_and_resolve(client_for, plan, episode, devops):
         api_url("plan-alert-resolve", plan.pk, episode.pk), {}, content_type="application/json"
     )
     assert missing.status_code == 400
-    assert "resolution" in missing.json()
+    assert "resolution" in missing.json()["errors"]
 
     done = client.post(
         api_url("plan-alert-resolve", plan.pk, episode.pk),

@@ -54,3 +54,24 @@ def test_a_stakeholder_browses_the_check_history(page, live_server, login, team,
     expect(missed).to_contain_text("Not run: the scheduler was down")
     if SCREENSHOTS:
         page.screenshot(path=os.path.join(SCREENSHOTS, "check-history.png"), full_page=True)
+
+
+def test_the_po_runs_a_check_now_after_confirming(page, live_server, login, team, po):
+    plan = running_plan(team=team, owner=po, start_date=dt.date(2025, 1, 6))
+    login(page, po)
+    page.goto(f"{live_server.url}/plans/{plan.pk}/checks")
+
+    # Dismissing the confirmation queues nothing; accepting it queues one run.
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.get_by_test_id("run-check").click()
+    expect(page.get_by_test_id("no-checks")).to_be_visible()
+    assert not CheckRun.objects.filter(plan=plan).exists()
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_test_id("run-check").click()
+    run = page.get_by_test_id("check-run")
+    expect(run).to_have_count(1)
+    expect(run.get_by_test_id("on-demand")).to_be_visible()
+    expect(run.get_by_test_id("pending")).to_be_visible()
+    expect(run.get_by_test_id("requested-by")).to_contain_text(po.display_name)
+    assert CheckRun.objects.get(plan=plan).trigger == CheckRun.Trigger.ON_DEMAND

@@ -107,7 +107,8 @@ def test_a_body_that_is_not_a_batch_is_400(plan, key, body, reason):
     response = post(Client(), url(plan), body, key)
     assert response.status_code == 400
     assert reason in response.json()["detail"]
-    assert set(response.json()) == {"detail", "errors", "error_count"}
+    assert set(response.json()) == {"type", "title", "status", "detail", "errors", "error_count"}
+    assert response.json()["type"] == "urn:pilotplan:problem:invalid-samples"
 
 
 def test_more_than_10000_samples_is_400(plan, key):

@@ -121,5 +121,6 @@ def test_arbitrary_json_never_answers_500(world, endpoint):
 
     assert 200 <= response.status_code < 500, (response.status_code, response.content[:300])
     if response.status_code != 204:
-        assert response["Content-Type"].startswith("application/json"), response["Content-Type"]
+        expected = "application/problem+json" if response.status_code >= 400 else "application/json"
+        assert response["Content-Type"].startswith(expected), response["Content-Type"]
         json.loads(response.content.decode("utf-8"))

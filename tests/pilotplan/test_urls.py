@@ -93,7 +93,7 @@ def test_the_old_acknowledge_and_resolve_paths_still_work_and_say_where_to_go(
     assert_current(again)
 
     invalid = client.post(f"{old}/resolve", {}, content_type=json_)
-    assert invalid.status_code == 400 and "resolution" in invalid.json()
+    assert invalid.status_code == 400 and "resolution" in invalid.json()["errors"]
     assert_deprecated(invalid, f"{new}/resolve")
 
     resolved = client.post(f"{old}/resolve", {"resolution": "Rolled back"}, content_type=json_)
@@ -363,6 +363,9 @@ def test_the_api_says_what_the_browser_says():
     # there first, and in the browser under the same word if the browser has it at all.
     # The decision records and their comments are read and written on the browser's one
     # decision page (``plans/<id>/decision``).
+    # Trigger states and samples read back (plans/<id>/triggers, plans/<id>/metrics/<key>/samples)
+    # are shown on the browser's Monitoring page.
     assert api_nouns - browser_nouns == {
-        "check-runs", "transitions", "history", "gate", "decisions", "decision-comments"
+        "check-runs", "transitions", "history", "gate", "decisions", "decision-comments",
+        "triggers", "metrics",
     }  # fmt: skip

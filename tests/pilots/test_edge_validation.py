@@ -52,7 +52,7 @@ def add_row(client, plan, slug: str, payload: dict):
 def assert_named(response, field: str) -> str:
     """A 400 whose body names ``field`` and no database constraint."""
     assert response.status_code == 400, response.content
-    body = response.json()
+    body = response.json()["errors"]
     assert field in body, body
     text = json.dumps(body, ensure_ascii=False)
     assert "Constraint" not in text and "pilots_" not in text, text
@@ -262,7 +262,7 @@ def test_nesting_within_the_limit_reaches_the_view(client_for, po, plan):
     response = send(client_for(po), "PATCH", f"{PLANS}/{plan.pk}/sections/overview", body,
                     if_match=version(plan, "overview"))  # fmt: skip
     assert response.status_code == 400
-    assert "summary" in response.json()
+    assert "summary" in response.json()["errors"]
 
 
 def test_drfs_parser_refuses_deep_json_by_itself(rf):
@@ -291,11 +291,16 @@ def test_an_oversized_body_is_413_before_it_is_read(client_for, po, plan, settin
 @pytest.mark.parametrize(
     "path", ["/api/v1/plans/abc", "/api/v1/plans/1/rows/risks/x", "/api/v1/nothing-here"]
 )
-def test_every_404_under_the_api_is_json(client_for, po, path):
+def test_every_404_under_the_api_is_problem_details(client_for, po, path):
     response = client_for(po).get(path)
     assert response.status_code == 404
-    assert response["Content-Type"] == "application/json"
-    assert response.json() == {"detail": "Not found."}
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json() == {
+        "type": "about:blank",
+        "title": "Not Found",
+        "status": 404,
+        "detail": "Not found.",
+    }
 
 
 def test_a_404_outside_the_api_is_still_the_page(client_for, po):
@@ -317,7 +322,7 @@ def test_decimal_threshold_bounds_are_unchanged(client_for, po, plan):
                "threshold": str(Decimal("1e20"))}  # fmt: skip
     response = add_row(client_for(po), plan, "exit-criteria", payload)
     assert response.status_code == 400
-    assert "threshold" in response.json()
+    assert "threshold" in response.json()["errors"]
 
 
 def test_a_constraint_the_database_enforces_is_still_answered_on_its_field(plan):
@@ -331,4 +336,4 @@ def test_a_constraint_the_database_enforces_is_still_answered_on_its_field(plan)
     response = exception_handler(excinfo.value, {})
 
     assert response.status_code == 400
-    assert response.data == {"response_minutes": ["Respond within at least one minute."]}
+    assert response.data["errors"] == {"response_minutes": ["Respond within at least one minute."]}

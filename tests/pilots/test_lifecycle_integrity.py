@@ -173,7 +173,7 @@ def test_a_finished_plan_refuses_api_writes_with_403_naming_the_state(finished, 
     for response in (section, row, review):
         assert response.status_code == 403, response.content
         body = response.json()
-        assert body["status"] == finished.status
+        assert body["plan_status"] == finished.status
         assert "read-only" in body["detail"]
 
 
@@ -220,7 +220,7 @@ def test_outsiders_and_stakeholders_are_refused_before_the_state_is_told(
     )
     refused = send(client_for(stakeholder), "PATCH", url, {"title": "x"}, if_match=version)
     assert refused.status_code == 403
-    assert "status" not in refused.json()
+    assert "plan_status" not in refused.json()
 
 
 # --- submitting over plan-health gaps ---------------------------------------------------------
@@ -482,7 +482,7 @@ def test_the_api_names_the_evidence_field(plan, sm, client_for):
     )
 
     assert refused.status_code == 400
-    assert list(refused.json()) == ["evidence_url"]
+    assert list(refused.json()["errors"]) == ["evidence_url"]
 
 
 # --- an early start asks first and moves the start date --------------------------------------

@@ -231,6 +231,12 @@ def timebox_extend_call(channel: str, plan: PilotPlan) -> Call:
     return Call("post", reverse("pilots:timebox_extend", args=[plan.pk]), data)
 
 
+def check_run_now_call(channel: str, plan: PilotPlan) -> Call:
+    if channel == API:
+        return Call("post", f"/api/v1/plans/{plan.pk}/check-runs", {})
+    return Call("post", reverse("metrics:checks_run", args=[plan.pk]), {})
+
+
 def post_pilot_review_call(complete: bool) -> Callable[[str, PilotPlan], Call]:
     def call(channel: str, plan: PilotPlan) -> Call:
         review = post_pilot_review_open(plan=plan, decided_at=timezone.now())
@@ -360,6 +366,9 @@ ACTIONS: list[ActionSpec] = [
     ActionSpec("samples-push", Perm.SAMPLES_PUSH, Status.RUNNING, samples_call),
     ActionSpec("gate", Perm.GATE_READ, Status.RUNNING, gate_call, (API,)),
     ActionSpec(
+        "check-run-now", Perm.CHECK_RUN_NOW, Status.RUNNING, check_run_now_call, (HTML, API)
+    ),
+    ActionSpec(
         "catalogue-edit", Perm.CATALOGUE_EDIT, Status.DRAFT, team_call("catalogue:metric_add"),
         BROWSER,
     ),
@@ -448,6 +457,7 @@ assert {a.name: a.roles for a in ACTIONS if not a.name.startswith("edit-")} == {
     "decision-comment": EVERY_MEMBER,
     "timebox-extend": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER},
     "samples-push": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER, Role.DEVELOPER, Role.DEVOPS},
+    "check-run-now": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER},
     "catalogue-edit": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER, Role.DEVELOPER, Role.DEVOPS},
     "holidays-manage": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER},
     "webhook-manage": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER, Role.DEVOPS},

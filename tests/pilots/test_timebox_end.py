@@ -278,7 +278,7 @@ def test_the_api_refuses_a_missing_reason_naming_the_field(client_for, current, 
     data = {"new_end_date": week_later(current).isoformat(), "reason": " "}
     response = client_for(po).post(api(current), data, content_type="application/json")
     assert response.status_code == 400
-    assert response.json() == {
+    assert response.json()["errors"] == {
         "reason": ["Say why the pilot needs longer: the extension keeps the reason."]
     }
 
