@@ -9,8 +9,8 @@
 - ``POST teams/{team_id}/backlog/status``: one status for many items, all or nothing;
 - ``GET teams/{team_id}/backlog.csv`` and ``POST teams/{team_id}/backlog/import``: CSV out and in.
 
-Members of the team only (404 for anyone else); stakeholders read. People only: team API keys
-come to these endpoints with the integration API.
+Members of the team only (404 for anyone else); stakeholders read. A team API key reads with the
+``read`` scope and changes items with ``write``, never the order (accounts.permissions).
 """
 
 from __future__ import annotations
