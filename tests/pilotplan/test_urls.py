@@ -366,6 +366,6 @@ def test_the_api_says_what_the_browser_says():
     # Trigger states and samples read back (plans/<id>/triggers, plans/<id>/metrics/<key>/samples)
     # are shown on the browser's Monitoring page.
     assert api_nouns - browser_nouns == {
-        "check-runs", "transitions", "history", "gate", "decisions", "decision-comments",
+        "check-runs", "transitions", "gate", "decisions", "decision-comments",
         "triggers", "metrics",
     }  # fmt: skip
