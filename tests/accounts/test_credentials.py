@@ -76,7 +76,7 @@ def test_the_po_creates_a_key_over_the_api_and_sees_it_once(client_for, team, po
 def test_a_bad_key_request_names_the_field(client_for, team, po, payload, field):
     response = client_for(po).post(keys_url(team.pk), payload, "application/json")
     assert response.status_code == 400
-    assert field in response.json()
+    assert field in response.json()["errors"]
     assert not ApiKey.objects.exists()
 
 
@@ -90,7 +90,7 @@ def test_a_key_cannot_be_restricted_to_another_teams_plan(
         "application/json",
     )
     assert response.status_code == 400
-    assert response.json() == {"plans": [f"Not a plan of this team: {theirs.pk}."]}
+    assert response.json()["errors"] == {"plans": [f"Not a plan of this team: {theirs.pk}."]}
 
 
 def test_only_the_po_or_sm_manage_keys_over_the_api(client_for, team, po, sm, developer, outsider):
@@ -110,7 +110,7 @@ def test_a_key_cannot_manage_keys_but_the_pos_write_token_can(team, po):
     payload = {"name": "more", "scopes": ["read"]}
     response = bearer(every_scope).post(keys_url(team.pk), payload, "application/json")
     assert response.status_code == 403
-    assert response.json() == {"detail": "API keys may not manage API keys."}
+    assert response.json()["detail"] == "API keys may not manage API keys."
     read_token = token_of(po, scopes=["read"])
     response = bearer(read_token).post(keys_url(team.pk), payload, "application/json")
     assert response.status_code == 403
@@ -141,7 +141,7 @@ def test_neither_a_key_nor_a_read_token_creates_a_team(team, po):
     payload = {"name": "Shadow team"}
     every_scope = api_key_create(team=team, name="k", scopes=ApiKey.Scope.values, created_by=po)[1]
     response = bearer(every_scope).post("/api/v1/teams", payload, "application/json")
-    assert response.json() == {"detail": "API keys may not create a team."}
+    assert response.json()["detail"] == "API keys may not create a team."
     response = bearer(token_of(po, scopes=["read"])).post(
         "/api/v1/teams", payload, "application/json"
     )
@@ -170,9 +170,10 @@ def test_a_write_key_writes_as_its_principal_and_a_read_key_is_refused(team, po)
 
     refused = bearer(reader).post(url, {"title": "From a reader"}, "application/json")
     assert refused.status_code == 403
-    assert refused.json() == {
-        "detail": "This API key may not change the backlog: it lacks the write scope."
-    }
+    assert (
+        refused.json()["detail"]
+        == "This API key may not change the backlog: it lacks the write scope."
+    )
     response = bearer(writer[1]).post(url, {"title": "From the tracker"}, "application/json")
     assert response.status_code == 201, response.content
     item = BacklogItem.objects.get()
@@ -201,7 +202,7 @@ def test_an_expired_or_revoked_key_is_refused_with_its_reason(team, po):
     assert "expired" in response.json()["detail"]
     key, other = api_key_create(team=team, name="k2", scopes=["read"], created_by=po)
     api_key_revoke(key=key, user=po)
-    assert bearer(other).get(ME).json() == {"detail": "This API key has been revoked."}
+    assert bearer(other).get(ME).json()["detail"] == "This API key has been revoked."
 
 
 def test_rotation_keeps_both_keys_working_until_the_grace_end(client_for, team, po):
@@ -265,7 +266,7 @@ def test_a_person_creates_a_token_with_a_session_and_uses_it(client_for, po):
 def test_a_bad_token_request_names_the_field(client_for, po, payload, field):
     response = client_for(po).post("/api/v1/me/tokens", payload, "application/json")
     assert response.status_code == 400
-    assert field in response.json()
+    assert field in response.json()["errors"]
     assert not PersonalToken.objects.exists()
 
 
@@ -283,9 +284,9 @@ def test_a_person_revokes_only_their_own_tokens(client_for, po, developer):
     assert client_for(po).delete(f"/api/v1/me/tokens/{theirs[0].pk}").status_code == 404
     assert bearer(theirs[1]).get(ME).status_code == 200
     assert client_for(developer).delete(f"/api/v1/me/tokens/{theirs[0].pk}").status_code == 204
-    assert bearer(theirs[1]).get(ME).json() == {
-        "detail": "This personal access token has been revoked."
-    }
+    assert (
+        bearer(theirs[1]).get(ME).json()["detail"] == "This personal access token has been revoked."
+    )
 
 
 def test_a_token_acts_as_its_person_with_their_role(team, po, stakeholder, other_team, outsider):
@@ -296,7 +297,7 @@ def test_a_token_acts_as_its_person_with_their_role(team, po, stakeholder, other
     assert bearer(token_of(po)).get(f"/api/v1/plans/{theirs.pk}").status_code == 404
     refused = bearer(token_of(stakeholder)).post(url, {"title": "x"}, "application/json")
     assert refused.status_code == 403  # a stakeholder's token is a stakeholder
-    assert refused.json() == {"detail": "Stakeholders can read the backlog but not change it."}
+    assert refused.json()["detail"] == "Stakeholders can read the backlog but not change it."
     assert bearer(token_of(po)).post(url, {"title": "x"}, "application/json").status_code == 201
 
 

@@ -38,7 +38,7 @@ def key(team, po):
 def _assert_throttled(response) -> None:  # type: ignore[no-untyped-def]
     assert response.status_code == 429
     assert int(response["Retry-After"]) >= 1
-    assert response["Content-Type"].startswith("application/json")
+    assert response["Content-Type"].startswith("application/problem+json")
     assert "throttled" in response.json()["detail"].lower()
 
 

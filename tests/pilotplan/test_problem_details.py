@@ -156,11 +156,13 @@ def test_not_acceptable_answers_406_as_problem_details(person):
         assert_problem(response, 406)
 
 
-def test_not_logged_in_answers_403_as_problem_details(db):
-    body = assert_problem(Client().get("/api/v1/plans"), 403)
+def test_not_logged_in_answers_401_as_problem_details(db):
+    response = Client().get("/api/v1/plans")
+    body = assert_problem(response, 401)
 
     assert body["type"] == "about:blank"
-    assert body["title"] == "Forbidden"
+    assert body["title"] == "Unauthorized"
+    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
 
 
 def test_an_unknown_address_under_api_answers_404_as_problem_details(person):

@@ -141,7 +141,7 @@ def test_notifications_are_ones_own_and_can_be_marked_read(client_for, po, sm):
 
 
 def test_notifications_need_a_person(db):
-    assert Client().get("/api/v1/notifications").status_code == 403
+    assert Client().get("/api/v1/notifications").status_code == 401
 
 
 # --- trigger states ------------------------------------------------------------------------------

@@ -100,7 +100,7 @@ def test_a_short_list_is_one_page(client_for, po, plan):
 def test_a_page_past_the_end_or_not_a_number_is_404(client_for, po, plan, page):
     response = client_for(po).get(f"/api/v1/plans/{plan.pk}/rows/risks?page={page}")
     assert response.status_code == 404
-    assert response.json() == {"detail": "Invalid page."}
+    assert response.json()["detail"] == "Invalid page."
 
 
 def test_pages_are_refused_to_who_may_not_see_the_plan(client_for, outsider, plan):
