@@ -2,9 +2,10 @@
 
 One row per plan: team, owner, state (with the overdue flag), dates, business days left in the
 time-box, outcome, plan health (gap count) and sign-off status; searched, filtered and sorted
-like the plan list (``pilots.listing``). The page's slice of plans is loaded with ``plan_health_queryset`` (what plan
-health reads, for those 25 plans at once), so the query count does not grow with the number of
-plans and the time does not grow with the rows of their sections.
+like the plan list (``pilots.listing``). The page's slice of plans is loaded with
+``plan_health_queryset`` (what plan health reads, for those 25 plans at once), so the query count
+does not grow with the number of plans and the time does not grow with the rows of their
+sections.
 """
 
 from __future__ import annotations
