@@ -168,4 +168,10 @@ def filter_context(filters: PlanListFilters, *, owners: list[tuple[int, str]]) -
         "owners": owners,
         "states": PilotPlan.Status.choices,
         "sorts": [(key, label) for key, (label, _) in SORTS.items()],
+        # The pager says Newer / Older only when the list is newest first.
+        **(
+            {}
+            if filters.sort == DEFAULT_SORT
+            else {"newer_label": "← Previous", "older_label": "Next →"}
+        ),
     }

@@ -202,6 +202,7 @@ def test_pager_links_keep_every_filter(page, client_for, po, sm, team):
     second = client.get(url + _pager_link(first, "next"))
     assert _titles(second, row) == [f"Cards {i:02}" for i in range(25, 30)]
     assert _pager_link(second, "prev") == f"?{query}&page=1"
+    assert "Next →" in first.content.decode() and "Older →" not in first.content.decode()
 
 
 def test_search_text_is_encoded_in_the_pager_links(page, client_for, po, team):
