@@ -14,6 +14,7 @@ from backlog.participants.selectors import cohort_skewed_exists
 from decisions.models import DecisionComment, DecisionRecord, IterateItem
 from metrics.models import CheckRun, PlanJobFailure, SignalEpisode, TriggerEpisode
 from pilots.health import plan_health
+from pilots.listing import plan_overdue
 from pilots.models import PilotPlan, SignOff
 from pilots.review import REVIEWS
 from pilots.selectors import plan_days_left, plan_health_queryset
@@ -33,6 +34,7 @@ class PortfolioRow:
     failing_since: dt.datetime | None = None
     blind_triggers: int = 0  # rollback triggers without fresh data (no data, stale) now
     cohort_skewed: bool = False  # the representativeness check flags a segment dimension
+    overdue: bool = False  # pilots.listing.plan_overdue
 
     @property
     def failing_job_label(self) -> str:
@@ -83,6 +85,7 @@ def portfolio_rows(*, plan_ids: list[int]) -> list[PortfolioRow]:
     loaded = {
         plan.pk: plan
         for plan in plan_health_queryset()
+        .select_related("owner")
         .filter(pk__in=plan_ids)
         .annotate(
             unresolved_episodes=Coalesce(unresolved, 0),
@@ -118,6 +121,7 @@ def portfolio_rows(*, plan_ids: list[int]) -> list[PortfolioRow]:
                 failing_since=plan.failing_since,  # type: ignore[attr-defined]
                 blind_triggers=plan.blind_triggers,  # type: ignore[attr-defined]
                 cohort_skewed=plan.cohort_skewed,  # type: ignore[attr-defined]
+                overdue=plan_overdue(plan),
             )
         )
     return rows

@@ -34,7 +34,7 @@ from accounts.permissions import Perm
 from accounts.selectors import team_list_for_user
 from accounts.ui import toast
 from core.http import UNPROCESSABLE
-from pilots import selectors, services, timeline
+from pilots import listing, selectors, services, timeline
 from pilots.access import can_edit, plan_for_user, team_for_plan_creation
 from pilots.extensions import plan_panels, scope_autocomplete_url, scope_item_statuses
 from pilots.forms import PLAN_START_FORMS, SECTION_FORMS, SectionForm, section_form
@@ -202,15 +202,25 @@ def _is_po(team: Team) -> bool:
 @login_required
 @require_http_methods(["GET"])
 def plan_list(request: AuthedHtmxRequest) -> HttpResponse:
-    """Every plan of the user's teams, most recently changed first."""
-    plans = selectors.plan_list_for_user(user=request.user).order_by("-updated_at", "-pk")
+    """Every plan of the user's teams; searched, filtered and sorted by the query string
+    (``pilots.listing``), most recently changed first by default."""
+    teams = list(listing.teams_with_members(team_list_for_user(user=request.user)))
+    owners = listing.owner_choices(teams)
+    filters = listing.PlanListFilters.from_query(request.GET, teams=teams, owners=owners)
+    plans = filters.apply(
+        listing.with_holidays(selectors.plan_list_for_user(user=request.user)).select_related(
+            "owner"
+        )
+    )
     page = Paginator(plans, PLANS_PER_PAGE).get_page(request.GET.get("page"))
-    teams = list(team_list_for_user(user=request.user))
+    for plan in page.object_list:
+        plan.overdue = listing.plan_overdue(plan)  # type: ignore[attr-defined]
     context = {
         "page": page,
         "plans": page.object_list,
         "teams": teams,
         "may_start": any(_is_po(t) for t in teams),
+        **listing.filter_context(filters, owners=owners),
     }
     return TemplateResponse(request, "pilots/plan_list.html", context)
 
