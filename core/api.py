@@ -39,7 +39,8 @@ class FieldErrorsField(serializers.DictField):
 
 
 class InvalidInputOutputSerializer(ErrorOutputSerializer):
-    errors = FieldErrorsField()
+    # Absent when the body could not be read at all (not JSON): no field to name.
+    errors = FieldErrorsField(required=False)
 
 
 _INVALID_ERRORS = {"threshold": ["A valid number is required."]}
