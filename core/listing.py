@@ -33,6 +33,19 @@ def filtered(
     bound = filterset(request.query_params, queryset=queryset, request=request)
     if not bound.is_valid():
         raise ValidationError({k: list(v) for k, v in bound.errors.items()})
+    # A form lets an empty, repeated or unreadable value pass as "no filter" (a yes/no filter
+    # reads "maybe" as nothing); the API says so instead, so a typo never widens a list unseen.
+    errors: dict[str, list[str]] = {}
+    for name in bound.filters:
+        values = request.query_params.getlist(name)
+        if not values:
+            continue
+        if len(values) > 1 or not values[0].strip():
+            errors[name] = ["Give one value, or leave the parameter out."]
+        elif bound.form.cleaned_data.get(name) in (None, ""):
+            errors[name] = [f"“{values[0][:50]}” is not a value this filter knows."]
+    if errors:
+        raise ValidationError(errors)
     return bound.qs
 
 

@@ -6,6 +6,8 @@ from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, inline_serializer
 from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import Serializer
@@ -14,6 +16,19 @@ from rest_framework.settings import api_settings
 PAGE_PARAMETER = OpenApiParameter(
     "page", OpenApiTypes.INT, description="Page number, from 1.", required=False
 )
+
+
+class StrictPageNumberPagination(PageNumberPagination):
+    """DRF's page-number pagination, but ``?page=`` must be one whole number from 1 (400
+    otherwise, naming ``page``); a page past the last is 404, as before."""
+
+    def get_page_number(self, request: Request, paginator: object) -> int:
+        values = request.query_params.getlist(self.page_query_param)
+        if not values:
+            return 1
+        if len(values) > 1 or not values[0].isdigit() or int(values[0]) < 1:
+            raise ValidationError({"page": ["Give one page number, a whole number from 1."]})
+        return int(values[0])
 
 
 def paginate(request: Request, queryset: QuerySet, serializer_class: type[Serializer]) -> Response:

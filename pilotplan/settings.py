@@ -354,7 +354,7 @@ REST_FRAMEWORK = {
     # Per credential and per address, in Redis (accounts/throttle.py, API_RATE_* below).
     "DEFAULT_THROTTLE_CLASSES": ["accounts.throttle.ApiRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "core.schema.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "core.pagination.StrictPageNumberPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "pilotplan.api.exception_handler",
     "DEFAULT_PARSER_CLASSES": [
