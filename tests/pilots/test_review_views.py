@@ -71,7 +71,7 @@ def test_plan_page_loads_the_panels(client_for, po, plan):
     html = client_for(po).get(url("plan_detail", plan.pk)).content.decode()
     assert url("plan_lifecycle", plan.pk) in html
     assert url("plan_reviews", plan.pk) in html
-    assert url("plan_timeline", plan.pk) in html
+    assert url("plan_history", plan.pk) in html  # the audit history is a tab of its own
 
 
 def test_lifecycle_panel_offers_submit_to_the_po(client_for, po, plan, django_assert_num_queries):
