@@ -29,7 +29,9 @@ class ErrorOutputSerializer(serializers.Serializer):
 @extend_schema_field(
     {
         "type": "object",
-        "additionalProperties": {"type": "array", "items": {}},
+        # A field's reasons are a list; a list field's are an object by position ("0": […]),
+        # a nested field's an object by its own fields.
+        "additionalProperties": {"anyOf": [{"type": "array", "items": {}}, {"type": "object"}]},
         "description": "`{field: [reasons]}`; reasons that concern no single field are under "
         "`non_field_errors`. A list or nested field has a list or object of reasons in its place.",
     }

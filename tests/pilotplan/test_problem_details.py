@@ -143,6 +143,23 @@ def test_invalid_input_names_the_field_in_errors(person):
     assert body["detail"] == "name: This field is required."
 
 
+def test_a_list_fields_errors_by_position_fit_the_schema(person, team):
+    """A list field's reasons come as an object by position; the schema's ``errors`` allows it
+    (the fuzzer found a key's ``plans`` list refused against a schema that wanted a list)."""
+    import jsonschema
+
+    schema = person.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    response = person.post(
+        f"/api/v1/teams/{team.pk}/api-keys",
+        {"name": "Bot", "scopes": ["read"], "plans": ["x", "y"]},
+        content_type="application/json",
+    )
+    body = assert_problem(response, 400)
+    assert isinstance(body["errors"]["plans"], dict)
+    invalid = schema["components"]["schemas"]["InvalidInputOutput"]
+    jsonschema.validate(body, invalid)
+
+
 def test_a_body_that_is_not_valid_json_answers_400_without_errors(person):
     body = assert_problem(person.post("/api/v1/teams", "{", content_type="application/json"), 400)
 
