@@ -27,7 +27,10 @@ def _zone_options() -> dict[str, SafeString]:
 class TimeZoneSelect(forms.Select):
     """The ~600 time zones as a ``<select>`` built by joining cached ``<option>`` strings:
     Django's Select renders a template per option, which was most of the home page's time
-    (its team form). Same markup, one option selected."""
+    (its team form). Same markup, one option selected. ``blank_label``: a first option with an
+    empty value (a zone that may be left unset)."""
+
+    blank_label = ""
 
     def render(
         self,
@@ -58,7 +61,34 @@ class TimeZoneSelect(forms.Select):
                 for zone, option in _zone_options().items()
             ),
         )
+        if self.blank_label:
+            blank = format_html(
+                '<option value=""{}>{}</option>',
+                "" if selected - {""} else " selected",
+                self.blank_label,
+            )
+            options = format_html("{}{}", blank, options)
         return format_html('<select name="{}"{}>{}</select>', name, attributes, options)
+
+
+class UnsetTimeZoneSelect(TimeZoneSelect):
+    blank_label = "Not set: show each time on its plan's or team's clock only"
+
+
+class UserTimeZoneForm(forms.Form):
+    time_zone = forms.ChoiceField(
+        label="Your time zone",
+        required=False,
+        help_text="Times stay on the clock of their plan or team; where yours reads differently, "
+        "hovering over a time shows it on your clock too.",
+        widget=UnsetTimeZoneSelect,
+    )
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        field = self.fields["time_zone"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [("", "Not set"), *time_zone_choices()]
 
 
 class TeamCreateForm(forms.Form):

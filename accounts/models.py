@@ -63,6 +63,11 @@ class User(AbstractBaseUser, PermissionsMixin):
         default=True,
         help_text="In-app notifications always appear under the bell; this adds an e-mail.",
     )
+    # The person's own clock. Times are shown in the zone of what they belong to (a plan's,
+    # a team's); where this differs, the page adds the time on this clock on hover. Empty: not set.
+    time_zone = models.CharField(
+        "your time zone", max_length=64, blank=True, default="", validators=[validate_time_zone]
+    )
 
     objects = UserManager()
 

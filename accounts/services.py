@@ -15,7 +15,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.text import slugify
 
-from accounts.models import Membership, Notification, Team, User
+from accounts.models import Membership, Notification, Team, User, validate_time_zone
 from core.queue import enqueue_on_commit
 
 log = logging.getLogger(__name__)
@@ -139,6 +139,15 @@ def notification_email_set(*, user: User, enabled: bool) -> None:
     """Turn e-mailed notifications on or off for ``user`` (``notify`` reads it)."""
     user.email_notifications = enabled
     user.save(update_fields=["email_notifications"])
+
+
+def user_time_zone_set(*, user: User, time_zone: str) -> None:
+    """Set (or with "" clear) the person's own zone: pages then add the time on their clock where
+    it reads differently from the plan's or team's."""
+    if time_zone:
+        validate_time_zone(time_zone)  # ValidationError naming the zone
+    user.time_zone = time_zone
+    user.save(update_fields=["time_zone"])
 
 
 def notifications_mark_read(*, user: User, notification_ids: Iterable[int] | None = None) -> int:

@@ -23,7 +23,9 @@ from decimal import Decimal
 from typing import Any
 
 from django.http import HttpResponse
-from django.utils import dateformat
+from django.utils import dateformat, timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 from django_htmx.http import trigger_client_event
 
 UTC = zoneinfo.ZoneInfo("UTC")
@@ -33,9 +35,10 @@ FORMATS = {
     "datetime": "D j M Y, H:i",  # Mon 6 Dec 2026, 14:32 CET
     "short": "D j M, H:i",  # Mon 6 Dec, 14:32 CET — dense tables and lists
     "time": "H:i",  # 14:32 CET
-    "date": "D j M Y",  # Mon 6 Dec 2026 (the date in the zone)
+    "date": "D j M Y",  # Mon 6 Dec 2026 (the date in the zone; a plain date as it is)
+    "day": "D j M",  # Mon 6 Dec — a date whose year the reader already has (ranges, next Monday)
 }
-WITHOUT_ZONE = {"date"}
+WITHOUT_ZONE = {"date", "day"}
 
 
 def zone_of(where: Any) -> zoneinfo.ZoneInfo:
@@ -84,12 +87,101 @@ def local_time(value: dt.datetime | dt.date | None, where: Any, style: str = "da
         return ""
     fmt = FORMATS[style]
     if not isinstance(value, dt.datetime):
-        return dateformat.format(value, FORMATS["date"] if style != "date" else fmt)
+        return dateformat.format(value, fmt if style in WITHOUT_ZONE else FORMATS["date"])
     moment = local(value, where)
     text = dateformat.format(moment, fmt)
     if style in WITHOUT_ZONE:
         return text
     return f"{text} {zone_abbreviation(moment)}"
+
+
+def day_text(value: dt.date) -> str:
+    """A plain date in the product's one format, for sentences built in Python:
+    "Mon 6 Dec 2026"."""
+    return local_time(value, None, "date")
+
+
+def viewer_zone(viewer: Any) -> zoneinfo.ZoneInfo | None:
+    """A signed-in person's own zone (``User.time_zone``), or None when they have not set one
+    (or are anonymous): then no page adds "in your zone"."""
+    name = getattr(viewer, "time_zone", "") or ""
+    if not name:
+        return None
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+# Relative times: younger than this reads "3 hours ago"; older reads as a date.
+RELATIVE_LIMIT = dt.timedelta(days=30)
+RELATIVE_UNITS = (
+    (dt.timedelta(days=1), "day"),
+    (dt.timedelta(hours=1), "hour"),
+    (dt.timedelta(minutes=1), "minute"),
+)
+
+
+def relative(value: dt.datetime, where: Any = None, now: dt.datetime | None = None) -> str:
+    """How long ago ``value`` was, in the largest whole unit: "just now", "5 minutes ago",
+    "3 hours ago", "2 days ago"; a future time reads "in 3 hours". From a month on it is the
+    date on the clock of ``where`` ("Mon 6 Dec 2026")."""
+    now = now or timezone.now()
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    delta = now - value
+    future = delta < dt.timedelta(0)
+    age = abs(delta)
+    if age >= RELATIVE_LIMIT:
+        return local_time(value, where, "date")
+    for unit, word in RELATIVE_UNITS:
+        if age >= unit:
+            text = plural(age // unit, word)
+            break
+    else:
+        return "just now"
+    return f"in {text}" if future else f"{text} ago"
+
+
+def when(
+    value: dt.datetime | dt.date | None,
+    where: Any = None,
+    *,
+    viewer: Any = None,
+    style: str = "datetime",
+    now: dt.datetime | None = None,
+) -> SafeString:
+    """A time as the pages show it, once for every page:
+    ``<time datetime="2026-12-06T13:32:00+00:00" title="In your zone (America/New_York):
+    Mon 6 Dec 2026, 08:32 EST">Mon 6 Dec 2026, 14:32 CET</time>``.
+
+    The text is on the clock of ``where`` (``local_time``); the title adds the viewer's own
+    clock when they set a zone and it reads differently. ``style="relative"`` shows "3 hours ago"
+    with the full time (and the viewer's) in the title. A plain date has no zone: no title."""
+    if value is None or value == "":
+        return format_html("{}", "")
+    if not isinstance(value, dt.datetime):
+        fmt = style if style in WITHOUT_ZONE else "date"
+        return format_html(
+            '<time datetime="{}">{}</time>', value.isoformat(), local_time(value, None, fmt)
+        )
+    shown_style = "datetime" if style == "relative" else style
+    shown = local_time(value, where, shown_style)
+    titles = []
+    if style == "relative":
+        titles.append(shown)
+    zone = viewer_zone(viewer)
+    if zone is not None:
+        mine = local_time(value, zone, shown_style)
+        if mine != shown:
+            titles.append(f"In your zone ({zone.key}): {mine}")
+    text = relative(value, where, now) if style == "relative" else shown
+    instant = local(value, None).isoformat()
+    if titles:
+        return format_html(
+            '<time datetime="{}" title="{}">{}</time>', instant, " · ".join(titles), text
+        )
+    return format_html('<time datetime="{}">{}</time>', instant, text)
 
 
 def clock_times(times: Iterable[dt.time], where: Any, *, joiner: str = " and ") -> str:

@@ -24,6 +24,7 @@ urlpatterns = [
         name="api_key_revoke",
     ),
     path("settings/tokens", views_tokens.token_list, name="token_list"),
+    path("settings/time-zone", views_tokens.time_zone_set, name="time_zone_set"),
     path("settings/tokens/new", views_tokens.token_add, name="token_add"),
     path("settings/tokens/<int:token_id>/revoke", views_tokens.token_revoke, name="token_revoke"),
     path(

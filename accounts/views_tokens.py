@@ -20,11 +20,14 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
+from accounts.forms import UserTimeZoneForm
 from accounts.http import AuthedHtmxRequest
 from accounts.models import PersonalToken
+from accounts.services import user_time_zone_set
 from accounts.tokens import personal_token_create, personal_token_revoke, personal_tokens_of
 from core.http import UNPROCESSABLE
 
@@ -52,6 +55,7 @@ def _render(request: AuthedHtmxRequest, *, status: int = 200, **extra: Any) -> T
     context = {
         "tokens": personal_tokens_of(user=request.user),
         "form": PersonalTokenForm(),
+        "zone_form": UserTimeZoneForm(initial={"time_zone": request.user.time_zone}),
         "now": timezone.now(),
         **extra,
     }
@@ -62,6 +66,24 @@ def _render(request: AuthedHtmxRequest, *, status: int = 200, **extra: Any) -> T
 @require_http_methods(["GET"])
 def token_list(request: AuthedHtmxRequest) -> HttpResponse:
     return _render(request)
+
+
+@login_required
+@require_http_methods(["POST"])
+def time_zone_set(request: AuthedHtmxRequest) -> HttpResponse:
+    """Set the person's own zone (or clear it); back to the settings page."""
+    form = UserTimeZoneForm(request.POST)
+    if not form.is_valid():
+        return _render(request, status=UNPROCESSABLE, zone_form=form)
+    zone = form.cleaned_data["time_zone"]
+    user_time_zone_set(user=request.user, time_zone=zone)
+    messages.success(
+        request,
+        f"Times now show your clock ({zone}) on hover where it differs."
+        if zone
+        else "Times show only on their plan's or team's clock.",
+    )
+    return redirect(reverse("accounts:token_list"))
 
 
 @login_required

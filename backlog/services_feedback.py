@@ -18,7 +18,6 @@ import secrets
 import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -28,6 +27,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.permissions import Perm, require, role_in_team
+from accounts.ui import local_time
 from backlog.change_control import backlog_item_raise
 from backlog.events import feedback_received_publish
 from backlog.models import (
@@ -301,9 +301,7 @@ def feedback_to_backlog_item(
     feedback = _feedback_locked(plan, feedback_id)
     if feedback.backlog_item_id is not None:
         raise Conflict("This feedback is already a backlog item.")
-    when = timezone.localtime(feedback.created_at, ZoneInfo(plan.time_zone)).strftime(
-        "%Y-%m-%d %H:%M"
-    )
+    when = local_time(feedback.created_at, plan)
     description = "\n\n".join(
         part
         for part in (

@@ -23,7 +23,7 @@ from django.db.models import Prefetch, Q
 from django.utils import timezone
 
 from accounts.models import TeamHoliday
-from accounts.ui import zone_of
+from accounts.ui import local_time, zone_of
 from catalogue.comparators import symbol
 from catalogue.models import MetricDefinition
 from decisions import evidence_needed, rules
@@ -366,8 +366,8 @@ def _criteria(
         elif result is None:
             out.append((criterion, None, "Added since the last check: the next check judges it."))
         elif _changed(criterion, result):
-            at = timezone.localtime(run.due_at, tz)
-            why = f"Changed since the check at {at:%H:%M on %-d %b}: the next check judges it."
+            at = local_time(run.due_at, tz, "short")
+            why = f"Changed since the check of {at}: the next check judges it."
             out.append((criterion, None, why))
         else:
             out.append((criterion, result, ""))
@@ -569,10 +569,9 @@ def decision_evidence(plan: PilotPlan, *, now: dt.datetime | None = None) -> Dec
         if t.trigger_id in blind_since:
             since = blind_since[t.trigger_id]
             blind.append(rules.BlindSignal(t.name, t.state_label.lower(), since))
-            local = timezone.localtime(since, tz)
             missing.append(
                 f"Rollback trigger ‘{t.name}’: {t.state_label.lower()} since "
-                f"{local:%H:%M on %-d %b}."
+                f"{local_time(since, tz, 'short')}."
             )
     if run is None and plan.status in STATES_AFTER_START:
         missing.append("No check has run yet: every criterion waits for the first check.")

@@ -34,6 +34,7 @@ from django.utils import timezone
 from accounts.events import event_publish, iso, plan_ref, subscriptions_listening
 from accounts.models import EventType, TeamHoliday, User
 from accounts.permissions import Perm, require, role_in_team
+from accounts.ui import day_text
 from catalogue.models import MetricDefinition
 from core.exceptions import Conflict
 from core.queue import enqueue_on_commit
@@ -221,7 +222,7 @@ def check_run_request(*, plan: PilotPlan, user: User, now: dt.datetime | None = 
     window_start, _ = plan_window(start_date=plan.start_date, end_date=plan.end_date, tz=tz)
     if now < window_start:
         raise Conflict(
-            f"The pilot's time-box starts on {plan.start_date:%Y-%m-%d}: there is nothing to "
+            f"The pilot's time-box starts on {day_text(plan.start_date)}: there is nothing to "
             "check before then."
         )
     local = now.astimezone(tz)

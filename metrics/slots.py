@@ -48,6 +48,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
+from accounts.ui import day_text
 from pilots.timeline import business_days as _business_days
 
 UTC = dt.UTC
@@ -295,13 +296,13 @@ def plan_window(
     """
     if end_date < start_date:
         raise PlanWindowError(
-            f"The timeline ends ({end_date:%Y-%m-%d}) before it starts ({start_date:%Y-%m-%d})."
+            f"The timeline ends ({day_text(end_date)}) before it starts ({day_text(start_date)})."
         )
     if start_date < EARLIEST_DATE or end_date > LATEST_DATE:
         raise PlanWindowError(
-            f"The timeline ({start_date.isoformat()} to {end_date.isoformat()}) lies outside "
-            f"the dates Pilotplan can schedule ({EARLIEST_DATE.isoformat()} to "
-            f"{LATEST_DATE.isoformat()}): correct the plan's start date."
+            f"The timeline ({day_text(start_date)} to {day_text(end_date)}) lies outside "
+            f"the dates Pilotplan can schedule ({day_text(EARLIEST_DATE)} to "
+            f"{day_text(LATEST_DATE)}): correct the plan's start date."
         )
     midnight = dt.time(0, 0)
     return (

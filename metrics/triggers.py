@@ -34,10 +34,12 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import QuerySet
+from django.utils import dateformat
 
 from accounts.events import event_publish, iso, plan_ref, subscriptions_listening
 from accounts.models import EventType, Notification, User
 from accounts.services import notify, notify_each
+from accounts.ui import FORMATS
 from catalogue import comparators
 from catalogue.models import MetricDefinition, interval_text
 from metrics.alerts import EVENT_FIRED, deliveries_create, plan_url
@@ -166,7 +168,7 @@ def _clock(moment: dt.datetime, tz: zoneinfo.ZoneInfo, now: dt.datetime) -> str:
     local = moment.astimezone(tz)
     if local.date() == now.astimezone(tz).date():
         return f"{local:%H:%M}"
-    return f"{local:%Y-%m-%d %H:%M}"
+    return dateformat.format(local, FORMATS["short"])
 
 
 def _ranges(minutes: list[dt.datetime], tz: zoneinfo.ZoneInfo, now: dt.datetime) -> str:

@@ -8,7 +8,16 @@
 {{ plan.check_times|clock_times:plan }}  10:00 and 16:00 (Europe/Berlin)
 {{ plan.business_days|plural:"business day" }}  10 business days
 {{ n|plural:"breach,breaches" }}      an irregular plural after the comma
+{{ plan.start_date|local_day }}         Mon 6 Dec (a date whose year is already on the page)
 {{ value|iso }}                        2026-12-06T13:32:00+00:00, for <time datetime="…">
+
+{% when run.due_at plan %}             <time datetime="…" title="In your zone (…): …">
+                                       Mon 6 Dec 2026, 14:32 CET</time>
+{% when run.due_at plan "short" %}     in a style of ``local_time`` (short, time, date, day)
+{% when plan.updated_at plan "relative" %}  3 hours ago, the full time in the title
+The title names the viewer's own clock (their ``time_zone``) where it reads differently; pages
+use ``{% when %}`` for every time a person reads, and the filters inside attributes or sentences
+that are not about one moment.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ import datetime as dt
 from typing import Any
 
 from django import template
+from django.utils.safestring import SafeString
 
 from accounts import ui
 
@@ -41,6 +51,24 @@ def local_clock(value: dt.datetime | None, where: Any = None) -> str:
 @register.filter
 def local_date(value: dt.datetime | dt.date | None, where: Any = None) -> str:
     return ui.local_time(value, where, "date")
+
+
+@register.filter
+def local_day(value: dt.datetime | dt.date | None, where: Any = None) -> str:
+    return ui.local_time(value, where, "day")
+
+
+@register.simple_tag(takes_context=True)
+def when(
+    context: template.Context,
+    value: dt.datetime | dt.date | None,
+    where: Any = None,
+    style: str = "datetime",
+) -> SafeString:
+    """A ``<time>`` element on the clock of ``where``, the viewer's own clock in its title."""
+    if style not in ui.FORMATS and style != "relative":
+        raise template.TemplateSyntaxError(f"when: unknown style {style!r}")
+    return ui.when(value, where, viewer=context.get("user"), style=style)
 
 
 @register.filter

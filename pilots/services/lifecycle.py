@@ -19,6 +19,7 @@ from django.utils import timezone
 from accounts.models import Membership, Notification, User
 from accounts.permissions import Perm, allows, refusal, require, role_in_team, roles_for
 from accounts.services import notify
+from accounts.ui import day_text
 from core.exceptions import Conflict
 from pilots import health
 from pilots.events import plan_transitions_publish
@@ -277,8 +278,8 @@ def _start_early(plan: PilotPlan, user: User, reason: str) -> str:
     version = PlanSection.objects.get(plan=plan, key=Section.TIMELINE).version
     section_claim(plan=plan, key=Section.TIMELINE, expected_version=version, user=user)
     plan.save(update_fields=["start_date", "end_date"])
-    moved = f"Started before the planned start date {planned:%Y-%m-%d}: the start date moved to "
-    moved += f"{today:%Y-%m-%d}, the end date to {plan.end_date:%Y-%m-%d}."
+    moved = f"Started before the planned start date {day_text(planned)}: the start date moved "
+    moved += f"to {day_text(today)}, the end date to {day_text(plan.end_date)}."
     return f"{reason.strip()} {moved}".strip()
 
 

@@ -17,12 +17,11 @@ from django.db import transaction
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.formats import date_format
 
 from accounts.models import Notification, TeamHoliday, User
 from accounts.permissions import Perm, require, role_in_team
 from accounts.services import notify_each
-from accounts.ui import zone_of
+from accounts.ui import day_text, zone_of
 from core.exceptions import Conflict
 from pilots import timeline
 from pilots.events import plan_transitions_publish
@@ -34,7 +33,7 @@ MAX_EXTENSION_DAYS = 366  # a new end date within a year of the old one
 
 
 def _day(day: dt.date) -> str:
-    return date_format(day, "D j M Y")
+    return day_text(day)
 
 
 def timebox_ended_reason(end_date: dt.date) -> str:

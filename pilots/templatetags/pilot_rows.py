@@ -12,10 +12,9 @@ from typing import Any, cast
 from django import template
 from django.db import models
 from django.urls import reverse
-from django.utils import timezone
-from django.utils.formats import date_format
 from django.utils.text import capfirst
 
+from accounts.ui import day_text, local_time
 from pilots import wording
 from pilots.models import PilotPlan
 from pilots.row_forms import RowForm, row_form
@@ -110,7 +109,7 @@ def _cell(row: models.Model, field: models.Field) -> Cell:
     if isinstance(value, Decimal):
         return Cell(format(value.normalize(), "f"))  # 0.5000 → 0.5, 300.0000 → 300
     if isinstance(value, dt.date):
-        return Cell(date_format(value, "D j M Y"))
+        return Cell(day_text(value))
     if isinstance(field, models.URLField):
         return Cell(value, href=value)
     return Cell(str(value))
@@ -133,7 +132,10 @@ def _confirmation(row: Any) -> str:
     if row.confirmed_at is None:
         return EMPTY
     who = row.confirmed_by.display_name if row.confirmed_by else "someone"
-    return f"{who}, {date_format(timezone.localtime(row.confirmed_at), 'j M Y H:i')}"
+    # On the plan's clock when the row came with its plan (the plan page's prefetch), else UTC;
+    # either way labelled with its zone.
+    plan = row._state.fields_cache.get("plan")
+    return f"{who}, {local_time(row.confirmed_at, plan)}"
 
 
 # Lists with many fields read better as a few phrases than as a column per field (an exit

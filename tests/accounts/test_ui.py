@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 from django.http import HttpResponse
-from django.template import Context, Template
+from django.template import Context, Template, TemplateSyntaxError
 from django_htmx.http import trigger_client_event
 
 from accounts import ui
@@ -122,3 +122,90 @@ def test_a_toast_joins_the_events_a_response_already_triggers():
         "planChanged": {"section": "cohort"},
         "showToast": {"message": "Cohort saved.", "level": "success"},
     }
+
+
+# --- {% when %}: one <time> element, the viewer's own clock on hover ----------------------------
+
+paris_viewer = SimpleNamespace(time_zone="Europe/Paris")
+new_york_viewer = SimpleNamespace(time_zone="America/New_York")
+unset_viewer = SimpleNamespace(time_zone="")
+
+
+def test_when_shows_the_plans_clock_and_the_viewers_own_on_hover_where_it_differs():
+    html = render("{% when t plan %}", t=WINTER, plan=berlin_plan, user=new_york_viewer)
+    assert html == (
+        '<time datetime="2026-12-06T13:32:00+00:00" title="In your zone (America/New_York): '
+        'Sun 6 Dec 2026, 08:32 EST">Sun 6 Dec 2026, 14:32 CET</time>'
+    )
+
+
+def test_when_follows_dst_on_both_clocks():
+    # 13:32 UTC on 6 Jul: 15:32 CEST in Berlin, 09:32 EDT in New York.
+    html = render('{% when t plan "time" %}', t=SUMMER, plan=berlin_plan, user=new_york_viewer)
+    assert ">15:32 CEST</time>" in html
+    assert 'title="In your zone (America/New_York): 09:32 EDT"' in html
+    # On the spring-forward day the same UTC hour reads on a different offset after the change.
+    before = dt.datetime(2026, 3, 29, 0, 30, tzinfo=UTC)  # 01:30 CET
+    after = dt.datetime(2026, 3, 29, 1, 30, tzinfo=UTC)  # 03:30 CEST
+    assert ">01:30 CET</time>" in render('{% when t plan "time" %}', t=before, plan=berlin_plan)
+    assert ">03:30 CEST</time>" in render('{% when t plan "time" %}', t=after, plan=berlin_plan)
+
+
+def test_when_adds_no_title_in_the_same_zone_an_unset_zone_or_a_clock_that_reads_the_same():
+    same = SimpleNamespace(time_zone="Europe/Berlin")
+    for viewer in (same, unset_viewer, paris_viewer, None, SimpleNamespace()):
+        html = render("{% when t plan %}", t=WINTER, plan=berlin_plan, user=viewer)
+        assert html == (
+            '<time datetime="2026-12-06T13:32:00+00:00">Sun 6 Dec 2026, 14:32 CET</time>'
+        ), viewer
+
+
+def test_when_escapes_and_shows_nothing_for_nothing():
+    assert render("{% when t plan %}", t=None, plan=berlin_plan) == ""
+
+
+def test_when_a_plain_date_has_no_zone_and_no_title():
+    html = render('{% when d plan "date" %}', d=dt.date(2026, 12, 6), plan=berlin_plan)
+    assert html == '<time datetime="2026-12-06">Sun 6 Dec 2026</time>'
+    assert render('{% when d plan "day" %}', d=dt.date(2026, 12, 6), user=new_york_viewer) == (
+        '<time datetime="2026-12-06">Sun 6 Dec</time>'
+    )
+
+
+def test_when_relative_reads_how_long_ago_with_the_full_time_in_the_title():
+    now = WINTER + dt.timedelta(hours=3, minutes=5)
+    html = str(ui.when(WINTER, berlin_plan, viewer=new_york_viewer, style="relative", now=now))
+    assert ">3 hours ago</time>" in html
+    assert (
+        'title="Sun 6 Dec 2026, 14:32 CET · In your zone (America/New_York): '
+        'Sun 6 Dec 2026, 08:32 EST"'
+    ) in html
+    alone = str(ui.when(WINTER, berlin_plan, style="relative", now=now))
+    assert 'title="Sun 6 Dec 2026, 14:32 CET">3 hours ago</time>' in alone
+
+
+@pytest.mark.parametrize(
+    ("age", "expected"),
+    [
+        (dt.timedelta(seconds=20), "just now"),
+        (dt.timedelta(minutes=1), "1 minute ago"),
+        (dt.timedelta(minutes=59, seconds=59), "59 minutes ago"),
+        (dt.timedelta(hours=1), "1 hour ago"),
+        (dt.timedelta(hours=23), "23 hours ago"),
+        (dt.timedelta(days=2, hours=5), "2 days ago"),
+        (dt.timedelta(hours=-3), "in 3 hours"),
+        (dt.timedelta(days=45), "Thu 22 Oct 2026"),
+    ],
+)
+def test_relative(age, expected):
+    assert ui.relative(WINTER - age, berlin_plan, now=WINTER) == expected
+
+
+def test_an_unknown_style_is_a_template_error():
+    with pytest.raises(TemplateSyntaxError):
+        render('{% when t plan "fortnight" %}', t=WINTER, plan=berlin_plan)
+
+
+def test_a_plain_date_in_sentences_reads_the_one_way():
+    assert ui.day_text(dt.date(2026, 12, 7)) == "Mon 7 Dec 2026"
+    assert render("{{ d|local_day }}", d=dt.date(2026, 12, 7)) == "Mon 7 Dec"

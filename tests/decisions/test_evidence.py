@@ -150,7 +150,7 @@ def test_a_criterion_changed_since_its_check_is_not_judged_on_the_old_verdict(te
 
     csat = next(c for c in evidence.criteria if c.position == 3)
     assert csat.verdict == Verdict.NOT_ENOUGH_EVIDENCE
-    assert "Changed since the check at 10:00" in csat.reason
+    assert "Changed since the check of Fri 13 Nov, 10:00" in csat.reason
     assert evidence.result.recommendation == Recommendation.NOT_YET_DECIDABLE
 
 

@@ -99,7 +99,7 @@ def test_data_two_days_old_is_stale_not_green(plan):
     p1, latency = state(plan, "p1_defects"), state(plan, "p95_latency")
     assert p1.state == latency.state == TriggerState.State.STALE
     assert p1.detail == (
-        "Stale: the newest data is from 2026-02-28 12:00, older than the expected interval of "
+        "Stale: the newest data is from Sat 28 Feb, 12:00, older than the expected interval of "
         "1 day."
     )
     assert "expected interval of 5 minutes" in latency.detail
