@@ -57,7 +57,7 @@ def my_work(*, user: User) -> list[Group]:
     """Every kind of waiting work, in the order a person should look at them (alerts first)."""
     roles_by_team = dict(Membership.objects.filter(user=user).values_list("team_id", "role"))
     return [
-        Group("alerts", "Alerts to acknowledge", _alerts(user, roles_by_team)),
+        Group("alerts", "Alerts to acknowledge", _alerts(roles_by_team)),
         Group("rollbacks", "Rollback steps to execute", _rollbacks(user, roles_by_team)),
         Group("decisions", "Decisions due", _decisions(user, roles_by_team)),
         Group("reviews", "Reviews to sign", _reviews(roles_by_team)),
@@ -70,7 +70,7 @@ def my_work_count(groups: list[Group]) -> int:
     return sum(len(group.tasks) for group in groups)
 
 
-def _alerts(user: User, roles_by_team: dict[int, str]) -> list[Task]:
+def _alerts(roles_by_team: dict[int, str]) -> list[Task]:
     teams = _teams_with(roles_by_team, Perm.ALERTS_ACT)
     episodes = (
         TriggerEpisode.objects.filter(

@@ -132,7 +132,8 @@ def plan_history(
     *, plan: PilotPlan, section: str = "", person: int | None = None
 ) -> tuple[list[Session], list[tuple[int, str]]]:
     """The plan's edit sessions, newest first, filtered by ``section`` and ``person`` (a user
-    id); and the people who appear in it (id, name), for the person filter."""
+    id); and the people who appear in it (id, name), for the person filter. A ``person`` who
+    appears nowhere in the history filters nothing (the whole history, computed once)."""
     changes = _changes(plan)
     ids = {c.actor_id for c in changes if c.actor_id}
     users = (
@@ -143,7 +144,7 @@ def plan_history(
     people = sorted(users.items(), key=lambda item: item[1].lower())
     if section:
         changes = [c for c in changes if c.section == section]
-    if person is not None:
+    if person is not None and person in users:
         changes = [c for c in changes if c.actor_id == person]
     sessions: list[Session] = []
     for change in changes:  # newest first: a session grows backwards in time

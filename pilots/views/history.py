@@ -31,9 +31,8 @@ def plan_history_page(request: AuthedHtmxRequest, plan_id: int) -> HttpResponse:
     person_text = request.GET.get("person", "")
     person = int(person_text) if person_text.isdigit() else None
     sessions, people = plan_history(plan=plan, section=section, person=person)
-    if person is not None and person not in dict(people):
-        person = None
-        sessions, people = plan_history(plan=plan, section=section)
+    if person not in dict(people):
+        person = None  # plan_history ignored it too: the form shows "Everyone"
     page = Paginator(sessions, SESSIONS_PER_PAGE).get_page(request.GET.get("page"))
     filters = {"section": section, "person": person or ""}
     context = {

@@ -7,6 +7,8 @@ import datetime as dt
 
 import pghistory
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import User
@@ -94,6 +96,19 @@ def test_the_page_has_a_fixed_number_of_queries(
             section_edit(plan, "cohort", po, target_size=size)
     with django_assert_max_num_queries(12):
         assert client.get(_url(plan)).status_code == 200
+
+
+def test_an_unknown_person_shows_everyone_with_the_same_queries_as_a_known_one(
+    client_for, plan: PilotPlan, po: User, sm: User, django_assert_num_queries
+) -> None:  # type: ignore[no-untyped-def]
+    client = client_for(po)
+    client.get(_url(plan))
+    with CaptureQueriesContext(connection) as known:
+        client.get(_url(plan, f"?person={sm.pk}"))
+    with django_assert_num_queries(len(known)):
+        page = client.get(_url(plan, "?person=999999")).content.decode()
+    assert "(Product Owner)" in page and "(Scrum Master)" in page  # the whole history
+    assert '<option value="">Everyone</option>' in page and "Clear filters" not in page
 
 
 def test_outsiders_get_404_and_anonymous_visitors_the_login(
