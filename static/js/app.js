@@ -108,6 +108,27 @@
     openedForPrint = [];
   });
 
+  // Focus after an HTMX swap. When the swap replaced the element that had focus (an Edit button,
+  // a Save form), the browser drops focus to <body> and a keyboard user starts again from the
+  // top. The new content names where focus belongs with [data-focus-after-swap]: a form or
+  // container hands it to its first field, a heading takes it itself (tabindex -1, so it is
+  // not added to the tab order). Focus that is still somewhere on the page is left alone.
+  var FIELDS = "input:not([type=hidden]):not([disabled]), select:not([disabled]), " +
+    "textarea:not([disabled]), button:not([disabled]), [href], [tabindex]:not([tabindex='-1'])";
+
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var root = event.target;
+    if (!(root instanceof Element) || !root.isConnected) return;
+    var active = document.activeElement;
+    if (active && active !== document.body && active.isConnected) return;
+    var mark = root.matches("[data-focus-after-swap]") ? root : root.querySelector("[data-focus-after-swap]");
+    if (!mark) return;
+    var target = mark.matches("form, fieldset, div, section, article") ? mark.querySelector(FIELDS) : mark;
+    if (!target) return;
+    if (!target.matches(FIELDS)) target.setAttribute("tabindex", "-1");
+    target.focus();
+  });
+
   // The phone menu (a CSS checkbox toggle) also closes with Escape.
   document.addEventListener("keydown", function (event) {
     var toggle = document.getElementById("nav-toggle");

@@ -111,7 +111,8 @@ def test_the_partial_shows_the_latest_done_check(client_for, po, plan, django_as
     html = response.content.decode()
     assert response.status_code == 200
     assert "<html" not in html
-    assert "Check due Mon 6 Jan 2025, 10:00 IST" in html
+    due = '<time datetime="2025-01-06T04:30:00+00:00">Mon 6 Jan 2025, 10:00 IST</time>'
+    assert f"Check due {due}" in html
     assert html.count('data-testid="check-result"') == 5
     history(plan, 8)
     with django_assert_num_queries(6):
