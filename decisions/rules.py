@@ -25,6 +25,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from accounts.ui import local_time
 from metrics.statistics import Verdict
 
 DEFAULT_MINIMUM_OBSERVATION_DAYS = 3
@@ -128,8 +129,8 @@ class Result:
 
     @property
     def words(self) -> str:
-        """ "Roll back: trigger ‘p95 latency > 300 ms for 30 minutes’ fired at 14:32 on 6 Dec
-        and is unresolved"."""
+        """ "Roll back: trigger ‘p95 latency > 300 ms for 30 minutes’ fired at Sun 6 Dec
+        2026, 14:32 CET and is unresolved"."""
         return f"{self.recommendation.label}: {self.explanation}"
 
 
@@ -142,8 +143,7 @@ def _names(items: list[str], limit: int = 3) -> str:
 
 
 def _time(at: dt.datetime, tz: dt.tzinfo) -> str:
-    local = at.astimezone(tz)
-    return f"{local:%H:%M} on {local.day} {local:%b %Y}"
+    return local_time(at, tz)
 
 
 def _others(count: int, noun: str) -> str:

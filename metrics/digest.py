@@ -23,7 +23,7 @@ from django.urls import reverse
 
 from accounts.models import Membership, Notification, User
 from accounts.services import notify_each
-from accounts.ui import plural
+from accounts.ui import local_time, plural
 from metrics.models import CheckRun, CriterionResult, DailyDigest, SignalEpisode
 from pilots import wording
 from pilots.models import PilotPlan
@@ -126,11 +126,12 @@ def digest_message(
     not_met = [r for r in results if r.verdict == Verdict.NOT_MET]
     unsure = [r for r in results if r.verdict == Verdict.NOT_ENOUGH_EVIDENCE]
     changes = verdict_changes(before=previous_results, after=results) if previous else []
-    head = f"“{plan.title}” {run.local_date:%a %-d %b}: {len(met)} of {len(results)} criteria met."
+    day = local_time(run.local_date, None, "day")
+    head = f"“{plan.title}” {day}: {len(met)} of {len(results)} criteria met."
     if not results:
-        head = f"“{plan.title}” {run.local_date:%a %-d %b}: no exit criteria to check."
+        head = f"“{plan.title}” {day}: no exit criteria to check."
     tail = f" {timebox_left_text(plan=plan, today=run.local_date, days_left=days_left)}".rstrip()
-    since = f" Since {previous.local_date:%a %-d %b}:" if previous else ""
+    since = f" Since {local_time(previous.local_date, None, 'day')}:" if previous else ""
 
     def detailed(level: int) -> str:
         """Level 0: every label; 1: labels of not-met only; 2: counts only."""
@@ -183,7 +184,7 @@ def timebox_left_text(*, plan: PilotPlan, today: dt.date, days_left: int | None)
     if days_left is None:
         return ""
     if plan.end_date is not None and today > plan.end_date:
-        return f"The time-box ended on {plan.end_date:%a %-d %b}."
+        return f"The time-box ended on {local_time(plan.end_date, None, 'day')}."
     if plan.end_date is not None and today == plan.end_date:
         return "Last business day of the time-box."
     return f"{plural(days_left, 'business day')} left."

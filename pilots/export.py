@@ -14,10 +14,9 @@ import zoneinfo
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.utils.formats import date_format
 from django.utils.text import slugify
 
-from accounts.ui import local_time
+from accounts.ui import day_text, local_time
 from pilots import wording
 from pilots.health import Gap, plan_health
 from pilots.models import (
@@ -86,7 +85,7 @@ def _yes_no(value: bool) -> Cell:
 
 
 def _date(value: dt.date | None) -> Cell:
-    return Cell(date_format(value, "D j M Y")) if value else Cell(EMPTY)
+    return Cell(day_text(value)) if value else Cell(EMPTY)
 
 
 def _moment(value: dt.datetime | None, tz: zoneinfo.ZoneInfo) -> str:

@@ -16,10 +16,10 @@ from typing import Any, ClassVar
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models
-from django.utils.formats import date_format
 
 from accounts.forms import TimeZoneSelect, time_zone_choices
 from accounts.models import Team, User
+from accounts.ui import day_text
 from pilots.models import (
     Cohort,
     EnvironmentAndData,
@@ -231,7 +231,7 @@ def display(instance: models.Model, name: str) -> str:
     if isinstance(value, list):
         return ", ".join(format_time(t) for t in value) or "—"
     if isinstance(value, dt.date):
-        return date_format(value, "D j M Y")
+        return day_text(value)
     field = instance._meta.get_field(name)
     if getattr(field, "choices", None):
         return str(getattr(instance, f"get_{name}_display")())

@@ -12,9 +12,9 @@ from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
-from django.utils.formats import date_format
 
 from accounts.models import User
+from accounts.ui import day_text
 from pilots.editable import plan_is_editable
 from pilots.models import PilotPlan, PlanTransition, Review, SignOff, TimeboxExtension
 from pilots.review import REVIEWS, ReviewSpec
@@ -210,7 +210,7 @@ def value_text(field: Any, value: Any) -> str:
         return "Yes" if value else "No"
     if type(field) is models.DateField and isinstance(value, str):
         try:
-            return date_format(dt.date.fromisoformat(value), "D j M Y")
+            return day_text(dt.date.fromisoformat(value))
         except ValueError:
             pass
     choices = getattr(field, "flatchoices", None)

@@ -9,6 +9,7 @@ from django.db import transaction
 
 from accounts.models import Team, TeamHoliday, User
 from accounts.permissions import Perm, require, role_in_team
+from accounts.ui import day_text
 from core.validators import validate_sane_date
 from pilots.models import PilotPlan
 from pilots.services.sections import plan_end_date
@@ -43,7 +44,7 @@ def team_holiday_add(*, team: Team, user: User, date: dt.date, name: str = "") -
     except ValidationError as error:
         raise ValidationError({"date": error.messages}) from None
     if TeamHoliday.objects.filter(team=team, date=date).exists():
-        raise ValidationError({"date": f"{date:%d %b %Y} is already a holiday."})
+        raise ValidationError({"date": f"{day_text(date)} is already a holiday."})
     holiday = TeamHoliday(team=team, date=date, name=name.strip())
     holiday.full_clean()
     holiday.save()

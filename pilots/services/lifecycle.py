@@ -144,8 +144,8 @@ def plan_today(plan: PilotPlan) -> dt.date:
 
 def early_start_question(plan: PilotPlan) -> str:
     return (
-        f"The pilot is planned to start on {plan.start_date:%a %-d %b %Y}. Starting it today "
-        f"moves the start date to {plan_today(plan):%a %-d %b %Y}: confirm the early start."
+        f"The pilot is planned to start on {day_text(plan.start_date)}. Starting it today "
+        f"moves the start date to {day_text(plan_today(plan))}: confirm the early start."
     )
 
 

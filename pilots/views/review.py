@@ -23,7 +23,7 @@ from django_htmx.http import trigger_client_event
 
 from accounts.http import AuthedHtmxRequest
 from accounts.permissions import Perm, allows, require
-from accounts.ui import toast
+from accounts.ui import day_text, toast
 from core.exceptions import Conflict, PreconditionFailed
 from core.http import UNPROCESSABLE
 from pilots import selectors_review
@@ -232,7 +232,7 @@ def timebox_extend_view(request: AuthedHtmxRequest, plan_id: int) -> HttpRespons
         request, "pilots/review/lifecycle.html#panel", _lifecycle_context(request, fresh)
     )
     trigger_client_event(response, "planChanged", {"section": "timeline"})
-    return toast(response, f"The time-box now ends on {fresh.end_date:%a %-d %b %Y}.")
+    return toast(response, f"The time-box now ends on {day_text(fresh.end_date)}.")
 
 
 # --- reviews -----------------------------------------------------------------------------------

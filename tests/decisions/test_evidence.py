@@ -112,7 +112,7 @@ def test_a_fired_unresolved_trigger_recommends_roll_back_and_comes_first(team, p
     evidence = decision_evidence(plan, now=NOW)
 
     assert evidence.result.recommendation == Recommendation.ROLL_BACK
-    assert "fired at 09:32 on 13 Nov 2026" in evidence.result.words
+    assert "fired at Fri 13 Nov 2026, 09:32" in evidence.result.words
     assert evidence.triggers[0].trigger_id == latency.pk
     assert evidence.triggers[0].unresolved
 

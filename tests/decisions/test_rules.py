@@ -45,8 +45,8 @@ CASES = [
     (
         "trigger_fired",
         case(triggers=(TriggerState(LATENCY, (FIRED,)),)),
-        "Roll back: trigger ‘p95 latency > 300 ms for 30 minutes’ fired at 14:32 on 3 Dec 2026 "
-        "and is unresolved",
+        "Roll back: trigger ‘p95 latency > 300 ms for 30 minutes’ fired at Thu 3 Dec 2026, "
+        "14:32 UTC and is unresolved",
     ),
     (
         "entry_not_met",
@@ -79,7 +79,7 @@ CASES = [
         "trigger_blind",
         case(blind_signals=(BlindSignal(LATENCY, "stale", FIRED),)),
         "Not yet decidable: every blocking criterion is met, but rollback trigger ‘p95 latency "
-        "> 300 ms for 30 minutes’ has had no fresh data since 14:32 on 3 Dec 2026",
+        "> 300 ms for 30 minutes’ has had no fresh data since Thu 3 Dec 2026, 14:32 UTC",
     ),
     (
         "go_advisory_missed",
@@ -148,8 +148,8 @@ def test_several_firings_name_the_earliest_and_count_the_rest() -> None:
         tz=zoneinfo.ZoneInfo("Europe/Berlin"),
     )
     assert recommend(inp).explanation == (
-        "trigger ‘p95 latency > 300 ms for 30 minutes’ fired at 15:32 on 3 Dec 2026 and is "
-        "unresolved (2 more firings also unresolved)"
+        "trigger ‘p95 latency > 300 ms for 30 minutes’ fired at Thu 3 Dec 2026, 15:32 CET "
+        "and is unresolved (2 more firings also unresolved)"
     )
 
 
