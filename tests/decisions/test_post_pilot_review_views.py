@@ -233,7 +233,8 @@ def test_the_plan_page_says_when_the_review_is_due(client_for, po, review, plan)
 
     html = client_for(po).get(reverse("pilots:plan_detail", args=[plan.pk])).content.decode()
 
-    assert "Post-pilot review due Thu 10 Dec</strong> — 2 of 3 parts written." in html
+    assert "Post-pilot review due <time datetime=" in html
+    assert ">Thu 10 Dec</time></strong> — 2 of 3 parts written." in html
     assert url(plan) in html
 
 

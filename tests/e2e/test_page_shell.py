@@ -104,6 +104,7 @@ def shell(team, po, sm, developer, devops, stakeholder) -> Shell:
         ("api keys", at("accounts:api_key_list", team.pk)),
         ("revoke a key", at("accounts:api_key_revoke", team.pk, key.pk)),
         ("notifications", at("accounts:notification_list")),
+        ("your settings", at("accounts:token_list")),
         ("metric catalogue", at("catalogue:metric_list", team.pk)),
         ("webhooks", at("metrics:webhooks", team.pk)),
         ("webhook", at("metrics:webhook_detail", team.pk, subscription.pk)),

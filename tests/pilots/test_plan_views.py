@@ -556,7 +556,7 @@ def test_starts_next_monday_button_sets_the_start_and_computes_the_end(client_fo
     assert plan.end_date == dt.date(2026, 12, 28)  # Christmas is skipped
     body = response.content.decode()
     assert "Mon 28 Dec 2026" in body
-    assert "Christmas (25 Dec)" in body
+    assert "Christmas (Fri 25 Dec)" in body
 
 
 def test_one_click_start_next_monday_from_the_view(client_for, po, today, plan):
