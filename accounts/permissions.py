@@ -90,6 +90,8 @@ class Perm(StrEnum):
     # A team's members (accounts.teams): add, remove, change roles, invite by e-mail and revoke
     # invitations. People's business: no team API key may, whatever its scopes.
     TEAM_MEMBERS_MANAGE = "team.members_manage"
+    # The team's plan templates (pilots.services.templates): save a plan as one, delete one.
+    TEMPLATES_MANAGE = "templates.manage"
 
 
 @dataclass(frozen=True)
@@ -209,8 +211,9 @@ PERMISSIONS: dict[Perm, Rule] = {
         key_scopes=frozenset({"read", "gate"}),
         reads=True,
     ),
-    # No key scope grants these: a machine does not choose a team's people.
+    # No key scope grants these: a machine chooses neither a team's people nor its templates.
     Perm.TEAM_MEMBERS_MANAGE: Rule(frozenset({PO, SM}), what="change the team's members"),
+    Perm.TEMPLATES_MANAGE: Rule(frozenset({PO, SM}), what="manage the team's plan templates"),
 }
 assert set(PERMISSIONS) == set(Perm), "every permission has its rule"
 

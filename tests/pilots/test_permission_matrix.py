@@ -396,6 +396,10 @@ ACTIONS: list[ActionSpec] = [
         team_call("api:team-invitations", "get"), (API,),
     ),
     ActionSpec(
+        "templates-manage", Perm.TEMPLATES_MANAGE, Status.DRAFT,
+        team_call("pilots:team_template_save"), BROWSER,
+    ),
+    ActionSpec(
         "postpilot-edit", Perm.POSTPILOT_EDIT, Status.DECIDED, post_pilot_review_call(False),
         BROWSER,
     ),
@@ -473,6 +477,7 @@ assert {a.name: a.roles for a in ACTIONS if not a.name.startswith("edit-")} == {
     "api-keys-manage": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER},
     "team-members-manage": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER},
     "team-members-manage-api": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER},
+    "templates-manage": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER},
     "postpilot-edit": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER, Role.DEVELOPER, Role.DEVOPS},
     "postpilot-complete": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER},
     "backlog-edit": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER, Role.DEVELOPER, Role.DEVOPS},
