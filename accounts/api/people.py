@@ -63,6 +63,7 @@ MEMBER_DEFAULT = ["name", "email"]
 
 
 @extend_schema(
+    methods=["GET"],
     tags=["teams"],
     operation_id="team_members_list",
     summary="A team's members and their roles",
