@@ -178,6 +178,71 @@ class TeamHoliday(models.Model):
         return f"{self.team}: {self.date} {self.name}".strip()
 
 
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class TeamInvitation(FieldConstraints):
+    """An invitation to join ``team`` with ``role``, e-mailed to ``email`` as a link.
+
+    The link carries a random token; only its SHA-256 is stored, so the table alone cannot
+    accept anything. The person accepts it signed in with that address (or by signing up with
+    it, which the link proves they read), before ``expires_at``; then it records who accepted
+    and when. A revoked, expired or used invitation's link only explains which it is.
+    """
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField(max_length=254)  # stored lower-case
+    role = models.CharField(max_length=20, choices=Membership.Role.choices)
+    token_sha256 = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    # Each database rule's field and words (core.constraints).
+    CONSTRAINT_FIELDS = {
+        "accounts_teaminvitation_role_valid": ("role", "Choose one of the roles."),
+        "accounts_teaminvitation_one_open": (
+            "email",
+            "This address already has an open invitation to this team.",
+        ),
+    }
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(
+                    role__in=["product_owner", "scrum_master", "developer", "devops", "stakeholder"]
+                ),
+                name="accounts_teaminvitation_role_valid",
+            ),
+            # One open invitation per address and team (the team page lists the open ones).
+            models.UniqueConstraint(
+                fields=["team", "email"],
+                condition=models.Q(accepted_at__isnull=True, revoked_at__isnull=True),
+                name="accounts_teaminvitation_one_open",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(accepted_at__isnull=True) | models.Q(revoked_at__isnull=True),
+                name="accounts_teaminvitation_used_or_revoked",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} invited to {self.team}"
+
+    def state(self, now: dt.datetime) -> str:
+        """open, accepted, revoked or expired."""
+        if self.accepted_at:
+            return "accepted"
+        if self.revoked_at:
+            return "revoked"
+        return "expired" if self.expires_at <= now else "open"
+
+
 class Notification(FieldConstraints):
     """Something a person should know about, shown under the bell (and e-mailed if they want).
 

@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
@@ -86,6 +87,11 @@ class Perm(StrEnum):
     PARTICIPANTS_ERASE = "participants.erase"
     # Ask the deployment gate whether a release may be promoted (decisions.api.gate).
     GATE_READ = "gate.read"
+    # A team's members (accounts.teams): add, remove, change roles, invite by e-mail and revoke
+    # invitations. People's business: no team API key may, whatever its scopes.
+    TEAM_MEMBERS_MANAGE = "team.members_manage"
+    # The team's plan templates (pilots.services.templates): save a plan as one, delete one.
+    TEMPLATES_MANAGE = "templates.manage"
 
 
 @dataclass(frozen=True)
@@ -205,6 +211,9 @@ PERMISSIONS: dict[Perm, Rule] = {
         key_scopes=frozenset({"read", "gate"}),
         reads=True,
     ),
+    # No key scope grants these: a machine chooses neither a team's people nor its templates.
+    Perm.TEAM_MEMBERS_MANAGE: Rule(frozenset({PO, SM}), what="change the team's members"),
+    Perm.TEMPLATES_MANAGE: Rule(frozenset({PO, SM}), what="manage the team's plan templates"),
 }
 assert set(PERMISSIONS) == set(Perm), "every permission has its rule"
 
@@ -315,6 +324,21 @@ def require_personal_write(user: object, what: str) -> None:
         raise PermissionDenied(f"API keys may not {what}.")
     if isinstance(credential, PersonalToken) and "write" not in credential.scopes:
         raise PermissionDenied(f"This token may not {what}: it lacks the write scope.")
+
+
+def may_create_team(user: User) -> bool:
+    """Whether ``user`` may create a team: the site setting ``TEAM_CREATION`` says "anyone" (any
+    signed-in person) or "staff" (site administrators only). Pages ask it to offer "New team"."""
+    if not user.is_authenticated:
+        return False
+    return settings.TEAM_CREATION == "anyone" or user.is_staff
+
+
+def require_team_creation(user: User) -> None:
+    """Refuse creating a team to whom the site setting and their credential do not allow."""
+    require_personal_write(user, "create a team")
+    if not may_create_team(user):
+        raise PermissionDenied("Only the site's administrators can create teams here.")
 
 
 def role_in_team(*, user: User, team_id: int) -> str | None:

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.models import Membership, Notification, Team, User, validate_time_zone
+from accounts.permissions import require_team_creation
 from core.queue import enqueue_on_commit
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,10 @@ def team_create(
 ) -> Team:
     """Create a team with ``creator`` as its first member (a Product Owner unless told otherwise).
 
-    Raises ``ValidationError`` naming the field on a blank name, an unknown time zone or role.
+    Raises ``ValidationError`` naming the field on a blank name, an unknown time zone or role,
+    and ``PermissionDenied`` when the site lets only its staff create teams (``TEAM_CREATION``).
     """
+    require_team_creation(creator)
     team = Team(name=name.strip(), time_zone=time_zone, slug="placeholder")
     team.full_clean(exclude=["slug"])
     membership = Membership(user=creator, team=team, role=creator_role)

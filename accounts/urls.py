@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from accounts import views, views_api_keys, views_notifications, views_tokens
+from accounts import views, views_api_keys, views_notifications, views_team, views_tokens
 
 app_name = "accounts"
 
@@ -16,6 +16,29 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("teams/", views.team_list, name="team_list"),
     path("teams/new", views.team_create, name="team_create"),
+    path("teams/<int:team_id>/", views_team.team_detail, name="team_detail"),
+    path(
+        "teams/<int:team_id>/members/<int:user_id>/role",
+        views_team.member_role,
+        name="team_member_role",
+    ),
+    path(
+        "teams/<int:team_id>/members/<int:user_id>/remove",
+        views_team.member_remove,
+        name="team_member_remove",
+    ),
+    path(
+        "teams/<int:team_id>/invitations/new",
+        views_team.invitation_add,
+        name="team_invitation_add",
+    ),
+    path(
+        "teams/<int:team_id>/invitations/<int:invitation_id>/withdraw",
+        views_team.invitation_revoke,
+        name="team_invitation_revoke",
+    ),
+    # The e-mailed link (pilots' /invitations/ lists plan invitations; a token is no number).
+    path("invitations/<str:token>", views_team.team_invitation, name="team_invitation"),
     path("teams/<int:team_id>/api-keys", views_api_keys.api_key_list, name="api_key_list"),
     path("teams/<int:team_id>/api-keys/new", views_api_keys.api_key_add, name="api_key_add"),
     path(

@@ -11,6 +11,7 @@ from django_htmx.http import trigger_client_event
 from accounts import selectors, services
 from accounts.forms import TeamCreateForm
 from accounts.http import AuthedHtmxRequest
+from accounts.permissions import may_create_team, require_team_creation
 from core.http import UNPROCESSABLE
 
 
@@ -20,6 +21,7 @@ def team_list(request: AuthedHtmxRequest) -> HttpResponse:
     context = {
         "teams": selectors.team_list_for_user(user=request.user),
         "team_form": TeamCreateForm(),
+        "may_create_team": may_create_team(request.user),
     }
     return TemplateResponse(request, "accounts/teams.html", context)
 
@@ -28,6 +30,7 @@ def team_list(request: AuthedHtmxRequest) -> HttpResponse:
 @require_http_methods(["POST"])
 def team_create(request: AuthedHtmxRequest) -> HttpResponse:
     """Create a team inline (HTMX swaps the team section) or by a plain POST (no JavaScript)."""
+    require_team_creation(request.user)
     form = TeamCreateForm(request.POST)
     team = None
     if form.is_valid():
@@ -47,6 +50,7 @@ def team_create(request: AuthedHtmxRequest) -> HttpResponse:
         "teams": selectors.team_list_for_user(user=request.user),
         "team_form": TeamCreateForm() if team else form,
         "created_team": team,
+        "may_create_team": True,
     }
     status = 200 if team else UNPROCESSABLE
     template = "accounts/teams.html#teams" if request.htmx else "accounts/teams.html"

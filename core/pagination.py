@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, inline_serializer
@@ -31,10 +33,16 @@ class StrictPageNumberPagination(PageNumberPagination):
         return int(values[0])
 
 
-def paginate(request: Request, queryset: QuerySet, serializer_class: type[Serializer]) -> Response:
+def paginate(
+    request: Request,
+    queryset: QuerySet,
+    serializer_class: type[Serializer],
+    context: dict[str, Any] | None = None,
+) -> Response:
     paginator = api_settings.DEFAULT_PAGINATION_CLASS()
     page = paginator.paginate_queryset(queryset, request)
-    return paginator.get_paginated_response(serializer_class(page, many=True).data)
+    data = serializer_class(page, many=True, context=context or {}).data
+    return paginator.get_paginated_response(data)
 
 
 def paginated(serializer_class: type[Serializer]) -> Serializer:

@@ -274,6 +274,14 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Absolute links in e-mails (notifications) start with this.
 SITE_URL = envstr("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 
+# --- Teams
+# Who may create a team: "anyone" signed in, or "staff" only (site administrators).
+TEAM_CREATION = envstr("TEAM_CREATION", "anyone").strip().lower()
+if TEAM_CREATION not in {"anyone", "staff"}:
+    raise ImproperlyConfigured(f"TEAM_CREATION={TEAM_CREATION!r}: use anyone or staff")
+# Days a team invitation's link works.
+TEAM_INVITATION_DAYS = envint("TEAM_INVITATION_DAYS", 14, minimum=1)
+
 # --- Celery (the CELERY_ namespace is read by pilotplan/celery.py)
 CELERY_BROKER_URL = REDIS_URL
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

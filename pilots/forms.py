@@ -25,6 +25,7 @@ from pilots.models import (
     EnvironmentAndData,
     MonitoringAndSupport,
     PilotPlan,
+    PlanTemplate,
     RollbackPlan,
     Section,
 )
@@ -67,9 +68,31 @@ class PlanFromScratchForm(_PlanStartForm):
     )
 
 
+BUILTIN_TEMPLATE = "builtin"
+
+
 class PlanFromTemplateForm(_PlanStartForm):
+    """The built-in example (in the chosen team) or one of the teams' own templates (in its
+    team, which must be the chosen one)."""
+
     how = "template"
+    template = forms.ChoiceField(label="Template", initial=BUILTIN_TEMPLATE, required=False)
     team = _team_field()
+    title = forms.CharField(
+        max_length=200,
+        required=False,
+        label="Title",
+        help_text="Leave empty for the template's own title.",
+    )
+
+    def __init__(self, *args: Any, templates: Iterable[PlanTemplate] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["template"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [
+            (BUILTIN_TEMPLATE, "Built-in example (saved cards pilot)"),
+            *[(str(t.pk), f"{t.name} · {t.team.name}") for t in templates],
+        ]
 
 
 class PlanCloneForm(_PlanStartForm):

@@ -4,7 +4,7 @@ The words are docs/glossary.md's."""
 
 from django.urls import include, path
 
-from pilots.views import export, guests, history, holidays, plans, review, rows
+from pilots.views import export, guests, history, holidays, plan_templates, plans, review, rows
 
 app_name = "pilots"
 
@@ -23,5 +23,6 @@ urlpatterns = [
         ),
     ),
     *holidays.urlpatterns,
+    *plan_templates.urlpatterns,
     *guests.invitee_urlpatterns,
 ]

@@ -1,7 +1,8 @@
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.models import Membership, Notification
+from accounts.models import Membership, Notification, TeamInvitation
 
 
 class UserOutputSerializer(serializers.Serializer):
@@ -51,3 +52,39 @@ class NotificationOutputSerializer(serializers.Serializer):
 
 class NotificationsReadOutputSerializer(serializers.Serializer):
     marked = serializers.IntegerField(help_text="How many unread notifications were marked read.")
+
+
+class MemberAddInputSerializer(serializers.Serializer):
+    email = serializers.EmailField(
+        required=False, help_text="The person's account address (or give `user_id`)."
+    )
+    user_id = serializers.IntegerField(required=False, min_value=1)
+    role = serializers.ChoiceField(choices=Membership.Role.choices)
+
+    def validate(self, attrs: dict) -> dict:
+        if ("email" in attrs) == ("user_id" in attrs):
+            raise serializers.ValidationError("Give either `email` or `user_id`.")
+        return attrs
+
+
+class MemberRoleInputSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Membership.Role.choices)
+
+
+class InvitationInputSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    role = serializers.ChoiceField(choices=Membership.Role.choices)
+
+
+class InvitationOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    email = serializers.EmailField()
+    role = serializers.ChoiceField(choices=Membership.Role.choices)
+    invited_by = UserOutputSerializer(allow_null=True)
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+    state = serializers.SerializerMethodField(help_text="`open` or `expired`.")
+
+    @extend_schema_field(serializers.ChoiceField(choices=["open", "expired"]))
+    def get_state(self, obj: TeamInvitation) -> str:
+        return obj.state(self.context["now"])

@@ -12,7 +12,7 @@ from accounts.api.serializers import (
     TeamCreateInputSerializer,
     TeamOutputSerializer,
 )
-from accounts.permissions import require_personal_write
+from accounts.permissions import require_team_creation
 from core.pagination import PAGE_PARAMETER, paginate, paginated
 
 
@@ -46,7 +46,7 @@ def me(request: Request) -> Response:
 def team_list(request: Request) -> Response:
     """GET: the caller's teams (paginated). POST: create a team with the caller as first member."""
     if request.method == "POST":
-        require_personal_write(request.user, "create a team")
+        require_team_creation(request.user)  # before validating: a refused caller learns no more
         payload = TeamCreateInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         team = services.team_create(

@@ -27,6 +27,7 @@ from pilots.models.sections import (
     RollbackTrigger,
     ScopeItem,
 )
+from pilots.models.templates import PlanTemplate
 
 __all__ = [
     "Cohort",
@@ -42,6 +43,7 @@ __all__ = [
     "PlanGuest",
     "PlanInvitation",
     "PlanSection",
+    "PlanTemplate",
     "PlanTransition",
     "ResponseSla",
     "Review",

@@ -7,6 +7,7 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.forms import TeamCreateForm
 from accounts.http import AuthedHtmxRequest
+from accounts.permissions import may_create_team
 from accounts.selectors import team_list_for_user
 from pilots.selectors import plan_list_for_user
 
@@ -18,6 +19,7 @@ def home(request: AuthedHtmxRequest) -> HttpResponse:
     context = {
         "teams": team_list_for_user(user=request.user),
         "team_form": TeamCreateForm(),
+        "may_create_team": may_create_team(request.user),
         "plans": plan_list_for_user(user=request.user)[:20],
     }
     return TemplateResponse(request, "home.html", context)

@@ -30,17 +30,24 @@ from django_htmx.http import trigger_client_event
 
 from accounts.http import AuthedHtmxRequest
 from accounts.models import Membership, Team, User
-from accounts.permissions import Perm
+from accounts.permissions import Perm, allows
 from accounts.selectors import team_list_for_user
 from accounts.ui import toast
 from core.http import UNPROCESSABLE
 from pilots import listing, selectors, services, timeline
 from pilots.access import can_edit, plan_for_user, team_for_plan_creation
 from pilots.extensions import plan_panels, scope_autocomplete_url, scope_item_statuses
-from pilots.forms import PLAN_START_FORMS, SECTION_FORMS, SectionForm, section_form
+from pilots.forms import (
+    BUILTIN_TEMPLATE,
+    PLAN_START_FORMS,
+    SECTION_FORMS,
+    SectionForm,
+    section_form,
+)
 from pilots.health import plan_health
-from pilots.models import PilotPlan, Section
+from pilots.models import PilotPlan, PlanTemplate, Section
 from pilots.services import ROW_KINDS, SectionConflict
+from pilots.services.templates import plan_create_from_team_template, templates_of_teams
 
 CONFLICT = 409
 PLANS_PER_PAGE = 25
@@ -118,6 +125,7 @@ def _plan_context(plan: PilotPlan) -> dict[str, Any]:
         "plan": plan,
         "versions": selectors.section_versions_loaded(plan),
         "can_edit": can_edit(plan),
+        "can_save_template": allows(plan.viewer_role, Perm.TEMPLATES_MANAGE),  # type: ignore[attr-defined]
         "row_kinds": ROW_KINDS_BY_NAME,
         "next_monday": timeline.next_monday(_today(plan.time_zone)),
         "window_holidays": [
@@ -233,9 +241,22 @@ def _start_plan(user: User, how: str, data: dict[str, Any]) -> PilotPlan:
         return services.plan_clone(source=source, author=user, title=data["title"] or None)
     team: Team = team_for_plan_creation(user=user, team_id=data["team"])
     if how == "template":
-        return services.plan_create_from_template(
+        if data["template"] not in {"", BUILTIN_TEMPLATE}:
+            template = PlanTemplate.objects.filter(pk=data["template"], team=team).first()
+            if template is None:
+                raise ValidationError(
+                    {"template": "This template belongs to another team: choose its team."}
+                )
+            return plan_create_from_team_template(
+                template=template, author=user, title=data["title"]
+            )
+        plan = services.plan_create_from_template(
             team=team, author=user, today=_today(team.time_zone)
         )
+        if data["title"]:
+            plan.title = data["title"].strip()
+            plan.save(update_fields=["title"])
+        return plan
     return services.plan_create(
         team=team, author=user, title=data["title"], summary=data["summary"]
     )
@@ -254,8 +275,14 @@ def plan_new(request: AuthedHtmxRequest) -> HttpResponse:
         .order_by("team__name", "-updated_at")
     )
 
+    templates = list(templates_of_teams(team_ids=[t.pk for t in po_teams]))
+
     def make(how: str, data: Any = None) -> Any:
-        extra = {"sources": sources} if how == "clone" else {}
+        extra: dict[str, Any] = {}
+        if how == "clone":
+            extra = {"sources": sources}
+        elif how == "template":
+            extra = {"templates": templates}
         return PLAN_START_FORMS[how](data, teams=po_teams, **extra)
 
     forms = {how: make(how) for how in PLAN_START_FORMS}
@@ -282,6 +309,7 @@ def plan_new(request: AuthedHtmxRequest) -> HttpResponse:
         "po_teams": po_teams,
         "other_teams": [t for t in teams if not _is_po(t)],
         "sources": sources,
+        "templates": templates,
     }
     return TemplateResponse(request, "pilots/plan_new.html", context, status=status)
 
@@ -325,6 +353,7 @@ def plan_head(request: AuthedHtmxRequest, plan_id: int) -> HttpResponse:
         "active": active if active in PLAN_TABS else "",
         "show_access": request.GET.get("access") == "1",
         "can_edit": can_edit(plan),
+        "can_save_template": allows(plan.viewer_role, Perm.TEMPLATES_MANAGE),  # type: ignore[attr-defined]
     }
     return TemplateResponse(request, "pilots/_plan_header.html", context)
 

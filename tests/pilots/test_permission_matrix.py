@@ -3,9 +3,9 @@ permission table (``accounts.permissions.PERMISSIONS``).
 
 Actions: view the plan, edit each of the 13 sections, sign each review, take each lifecycle step
 (``decide`` included), start a plan, invite stakeholders, push samples, and the team settings
-(metric catalogue, holidays, alert webhook, API keys), ask the deployment gate. Channels: the
-HTML page (plain request), the same request from HTMX (``HX-Request``), and the REST API
-(/api/v1/). Roles: each team role, a member of another team (``outsider``) and an anonymous
+(metric catalogue, holidays, alert webhook, API keys, members), ask the deployment gate.
+Channels: the HTML page (plain request), the same request from HTMX (``HX-Request``), and the
+REST API (/api/v1/). Roles: each team role, a member of another team (``outsider``) and an anonymous
 visitor.
 
 Credentials (``test_permission_matrix_with_credentials``): every API action again, sent with a
@@ -388,6 +388,18 @@ ACTIONS: list[ActionSpec] = [
         team_call("accounts:api_key_list", "get"), BROWSER,
     ),
     ActionSpec(
+        "team-members-manage", Perm.TEAM_MEMBERS_MANAGE, Status.DRAFT,
+        team_call("accounts:team_invitation_add"), BROWSER,
+    ),
+    ActionSpec(
+        "team-members-manage-api", Perm.TEAM_MEMBERS_MANAGE, Status.DRAFT,
+        team_call("api:team-invitations", "get"), (API,),
+    ),
+    ActionSpec(
+        "templates-manage", Perm.TEMPLATES_MANAGE, Status.DRAFT,
+        team_call("pilots:team_template_save"), BROWSER,
+    ),
+    ActionSpec(
         "postpilot-edit", Perm.POSTPILOT_EDIT, Status.DECIDED, post_pilot_review_call(False),
         BROWSER,
     ),
@@ -463,6 +475,9 @@ assert {a.name: a.roles for a in ACTIONS if not a.name.startswith("edit-")} == {
     "webhook-manage": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER, Role.DEVOPS},
     "webhook-manage-api": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER, Role.DEVOPS},
     "api-keys-manage": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER},
+    "team-members-manage": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER},
+    "team-members-manage-api": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER},
+    "templates-manage": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER},
     "postpilot-edit": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER, Role.DEVELOPER, Role.DEVOPS},
     "postpilot-complete": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER},
     "backlog-edit": {Role.PRODUCT_OWNER, Role.SCRUM_MASTER, Role.DEVELOPER, Role.DEVOPS},

@@ -774,8 +774,8 @@ def test_new_plan_page_offers_the_po_teams_and_their_plans(
     MembershipFactory(team=other_team, user=po, role=Membership.Role.DEVELOPER)
     client = client_for(po)
     client.get(url("plan_list"))
-    # Session, user, the user's teams and the plans they may copy.
-    with django_assert_num_queries(4):
+    # Session, user, the user's teams, the plans they may copy and their teams' templates.
+    with django_assert_num_queries(5):
         response = client.get(url("plan_new"))
 
     body = response.content.decode()
