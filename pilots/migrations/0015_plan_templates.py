@@ -11,7 +11,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0011_team_invitations'),
+        ('accounts', '0012_team_invitations'),
         ('pghistory', '0007_auto_20250421_0444'),
         ('pilots', '0014_cohort_fit_bound'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
