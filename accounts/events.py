@@ -12,18 +12,31 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import EventType, User, WebhookDelivery, WebhookSubscription
+from accounts.models import (
+    WEBHOOK_PAYLOAD_VERSIONS,
+    EventType,
+    User,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from core.queue import enqueue_on_commit
 
 # The payload's shape: {"type", "version", "timestamp", "data"}. A change a receiver could trip
 # over (a field removed or renamed, a meaning changed) raises the version; new fields do not.
-PAYLOAD_VERSION = 1
+# Publishers build the current version's ``data``; each subscription receives the version it
+# pinned (``WebhookSubscription.payload_version``), rendered by ``RENDERERS`` from the current
+# one. A new version adds its number to ``WEBHOOK_PAYLOAD_VERSIONS`` (and the check constraint's
+# migration) and a renderer here that turns its data back into the previous version's.
+PAYLOAD_VERSION = WEBHOOK_PAYLOAD_VERSIONS[-1]
+Renderer = Callable[[str, dict[str, Any]], dict[str, Any]]
+RENDERERS: dict[int, Renderer] = {1: lambda _event, data: data}
 DELIVER_TASK = "metrics.tasks.webhook_deliver"
 
 SUBSCRIBABLE = [(value, label) for value, label in EventType.choices if value != EventType.PING]
@@ -57,8 +70,12 @@ def message_id_new() -> str:
     return f"msg_{uuid.uuid4().hex}"
 
 
-def payload_build(*, event: str, data: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
-    return {"type": event, "version": PAYLOAD_VERSION, "timestamp": iso(now), "data": data}
+def payload_build(
+    *, event: str, data: dict[str, Any], now: dt.datetime, version: int = PAYLOAD_VERSION
+) -> dict[str, Any]:
+    """The payload of ``version`` for an event whose current ``data`` is given."""
+    rendered = RENDERERS[version](event, data)
+    return {"type": event, "version": version, "timestamp": iso(now), "data": rendered}
 
 
 def deliveries_enqueue(deliveries: list[WebhookDelivery]) -> None:
@@ -85,19 +102,22 @@ def event_publish(
         subscriptions = list(
             WebhookSubscription.objects.filter(
                 team_id=team_id, is_active=True, events__contains=[event]
-            ).only("pk")
+            ).only("pk", "payload_version")
         )
     if not subscriptions:
         return []
     now = timezone.now()
-    payload = payload_build(event=event, data=data, now=now)
+    payloads = {
+        version: payload_build(event=event, data=data, now=now, version=version)
+        for version in {subscription.payload_version for subscription in subscriptions}
+    }
     deliveries = WebhookDelivery.objects.bulk_create(
         [
             WebhookDelivery(
                 subscription=subscription,
                 message_id=message_id_new(),
                 event=event,
-                payload=payload,
+                payload=payloads[subscription.payload_version],
                 summary=summary[:300],
                 link=absolute(link)[:500],
                 created_at=now,
@@ -132,7 +152,7 @@ def subscriptions_listening_any(
     found: dict[tuple[int, str], list[WebhookSubscription]] = {}
     for subscription in WebhookSubscription.objects.filter(
         team_id__in=team_ids, is_active=True, events__overlap=events
-    ).only("pk", "team_id", "events"):
+    ).only("pk", "team_id", "events", "payload_version"):
         for event in events:
             if event in subscription.events:
                 found.setdefault((subscription.team_id, event), []).append(subscription)

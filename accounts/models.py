@@ -440,6 +440,11 @@ class EventType(models.TextChoices):
     PING = "ping", "Test event"
 
 
+# The versions of the webhook payload a subscription can ask for, oldest first; the last is the
+# current one (accounts.events renders each; docs/webhooks.md, "Payload versions").
+WEBHOOK_PAYLOAD_VERSIONS = (1,)
+
+
 class WebhookSubscription(FieldConstraints):
     """Where a team wants to hear about chosen events: a receiver of signed JSON (Standard
     Webhooks), or a Slack / Microsoft Teams incoming webhook that gets a readable message.
@@ -464,6 +469,12 @@ class WebhookSubscription(FieldConstraints):
     events = ArrayField(models.CharField(max_length=40, choices=EventType.choices))
     is_active = models.BooleanField(default=True)
     disabled_reason = models.CharField(max_length=300, blank=True)
+    # The payload version its receiver was written for: pinned, so that a new version never
+    # reaches a receiver that has not moved to it. New subscriptions get the current one.
+    payload_version = models.PositiveSmallIntegerField(
+        choices=[(v, f"Version {v}") for v in WEBHOOK_PAYLOAD_VERSIONS],
+        default=WEBHOOK_PAYLOAD_VERSIONS[-1],
+    )
     created_by = models.ForeignKey(
         User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -471,6 +482,10 @@ class WebhookSubscription(FieldConstraints):
 
     CONSTRAINT_FIELDS = {
         "accounts_webhooksubscription_has_event": ("events", "Choose at least one event."),
+        "accounts_webhooksubscription_payload_version_known": (
+            "payload_version",
+            "Choose a payload version Pilotplan sends.",
+        ),
     }
 
     class Meta:
@@ -486,6 +501,10 @@ class WebhookSubscription(FieldConstraints):
         constraints = [
             models.CheckConstraint(
                 condition=~models.Q(events=[]), name="accounts_webhooksubscription_has_event"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(payload_version__in=WEBHOOK_PAYLOAD_VERSIONS),
+                name="accounts_webhooksubscription_payload_version_known",
             ),
         ]
 

@@ -97,3 +97,194 @@ class AutoSchema(openapi.AutoSchema):
         if not media_types and status_code >= "400" and _is_problem(serializer):
             media_types = [PROBLEM_JSON]
         return super()._get_response_for_code(serializer, status_code, media_types, direction)  # type: ignore[arg-type]
+
+
+# --- links (OpenAPI 3 ``links``: how one answer leads to the next request) ----------------------
+#
+# A stateful client (and schemathesis's stateful phase) follows links to chain requests: create a
+# plan, read it, change a section with the ETag it was given. Rather than hand-writing hundreds of
+# links beside the views, they are derived here, once, from the shape of the paths:
+#
+# 1. **A new or listed resource leads to itself.** A ``POST`` on ``P`` answering 201 with an
+#    ``id``, or a ``GET`` on ``P`` listing objects with an ``id`` (the first of ``results`` or
+#    ``rows``), links to every operation on ``P/{x}`` and below it where the rest of the path has
+#    no other parameter: ``x`` is that id, the other path parameters are the request's own.
+#    (``POST /plans`` → the plan, its sections, rows, samples…; ``GET /teams`` → the team's keys,
+#    backlog, webhooks.) Where the answer carries an ``ETag`` and the target is the resource itself
+#    or an action on it (``P/{x}``, ``P/{x}/move``) and requires ``If-Match``, the ETag is passed.
+# 2. **An ETag leads to the writes it guards.** Any success answer on ``Q`` with an ``ETag``
+#    header links to the operations on ``Q`` and ``Q/<action>`` that require ``If-Match``, with
+#    ``If-Match: $response.header.ETag`` (a section's GET → its PUT / PATCH; a row's PATCH → the
+#    next PATCH, its move, its DELETE).
+# 3. **A few links no path shape implies** (``EXTRA_LINKS``): a team leads to a new plan in it
+#    (the team is in the body, not the path); pushed samples lead to reading that metric's
+#    samples back.
+#
+# Links are named after the target's operationId; a link an operation declares itself wins.
+
+_WRITES = ("post", "put", "patch", "delete")
+_METHODS = ("get", *_WRITES)
+_LIST_FIELDS = ("results", "rows")
+
+_NEW_PLAN = "A new plan in this team (the rest of the body is the caller's)."
+EXTRA_LINKS: dict[str, dict[str, Any]] = {
+    # (source operationId) → {link name: link}, added to every 2xx answer of the source.
+    "teams_list": {
+        "plans_create": {
+            "operationId": "plans_create",
+            "requestBody": {"team": "$response.body#/results/0/id"},
+            "description": _NEW_PLAN,
+        }
+    },
+    "teams_create": {
+        "plans_create": {
+            "operationId": "plans_create",
+            "requestBody": {"team": "$response.body#/id"},
+            "description": _NEW_PLAN,
+        }
+    },
+    "plans_samples_create": {
+        "plan_metric_samples_list": {
+            "operationId": "plan_metric_samples_list",
+            "parameters": {
+                "path.plan_id": "$request.path.plan_id",
+                "path.key": "$request.body#/samples/0/metric",
+            },
+            "description": "Read back the samples of the first pushed sample's metric.",
+        }
+    },
+    "teams_samples_create": {
+        "plan_metric_samples_list": {
+            "operationId": "plan_metric_samples_list",
+            "parameters": {
+                "path.plan_id": "$request.body#/samples/0/plan",
+                "path.key": "$request.body#/samples/0/metric",
+            },
+            "description": "Read back the samples of the first pushed sample's metric.",
+        }
+    },
+}
+
+
+def _segments(path: str) -> list[str]:
+    return path.strip("/").split("/")
+
+
+def _is_parameter(segment: str) -> bool:
+    return segment.startswith("{") and segment.endswith("}")
+
+
+def _path_parameters(path: str) -> list[str]:
+    return [s[1:-1] for s in _segments(path) if _is_parameter(s)]
+
+
+def _requires_if_match(operation: dict[str, Any]) -> bool:
+    return any(
+        p.get("in") == "header" and p.get("name", "").lower() == "if-match" and p.get("required")
+        for p in operation.get("parameters", [])
+    )
+
+
+def _properties(schema: dict[str, Any], components: dict[str, Any]) -> dict[str, Any]:
+    if "$ref" in schema:
+        schema = components.get(schema["$ref"].rsplit("/", 1)[-1], {})
+    properties: dict[str, Any] = dict(schema.get("properties", {}))
+    for part in schema.get("allOf", []):
+        properties |= _properties(part, components)
+    return properties
+
+
+def _id_pointer(
+    method: str, status: str, answer: dict[str, Any], components: dict[str, Any]
+) -> str | None:
+    """Where the answer names the id of the resource it created or the first one it lists."""
+    schema = answer.get("content", {}).get("application/json", {}).get("schema")
+    if not schema:
+        return None
+    properties = _properties(schema, components)
+    if method == "post" and status == "201" and "id" in properties:
+        return "$response.body#/id"
+    if method == "get" and status == "200":
+        for name in _LIST_FIELDS:
+            field = properties.get(name, {})
+            items = _properties(field.get("items", {}), components)
+            if field.get("type") == "array" and "id" in items:
+                return f"$response.body#/{name}/0/id"
+    return None
+
+
+def _link(target_id: str, parameters: dict[str, str], description: str) -> dict[str, Any]:
+    return {"operationId": target_id, "parameters": parameters, "description": description}
+
+
+def schema_links(
+    result: dict[str, Any], generator: Any, request: Any, public: bool
+) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: add the links described above to every answer."""
+    paths: dict[str, dict[str, Any]] = result.get("paths", {})
+    components = result.get("components", {}).get("schemas", {})
+    operations = [
+        (path, method, operation)
+        for path, item in paths.items()
+        for method, operation in item.items()
+        if method in _METHODS
+    ]
+    for path, method, operation in operations:
+        for status, answer in operation.get("responses", {}).items():
+            if status not in ("200", "201"):
+                continue
+            links: dict[str, Any] = {}
+            has_etag = "ETag" in answer.get("headers", {})
+            pointer = _id_pointer(method, status, answer, components)
+            if pointer:
+                links |= _resource_links(path, pointer, has_etag, operations)
+            if has_etag:
+                links |= _etag_links(path, operations)
+            links |= EXTRA_LINKS.get(operation.get("operationId", ""), {})
+            if links:
+                answer["links"] = links | answer.get("links", {})
+    return result
+
+
+def _resource_links(
+    path: str, pointer: str, has_etag: bool, operations: list[tuple[str, str, dict[str, Any]]]
+) -> dict[str, Any]:
+    """Rule 1: the created or listed resource, its actions and its literal sub-resources."""
+    links: dict[str, Any] = {}
+    base = _segments(path)
+    own = set(_path_parameters(path))
+    for target_path, _method, target in operations:
+        segments = _segments(target_path)
+        if len(segments) <= len(base) or segments[: len(base)] != base:
+            continue
+        new, rest = segments[len(base)], segments[len(base) + 1 :]
+        if not _is_parameter(new) or any(_is_parameter(s) for s in rest):
+            continue
+        parameters = {f"path.{name}": f"$request.path.{name}" for name in sorted(own)}
+        parameters[f"path.{new[1:-1]}"] = pointer
+        if has_etag and len(rest) <= 1 and _requires_if_match(target):
+            parameters["header.If-Match"] = "$response.header.ETag"
+        links[target["operationId"]] = _link(
+            target["operationId"], parameters, "The resource this answer created or listed first."
+        )
+    return links
+
+
+def _etag_links(path: str, operations: list[tuple[str, str, dict[str, Any]]]) -> dict[str, Any]:
+    """Rule 2: the writes the answer's ETag lets through, on the same path or an action of it."""
+    links: dict[str, Any] = {}
+    base = _segments(path)
+    for target_path, _method, target in operations:
+        segments = _segments(target_path)
+        if segments[: len(base)] != base or len(segments) > len(base) + 1:
+            continue
+        if len(segments) == len(base) + 1 and _is_parameter(segments[-1]):
+            continue
+        if not _requires_if_match(target):
+            continue
+        parameters = {f"path.{name}": f"$request.path.{name}" for name in _path_parameters(path)}
+        parameters["header.If-Match"] = "$response.header.ETag"
+        links[target["operationId"]] = _link(
+            target["operationId"], parameters, "Change it, based on the version this answer gave."
+        )
+    return links

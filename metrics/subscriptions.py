@@ -20,12 +20,20 @@ from django.http import Http404
 from django.utils import timezone
 
 from accounts.events import (
+    PAYLOAD_VERSION,
     SUBSCRIBABLE,
     deliveries_enqueue,
     event_publish,
     person,
 )
-from accounts.models import EventType, Team, User, WebhookDelivery, WebhookSubscription
+from accounts.models import (
+    WEBHOOK_PAYLOAD_VERSIONS,
+    EventType,
+    Team,
+    User,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from accounts.permissions import Perm, require, role_in_team
 from core.exceptions import Conflict
 from metrics.webhooks import AddressNotAllowed, url_vet
@@ -77,6 +85,15 @@ def _validate_events(events: Iterable[str]) -> list[str]:
     return chosen
 
 
+def _validate_payload_version(version: int | None) -> int:
+    if version is None:
+        return PAYLOAD_VERSION
+    if version not in WEBHOOK_PAYLOAD_VERSIONS:
+        known = ", ".join(map(str, WEBHOOK_PAYLOAD_VERSIONS))
+        raise ValidationError({"payload_version": f"Choose a payload version we send: {known}."})
+    return version
+
+
 def _validate(*, name: str, kind: str, url: str, events: Iterable[str]) -> dict[str, object]:
     errors: dict[str, str] = {}
     name = (name or "").strip()
@@ -121,11 +138,20 @@ def _locked(*, team: Team, subscription_id: int) -> WebhookSubscription:
 
 @transaction.atomic
 def subscription_create(
-    *, team: Team, user: User, name: str, kind: str, url: str, events: Iterable[str]
+    *,
+    team: Team,
+    user: User,
+    name: str,
+    kind: str,
+    url: str,
+    events: Iterable[str],
+    payload_version: int | None = None,
 ) -> tuple[WebhookSubscription, str]:
-    """A new subscription, owned by ``user``; returns it and its signing secret (shown once)."""
+    """A new subscription, owned by ``user``; returns it and its signing secret (shown once).
+    It receives ``payload_version`` of the payloads, by default the current one."""
     _manager(team=team, user=user)
     fields = _validate(name=name, kind=kind, url=url, events=events)
+    fields["payload_version"] = _validate_payload_version(payload_version)
     # Lock the team row: two concurrent creates cannot both pass the count below.
     Team.objects.select_for_update().filter(pk=team.pk).first()
     if WebhookSubscription.objects.filter(team=team).count() >= MAX_SUBSCRIPTIONS:
@@ -149,11 +175,15 @@ def subscription_update(
     url: str,
     events: Iterable[str],
     is_active: bool,
+    payload_version: int | None = None,
 ) -> WebhookSubscription:
     """Change what a subscription hears and where. Switching it on again clears the reason it
-    was switched off; deliveries it missed stay in the log, to redeliver."""
+    was switched off; deliveries it missed stay in the log, to redeliver. ``payload_version``
+    None keeps the version it pinned."""
     _manager(team=team, user=user)
     fields = _validate(name=name, kind=kind, url=url, events=events)
+    if payload_version is not None:
+        fields["payload_version"] = _validate_payload_version(payload_version)
     subscription = _locked(team=team, subscription_id=subscription_id)
     for attr, value in fields.items():
         setattr(subscription, attr, value)
@@ -162,8 +192,10 @@ def subscription_update(
     subscription.is_active = is_active
     subscription.full_clean()
     subscription.save(
-        update_fields=["name", "kind", "url", "events", "is_active", "disabled_reason"]
-    )
+        update_fields=[
+            "name", "kind", "url", "events", "is_active", "disabled_reason", "payload_version"
+        ]
+    )  # fmt: skip
     return subscription
 
 

@@ -391,6 +391,11 @@ SPECTACULAR_SETTINGS = {
     'team API key or a personal access token (docs/api.md, "Authentication").',
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Links between operations (create → read → If-Match write), derived from the paths.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "core.schema.schema_links",
+    ],
     "COMPONENT_SPLIT_REQUEST": True,
     # Interactive docs load Swagger UI from our own static files (drf-spectacular-sidecar), no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",

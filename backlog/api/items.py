@@ -20,7 +20,7 @@ from typing import Any
 from django.http import Http404, HttpResponse
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view, parser_classes
 from rest_framework.parsers import BaseParser, MultiPartParser
@@ -40,7 +40,7 @@ from backlog.services import (
     backlog_item_update,
     backlog_items_status_set,
 )
-from core.api import FORBIDDEN, INVALID, NOT_FOUND
+from core.api import FORBIDDEN, INVALID, NOT_FOUND, ErrorOutputSerializer
 from core.api_preconditions import IF_MATCH, etag_header, if_match_versions, with_etag
 from core.csvfile import csv_body_text
 from core.limits import SafeJSONParser
@@ -59,6 +59,9 @@ FILTER_PARAMETERS = [
     )
 ]
 ETAG = etag_header([200, 201], 'The item\'s version, e.g. `"3"`: send it back in If-Match.')
+STALE = OpenApiResponse(
+    ErrorOutputSerializer, description="The item changed since your version: nothing saved."
+)
 
 
 class BacklogItemOutputSerializer(serializers.Serializer):
@@ -183,6 +186,7 @@ def _plan(team_id: int, plan_id: int | None) -> PilotPlan | None:
     description="At the bottom, or the top with `at_top`. The reference is generated from the "
     "type (US-, DE-, IM-, SP- and the team's running number) unless given. A defect needs a "
     "severity; other types have none.",
+    parameters=[ETAG],
     responses={201: BacklogItemOutputSerializer, 400: INVALID, 403: FORBIDDEN, 404: NOT_FOUND},
 )
 @api_view(["GET", "POST"])
@@ -215,7 +219,8 @@ def backlog_list(request: Request, team_id: int) -> Response:
     tags=TAGS, methods=["PATCH"], operation_id="teams_backlog_update",
     summary="Change a backlog item", request=BacklogItemPatchSerializer,
     parameters=[IF_MATCH, ETAG],
-    responses={200: BacklogItemOutputSerializer, 400: INVALID, 403: FORBIDDEN, 404: NOT_FOUND},
+    responses={200: BacklogItemOutputSerializer, 400: INVALID, 403: FORBIDDEN, 404: NOT_FOUND,
+               412: STALE},
 )  # fmt: skip
 @extend_schema(
     tags=TAGS, methods=["DELETE"], operation_id="teams_backlog_destroy",

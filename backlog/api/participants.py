@@ -200,6 +200,7 @@ def _out(participant: Participant, code: int = 200) -> Response:
     summary="Add a participant", request=ParticipantInputSerializer,
     description="One value per segment dimension the plan uses, each one of its segment values. "
     "An opt-in-only cohort needs `consent` (with the `consent_text` the person agreed to).",
+    parameters=[ETAG],
     responses={201: ParticipantOutputSerializer, 400: INVALID, 403: FORBIDDEN, 404: NOT_FOUND},
 )  # fmt: skip
 @api_view(["GET", "POST"])

@@ -23,7 +23,13 @@ from rest_framework.response import Response
 
 from accounts.api.serializers import UserOutputSerializer
 from accounts.events import SUBSCRIBABLE
-from accounts.models import Team, User, WebhookDelivery, WebhookSubscription
+from accounts.models import (
+    WEBHOOK_PAYLOAD_VERSIONS,
+    Team,
+    User,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from accounts.permissions import Perm, team_for_member
 from core.api import FORBIDDEN, INVALID, NOT_FOUND, ErrorOutputSerializer
 from core.pagination import PAGE_PARAMETER, paginate, paginated
@@ -44,6 +50,10 @@ class SubscriptionOutputSerializer(serializers.Serializer):
     url = serializers.CharField()
     events = serializers.ListField(child=serializers.ChoiceField(choices=SUBSCRIBABLE))
     is_active = serializers.BooleanField()
+    payload_version = serializers.ChoiceField(
+        choices=WEBHOOK_PAYLOAD_VERSIONS,
+        help_text="The payload version it receives (docs/webhooks.md, “Payload versions”).",
+    )
     disabled_reason = serializers.CharField(
         help_text="Why Pilotplan switched it off (persistent failure); empty otherwise."
     )
@@ -67,6 +77,12 @@ class SubscriptionInputSerializer(serializers.Serializer):
         child=serializers.ChoiceField(choices=SUBSCRIBABLE), min_length=1, max_length=50
     )
     is_active = serializers.BooleanField(default=True)
+    payload_version = serializers.ChoiceField(
+        choices=WEBHOOK_PAYLOAD_VERSIONS,
+        required=False,
+        help_text="The payload version to receive: a new subscription gets the current one, a "
+        "change without it keeps the one pinned.",
+    )
 
 
 class DeliveryOutputSerializer(serializers.Serializer):

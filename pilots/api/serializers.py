@@ -15,6 +15,7 @@ its members, metrics by key (``"csat"``) or id in its catalogue.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from functools import cached_property
 from typing import Any
@@ -183,6 +184,23 @@ class FlatListField(serializers.ListField):
             ) from None
 
 
+HOUR_MINUTE = r"^([01]?[0-9]|2[0-3]):[0-5]?[0-9]$"
+
+
+@extend_schema_field({"type": "string", "pattern": HOUR_MINUTE, "example": "10:00"})
+class HourMinuteField(serializers.TimeField):
+    """A time of day as ``HH:MM``, both ways. The schema says so with a pattern: OpenAPI's
+    ``format: time`` is RFC 3339's, with seconds and an offset, which a check time has not."""
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(format="%H:%M", input_formats=["%H:%M"], **kwargs)
+
+    def to_internal_value(self, value: Any) -> Any:
+        if not isinstance(value, str) or not re.match(HOUR_MINUTE, value, re.ASCII):
+            self.fail("invalid", format="hh:mm")
+        return super().to_internal_value(value)
+
+
 @extend_schema_field(OpenApiTypes.INT)
 class SectionVersionField(serializers.Field):
     """The version of a section (read-only): what ``If-Match`` must name to change it."""
@@ -232,7 +250,7 @@ class TimelineSectionSerializer(StrictSerializer):
     start_date = serializers.DateField(allow_null=True)
     business_days = serializers.IntegerField(help_text="The time-box, 1 to 260 business days.")
     check_times = FlatListField(
-        child=serializers.TimeField(format="%H:%M"),
+        child=HourMinuteField(),
         help_text='Daily check times in the plan\'s time zone, e.g. ["10:00", "16:00"].',
     )
     minimum_observation_days = serializers.IntegerField(
@@ -244,7 +262,9 @@ class TimelineSectionSerializer(StrictSerializer):
     )
     end_date = serializers.DateField(
         read_only=True,
-        help_text="Computed: start date + business days, skipping weekends and team holidays.",
+        allow_null=True,
+        help_text="Computed: start date + business days, skipping weekends and team holidays; "
+        "null until the start date is set.",
     )
 
 

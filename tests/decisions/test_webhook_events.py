@@ -11,6 +11,7 @@ from decisions.services.rollback import rollback_end, rollback_start
 from tests.decisions.conftest import MET
 from tests.decisions.test_rollback import DAY, decision, mark, steps
 from tests.factories import running_plan
+from tests.metrics.webhook_docs import assert_documented
 
 pytestmark = pytest.mark.django_db
 
@@ -33,6 +34,7 @@ def test_a_recorded_decision_is_an_event(decidable, team, po):
     record = decision_record(plan=plan, user=po, outcome="go", rationale="All criteria met.")
 
     [recorded] = sent(EventType.DECISION_RECORDED)
+    assert_documented(recorded.payload)
     data = recorded.payload["data"]
     assert data["plan"]["id"] == plan.pk
     assert data["decision"]["id"] == record.pk
@@ -49,6 +51,7 @@ def test_a_rollback_start_and_finish_are_events(team, po, devops):
 
     run = rollback_start(plan=plan, user=po, decision=decision(plan, po))
     [started] = sent(EventType.ROLLBACK_STARTED)
+    assert_documented(started.payload)
     assert started.payload["data"]["rollback"]["id"] == run.pk
     assert started.payload["data"]["rollback"]["emergency"] is False
     assert sent(EventType.ROLLBACK_FINISHED) == []
@@ -58,6 +61,7 @@ def test_a_rollback_start_and_finish_are_events(team, po, devops):
     rollback_end(run=run, user=devops)
 
     [finished] = sent(EventType.ROLLBACK_FINISHED)
+    assert_documented(finished.payload)
     data = finished.payload["data"]
     assert data["rollback"]["ended_by"]["id"] == devops.pk
     assert data["failed_steps"] == 0

@@ -18,6 +18,7 @@ from metrics.models import TriggerEpisode
 from pilots.models import PilotPlan, PlanGuest
 from tests.factories import UserFactory, running_plan
 from tests.metrics.test_triggers import DAY, SECONDS, T0, evaluate, sample
+from tests.metrics.webhook_docs import assert_documented
 
 pytestmark = pytest.mark.django_db
 
@@ -109,6 +110,8 @@ def test_acknowledge_and_resolve_are_owed_to_the_subscriptions(plan, episode, te
     events = {d.event: d.payload for d in deliveries}
     assert set(events) == {"trigger.acknowledged", "trigger.resolved"}
     resolved = events["trigger.resolved"]
+    assert_documented(resolved)
+    assert_documented(events["trigger.acknowledged"])
     assert (resolved["type"], resolved["version"]) == ("trigger.resolved", 1)
     assert resolved["data"]["plan"]["id"] == plan.pk
     assert resolved["data"]["episode"]["id"] == episode.pk

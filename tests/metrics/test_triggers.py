@@ -35,6 +35,7 @@ from metrics.models import (
 )
 from pilots.models import PilotPlan, RollbackTrigger
 from tests.factories import MembershipFactory, UserFactory, running_plan
+from tests.metrics.webhook_docs import assert_documented
 
 pytestmark = pytest.mark.django_db
 
@@ -659,6 +660,7 @@ def test_firing_writes_a_webhook_delivery_for_the_teams_subscriptions(plan, team
     delivery = WebhookDelivery.objects.get()
     assert delivery.event == "trigger.fired"
     assert delivery.payload["type"] == "trigger.fired"
+    assert_documented(delivery.payload)
     assert delivery.link == f"http://127.0.0.1:8000/plans/{plan.pk}/"
     payload = delivery.payload["data"]
     assert payload["plan"] == {

@@ -23,6 +23,7 @@ from pilots.services.lifecycle import plan_transition
 from pilots.services.review import signoffs_void
 from tests.factories import OVERRIDE, PilotPlanFactory, running_plan
 from tests.metrics.test_checks_support import store
+from tests.metrics.webhook_docs import assert_documented
 
 pytestmark = pytest.mark.django_db
 
@@ -48,12 +49,14 @@ def test_submitting_a_plan_is_a_state_change_and_a_review_request(team, po):
     plan_transition(plan=plan, action="submit", user=po, **OVERRIDE)
 
     [changed] = sent(EventType.PLAN_STATE_CHANGED)
+    assert_documented(changed.payload)
     data = changed.payload["data"]
     assert data["plan"]["id"] == plan.pk
     assert (data["from_status"], data["to_status"]) == ("draft", "in_review")
     assert data["actor"] == {"id": po.pk, "name": po.display_name}
     assert "from Draft to In review" in changed.summary
     [requested] = sent(EventType.REVIEW_REQUESTED)
+    assert_documented(requested.payload)
     assert requested.payload["data"]["to_status"] == "in_review"
     assert "asks the team to review" in requested.summary
 
@@ -75,6 +78,7 @@ def test_a_voided_sign_off_is_an_event(team, po):
     signoffs_void(plan=plan, kinds=["business"], user=po, reason="Goal was edited.")
 
     [voided] = sent(EventType.SIGN_OFF_VOIDED)
+    assert_documented(voided.payload)
     assert voided.payload["data"]["review"] == "business"
     assert voided.payload["data"]["reason"] == "Goal was edited."
     assert voided.payload["data"]["signed_by"]["id"] == po.pk
@@ -88,6 +92,7 @@ def test_a_finished_check_run_is_an_event_with_its_results(team, po):
     assert checks.check_run_execute(run_id=run.pk)
 
     [finished] = sent(EventType.CHECK_RUN_FINISHED)
+    assert_documented(finished.payload)
     data = finished.payload["data"]
     assert data["check_run"]["id"] == run.pk
     assert data["check_run"]["due_at"] == "2026-03-02T12:00:00Z"
@@ -120,6 +125,7 @@ def test_a_trigger_without_fresh_data_is_a_stale_event_once(team, po):
 
     stale = sent(EventType.TRIGGER_STALE)
     assert len(stale) == 2  # both triggers, each once
+    assert_documented(stale[0].payload)
     details = {d.payload["data"]["trigger"]["description"]: d for d in stale}
     assert any("Stale" in d.payload["data"]["signal"]["detail"] for d in details.values())
     assert all(d.payload["data"]["plan"]["id"] == plan.pk for d in stale)
@@ -131,6 +137,7 @@ def test_a_new_backlog_item_is_an_event(team, po):
     item = backlog_item_create(team_id=team.pk, user=po, title="Retry the card tokenisation")
 
     [created] = sent(EventType.BACKLOG_ITEM_CREATED)
+    assert_documented(created.payload)
     data = created.payload["data"]["backlog_item"]
     assert (data["id"], data["reference"], data["title"]) == (item.pk, item.reference, item.title)
     assert created.link.endswith(f"/teams/{team.pk}/backlog/{item.pk}")
@@ -146,6 +153,7 @@ def test_feedback_is_an_event_without_the_contact(team, po):
     )
 
     [received] = sent(EventType.FEEDBACK_RECEIVED)
+    assert_documented(received.payload)
     data = received.payload["data"]
     assert data["feedback"]["csat"] == 4 and data["feedback"]["comment"] == "Quick!"
     assert "contact" not in data["feedback"]

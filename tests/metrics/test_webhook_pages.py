@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.db import IntegrityError, transaction
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.events import event_publish
+from accounts.events import PAYLOAD_VERSION, event_publish
 from accounts.models import EventType, Team, WebhookDelivery, WebhookSubscription
+from tests.metrics.webhook_docs import assert_documented
 
 pytestmark = pytest.mark.django_db
 
@@ -126,6 +128,7 @@ def test_rotate_test_and_remove(client_for, team, po):
     client.post(page("webhook_test", team.pk, subscription.pk))
     [ping] = WebhookDelivery.objects.filter(subscription=subscription)
     assert ping.event == "ping" and ping.payload["data"]["team"]["id"] == team.pk
+    assert_documented(ping.payload)
 
     client.post(page("webhook_delete", team.pk, subscription.pk))
     assert not WebhookSubscription.objects.exists()
@@ -409,3 +412,32 @@ def test_api_list_costs_a_fixed_number_of_queries(client_for, team, po, django_a
     # Session, user, membership with team, count, the page with owners.
     with django_assert_num_queries(5):
         client.get(api("team-webhooks", team.pk))
+
+
+def test_api_a_subscription_pins_its_payload_version(client_for, team, po):
+    """New subscriptions get the current version; a change without one keeps it; a version we
+    do not send is refused on its field (docs/webhooks.md, "Payload versions")."""
+    client = client_for(po)
+    created = client.post(api("team-webhooks", team.pk), FORM, content_type="application/json")
+    assert created.status_code == 201 and created.json()["payload_version"] == PAYLOAD_VERSION
+    sid = created.json()["id"]
+
+    kept = client.put(api("team-webhook", team.pk, sid), FORM, content_type="application/json")
+    assert kept.status_code == 200 and kept.json()["payload_version"] == PAYLOAD_VERSION
+
+    unknown = client.put(
+        api("team-webhook", team.pk, sid),
+        {**FORM, "payload_version": PAYLOAD_VERSION + 1},
+        content_type="application/json",
+    )
+    assert unknown.status_code == 400 and "payload_version" in unknown.json()["errors"]
+
+    ping = client.post(api("team-webhook-test", team.pk, sid))
+    assert ping.json()["payload"]["version"] == PAYLOAD_VERSION
+
+
+def test_the_database_refuses_a_payload_version_we_do_not_send(team, po):
+    subscription = make(team, po)
+    subscription.payload_version = PAYLOAD_VERSION + 1
+    with pytest.raises(IntegrityError), transaction.atomic():
+        subscription.save(update_fields=["payload_version"])
