@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0010_credentials'),
+        ('accounts', '0012_team_invitations'),
     ]
 
     operations = [
