@@ -88,7 +88,7 @@ def test_the_cockpit_and_the_draft_document_fit_every_size_cleanly(
                     expect(page.get_by_test_id("cockpit")).to_be_visible()
                     expect(page.get_by_test_id("on-call-now")).to_be_visible()
                     expect(page.get_by_test_id("criterion-row").first).to_be_visible()
-                    expect(page.get_by_test_id("acknowledge")).to_be_visible()
+                    expect(page.get_by_test_id("acknowledge").first).to_be_visible()
                 else:
                     expect(page.get_by_test_id("plan-health")).to_be_visible()
                     expect(page.get_by_test_id("step-open-submit")).to_be_visible()
@@ -136,8 +136,10 @@ def test_acknowledging_and_ending_the_time_box_update_the_page_in_place(
     problems = _watch(page)
     page.goto(f"{live_server.url}/plans/{plan.pk}/")
     cockpit = page.get_by_test_id("cockpit")
-    cockpit.get_by_test_id("acknowledge").click()
-    expect(cockpit.get_by_test_id("episode-ack")).to_contain_text("Acknowledged by")
+    first = cockpit.get_by_test_id("episode").first.get_attribute("data-episode")
+    episode = cockpit.locator(f'[data-episode="{first}"]')
+    episode.get_by_test_id("acknowledge").click()
+    expect(episode.get_by_test_id("episode-ack")).to_contain_text("Acknowledged by")
 
     # The header's secondary "End the time-box" opens its confirmation in place.
     page.get_by_test_id("step-open-evaluate").click()
