@@ -80,6 +80,7 @@ def test_three_people_take_a_plan_from_draft_to_running(
     expect(state).to_have_text("In review")
 
     # Approving now is refused, and the page says exactly why.
+    lifecycle.get_by_test_id("step-open-approve").click()
     approve = lifecycle.get_by_test_id("step-approve")
     expect(approve.get_by_role("button", name="Approve", exact=True)).to_be_disabled()
     expect(approve).to_contain_text("The business review is not signed off.")
