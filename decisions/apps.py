@@ -15,7 +15,12 @@ class DecisionsConfig(AppConfig):
             rollback_plan_flags,
             rollback_plan_panel,
         )
-        from pilots.extensions import lifecycle_guard_register, plan_panel_register
+        from decisions.views_cockpit import cockpit_home
+        from pilots.extensions import (
+            lifecycle_guard_register,
+            plan_home_register,
+            plan_panel_register,
+        )
 
         # Closing needs the post-pilot review completed, and a Roll back decision's rollback
         # ended.
@@ -26,5 +31,7 @@ class DecisionsConfig(AppConfig):
         plan_panel_register(decision_plan_panel)
         plan_panel_register(rollback_plan_panel, flags=rollback_plan_flags)
         plan_panel_register(post_pilot_review_plan_panel)
+        # A Running or Evaluating plan opens on its run cockpit.
+        plan_home_register(cockpit_home)
         # Defects logged in the backlog count towards the running pilot's defect metrics.
         defects_changed.connect(on_defects_changed, dispatch_uid="decisions.defects")

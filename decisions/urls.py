@@ -1,5 +1,6 @@
 from decisions import (
     views,
+    views_cockpit,
     views_decision,
     views_feedback,
     views_my_work,
@@ -16,4 +17,5 @@ urlpatterns = [
     *views_review.urlpatterns,
     *views_feedback.urlpatterns,
     *views_my_work.urlpatterns,
+    *views_cockpit.urlpatterns,
 ]

@@ -10,6 +10,9 @@ register here at start-up (their ``AppConfig.ready``):
   as a template and its context (``metrics.apps``: the red banner of fired rollback triggers);
   ``flags`` names ``Exists`` annotations the plan page adds to its one plan query, so a provider
   with nothing to show (no episode fired, no job failing) answers without a query of its own;
+- ``plan_home_register(provider)``: the page a plan opens on when it is not the document — the
+  run cockpit of a Running or Evaluating plan (``decisions.apps``); the provider answers the
+  page's URL, or ``None`` for the document;
 - ``scope_backlog_register(provider)``: where the scope's references (US-145) come from — the
   current status of each referenced item, for the whole plan in one query, and the URL of the
   reference autocomplete (``backlog.apps``).
@@ -78,6 +81,26 @@ def plan_panel_flags() -> dict[str, Any]:
 def plan_panels(plan: PilotPlan) -> list[PlanPanel]:
     """What the registered providers show for ``plan``, in registration order."""
     return [panel for provider in _plan_panels if (panel := provider(plan)) is not None]
+
+
+# ``provider(plan)`` -> the URL the plan's page opens on instead of its document, or ``None``.
+PlanHomeProvider = Callable[[PilotPlan], str | None]
+
+_plan_homes: list[PlanHomeProvider] = []
+
+
+def plan_home_register(provider: PlanHomeProvider) -> None:
+    if provider not in _plan_homes:
+        _plan_homes.append(provider)
+
+
+def plan_home(plan: PilotPlan) -> str | None:
+    """Where ``/plans/<id>/`` sends ``plan``'s readers first (the first provider that answers),
+    or ``None``: the plan document. Reads the loaded plan only (no query)."""
+    for provider in _plan_homes:
+        if (url := provider(plan)) is not None:
+            return url
+    return None
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 from django.contrib.postgres.expressions import ArraySubquery
-from django.db.models import Exists, OuterRef, Prefetch, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet, prefetch_related_objects
 from django.utils import timezone
 
 from accounts.models import TeamHoliday, User
@@ -115,11 +115,22 @@ def plan_detail(*, user: User, plan_id: int, perm: Perm = Perm.PLAN_VIEW) -> Pil
     return plan_for_user(user=user, plan_id=plan_id, perm=perm, queryset=plan_detail_queryset())
 
 
-def plan_page(*, user: User, plan_id: int) -> PilotPlan:
+def plan_page(*, user: User, plan_id: int, prefetch: bool = True) -> PilotPlan:
     """``plan_detail`` with the flags the plan page's panels read (``pilots.extensions``): one
-    EXISTS each in the plan's query instead of a query per panel with nothing to show."""
+    EXISTS each in the plan's query instead of a query per panel with nothing to show.
+    ``prefetch=False``: the plan alone, its sections left for :func:`plan_page_prefetch` (a page
+    that may redirect elsewhere first loads no section it would not show)."""
     queryset = plan_detail_queryset().annotate(**plan_panel_flags())
+    if not prefetch:
+        queryset = queryset.prefetch_related(None)
     return plan_for_user(user=user, plan_id=plan_id, queryset=queryset)
+
+
+def plan_page_prefetch(plan: PilotPlan) -> PilotPlan:
+    """The sections of a plan loaded with ``plan_page(prefetch=False)``: the same queries the
+    plan page's own load would have run."""
+    prefetch_related_objects([plan], *plan_detail_queryset()._prefetch_related_lookups)
+    return plan
 
 
 def section_versions_loaded(plan: PilotPlan) -> dict[str, int]:

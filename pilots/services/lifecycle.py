@@ -39,6 +39,11 @@ class Transition:
     label: str
     source: str
     target: str
+    # The plan header offers the step as the state's primary action (the one button in colour);
+    # the others are secondary.
+    primary: bool = False
+    # A step that cannot be undone (or ends something early) says so before its confirm button.
+    warning: str = ""
 
     @property
     def perm(self) -> Perm:
@@ -53,13 +58,35 @@ class Transition:
 TRANSITIONS: dict[str, Transition] = {
     t.action: t
     for t in (
-        Transition("submit", "Submit for review", Status.DRAFT, Status.IN_REVIEW),
-        Transition("withdraw", "Back to draft", Status.IN_REVIEW, Status.DRAFT),
-        Transition("approve", "Approve", Status.IN_REVIEW, Status.APPROVED),
-        Transition("start", "Start the pilot", Status.APPROVED, Status.RUNNING),
-        Transition("evaluate", "End the time-box and evaluate", Status.RUNNING, Status.EVALUATING),
-        Transition("decide", "Record the decision", Status.EVALUATING, Status.DECIDED),
-        Transition("close", "Close the pilot", Status.DECIDED, Status.CLOSED),
+        Transition("submit", "Submit for review", Status.DRAFT, Status.IN_REVIEW, primary=True),
+        Transition(
+            "withdraw",
+            "Back to draft",
+            Status.IN_REVIEW,
+            Status.DRAFT,
+            warning="The review round ends: the plan must be submitted for review again.",
+        ),
+        Transition("approve", "Approve", Status.IN_REVIEW, Status.APPROVED, primary=True),
+        Transition("start", "Start the pilot", Status.APPROVED, Status.RUNNING, primary=True),
+        Transition(
+            "evaluate",
+            "End the time-box and evaluate",
+            Status.RUNNING,
+            Status.EVALUATING,
+            warning="The pilot stops running now and waits for its decision; "
+            "it cannot go back to Running.",
+        ),
+        Transition(
+            "decide", "Record the decision", Status.EVALUATING, Status.DECIDED, primary=True
+        ),
+        Transition(
+            "close",
+            "Close the pilot",
+            Status.DECIDED,
+            Status.CLOSED,
+            primary=True,
+            warning="Closing is the last step: a closed pilot cannot be reopened.",
+        ),
     )
 }
 

@@ -36,7 +36,12 @@ from accounts.ui import toast
 from core.http import UNPROCESSABLE
 from pilots import listing, selectors, services, timeline
 from pilots.access import can_edit, plan_for_user, team_for_plan_creation
-from pilots.extensions import plan_panels, scope_autocomplete_url, scope_item_statuses
+from pilots.extensions import (
+    plan_home,
+    plan_panels,
+    scope_autocomplete_url,
+    scope_item_statuses,
+)
 from pilots.forms import (
     BUILTIN_TEMPLATE,
     PLAN_START_FORMS,
@@ -188,7 +193,7 @@ def _section(
 
 def _saved(request: AuthedHtmxRequest, plan: PilotPlan, key: str) -> HttpResponse:
     if not request.htmx:
-        return redirect(f"{reverse('pilots:plan_detail', args=[plan.pk])}#section-{key}")
+        return redirect(f"{reverse('pilots:plan_document', args=[plan.pk])}#section-{key}")
     response = _section(request, _fresh(plan), SectionBlock(key, extra={"saved": True}))
     trigger_client_event(response, "planChanged", {"section": key})
     return toast(response, f"{Section(key).label} saved.")
@@ -320,6 +325,20 @@ def plan_new(request: AuthedHtmxRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET"])
 def plan_detail(request: AuthedHtmxRequest, plan_id: int) -> HttpResponse:
+    """The page a plan opens on: the run cockpit while it runs or is evaluated (a higher layer
+    registers it, ``pilots.extensions.plan_home``), its document otherwise. The access check
+    comes first, so the redirect tells nobody more than a 404 would."""
+    plan = selectors.plan_page(user=request.user, plan_id=plan_id, prefetch=False)
+    home = plan_home(plan)
+    if home is not None:
+        return redirect(home)
+    return _page(request, selectors.plan_page_prefetch(plan))
+
+
+@login_required
+@require_http_methods(["GET"])
+def plan_document(request: AuthedHtmxRequest, plan_id: int) -> HttpResponse:
+    """The plan document in every state: sections, section index and plan health."""
     plan = selectors.plan_page(user=request.user, plan_id=plan_id)
     return _page(request, plan)
 
@@ -335,8 +354,8 @@ def plan_health_panel(request: AuthedHtmxRequest, plan_id: int) -> HttpResponse:
 
 # The plan pages' tabs (components/_plan_tabs.html): which one the reloaded header marks current.
 PLAN_TABS = frozenset(
-    {"plan", "review", "monitoring", "checks", "decision", "participants", "feedback", "alerts",
-     "guests", "rollback", "history"}
+    {"cockpit", "plan", "review", "monitoring", "checks", "decision", "participants", "feedback",
+     "alerts", "guests", "rollback", "history"}
 )  # fmt: skip
 
 
@@ -345,13 +364,15 @@ PLAN_TABS = frozenset(
 def plan_head(request: AuthedHtmxRequest, plan_id: int) -> HttpResponse:
     """The plan's header alone (title, state, dates, next action, tabs): every plan page's header
     reloads itself after an edit or a lifecycle step (``planChanged``), so the state it shows is
-    never older than the page's panels. ``?active=<tab>&access=1`` as the page included it."""
+    never older than the page's panels. ``?active=<tab>&access=1&lifecycle=1`` as the page
+    included it."""
     plan = plan_for_user(user=request.user, plan_id=plan_id)
     active = request.GET.get("active", "")
     context = {
         "plan": plan,
         "active": active if active in PLAN_TABS else "",
         "show_access": request.GET.get("access") == "1",
+        "lifecycle": request.GET.get("lifecycle") == "1",
         "can_edit": can_edit(plan),
         "can_save_template": allows(plan.viewer_role, Perm.TEMPLATES_MANAGE),  # type: ignore[attr-defined]
     }
@@ -367,7 +388,7 @@ def section(request: AuthedHtmxRequest, plan_id: int, key: str) -> HttpResponse:
     key = _section_key(key)
     plan = selectors.plan_detail(user=request.user, plan_id=plan_id)
     if not request.htmx:
-        return redirect(f"{reverse('pilots:plan_detail', args=[plan.pk])}#section-{key}")
+        return redirect(f"{reverse('pilots:plan_document', args=[plan.pk])}#section-{key}")
     return _section(request, plan, SectionBlock(key))
 
 
@@ -485,6 +506,7 @@ urlpatterns = [
     path("", plan_list, name="plan_list"),
     path("new", plan_new, name="plan_new"),
     path("<int:plan_id>/", plan_detail, name="plan_detail"),
+    path("<int:plan_id>/document", plan_document, name="plan_document"),
     path("<int:plan_id>/health", plan_health_panel, name="plan_health"),
     path("<int:plan_id>/head", plan_head, name="plan_head"),
     path(

@@ -121,6 +121,13 @@ def _plan(request: AuthedHtmxRequest, plan_id: int) -> PilotPlan:
     return plan_for_user(user=request.user, plan_id=plan_id)
 
 
+def _lifecycle_template(request: AuthedHtmxRequest) -> str:
+    """The lifecycle as the plan header's buttons (``in=header``: the plan page and the
+    cockpit), or as the review page's panel."""
+    where = request.POST.get("in") if request.method == "POST" else request.GET.get("in")
+    return "pilots/review/lifecycle.html#" + ("header" if where == "header" else "panel")
+
+
 def _back(plan: PilotPlan, anchor: str) -> HttpResponse:
     return redirect(f"{reverse('pilots:plan_review', args=[plan.pk])}#{anchor}")
 
@@ -143,9 +150,8 @@ def lifecycle_panel(request: AuthedHtmxRequest, plan_id: int) -> HttpResponse:
     plan = _plan(request, plan_id)
     if not request.htmx:
         return _back(plan, "plan-lifecycle")
-    return TemplateResponse(
-        request, "pilots/review/lifecycle.html#panel", _lifecycle_context(request, plan)
-    )
+    context = _lifecycle_context(request, plan)
+    return TemplateResponse(request, _lifecycle_template(request), context)
 
 
 @login_required
@@ -180,14 +186,12 @@ def lifecycle_transition(request: AuthedHtmxRequest, plan_id: int, action: str) 
         if not request.htmx:
             return _page(request, fresh, status=status, message=message, failed=action)
         context = _lifecycle_context(request, fresh, message=message, failed=action)
-        return TemplateResponse(
-            request, "pilots/review/lifecycle.html#panel", context, status=status
-        )
+        return TemplateResponse(request, _lifecycle_template(request), context, status=status)
     if not request.htmx:
         return _back(plan, "plan-lifecycle")
     fresh = _plan(request, plan_id)
     response = TemplateResponse(
-        request, "pilots/review/lifecycle.html#panel", _lifecycle_context(request, fresh)
+        request, _lifecycle_template(request), _lifecycle_context(request, fresh)
     )
     trigger_client_event(response, "planChanged", {"section": "lifecycle"})
     return toast(response, f"The pilot is now {fresh.get_status_display()}.")
@@ -223,13 +227,11 @@ def timebox_extend_view(request: AuthedHtmxRequest, plan_id: int) -> HttpRespons
         if not request.htmx:
             return _page(request, fresh, status=status, message=message, extend_form=form)
         context = _lifecycle_context(request, fresh, message=message, extend_form=form)
-        return TemplateResponse(
-            request, "pilots/review/lifecycle.html#panel", context, status=status
-        )
+        return TemplateResponse(request, _lifecycle_template(request), context, status=status)
     if not request.htmx:
         return _back(plan, "plan-lifecycle")
     response = TemplateResponse(
-        request, "pilots/review/lifecycle.html#panel", _lifecycle_context(request, fresh)
+        request, _lifecycle_template(request), _lifecycle_context(request, fresh)
     )
     trigger_client_event(response, "planChanged", {"section": "timeline"})
     return toast(response, f"The time-box now ends on {day_text(fresh.end_date)}.")

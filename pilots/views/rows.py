@@ -106,7 +106,7 @@ def _saved(
     request: AuthedHtmxRequest, plan: PilotPlan, kind: RowKind, **extra: Any
 ) -> HttpResponse:
     if not _partial(request):
-        url = reverse("pilots:plan_detail", args=[plan.pk])
+        url = reverse("pilots:plan_document", args=[plan.pk])
         return redirect(f"{url}#section-{kind.section}")
     response = _render(request, _fresh(plan), kind, **extra)
     # ``list`` lets the other lists of the same section refresh their version, not this one.

@@ -129,6 +129,42 @@
     target.focus();
   });
 
+  // The plan document's sections fold away (pilots/sections/_header.html): the toggle button
+  // says its state in aria-expanded; CSS hides everything of a folded section but its header.
+  // Following a link to a folded section (the section index) unfolds it. Not kept across loads.
+  function setFolded(section, folded) {
+    section.classList.toggle("folded", folded);
+    var toggle = section.querySelector(".section-toggle");
+    if (toggle) toggle.setAttribute("aria-expanded", folded ? "false" : "true");
+  }
+  document.addEventListener("click", function (event) {
+    var target = event.target instanceof Element ? event.target : null;
+    var toggle = target && target.closest(".section-toggle");
+    if (toggle) {
+      var section = toggle.closest(".plan-section");
+      if (section) setFolded(section, !section.classList.contains("folded"));
+      return;
+    }
+    var link = target && target.closest("a[href^='#section-']");
+    if (link) {
+      var folded = document.getElementById(link.getAttribute("href").slice(1));
+      if (folded && folded.classList.contains("folded")) setFolded(folded, false);
+    }
+  });
+
+  // The plan header's lifecycle steps (pilots/review/lifecycle.html#header) open in place:
+  // Escape closes the open one and gives the focus back to its button.
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    var open = document.activeElement && document.activeElement.closest
+      ? document.activeElement.closest(".step-menu[open]") : null;
+    if (open) {
+      open.open = false;
+      var summary = open.querySelector("summary");
+      if (summary) summary.focus();
+    }
+  });
+
   // The phone menu (a CSS checkbox toggle) also closes with Escape.
   document.addEventListener("keydown", function (event) {
     var toggle = document.getElementById("nav-toggle");

@@ -297,7 +297,7 @@ def test_the_plan_shows_each_scope_references_backlog_status(client_for, plan, p
         team_id=team.pk, item_id=item.pk, user=po, expected_version=1,
         values={"status": "in_progress"},
     )  # fmt: skip
-    body = client_for(po).get(f"/plans/{plan.pk}/").content.decode()
+    body = client_for(po).get(f"/plans/{plan.pk}/document").content.decode()
     assert 'data-reference="US-145">US-145 <span class="chip">In progress</span>' in body
     assert 'data-reference="US-152">US-152 <span class="chip">not in the backlog</span>' in body
     assert '<datalist id="backlog-references">' in body

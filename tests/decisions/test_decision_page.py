@@ -303,7 +303,7 @@ def test_a_frozen_record_is_404_to_outsiders_and_under_another_plan(
 
 def test_the_plan_page_panel_links_the_decision_and_shows_the_override(client_for, po, plan):
     assert decision_plan_panel(plan) is not None
-    html = _html(client_for(po).get(reverse("pilots:plan_detail", args=[plan.pk])))
+    html = _html(client_for(po).get(reverse("pilots:plan_document", args=[plan.pk])))
     assert 'data-testid="decision-panel"' in html
     assert 'data-testid="decision-link"' in html  # the plan's tabs
     draft = running_plan(team=plan.team, owner=po, start_date=timezone.now().date())

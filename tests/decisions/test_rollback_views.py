@@ -274,7 +274,7 @@ def test_the_banner_offers_an_emergency_rollback_to_those_allowed(
     client = client_for(request.getfixturevalue(who))
     link = f"{url('rollback_start', plan.pk)}?episode={episode.pk}"
     for page in (
-        reverse("pilots:plan_detail", args=[plan.pk]),
+        reverse("pilots:plan_document", args=[plan.pk]),
         reverse("metrics:alerts", args=[plan.pk]),
         reverse("metrics:monitoring", args=[plan.pk]),
     ):
@@ -283,14 +283,14 @@ def test_the_banner_offers_an_emergency_rollback_to_those_allowed(
 
 
 def test_the_plan_page_shows_a_rollback_in_progress(client_for, plan, run, developer, devops):
-    body = client_for(developer).get(reverse("pilots:plan_detail", args=[plan.pk])).content
+    body = client_for(developer).get(reverse("pilots:plan_document", args=[plan.pk])).content
     assert b'data-testid="rollback-panel"' in body and b"0 of 4 steps marked" in body
     for step in steps(run):
         mark(step, devops, "done")
     from decisions.services.rollback import rollback_end
 
     rollback_end(run=run, user=devops)
-    body = client_for(developer).get(reverse("pilots:plan_detail", args=[plan.pk])).content
+    body = client_for(developer).get(reverse("pilots:plan_document", args=[plan.pk])).content
     assert b'data-testid="rollback-panel"' not in body
 
 

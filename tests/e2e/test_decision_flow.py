@@ -116,7 +116,10 @@ def test_decide_against_the_recommendation_roll_back_review_and_close(
 
     # --- the Product Owner closes the pilot ---------------------------------------------------
     owner.goto(f"{base}/")
-    owner.get_by_test_id("step-form-close").get_by_role("button", name="Close the pilot").click()
+    # Closing is the header's primary step; it says it cannot be undone before its confirm button.
+    owner.get_by_test_id("step-open-close").click()
+    expect(owner.get_by_test_id("step-form-close")).to_contain_text("cannot be reopened")
+    owner.get_by_test_id("step-confirm-close").click()
     expect(owner.get_by_test_id("step-form-close")).to_have_count(0)
     plan.refresh_from_db()
     assert plan.status == PilotPlan.Status.CLOSED

@@ -178,14 +178,14 @@ def test_rows_are_added_and_removed_without_javascript(
     page.get_by_role("textbox", name=re.compile(r"^Reason")).fill("Separate pilot in Q3")
     page.get_by_role("button", name="Add scope item").click()
 
-    page.wait_for_url(re.compile(rf"/plans/{plan.pk}/#section-scope$"))
+    page.wait_for_url(re.compile(rf"/plans/{plan.pk}/document#section-scope$"))
     row = page.get_by_test_id("rows-scope-items").get_by_test_id("row")
     expect(row).to_contain_text("Payment gateways")
 
     row.get_by_role("link", name="Remove").click()
     expect(page.get_by_role("heading", name="Remove this scope item?")).to_be_visible()
     page.get_by_role("button", name="Remove scope item").click()
-    page.wait_for_url(re.compile(rf"/plans/{plan.pk}/#section-scope$"))
+    page.wait_for_url(re.compile(rf"/plans/{plan.pk}/document#section-scope$"))
     expect(page.get_by_test_id("rows-scope-items").get_by_test_id("rows-empty")).to_be_visible()
     assert not plan.scope_items.exists()
 
@@ -241,7 +241,7 @@ def test_show_all_works_without_javascript(browser, live_server, login, team, po
         risks = page.get_by_test_id("rows-risks")
         expect(risks.get_by_test_id("row")).to_have_count(10)
         risks.get_by_role("link", name="Show all 12").click()
-        expect(page).to_have_url(re.compile(rf"/plans/{plan.pk}/\?all=risks#rows-risks$"))
+        expect(page).to_have_url(re.compile(rf"/plans/{plan.pk}/document\?all=risks#rows-risks$"))
         expect(page.get_by_test_id("rows-risks").get_by_test_id("row")).to_have_count(12)
     finally:
         context.close()

@@ -65,21 +65,24 @@ def test_three_people_take_a_plan_from_draft_to_running(
     # The PO submits the plan for review.
     login(page, po)
     page.goto(plan_url)
+    # The lifecycle steps are the header's buttons; the state is the header's chip.
     lifecycle = page.get_by_test_id("lifecycle")
-    expect(lifecycle.get_by_test_id("lifecycle-state")).to_have_text("Draft")
+    state = page.locator("#plan-head .page-heading .chip-state")
+    expect(state).to_have_text("Draft")
     # A plan fresh from the template has plan-health gaps: submitting asks for an override.
+    lifecycle.get_by_test_id("step-open-submit").click()
     submit = lifecycle.get_by_test_id("step-form-submit")
     expect(submit.get_by_test_id("step-question")).to_contain_text("Plan health lists open gaps")
     submit.get_by_test_id("override-gaps").check()
     submit.get_by_label("Reason for the reviewers").fill("Ready for review; on-call comes next.")
-    lifecycle.get_by_role("button", name="Submit for review").click()
-    expect(lifecycle.get_by_test_id("lifecycle-state")).to_have_text("In review")
+    submit.get_by_role("button", name="Submit for review").click()
     # The header under the title follows without a reload (it listens for planChanged).
-    expect(page.locator("#plan-head .page-heading .chip-state")).to_have_text("In review")
+    expect(state).to_have_text("In review")
 
     # Approving now is refused, and the page says exactly why.
+    lifecycle.get_by_test_id("step-open-approve").click()
     approve = lifecycle.get_by_test_id("step-approve")
-    expect(approve.get_by_role("button", name="Approve")).to_be_disabled()
+    expect(approve.get_by_role("button", name="Approve", exact=True)).to_be_disabled()
     expect(approve).to_contain_text("The business review is not signed off.")
     expect(approve).to_contain_text("Entry criteria not met or waived")
     _shot(page, "review-refused-approve")
@@ -145,8 +148,9 @@ def test_three_people_take_a_plan_from_draft_to_running(
     # The PO approves.
     page.reload()
     lifecycle = page.get_by_test_id("lifecycle")
-    lifecycle.get_by_role("button", name="Approve").click()
-    expect(lifecycle.get_by_test_id("lifecycle-state")).to_have_text("Approved")
+    lifecycle.get_by_test_id("step-open-approve").click()
+    lifecycle.get_by_test_id("step-form-approve").get_by_role("button", name="Approve").click()
+    expect(state).to_have_text("Approved")
 
     # On-call coverage and a rehearsal, then the PO starts the pilot.
     plan.refresh_from_db()
@@ -157,9 +161,11 @@ def test_three_people_take_a_plan_from_draft_to_running(
     page.reload()
     lifecycle = page.get_by_test_id("lifecycle")
     # The start date is next Monday: starting today asks first and moves it.
-    lifecycle.get_by_test_id("confirm-early-start").check()
-    lifecycle.get_by_role("button", name="Start the pilot").click()
-    expect(lifecycle.get_by_test_id("lifecycle-state")).to_have_text("Running")
+    lifecycle.get_by_test_id("step-open-start").click()
+    start = lifecycle.get_by_test_id("step-form-start")
+    start.get_by_test_id("confirm-early-start").check()
+    start.get_by_role("button", name="Start the pilot").click()
+    expect(state).to_have_text("Running")
     _shot(page, "review-running")
     # Every step is in the plan's History, in words, by person and role.
     page.get_by_test_id("history-link").click()

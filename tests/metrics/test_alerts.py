@@ -127,7 +127,7 @@ def test_acknowledge_and_resolve_are_owed_to_the_subscriptions(plan, episode, te
 
 
 def test_plan_page_shows_the_red_banner_with_buttons(client_for, plan, episode, po):
-    body = client_for(po).get(reverse("pilots:plan_detail", args=[plan.pk])).content.decode()
+    body = client_for(po).get(reverse("pilots:plan_document", args=[plan.pk])).content.decode()
 
     banner = body[body.index('id="trigger-banner"') :]
     assert "Rollback trigger fired" in banner
@@ -138,7 +138,7 @@ def test_plan_page_shows_the_red_banner_with_buttons(client_for, plan, episode, 
 
 
 def test_stakeholders_see_the_banner_without_buttons(client_for, plan, episode, stakeholder):
-    body = client_for(stakeholder).get(reverse("pilots:plan_detail", args=[plan.pk]))
+    body = client_for(stakeholder).get(reverse("pilots:plan_document", args=[plan.pk]))
     text = body.content.decode()
     assert "Rollback trigger fired" in text
     assert 'data-testid="acknowledge"' not in text
@@ -147,7 +147,7 @@ def test_stakeholders_see_the_banner_without_buttons(client_for, plan, episode, 
 
 def test_no_banner_without_unresolved_episodes(client_for, plan, episode, po):
     alerts.episode_resolve(plan=plan, episode_id=episode.pk, user=po, resolution="Fixed")
-    body = client_for(po).get(reverse("pilots:plan_detail", args=[plan.pk])).content.decode()
+    body = client_for(po).get(reverse("pilots:plan_document", args=[plan.pk])).content.decode()
     assert 'id="trigger-banner"' in body
     assert "Rollback trigger fired" not in body
 
@@ -413,7 +413,7 @@ def test_plan_page_banner_costs_one_query_whatever_the_episodes(
 ):
     """tests/pilots asserts the plan page's count. Nothing fired: the banner's flag comes with
     the plan's query and costs no query; fired: one query, for 1 episode as for 6."""
-    page = reverse("pilots:plan_detail", args=[plan.pk])
+    page = reverse("pilots:plan_document", args=[plan.pk])
     client = client_for(po)
     client.get(page)
     with django_assert_max_num_queries(40) as quiet:

@@ -31,7 +31,8 @@ def test_banner_shows_a_fired_trigger_and_it_is_acknowledged_and_resolved(
     plan = running_plan(team=team, owner=po, start_date=DAY, rollback_executor=devops)
     end = minutes(plan, T0, [BAD] * 30)
     [episode] = triggers.triggers_evaluate_plan(plan_id=plan.pk, now=end + SECONDS)
-    plan_url = f"{live_server.url}/plans/{plan.pk}/"
+    # A running plan opens on its cockpit, which shows the banner first.
+    plan_url = f"{live_server.url}/plans/{plan.pk}/cockpit"
 
     login(page, developer)
     page.goto(plan_url)

@@ -186,9 +186,9 @@ def test_htmx_swaps_the_card_with_the_result(client_for, plan, po):
 def test_the_plan_page_links_to_the_upload_for_editors_only(client_for, plan, po, stakeholder):
     link = url(plan)
     assert (
-        link in client_for(po).get(reverse("pilots:plan_detail", args=[plan.pk])).content.decode()
+        link in client_for(po).get(reverse("pilots:plan_document", args=[plan.pk])).content.decode()
     )
-    page = client_for(stakeholder).get(reverse("pilots:plan_detail", args=[plan.pk]))
+    page = client_for(stakeholder).get(reverse("pilots:plan_document", args=[plan.pk]))
     assert link not in page.content.decode()
 
 

@@ -306,7 +306,7 @@ def test_the_plan_page_says_which_job_fails_for_the_plan_since_when(team, po, cl
     plan = poison(running_plan(team=team, owner=po, start_date=MONDAY), **YEAR_ONE)
     checks.tick_process(now=NOW)
 
-    response = client_for(po).get(reverse("pilots:plan_detail", args=[plan.pk]))
+    response = client_for(po).get(reverse("pilots:plan_document", args=[plan.pk]))
 
     assert response.status_code == 200
     text = response.content.decode()
@@ -320,7 +320,7 @@ def test_the_plan_page_shows_no_failure_notice_while_jobs_succeed(team, po, clie
     plan = running_plan(team=team, owner=po, start_date=MONDAY)
     checks.tick_process(now=NOW)
 
-    response = client_for(po).get(reverse("pilots:plan_detail", args=[plan.pk]))
+    response = client_for(po).get(reverse("pilots:plan_document", args=[plan.pk]))
 
     assert 'data-testid="job-failures"' not in response.content.decode()
 
@@ -356,7 +356,13 @@ def test_the_pages_of_a_plan_with_an_extreme_timeline_answer_never_500(team, po,
     plan = poison(running_plan(team=team, owner=po, start_date=MONDAY), **bad)
     client = client_for(po)
 
-    for name in ["pilots:plan_detail", "metrics:checks", "metrics:alerts", "pilots:plan_print"]:
+    for name in [
+        "pilots:plan_document",
+        "decisions:cockpit",
+        "metrics:checks",
+        "metrics:alerts",
+        "pilots:plan_print",
+    ]:
         assert client.get(reverse(name, args=[plan.pk])).status_code == 200, name
     assert client.get(reverse("decisions:portfolio")).status_code == 200
 

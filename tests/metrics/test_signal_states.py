@@ -183,7 +183,7 @@ def test_episodes_end_when_the_pilot_stops_running(plan):
 def test_the_plan_banner_shows_triggers_without_fresh_data(client_for, plan, po):
     evaluate(plan, T0)
 
-    html = client_for(po).get(reverse("pilots:plan_detail", args=[plan.pk])).content.decode()
+    html = client_for(po).get(reverse("pilots:plan_document", args=[plan.pk])).content.decode()
 
     assert 'data-testid="signal-banner"' in html
     assert "Rollback triggers without fresh data" in html

@@ -60,7 +60,7 @@ def test_a_trigger_and_a_criterion_read_the_same_on_every_page(plan, po, client_
     client = client_for(po)
 
     # The plan page: the rows of the rollback triggers and exit criteria sections.
-    plan_page = _page(client, "pilots:plan_detail", plan)
+    plan_page = _page(client, "pilots:plan_document", plan)
     assert f"<td>{escape(TRIGGER)}</td>" in plan_page
     assert f"<td>{escape(trigger.description)}</td>" in plan_page
     assert f"<td>{escape(CRITERION)}</td>" in plan_page
@@ -112,7 +112,7 @@ def test_a_fired_trigger_is_announced_in_the_same_words(plan, po, devops, client
     assert TRIGGER in delivery.summary
 
     client = client_for(po)
-    banner = _page(client, "pilots:plan_detail", plan)
+    banner = _page(client, "pilots:plan_document", plan)
     assert f"<strong>{escape(TRIGGER)}</strong>" in banner
     history = _page(client, "metrics:alerts", plan)
     # The episode's row: the description first in its cell ("Create backlog item" may follow).

@@ -450,7 +450,7 @@ def test_a_met_entry_criterion_records_who_confirmed_it_and_shows_it(plan, sm, p
 
     assert row.confirmed_by == sm
     assert before <= row.confirmed_at <= timezone.now()
-    page = client_for(po).get(reverse("pilots:plan_detail", args=[plan.pk])).content.decode()
+    page = client_for(po).get(reverse("pilots:plan_document", args=[plan.pk])).content.decode()
     assert "Confirmed by" in page and sm.display_name in page
     markdown = client_for(po).get(reverse("pilots:plan_markdown", args=[plan.pk])).content.decode()
     assert sm.display_name in markdown

@@ -144,6 +144,11 @@ def view_call(channel: str, plan: PilotPlan) -> Call:
     return Call("get", reverse("pilots:plan_detail", args=[plan.pk]))
 
 
+def cockpit_call(channel: str, plan: PilotPlan) -> Call:
+    """The run cockpit (decisions.views_cockpit): the page, or its body for HTMX's refresh."""
+    return Call("get", reverse("decisions:cockpit", args=[plan.pk]))
+
+
 def edit_call(key: str) -> Callable[[str, PilotPlan], Call]:
     def call(channel: str, plan: PilotPlan) -> Call:
         version = _version(plan, key)
@@ -341,6 +346,7 @@ class ActionSpec:
 BROWSER = (HTML, HTMX)
 ACTIONS: list[ActionSpec] = [
     ActionSpec("view", Perm.PLAN_VIEW, Status.DRAFT, view_call),
+    ActionSpec("view-cockpit", Perm.PLAN_VIEW, Status.RUNNING, cockpit_call, BROWSER),
     *[
         ActionSpec(f"edit-{key}", Perm.PLAN_EDIT, Status.DRAFT, edit_call(key))
         for key in Section.values
@@ -454,6 +460,7 @@ assert {a.perm for a in ACTIONS} | ELSEWHERE == set(PERMISSIONS), "every rule of
 # The domain, spelled out: a change to the permission table must be a deliberate one.
 assert {a.name: a.roles for a in ACTIONS if not a.name.startswith("edit-")} == {
     "view": EVERY_MEMBER,
+    "view-cockpit": EVERY_MEMBER,
     "sign-business": {Role.PRODUCT_OWNER},
     "sign-readiness": {Role.SCRUM_MASTER},
     "sign-feasibility": {Role.DEVELOPER, Role.DEVOPS},

@@ -174,7 +174,7 @@ def test_the_header_reloads_itself_with_the_current_state_after_any_change(
     client_for, po, stakeholder, plan, django_assert_num_queries
 ):
     page = client_for(po).get(url("plan_detail", plan.pk)).content.decode()
-    assert f'hx-get="{url("plan_head", plan.pk)}?active=plan&amp;access=1"' in page
+    assert f'hx-get="{url("plan_head", plan.pk)}?active=plan&amp;access=1&amp;lifecycle=1"' in page
     PilotPlan.objects.filter(pk=plan.pk).update(status=PilotPlan.Status.IN_REVIEW)
 
     client = client_for(po)
@@ -188,6 +188,11 @@ def test_the_header_reloads_itself_with_the_current_state_after_any_change(
     assert 'aria-current="page"' not in unknown_tab.split('data-testid="plan-tabs"')[1]
     reader = client_for(stakeholder).get(url("plan_head", plan.pk) + "?access=1").content.decode()
     assert 'data-testid="read-only"' in reader and "Review and sign off…" not in reader
+    # On the plan page (lifecycle=1) the header loads the lifecycle steps as its own buttons
+    # instead of linking to the review page.
+    on_plan_page = client.get(url("plan_head", plan.pk) + "?lifecycle=1").content.decode()
+    assert "Review and sign off…" not in on_plan_page
+    assert f'hx-get="{url("plan_lifecycle", plan.pk)}?in=header"' in on_plan_page
 
 
 def test_outsiders_get_404_and_anonymous_users_the_login_page(client, client_for, outsider, plan):
@@ -263,7 +268,8 @@ def test_view_partial_of_each_section(client_for, po, plan, key, django_assert_n
 def test_view_partial_without_htmx_goes_to_the_section_on_the_page(client_for, po, plan):
     response = client_for(po).get(url("section", plan.pk, "cohort"))
     assert response.status_code == 302
-    assert response["Location"] == url("plan_detail", plan.pk) + "#section-cohort"
+    # The document (the plan page of every state: a running plan opens on its cockpit).
+    assert response["Location"] == url("plan_document", plan.pk) + "#section-cohort"
 
 
 @pytest.mark.parametrize("key", list(SECTION_FORMS))
@@ -448,7 +454,8 @@ def test_no_js_save_redirects_to_the_section(client_for, po, sm, devops, plan):
     response = client_for(po).post(url("section", plan.pk, "cohort"), data)
 
     assert response.status_code == 302
-    assert response["Location"] == url("plan_detail", plan.pk) + "#section-cohort"
+    # The document (the plan page of every state: a running plan opens on its cockpit).
+    assert response["Location"] == url("plan_document", plan.pk) + "#section-cohort"
     assert version(plan, "cohort") == 2
 
 
