@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import django_filters
 import pghistory.models
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -36,6 +37,7 @@ from accounts.permissions import Perm, require
 from core.api import FORBIDDEN, INVALID, NOT_FOUND, PRECONDITION_REQUIRED, ErrorOutputSerializer
 from core.api_preconditions import IF_MATCH, etag_header, if_match_versions, with_etag
 from core.exceptions import Conflict, PreconditionFailed
+from core.listing import filter_parameters, filtered, ordered, ordering_parameter
 from core.pagination import PAGE_PARAMETER, paginate, paginated
 from core.problems import STEP_REFUSED, problem_response
 from pilots.access import plan_for_user
@@ -307,6 +309,25 @@ def _transition_create(request: Request, plan: PilotPlan, user: User) -> Respons
 # --- history -------------------------------------------------------------------------------------
 
 
+class HistoryFilter(django_filters.FilterSet):
+    label = django_filters.CharFilter(
+        field_name="pgh_label", label="Only events with this label (`insert`, `update`, …)."
+    )
+    model = django_filters.CharFilter(
+        field_name="pgh_model", label="Only events of this record type (the event's `model`)."
+    )
+    since = django_filters.IsoDateTimeFilter(
+        field_name="pgh_created_at", lookup_expr="gte", label="At or after this moment."
+    )
+    before = django_filters.IsoDateTimeFilter(
+        field_name="pgh_created_at", lookup_expr="lt", label="Before this moment."
+    )
+
+
+HISTORY_ORDERING = {"at": "pgh_created_at"}
+HISTORY_DEFAULT = ["-at"]
+
+
 @extend_schema(
     tags=TAGS,
     operation_id="plans_history_list",
@@ -314,13 +335,23 @@ def _transition_create(request: Request, plan: PilotPlan, user: User) -> Respons
     description="Every recorded change to the plan and everything that references it (sections, "
     "rows, reviews, sign-offs), with the database trigger's before/after `diff` "
     "(`{field: [before, after]}`) and the id of the user whose request made it.",
-    parameters=[PAGE_PARAMETER],
-    responses={200: paginated(HistoryEventSerializer), 403: FORBIDDEN, 404: NOT_FOUND},
+    parameters=[
+        *filter_parameters(HistoryFilter),
+        ordering_parameter(HISTORY_ORDERING, HISTORY_DEFAULT),
+        PAGE_PARAMETER,
+    ],
+    responses={
+        200: paginated(HistoryEventSerializer),
+        400: INVALID,
+        403: FORBIDDEN,
+        404: NOT_FOUND,
+    },
 )
 @api_view(["GET"])
 def history_list(request: Request, plan_id: int) -> Response:
     plan = _plan(request, plan_id)
-    events = pghistory.models.Events.objects.references(plan).order_by("-pgh_created_at", "-pgh_id")
+    events = filtered(request, HistoryFilter, pghistory.models.Events.objects.references(plan))
+    events = ordered(request, events, fields=HISTORY_ORDERING, default=HISTORY_DEFAULT)
     return paginate(request, events, HistoryEventSerializer)
 
 
