@@ -31,7 +31,7 @@ from rest_framework.response import Response
 from accounts.api.serializers import UserOutputSerializer
 from accounts.models import User
 from core.api import FORBIDDEN, INVALID, NOT_FOUND, ErrorOutputSerializer
-from core.listing import filter_parameters, filtered, ordered, ordering_parameter
+from core.listing import IdFilter, filter_parameters, filtered, ordered, ordering_parameter
 from core.pagination import PAGE_PARAMETER, paginate, paginated
 from decisions import selectors
 from decisions.models import DecisionRecord
@@ -157,7 +157,7 @@ class DecisionRecordFilter(django_filters.FilterSet):
 
 
 class DecisionCommentFilter(django_filters.FilterSet):
-    author = django_filters.NumberFilter(field_name="author_id", label="Only this person's.")
+    author = IdFilter(field_name="author_id", label="Only this person's.")
     since = django_filters.IsoDateTimeFilter(
         field_name="created_at", lookup_expr="gte", label="Written at or after this moment."
     )

@@ -30,7 +30,7 @@ from accounts.models import User
 from accounts.permissions import Perm
 from core.api import FORBIDDEN, INVALID, NOT_FOUND, ErrorOutputSerializer
 from core.deprecation import View, deprecated
-from core.listing import filter_parameters, filtered, ordered, ordering_parameter
+from core.listing import IdFilter, filter_parameters, filtered, ordered, ordering_parameter
 from core.pagination import PAGE_PARAMETER, paginate, paginated
 from metrics import alerts
 from metrics.models import TriggerEpisode
@@ -90,7 +90,7 @@ class AlertFilter(django_filters.FilterSet):
         exclude=True,
         label="`true`: only acknowledged alerts; `false`: only those nobody acknowledged.",
     )
-    trigger = django_filters.NumberFilter(field_name="trigger_id", label="Only this trigger's.")
+    trigger = IdFilter(field_name="trigger_id", label="Only this trigger's.")
     fired_after = django_filters.IsoDateTimeFilter(
         field_name="fired_at", lookup_expr="gte", label="Fired at or after this moment."
     )

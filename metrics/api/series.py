@@ -41,6 +41,7 @@ DEFAULT_WINDOW = {
     "hour": dt.timedelta(days=7),
     "day": dt.timedelta(days=90),
 }
+LATEST = dt.datetime(9999, 12, 30, tzinfo=dt.UTC)
 MAX_WORDS = {"minute": "2 days", "hour": "92 days", "day": "400 days"}
 
 
@@ -52,6 +53,8 @@ class SeriesQueryInputSerializer(serializers.Serializer):
     def validate(self, attrs: dict) -> dict:
         bucket = attrs["bucket"]
         until = attrs.get("until") or timezone.now()
+        if until > LATEST:  # a bucket's end past it would leave the calendar
+            raise serializers.ValidationError({"until": "Choose an earlier moment."})
         try:
             since = attrs.get("since") or until - DEFAULT_WINDOW[bucket]
             first = bucket_floor(since, bucket)

@@ -112,6 +112,7 @@ def test_the_window_is_half_open_and_floored_to_the_bucket(client_for, plan, dat
         (window("hour", T0 + dt.timedelta(hours=1), T0), "since"),
         ({"since": "yesterday"}, "since"),
         ({"until": "0001-01-01T00:00:00Z"}, "until"),
+        ({"bucket": "minute", "until": "9999-12-31T23:59:30Z"}, "until"),
     ],
 )
 def test_bad_windows_are_400_naming_the_parameter(client_for, plan, po, query, field):
