@@ -1,15 +1,15 @@
 """The rollback checklist over the API: the same services, rules and words as the rollback page.
 
-- ``GET plans/{plan_id}/rollback-runs``: the plan's rollback runs (filter ``open``,
+- ``GET plans/{plan_id}/rollback``: the plan's rollback runs (filter ``open``,
   ``emergency``; ``ordering``), paginated, without their steps;
-- ``POST plans/{plan_id}/rollback-runs``: start an emergency rollback from a fired trigger
+- ``POST plans/{plan_id}/rollback``: start an emergency rollback from a fired trigger
   episode (``episode``). A Roll back decision starts its own run (``POST …/decisions``);
-- ``GET plans/{plan_id}/rollback-runs/{run_id}``: one run with its steps and the verification
+- ``GET plans/{plan_id}/rollback/{run_id}``: one run with its steps and the verification
   (did the triggering metric recover?), ``ETag`` per step in each step's ``version``;
-- ``PATCH plans/{plan_id}/rollback-runs/{run_id}/steps/{step_id}``: mark a step done, skipped
+- ``PATCH plans/{plan_id}/rollback/steps/{step_id}``: mark a step done, skipped
   (with a reason) or failed (with a note), or set it back to not done (with a note); the step's
   ETag in ``If-Match`` (428 without, 412 when stale);
-- ``POST plans/{plan_id}/rollback-runs/{run_id}/end``: end the run once every step is marked.
+- ``POST plans/{plan_id}/rollback/{run_id}/end``: end the run once every step is marked.
 
 Everyone who reads the plan reads its runs; for anyone else the plan does not exist (404).
 Starting: the plan's rollback executor, the Product Owner or DevOps; working the checklist: the
@@ -282,9 +282,9 @@ def rollback_run_detail(request: Request, plan_id: int, run_id: int) -> Response
     },
 )
 @api_view(["PATCH"])
-def rollback_step_mark(request: Request, plan_id: int, run_id: int, step_id: int) -> Response:
+def rollback_step_mark(request: Request, plan_id: int, step_id: int) -> Response:
     plan = _plan(request, plan_id)
-    step = RollbackStepRun.objects.filter(pk=step_id, run_id=run_id, run__plan=plan).first()
+    step = RollbackStepRun.objects.filter(pk=step_id, run__plan=plan).first()
     if step is None:
         raise Http404("No such rollback step")
     user = _user(request)
@@ -329,15 +329,13 @@ def rollback_run_end(request: Request, plan_id: int, run_id: int) -> Response:
     return Response(_detail(plan, run.pk))
 
 
-P = "plans/<int:plan_id>/rollback-runs"
+# The browser's paths and nouns (decisions.views_rollback): plans/<id>/rollback is the plan's
+# rollback checklist, each run below it by id, each step by its own id.
+P = "plans/<int:plan_id>/rollback"
 
 urlpatterns = [
-    path(P, rollback_run_list, name="plan-rollback-runs"),
+    path(P, rollback_run_list, name="plan-rollback"),
+    path(f"{P}/steps/<int:step_id>", rollback_step_mark, name="plan-rollback-step"),
     path(f"{P}/<int:run_id>", rollback_run_detail, name="plan-rollback-run"),
     path(f"{P}/<int:run_id>/end", rollback_run_end, name="plan-rollback-run-end"),
-    path(
-        f"{P}/<int:run_id>/steps/<int:step_id>",
-        rollback_step_mark,
-        name="plan-rollback-step",
-    ),
 ]

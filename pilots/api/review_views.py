@@ -37,7 +37,7 @@ from accounts.permissions import Perm, require
 from core.api import FORBIDDEN, INVALID, NOT_FOUND, PRECONDITION_REQUIRED, ErrorOutputSerializer
 from core.api_preconditions import IF_MATCH, etag_header, if_match_versions, with_etag
 from core.exceptions import Conflict, PreconditionFailed
-from core.listing import filter_parameters, filtered, ordered, ordering_parameter
+from core.listing import IdFilter, filter_parameters, filtered, ordered, ordering_parameter
 from core.pagination import PAGE_PARAMETER, paginate, paginated
 from core.problems import STEP_REFUSED, problem_response
 from pilots.access import plan_for_user
@@ -324,6 +324,15 @@ class HistoryFilter(django_filters.FilterSet):
     )
 
 
+class TimeboxExtensionFilter(django_filters.FilterSet):
+    actor = IdFilter(field_name="actor_id", label="Only this person's extensions.")
+    since = django_filters.IsoDateTimeFilter(
+        field_name="at", lookup_expr="gte", label="Made at or after this moment."
+    )
+
+
+EXTENSION_ORDERING = {"at": "at", "new_end_date": "new_end_date"}
+EXTENSION_DEFAULT = ["at"]
 HISTORY_ORDERING = {"at": "pgh_created_at"}
 HISTORY_DEFAULT = ["-at"]
 
@@ -360,7 +369,17 @@ def history_list(request: Request, plan_id: int) -> Response:
     methods=["GET"],
     operation_id="plans_timebox_extensions_list",
     summary="The extensions of the plan's time-box, oldest first",
-    responses={200: TimeboxExtensionOutputSerializer(many=True), 403: FORBIDDEN, 404: NOT_FOUND},
+    parameters=[
+        *filter_parameters(TimeboxExtensionFilter),
+        ordering_parameter(EXTENSION_ORDERING, EXTENSION_DEFAULT),
+        PAGE_PARAMETER,
+    ],
+    responses={
+        200: paginated(TimeboxExtensionOutputSerializer),
+        400: INVALID,
+        403: FORBIDDEN,
+        404: NOT_FOUND,
+    },
 )
 @extend_schema(
     tags=TAGS,
@@ -395,4 +414,6 @@ def timebox_extension_list(request: Request, plan_id: int) -> Response:
             TimeboxExtensionOutputSerializer(extension).data, status=status.HTTP_201_CREATED
         )
     extensions = TimeboxExtension.objects.filter(plan=plan).select_related("actor")
-    return Response(TimeboxExtensionOutputSerializer(extensions, many=True).data)
+    extensions = filtered(request, TimeboxExtensionFilter, extensions)
+    extensions = ordered(request, extensions, fields=EXTENSION_ORDERING, default=EXTENSION_DEFAULT)
+    return paginate(request, extensions, TimeboxExtensionOutputSerializer)

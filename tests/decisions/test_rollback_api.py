@@ -1,4 +1,4 @@
-"""The rollback checklist over the API: /api/v1/plans/{id}/rollback-runs (list, start, read,
+"""The rollback checklist over the API: /api/v1/plans/{id}/rollback (list, start, read,
 mark a step with If-Match, end), every refusal (403 with words, 404 for outsiders and keys of
 another plan), team keys and personal tokens, and the query counts of the reads."""
 
@@ -37,11 +37,11 @@ def run(plan, devops) -> RollbackRun:
 
 
 def runs_url(plan: PilotPlan, tail: str = "") -> str:
-    return f"/api/v1/plans/{plan.pk}/rollback-runs{tail}"
+    return f"/api/v1/plans/{plan.pk}/rollback{tail}"
 
 
 def step_url(step: RollbackStepRun) -> str:
-    return f"/api/v1/plans/{step.run.plan_id}/rollback-runs/{step.run_id}/steps/{step.pk}"
+    return f"/api/v1/plans/{step.run.plan_id}/rollback/steps/{step.pk}"
 
 
 def send(client: Client, method: str, url: str, body: dict | None = None, **headers: str):
@@ -238,6 +238,6 @@ def test_a_step_of_another_run_is_not_found(client_for, plan, run, devops, team,
     other = running_plan(team=team, owner=po, start_date=DAY, rollback_executor=devops)
     other_run = rollback_start(plan=other, user=devops, episode=fire(other))
     foreign = steps(other_run)[0]
-    url = f"/api/v1/plans/{plan.pk}/rollback-runs/{run.pk}/steps/{foreign.pk}"
+    url = f"/api/v1/plans/{plan.pk}/rollback/steps/{foreign.pk}"
     response = send(client_for(devops), "PATCH", url, {"status": "done"}, **{"If-Match": '"1"'})
     assert response.status_code == 404
