@@ -27,6 +27,7 @@ from typing import Any
 from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.request import Request
@@ -162,9 +163,9 @@ def api_key_revoke(*, key: ApiKey, user: User, at: dt.datetime | None = None) ->
     return key
 
 
-def api_keys_of_team(*, team: Team) -> list[ApiKey]:
+def api_keys_of_team(*, team: Team) -> QuerySet[ApiKey]:
     """The team's keys, newest first, revoked and expired ones included (one query)."""
-    return list(team.api_keys.select_related("created_by").order_by("-created_at", "-pk"))
+    return team.api_keys.select_related("created_by").order_by("-created_at", "-pk")
 
 
 def api_key_authenticate(

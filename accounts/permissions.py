@@ -316,6 +316,16 @@ def require_key_scope(scopes: Iterable[str], perm: Perm | str) -> None:
     require(KeyRole(scopes), perm)
 
 
+def person_writes(user: object) -> bool:
+    """Whether ``user`` acts with a person's full hand: a session, or a personal token with the
+    write scope (never a team key). For the person rules outside the role table (the plan's
+    rollback executor), which a read-only token must not carry."""
+    credential = credential_of(user)
+    if isinstance(credential, ApiKey):
+        return False
+    return not isinstance(credential, PersonalToken) or "write" in credential.scopes
+
+
 def require_personal_write(user: object, what: str) -> None:
     """For the few writes that are a person's own rather than a team role's (creating a team):
     refuse a team key (a machine is no person) and a personal token without the write scope."""

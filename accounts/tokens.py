@@ -19,6 +19,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -91,9 +92,9 @@ def personal_token_revoke(
     return token
 
 
-def personal_tokens_of(*, user: User) -> list[PersonalToken]:
+def personal_tokens_of(*, user: User) -> QuerySet[PersonalToken]:
     """``user``'s tokens, newest first, revoked and expired ones included (one query)."""
-    return list(PersonalToken.objects.filter(user=user).order_by("-created_at", "-pk"))
+    return PersonalToken.objects.filter(user=user).order_by("-created_at", "-pk")
 
 
 class PersonalTokenAuthentication(BearerAuthentication):

@@ -86,7 +86,7 @@ def _team(request: AuthedHtmxRequest, team_id: int) -> Team:
 
 
 def _context(team: Team, **extra: Any) -> dict[str, Any]:
-    keys = api_keys_of_team(team=team)
+    keys = list(api_keys_of_team(team=team))
     titles = team_plan_choices(team.pk)
     for key in keys:
         key.plan_titles = [titles[i] for i in key.plan_ids if i in titles]  # type: ignore[attr-defined]

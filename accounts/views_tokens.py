@@ -53,7 +53,7 @@ class PersonalTokenForm(forms.Form):
 def _render(request: AuthedHtmxRequest, *, status: int = 200, **extra: Any) -> TemplateResponse:
     template = "accounts/tokens.html#tokens" if request.htmx else "accounts/tokens.html"
     context = {
-        "tokens": personal_tokens_of(user=request.user),
+        "tokens": list(personal_tokens_of(user=request.user)),
         "form": PersonalTokenForm(),
         "zone_form": UserTimeZoneForm(initial={"time_zone": request.user.time_zone}),
         "now": timezone.now(),

@@ -18,7 +18,20 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.request import Request
 
+
+class IdFilter(django_filters.NumberFilter):
+    """An object's id: a whole number from 1 (a fraction or a number no id can be is a 400, not
+    a database error)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", 2**63 - 1)
+        kwargs.setdefault("decimal_places", 0)
+        super().__init__(*args, **kwargs)
+
+
 _TYPES: list[tuple[type, OpenApiTypes]] = [
+    (IdFilter, OpenApiTypes.INT),
     (django_filters.IsoDateTimeFilter, OpenApiTypes.DATETIME),
     (django_filters.DateFilter, OpenApiTypes.DATE),
     (django_filters.BooleanFilter, OpenApiTypes.BOOL),

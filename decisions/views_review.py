@@ -34,7 +34,7 @@ from decisions.services.review import (
     plan_today,
     post_pilot_review_complete,
     post_pilot_review_due_state,
-    post_pilot_review_open,
+    post_pilot_review_for_plan,
     post_pilot_review_save,
 )
 from pilots.access import can_edit, plan_for_user
@@ -69,22 +69,7 @@ class PostPilotReviewForm(forms.Form):
 
 
 def _review(plan: PilotPlan) -> PostPilotReview | None:
-    """The plan's review. A Decided plan without one (decided before reviews existed, or by a
-    path that did not open it) gets it now, due from its decision: opening is idempotent and
-    changes nothing a person wrote."""
-    review = (
-        PostPilotReview.objects.filter(plan_id=plan.pk)
-        .select_related("completed_by", "updated_by")
-        .first()
-    )
-    if review is None and plan.status == PilotPlan.Status.DECIDED:
-        post_pilot_review_open(plan=plan, decided_at=plan.decided_at or plan.updated_at)
-        review = (
-            PostPilotReview.objects.filter(plan_id=plan.pk)
-            .select_related("completed_by", "updated_by")
-            .first()
-        )
-    return review
+    return post_pilot_review_for_plan(plan)
 
 
 def _context(

@@ -415,6 +415,9 @@ SPECTACULAR_SETTINGS = {
         "WebhookKindEnum": "accounts.models.WebhookSubscription.Kind",
         "ApiKeyScopeEnum": "accounts.models.ApiKey.Scope",
         "PersonalTokenScopeEnum": "accounts.models.PersonalToken.Scope",
+        "RollbackStepStatusEnum": "decisions.models.RollbackStepRun.Status",
+        "RollbackStepKindEnum": "decisions.models.RollbackStepRun.Kind",
+        "MetricKindEnum": "catalogue.models.MetricDefinition.Kind",
     },
     # No badge fetched from the public validator: the CSP allows our own origin only.
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},

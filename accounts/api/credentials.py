@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import django_filters
+from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
@@ -31,6 +33,7 @@ from accounts.models import ApiKey, PersonalToken, Team, User
 from accounts.permissions import Perm, team_for_member
 from accounts.tokens import personal_token_create, personal_token_revoke, personal_tokens_of
 from core.api import FORBIDDEN, INVALID, NOT_FOUND
+from core.listing import filter_parameters, filtered, ordered, ordering_parameter
 from core.pagination import PAGE_PARAMETER, paginated
 
 TAGS = ["credentials"]
@@ -122,6 +125,35 @@ def _once(data: Any, code: int) -> Response:
     return response
 
 
+class CredentialFilter(django_filters.FilterSet):
+    revoked = django_filters.BooleanFilter(
+        field_name="revoked_at",
+        lookup_expr="isnull",
+        exclude=True,
+        label="`true`: only revoked ones; `false`: only those not revoked.",
+    )
+    name = django_filters.CharFilter(lookup_expr="icontains", label="Name contains.")
+
+
+CREDENTIAL_ORDERING = {
+    "created_at": "created_at",
+    "name": "name",
+    "expires_at": "expires_at",
+    "last_used_at": "last_used_at",
+}
+CREDENTIAL_DEFAULT = ["-created_at"]
+CREDENTIAL_PARAMETERS = [
+    *filter_parameters(CredentialFilter),
+    ordering_parameter(CREDENTIAL_ORDERING, CREDENTIAL_DEFAULT),
+    PAGE_PARAMETER,
+]
+
+
+def _listed(request: Request, rows: QuerySet) -> QuerySet:
+    rows = filtered(request, CredentialFilter, rows)
+    return ordered(request, rows, fields=CREDENTIAL_ORDERING, default=CREDENTIAL_DEFAULT)
+
+
 def _page(request: Request, rows: Any, serializer: type[serializers.Serializer]) -> Response:
     paginator = api_settings.DEFAULT_PAGINATION_CLASS()
     page = paginator.paginate_queryset(rows, request)
@@ -133,7 +165,7 @@ def _page(request: Request, rows: Any, serializer: type[serializers.Serializer])
     methods=["GET"],
     tags=TAGS,
     operation_id="team_api_keys_list",
-    parameters=[PAGE_PARAMETER],
+    parameters=CREDENTIAL_PARAMETERS,
     responses={200: paginated(ApiKeyOutputSerializer), 403: FORBIDDEN, 404: NOT_FOUND},
 )
 @extend_schema(
@@ -149,7 +181,7 @@ def team_api_keys(request: Request, team_id: int) -> Response:
     carries the key this once. The team's Product Owner or Scrum Master only."""
     team = _team(request, team_id)
     if request.method == "GET":
-        return _page(request, api_keys_of_team(team=team), ApiKeyOutputSerializer)
+        return _page(request, _listed(request, api_keys_of_team(team=team)), ApiKeyOutputSerializer)
     payload = ApiKeyInputSerializer(data=request.data)
     payload.is_valid(raise_exception=True)
     data = payload.validated_data
@@ -249,7 +281,7 @@ class PersonalTokenInputSerializer(serializers.Serializer):
     methods=["GET"],
     tags=TAGS,
     operation_id="me_tokens_list",
-    parameters=[PAGE_PARAMETER],
+    parameters=CREDENTIAL_PARAMETERS,
     responses={200: paginated(PersonalTokenOutputSerializer), 403: FORBIDDEN},
 )
 @extend_schema(
@@ -265,7 +297,9 @@ def my_tokens(request: Request) -> Response:
     answer carries the token this once."""
     user: User = request.user  # type: ignore[assignment]
     if request.method == "GET":
-        return _page(request, personal_tokens_of(user=user), PersonalTokenOutputSerializer)
+        return _page(
+            request, _listed(request, personal_tokens_of(user=user)), PersonalTokenOutputSerializer
+        )
     payload = PersonalTokenInputSerializer(data=request.data)
     payload.is_valid(raise_exception=True)
     data = payload.validated_data

@@ -12,7 +12,8 @@ from accounts.api.serializers import (
     TeamCreateInputSerializer,
     TeamOutputSerializer,
 )
-from accounts.permissions import require_team_creation
+from accounts.permissions import require_personal_write, require_team_creation
+from core.listing import ordered, ordering_parameter
 from core.pagination import PAGE_PARAMETER, paginate, paginated
 
 
@@ -30,10 +31,14 @@ def me(request: Request) -> Response:
     return Response(MeOutputSerializer(data).data)
 
 
+TEAM_ORDERING = {"name": "name", "created_at": "created_at"}
+TEAM_DEFAULT = ["name"]
+
+
 @extend_schema(
     methods=["GET"],
     operation_id="teams_list",
-    parameters=[PAGE_PARAMETER],
+    parameters=[ordering_parameter(TEAM_ORDERING, TEAM_DEFAULT), PAGE_PARAMETER],
     responses=paginated(TeamOutputSerializer),
 )
 @extend_schema(
@@ -57,7 +62,13 @@ def team_list(request: Request) -> Response:
         )
         created = selectors.team_for_user(user=request.user, team_id=team.pk)
         return Response(TeamOutputSerializer(created).data, status=status.HTTP_201_CREATED)
-    return paginate(request, selectors.team_list_for_user(user=request.user), TeamOutputSerializer)
+    teams = ordered(
+        request,
+        selectors.team_list_for_user(user=request.user),
+        fields=TEAM_ORDERING,
+        default=TEAM_DEFAULT,
+    )
+    return paginate(request, teams, TeamOutputSerializer)
 
 
 @extend_schema(operation_id="teams_retrieve", responses=TeamOutputSerializer)

@@ -38,6 +38,7 @@ from backlog.services_feedback import (
 )
 from core.api import FORBIDDEN, INVALID, NOT_FOUND, PRECONDITION_REQUIRED, ErrorOutputSerializer
 from core.api_preconditions import IF_MATCH, etag_header, if_match_versions, with_etag
+from core.listing import ordered, ordering_parameter
 from core.pagination import PAGE_PARAMETER, paginated
 
 TAGS = ["feedback"]
@@ -112,15 +113,20 @@ def _feedback(plan_id: int, feedback_id: int) -> Feedback:
     return feedback
 
 
+ORDERING = {"created_at": "created_at", "csat": "csat", "nps": "nps"}
+DEFAULT = ["-created_at"]
+
+
 @extend_schema(
     tags=TAGS, operation_id="plans_feedback_list", summary="The plan's cohort feedback",
-    parameters=[PAGE_PARAMETER, *FILTER_PARAMETERS],
+    parameters=[PAGE_PARAMETER, *FILTER_PARAMETERS, ordering_parameter(ORDERING, DEFAULT)],
     responses={200: paginated(FeedbackOutputSerializer), 400: INVALID, 404: NOT_FOUND},
 )  # fmt: skip
 @api_view(["GET"])
 def feedback_list(request: Request, plan_id: int) -> Response:
     plan, role = feedback_plan_for_member(user=_user(request), plan_id=plan_id)
     items = selectors.feedback_list(plan_id=plan.pk, filters=request.query_params)
+    items = ordered(request, items, fields=ORDERING, default=DEFAULT)
     paginator = api_settings.DEFAULT_PAGINATION_CLASS()
     page = paginator.paginate_queryset(items.select_related("backlog_item"), request)
     data = FeedbackOutputSerializer(page, many=True, context={"role": role}).data

@@ -44,6 +44,7 @@ from core.api import FORBIDDEN, INVALID, NOT_FOUND, ErrorOutputSerializer
 from core.api_preconditions import IF_MATCH, etag_header, if_match_versions, with_etag
 from core.csvfile import csv_body_text
 from core.limits import SafeJSONParser
+from core.listing import ordered, ordering_parameter
 from core.pagination import PAGE_PARAMETER, paginate, paginated
 from pilots.models import PilotPlan
 
@@ -171,10 +172,21 @@ def _plan(team_id: int, plan_id: int | None) -> PilotPlan | None:
     return plan
 
 
+# The priority order (position) unless asked otherwise; ``number`` is the reference's running
+# number (US-2 before US-10).
+ORDERING = {
+    "position": "position",
+    "number": "number",
+    "created_at": "created_at",
+    "updated_at": "updated_at",
+}
+DEFAULT = ["position"]
+
+
 @extend_schema(
     tags=TAGS, methods=["GET"], operation_id="teams_backlog_list",
     summary="The team's backlog in priority order",
-    parameters=[PAGE_PARAMETER, *FILTER_PARAMETERS],
+    parameters=[PAGE_PARAMETER, *FILTER_PARAMETERS, ordering_parameter(ORDERING, DEFAULT)],
     responses={200: paginated(BacklogItemOutputSerializer), 400: INVALID, 404: NOT_FOUND},
 )  # fmt: skip
 @extend_schema(
@@ -193,11 +205,9 @@ def _plan(team_id: int, plan_id: int | None) -> PilotPlan | None:
 def backlog_list(request: Request, team_id: int) -> Response:
     team_id = _team_id(request, team_id)
     if request.method == "GET":
-        return paginate(
-            request,
-            selectors.backlog_items(team_id=team_id, filters=request.query_params),
-            BacklogItemOutputSerializer,
-        )
+        items = selectors.backlog_items(team_id=team_id, filters=request.query_params)
+        items = ordered(request, items, fields=ORDERING, default=DEFAULT)
+        return paginate(request, items, BacklogItemOutputSerializer)
     payload = BacklogItemInputSerializer(data=request.data)
     payload.is_valid(raise_exception=True)
     data = dict(payload.validated_data)

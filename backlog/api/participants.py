@@ -50,6 +50,7 @@ from core.api import FORBIDDEN, INVALID, NOT_FOUND, PRECONDITION_REQUIRED
 from core.api_preconditions import IF_MATCH, etag_header, if_match_versions, with_etag
 from core.csvfile import csv_body_text
 from core.limits import SafeJSONParser
+from core.listing import ordered, ordering_parameter
 from core.pagination import PAGE_PARAMETER, paginate, paginated
 from pilots.access import plan_for_user
 from pilots.models import PilotPlan
@@ -189,9 +190,14 @@ def _out(participant: Participant, code: int = 200) -> Response:
     return with_etag(Response(data, status=code), participant.version)
 
 
+ORDERING = {"created_at": "created_at", "name": "name"}
+DEFAULT = ["-created_at"]
+
+
 @extend_schema(
     tags=TAGS, methods=["GET"], operation_id="plans_participants_list",
-    summary="The plan's participants", parameters=[PAGE_PARAMETER, *FILTERS],
+    summary="The plan's participants",
+    parameters=[PAGE_PARAMETER, *FILTERS, ordering_parameter(ORDERING, DEFAULT)],
     responses={200: paginated(ParticipantOutputSerializer), 400: INVALID, 403: FORBIDDEN,
                404: NOT_FOUND},
 )  # fmt: skip
@@ -208,6 +214,7 @@ def participant_list(request: Request, plan_id: int) -> Response:
     if request.method == "GET":
         plan = _plan(request, plan_id, Perm.PARTICIPANTS_VIEW)
         rows = selectors.participants_for_plan(plan_id=plan.pk, filters=request.query_params)
+        rows = ordered(request, rows, fields=ORDERING, default=DEFAULT)
         return paginate(request, rows, ParticipantOutputSerializer)
     plan = _plan(request, plan_id, Perm.PARTICIPANTS_MANAGE)
     payload = ParticipantInputSerializer(data=request.data)

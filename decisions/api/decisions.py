@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import django_filters
 from django.http import Http404
 from django.urls import path
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -30,6 +31,7 @@ from rest_framework.response import Response
 from accounts.api.serializers import UserOutputSerializer
 from accounts.models import User
 from core.api import FORBIDDEN, INVALID, NOT_FOUND, ErrorOutputSerializer
+from core.listing import IdFilter, filter_parameters, filtered, ordered, ordering_parameter
 from core.pagination import PAGE_PARAMETER, paginate, paginated
 from decisions import selectors
 from decisions.models import DecisionRecord
@@ -143,6 +145,30 @@ class DecisionCommentInputSerializer(serializers.Serializer):
     text = serializers.CharField(max_length=TEXT_MAX, allow_blank=True)
 
 
+class DecisionRecordFilter(django_filters.FilterSet):
+    outcome = django_filters.ChoiceFilter(
+        choices=DecisionRecord.Outcome.choices, label="Only records with this outcome."
+    )
+    current = django_filters.BooleanFilter(
+        field_name="superseded_by",
+        lookup_expr="isnull",
+        label="`true`: only the current decision; `false`: only the records it corrected.",
+    )
+
+
+class DecisionCommentFilter(django_filters.FilterSet):
+    author = IdFilter(field_name="author_id", label="Only this person's.")
+    since = django_filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="gte", label="Written at or after this moment."
+    )
+
+
+RECORD_ORDERING = {"recorded_at": "recorded_at"}
+RECORD_DEFAULT = ["-recorded_at"]
+COMMENT_ORDERING = {"created_at": "created_at"}
+COMMENT_DEFAULT = ["created_at"]
+
+
 # --- views ---------------------------------------------------------------------------------------
 
 
@@ -171,8 +197,17 @@ def _detail(record: DecisionRecord) -> dict[str, Any]:
     summary="The plan's decision records, newest first",
     description="The current decision first, then each record it corrected (records are never "
     "edited or deleted). Without the frozen evidence: read one record for it.",
-    parameters=[PAGE_PARAMETER],
-    responses={200: paginated(DecisionRecordOutputSerializer), 403: FORBIDDEN, 404: NOT_FOUND},
+    parameters=[
+        *filter_parameters(DecisionRecordFilter),
+        ordering_parameter(RECORD_ORDERING, RECORD_DEFAULT),
+        PAGE_PARAMETER,
+    ],
+    responses={
+        200: paginated(DecisionRecordOutputSerializer),
+        400: INVALID,
+        403: FORBIDDEN,
+        404: NOT_FOUND,
+    },
 )
 @extend_schema(
     tags=TAGS,
@@ -199,7 +234,8 @@ def decision_list(request: Request, plan_id: int) -> Response:
     plan = _plan(request, plan_id)
     if request.method == "POST":
         return _decision_create(request, plan)
-    records = selectors.decision_records_queryset(plan.pk)
+    records = filtered(request, DecisionRecordFilter, selectors.decision_records_queryset(plan.pk))
+    records = ordered(request, records, fields=RECORD_ORDERING, default=RECORD_DEFAULT)
     return paginate(request, records, DecisionRecordOutputSerializer)
 
 
@@ -249,8 +285,17 @@ def decision_detail(request: Request, plan_id: int, record_id: int) -> Response:
     methods=["GET"],
     operation_id="plans_decision_comments_list",
     summary="The comments on the plan's decision page, oldest first",
-    parameters=[PAGE_PARAMETER],
-    responses={200: paginated(DecisionCommentOutputSerializer), 403: FORBIDDEN, 404: NOT_FOUND},
+    parameters=[
+        *filter_parameters(DecisionCommentFilter),
+        ordering_parameter(COMMENT_ORDERING, COMMENT_DEFAULT),
+        PAGE_PARAMETER,
+    ],
+    responses={
+        200: paginated(DecisionCommentOutputSerializer),
+        400: INVALID,
+        403: FORBIDDEN,
+        404: NOT_FOUND,
+    },
 )
 @extend_schema(
     tags=TAGS,
@@ -282,7 +327,10 @@ def decision_comment_list(request: Request, plan_id: int) -> Response:
         return Response(
             DecisionCommentOutputSerializer(comment).data, status=status.HTTP_201_CREATED
         )
-    comments = selectors.decision_comments_for_plan(plan.pk)
+    comments = filtered(
+        request, DecisionCommentFilter, selectors.decision_comments_for_plan(plan.pk)
+    )
+    comments = ordered(request, comments, fields=COMMENT_ORDERING, default=COMMENT_DEFAULT)
     return paginate(request, comments, DecisionCommentOutputSerializer)
 
 

@@ -87,6 +87,20 @@ def post_pilot_review_open(*, plan: PilotPlan, decided_at: dt.datetime) -> PostP
     return PostPilotReview.objects.get(plan_id=plan.pk)
 
 
+def post_pilot_review_for_plan(plan: PilotPlan) -> PostPilotReview | None:
+    """The plan's review (None before the decision). A Decided plan without one (decided before
+    reviews existed, or by a path that did not open it) gets it now, due from its decision:
+    opening is idempotent and changes nothing a person wrote."""
+    reviews = PostPilotReview.objects.filter(plan_id=plan.pk).select_related(
+        "completed_by", "updated_by"
+    )
+    review = reviews.first()
+    if review is None and plan.status == Status.DECIDED:
+        post_pilot_review_open(plan=plan, decided_at=plan.decided_at or plan.updated_at)
+        review = reviews.first()
+    return review
+
+
 class ReviewConflict(Conflict):
     """A stale save: ``current`` is the review as the other person saved it."""
 

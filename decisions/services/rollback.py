@@ -28,7 +28,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Notification, User
-from accounts.permissions import PERMISSIONS, Perm, allows, role_in_team
+from accounts.permissions import PERMISSIONS, Perm, allows, person_writes, role_in_team
 from accounts.services import notify
 from accounts.ui import local_time
 from catalogue import comparators
@@ -60,7 +60,12 @@ def _role(plan: PilotPlan, user: User) -> str | None:
 
 
 def _is_executor(plan: PilotPlan, user: User) -> bool:
-    return plan.rollback_executor_id is not None and plan.rollback_executor_id == user.pk
+    """The plan's rollback executor, acting as a person (a read-only token of theirs reads)."""
+    return (
+        plan.rollback_executor_id is not None
+        and plan.rollback_executor_id == user.pk
+        and person_writes(user)
+    )
 
 
 def rollback_start_allowed(plan: PilotPlan, user: User, role: str | None = None) -> bool:
@@ -93,7 +98,8 @@ def rollback_require_start(plan: PilotPlan, user: User, role: str | None = None)
         raise PermissionDenied(_refusal(plan, Perm.ROLLBACK_START, "start a rollback"))
 
 
-def _require_work(plan: PilotPlan, user: User) -> None:
+def rollback_require_work(plan: PilotPlan, user: User) -> None:
+    """``PermissionDenied`` naming the executor unless ``user`` may work the checklist."""
     if not rollback_work_allowed(plan, user):
         raise PermissionDenied(_refusal(plan, Perm.ROLLBACK_WORK, "work the rollback checklist"))
 
@@ -256,7 +262,7 @@ def rollback_step_mark(
         .get(pk=step.pk)
     )
     run, plan = step.run, step.run.plan
-    _require_work(plan, user)
+    rollback_require_work(plan, user)
     if run.ended_at is not None:
         raise Conflict(
             f"This rollback ended {local_time(run.ended_at, plan)}; its checklist is closed."
@@ -459,7 +465,7 @@ def rollback_end(*, run: RollbackRun, user: User) -> RollbackRun:
         .get(pk=run.pk)
     )
     plan = run.plan
-    _require_work(plan, user)
+    rollback_require_work(plan, user)
     if run.ended_at is not None:
         raise Conflict(f"This rollback already ended {local_time(run.ended_at, plan)}.")
     pending = list(run.steps.filter(status=Status.PENDING).order_by("position"))
@@ -562,6 +568,7 @@ __all__ = [
     "rollback_plan_flags",
     "rollback_plan_panel",
     "rollback_require_start",
+    "rollback_require_work",
     "rollback_runs",
     "rollback_start",
     "rollback_start_allowed",

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+import django_filters
 from django.urls import path
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
@@ -30,6 +30,7 @@ from accounts.models import User
 from accounts.permissions import Perm
 from core.api import FORBIDDEN, INVALID, NOT_FOUND, ErrorOutputSerializer
 from core.deprecation import View, deprecated
+from core.listing import IdFilter, filter_parameters, filtered, ordered, ordering_parameter
 from core.pagination import PAGE_PARAMETER, paginate, paginated
 from metrics import alerts
 from metrics.models import TriggerEpisode
@@ -75,12 +76,31 @@ class ResolveInputSerializer(serializers.Serializer):
 CONFLICT = OpenApiResponse(
     ErrorOutputSerializer, description="The alert is already resolved; nothing changed."
 )
-UNRESOLVED_PARAMETER = OpenApiParameter(
-    "unresolved",
-    OpenApiTypes.BOOL,
-    required=False,
-    description="`true`: only alerts nobody resolved yet.",
-)
+
+
+class AlertFilter(django_filters.FilterSet):
+    unresolved = django_filters.BooleanFilter(
+        field_name="resolved_at",
+        lookup_expr="isnull",
+        label="`true`: only alerts nobody resolved yet; `false`: only resolved ones.",
+    )
+    acknowledged = django_filters.BooleanFilter(
+        field_name="acknowledged_at",
+        lookup_expr="isnull",
+        exclude=True,
+        label="`true`: only acknowledged alerts; `false`: only those nobody acknowledged.",
+    )
+    trigger = IdFilter(field_name="trigger_id", label="Only this trigger's.")
+    fired_after = django_filters.IsoDateTimeFilter(
+        field_name="fired_at", lookup_expr="gte", label="Fired at or after this moment."
+    )
+    fired_before = django_filters.IsoDateTimeFilter(
+        field_name="fired_at", lookup_expr="lt", label="Fired before this moment."
+    )
+
+
+ORDERING = {"fired_at": "fired_at", "breach_started_at": "breach_started_at"}
+DEFAULT = ["-fired_at"]
 
 
 def _user(request: Request) -> User:
@@ -91,15 +111,23 @@ def _user(request: Request) -> User:
     tags=TAGS,
     operation_id="plans_alerts_list",
     summary="The plan's alerts (rollback triggers that fired), newest first",
-    parameters=[PAGE_PARAMETER, UNRESOLVED_PARAMETER],
-    responses={200: paginated(AlertOutputSerializer), 403: FORBIDDEN, 404: NOT_FOUND},
+    parameters=[
+        *filter_parameters(AlertFilter),
+        ordering_parameter(ORDERING, DEFAULT),
+        PAGE_PARAMETER,
+    ],
+    responses={
+        200: paginated(AlertOutputSerializer),
+        400: INVALID,
+        403: FORBIDDEN,
+        404: NOT_FOUND,
+    },
 )
 @api_view(["GET"])
 def alert_list(request: Request, plan_id: int) -> Response:
     plan = plan_for_user(user=_user(request), plan_id=plan_id)
-    episodes = alerts.episodes_for_plan(plan_id=plan.pk)
-    if request.query_params.get("unresolved", "").lower() in {"1", "true", "yes"}:
-        episodes = episodes.filter(resolved_at__isnull=True)
+    episodes = filtered(request, AlertFilter, alerts.episodes_for_plan(plan_id=plan.pk))
+    episodes = ordered(request, episodes, fields=ORDERING, default=DEFAULT)
     return paginate(request, episodes, AlertOutputSerializer)
 
 

@@ -12,6 +12,7 @@ else the plan does not exist (404). Constant queries per page.
 
 from __future__ import annotations
 
+import django_filters
 from django.http import Http404
 from django.urls import path
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -22,7 +23,8 @@ from rest_framework.response import Response
 
 from accounts.api.serializers import UserOutputSerializer
 from accounts.permissions import Perm
-from core.api import FORBIDDEN, NOT_FOUND, ErrorOutputSerializer
+from core.api import FORBIDDEN, INVALID, NOT_FOUND, ErrorOutputSerializer
+from core.listing import filter_parameters, filtered, ordered, ordering_parameter
 from core.pagination import PAGE_PARAMETER, paginate, paginated
 from metrics.checks import check_run_request, check_runs_for_plan
 from metrics.models import CheckRun, CriterionResult
@@ -71,6 +73,26 @@ class CheckRunSerializer(serializers.ModelSerializer):
         }
 
 
+class CheckRunFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(
+        choices=CheckRun.Status.choices, label="Only runs in this status."
+    )
+    trigger = django_filters.ChoiceFilter(
+        choices=CheckRun.Trigger.choices, label="Only scheduled or only on-demand runs."
+    )
+    late = django_filters.BooleanFilter(label="true: only runs made late after downtime.")
+    due_after = django_filters.IsoDateTimeFilter(
+        field_name="due_at", lookup_expr="gte", label="Due at or after this moment."
+    )
+    due_before = django_filters.IsoDateTimeFilter(
+        field_name="due_at", lookup_expr="lt", label="Due before this moment."
+    )
+
+
+ORDERING = {"due_at": "due_at", "finished_at": "finished_at"}
+DEFAULT = ["-due_at"]
+
+
 @extend_schema(
     tags=TAGS,
     methods=["GET"],
@@ -79,8 +101,17 @@ class CheckRunSerializer(serializers.ModelSerializer):
     description="Newest first, scheduled and on-demand runs together, each with its "
     "per-criterion results. Missed runs (the scheduler was down) and pending ones (queued) have "
     "no results.",
-    parameters=[PAGE_PARAMETER],
-    responses={200: paginated(CheckRunSerializer), 403: FORBIDDEN, 404: NOT_FOUND},
+    parameters=[
+        *filter_parameters(CheckRunFilter),
+        ordering_parameter(ORDERING, DEFAULT),
+        PAGE_PARAMETER,
+    ],
+    responses={
+        200: paginated(CheckRunSerializer),
+        400: INVALID,
+        403: FORBIDDEN,
+        404: NOT_FOUND,
+    },
 )
 @extend_schema(
     tags=TAGS,
@@ -108,6 +139,8 @@ def check_run_list(request: Request, plan_id: int) -> Response:
         return _check_run_create(request, plan_id)
     plan = plan_for_user(user=request.user, plan_id=plan_id)  # type: ignore[arg-type]
     runs = check_runs_for_plan(plan_id=plan.pk).select_related("requested_by")
+    runs = filtered(request, CheckRunFilter, runs)
+    runs = ordered(request, runs, fields=ORDERING, default=DEFAULT)
     return paginate(request, runs, CheckRunSerializer)
 
 

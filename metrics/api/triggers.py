@@ -18,6 +18,7 @@ from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.listing import ordered, ordering_parameter
 from core.pagination import PAGE_PARAMETER, paginate, paginated
 from metrics.models import TriggerState
 from pilots import wording
@@ -66,21 +67,22 @@ STATE_PARAMETER = OpenApiParameter(
 )
 
 
+ORDERING = {"position": "position", "state": "state__state", "evaluated_at": "state__evaluated_at"}
+DEFAULT = ["position"]
+
+
 @extend_schema(
     tags=["alerts"],
     operation_id="plan_triggers_list",
     summary="A plan's rollback triggers and their current state",
-    parameters=[STATE_PARAMETER, PAGE_PARAMETER],
+    parameters=[STATE_PARAMETER, ordering_parameter(ORDERING, DEFAULT), PAGE_PARAMETER],
     responses={200: paginated(TriggerStateOutputSerializer)},
 )
 @api_view(["GET"])
 def trigger_list(request: Request, plan_id: int) -> Response:
     plan = plan_for_user(user=request.user, plan_id=plan_id)  # type: ignore[arg-type]
-    triggers = (
-        RollbackTrigger.objects.filter(plan=plan)
-        .select_related("metric", "state")
-        .order_by("position", "pk")
-    )
+    triggers = RollbackTrigger.objects.filter(plan=plan).select_related("metric", "state")
+    triggers = ordered(request, triggers, fields=ORDERING, default=DEFAULT)
     wanted = request.query_params.get("state", "")
     if wanted:
         if wanted not in STATES:

@@ -1,6 +1,6 @@
-"""Metrics under /api/v1/ (namespace "api"): samples, check runs, alerts, webhooks."""
+"""Metrics under /api/v1/ (namespace "api"): samples and series, check runs, alerts, webhooks."""
 
-from metrics.api import alerts, checks, ingest, samples, triggers, webhooks
+from metrics.api import alerts, checks, ingest, samples, series, triggers, webhooks
 
 urlpatterns = [
     *ingest.urlpatterns,
@@ -9,4 +9,5 @@ urlpatterns = [
     *webhooks.urlpatterns,
     *triggers.urlpatterns,
     *samples.urlpatterns,
+    *series.urlpatterns,
 ]

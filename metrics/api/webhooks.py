@@ -14,6 +14,8 @@ team the caller is not in is 404. The services check the same rules (metrics.sub
 
 from __future__ import annotations
 
+import django_filters
+from django.db.models import QuerySet
 from django.urls import path
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -25,6 +27,7 @@ from accounts.api.serializers import UserOutputSerializer
 from accounts.events import SUBSCRIBABLE
 from accounts.models import (
     WEBHOOK_PAYLOAD_VERSIONS,
+    EventType,
     Team,
     User,
     WebhookDelivery,
@@ -32,6 +35,7 @@ from accounts.models import (
 )
 from accounts.permissions import Perm, team_for_member
 from core.api import FORBIDDEN, INVALID, NOT_FOUND, ErrorOutputSerializer
+from core.listing import filter_parameters, filtered, ordered, ordering_parameter
 from core.pagination import PAGE_PARAMETER, paginate, paginated
 from metrics import subscriptions
 
@@ -126,13 +130,55 @@ def _with_secret(subscription: WebhookSubscription, secret: str) -> dict[str, ob
     return data
 
 
+class SubscriptionFilter(django_filters.FilterSet):
+    active = django_filters.BooleanFilter(
+        field_name="is_active", label="`true`: only active subscriptions; `false`: disabled ones."
+    )
+    kind = django_filters.ChoiceFilter(
+        choices=WebhookSubscription.Kind.choices, label="Only this destination kind."
+    )
+
+
+class DeliveryFilter(django_filters.FilterSet):
+    event = django_filters.ChoiceFilter(
+        choices=EventType.choices, label="Only deliveries of this event."
+    )
+    state = django_filters.ChoiceFilter(
+        choices=[("delivered", "delivered"), ("failed", "failed"), ("pending", "pending")],
+        method="filter_state",
+        label="`delivered`, `failed` (gave up) or `pending` (still being tried).",
+    )
+
+    def filter_state(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        if value == "delivered":
+            return queryset.filter(delivered_at__isnull=False)
+        if value == "failed":
+            return queryset.filter(failed_at__isnull=False)
+        return queryset.filter(delivered_at__isnull=True, failed_at__isnull=True)
+
+
+SUBSCRIPTION_ORDERING = {"name": "name", "created_at": "created_at"}
+SUBSCRIPTION_DEFAULT = ["name"]
+DELIVERY_ORDERING = {"created_at": "created_at", "last_attempt_at": "last_attempt_at"}
+DELIVERY_DEFAULT = ["-created_at"]
+
+
 @extend_schema(
     methods=["GET"],
     tags=TAGS,
     operation_id="teams_webhooks_list",
     summary="The team's webhook subscriptions",
-    parameters=[PAGE_PARAMETER],
-    responses={200: paginated(SubscriptionOutputSerializer), 403: FORBIDDEN, 404: NOT_FOUND},
+    parameters=[
+        *filter_parameters(SubscriptionFilter),
+        ordering_parameter(SUBSCRIPTION_ORDERING, SUBSCRIPTION_DEFAULT),
+        PAGE_PARAMETER,
+    ],
+    responses={
+        200: paginated(SubscriptionOutputSerializer),
+        400: INVALID,
+        403: FORBIDDEN,
+        404: NOT_FOUND,
+    },
 )
 @extend_schema(
     methods=["POST"],
@@ -152,11 +198,11 @@ def _with_secret(subscription: WebhookSubscription, secret: str) -> dict[str, ob
 def webhook_list(request: Request, team_id: int) -> Response:
     if request.method == "GET":
         team = _team(request, team_id, change=False)
-        return paginate(
-            request,
-            subscriptions.subscriptions_for_team(team_id=team.pk),
-            SubscriptionOutputSerializer,
+        rows = filtered(
+            request, SubscriptionFilter, subscriptions.subscriptions_for_team(team_id=team.pk)
         )
+        rows = ordered(request, rows, fields=SUBSCRIPTION_ORDERING, default=SUBSCRIPTION_DEFAULT)
+        return paginate(request, rows, SubscriptionOutputSerializer)
     team = _team(request, team_id, change=True)
     data = SubscriptionInputSerializer(data=request.data)
     data.is_valid(raise_exception=True)
@@ -266,8 +312,17 @@ def webhook_test(request: Request, team_id: int, subscription_id: int) -> Respon
     tags=TAGS,
     operation_id="teams_webhooks_deliveries_list",
     summary="A subscription's delivery log, newest first",
-    parameters=[PAGE_PARAMETER],
-    responses={200: paginated(DeliveryOutputSerializer), 403: FORBIDDEN, 404: NOT_FOUND},
+    parameters=[
+        *filter_parameters(DeliveryFilter),
+        ordering_parameter(DELIVERY_ORDERING, DELIVERY_DEFAULT),
+        PAGE_PARAMETER,
+    ],
+    responses={
+        200: paginated(DeliveryOutputSerializer),
+        400: INVALID,
+        403: FORBIDDEN,
+        404: NOT_FOUND,
+    },
 )
 @api_view(["GET"])
 def webhook_deliveries(request: Request, team_id: int, subscription_id: int) -> Response:
@@ -275,11 +330,13 @@ def webhook_deliveries(request: Request, team_id: int, subscription_id: int) -> 
     subscription = subscriptions.subscription_for_team(
         team_id=team.pk, subscription_id=subscription_id
     )
-    return paginate(
+    rows = filtered(
         request,
+        DeliveryFilter,
         subscriptions.deliveries_for_subscription(subscription_id=subscription.pk),
-        DeliveryOutputSerializer,
     )
+    rows = ordered(request, rows, fields=DELIVERY_ORDERING, default=DELIVERY_DEFAULT)
+    return paginate(request, rows, DeliveryOutputSerializer)
 
 
 @extend_schema(

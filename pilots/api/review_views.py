@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import django_filters
 import pghistory.models
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -36,6 +37,7 @@ from accounts.permissions import Perm, require
 from core.api import FORBIDDEN, INVALID, NOT_FOUND, PRECONDITION_REQUIRED, ErrorOutputSerializer
 from core.api_preconditions import IF_MATCH, etag_header, if_match_versions, with_etag
 from core.exceptions import Conflict, PreconditionFailed
+from core.listing import IdFilter, filter_parameters, filtered, ordered, ordering_parameter
 from core.pagination import PAGE_PARAMETER, paginate, paginated
 from core.problems import STEP_REFUSED, problem_response
 from pilots.access import plan_for_user
@@ -307,6 +309,34 @@ def _transition_create(request: Request, plan: PilotPlan, user: User) -> Respons
 # --- history -------------------------------------------------------------------------------------
 
 
+class HistoryFilter(django_filters.FilterSet):
+    label = django_filters.CharFilter(
+        field_name="pgh_label", label="Only events with this label (`insert`, `update`, …)."
+    )
+    model = django_filters.CharFilter(
+        field_name="pgh_model", label="Only events of this record type (the event's `model`)."
+    )
+    since = django_filters.IsoDateTimeFilter(
+        field_name="pgh_created_at", lookup_expr="gte", label="At or after this moment."
+    )
+    before = django_filters.IsoDateTimeFilter(
+        field_name="pgh_created_at", lookup_expr="lt", label="Before this moment."
+    )
+
+
+class TimeboxExtensionFilter(django_filters.FilterSet):
+    actor = IdFilter(field_name="actor_id", label="Only this person's extensions.")
+    since = django_filters.IsoDateTimeFilter(
+        field_name="at", lookup_expr="gte", label="Made at or after this moment."
+    )
+
+
+EXTENSION_ORDERING = {"at": "at", "new_end_date": "new_end_date"}
+EXTENSION_DEFAULT = ["at"]
+HISTORY_ORDERING = {"at": "pgh_created_at"}
+HISTORY_DEFAULT = ["-at"]
+
+
 @extend_schema(
     tags=TAGS,
     operation_id="plans_history_list",
@@ -314,13 +344,23 @@ def _transition_create(request: Request, plan: PilotPlan, user: User) -> Respons
     description="Every recorded change to the plan and everything that references it (sections, "
     "rows, reviews, sign-offs), with the database trigger's before/after `diff` "
     "(`{field: [before, after]}`) and the id of the user whose request made it.",
-    parameters=[PAGE_PARAMETER],
-    responses={200: paginated(HistoryEventSerializer), 403: FORBIDDEN, 404: NOT_FOUND},
+    parameters=[
+        *filter_parameters(HistoryFilter),
+        ordering_parameter(HISTORY_ORDERING, HISTORY_DEFAULT),
+        PAGE_PARAMETER,
+    ],
+    responses={
+        200: paginated(HistoryEventSerializer),
+        400: INVALID,
+        403: FORBIDDEN,
+        404: NOT_FOUND,
+    },
 )
 @api_view(["GET"])
 def history_list(request: Request, plan_id: int) -> Response:
     plan = _plan(request, plan_id)
-    events = pghistory.models.Events.objects.references(plan).order_by("-pgh_created_at", "-pgh_id")
+    events = filtered(request, HistoryFilter, pghistory.models.Events.objects.references(plan))
+    events = ordered(request, events, fields=HISTORY_ORDERING, default=HISTORY_DEFAULT)
     return paginate(request, events, HistoryEventSerializer)
 
 
@@ -329,7 +369,17 @@ def history_list(request: Request, plan_id: int) -> Response:
     methods=["GET"],
     operation_id="plans_timebox_extensions_list",
     summary="The extensions of the plan's time-box, oldest first",
-    responses={200: TimeboxExtensionOutputSerializer(many=True), 403: FORBIDDEN, 404: NOT_FOUND},
+    parameters=[
+        *filter_parameters(TimeboxExtensionFilter),
+        ordering_parameter(EXTENSION_ORDERING, EXTENSION_DEFAULT),
+        PAGE_PARAMETER,
+    ],
+    responses={
+        200: paginated(TimeboxExtensionOutputSerializer),
+        400: INVALID,
+        403: FORBIDDEN,
+        404: NOT_FOUND,
+    },
 )
 @extend_schema(
     tags=TAGS,
@@ -364,4 +414,6 @@ def timebox_extension_list(request: Request, plan_id: int) -> Response:
             TimeboxExtensionOutputSerializer(extension).data, status=status.HTTP_201_CREATED
         )
     extensions = TimeboxExtension.objects.filter(plan=plan).select_related("actor")
-    return Response(TimeboxExtensionOutputSerializer(extensions, many=True).data)
+    extensions = filtered(request, TimeboxExtensionFilter, extensions)
+    extensions = ordered(request, extensions, fields=EXTENSION_ORDERING, default=EXTENSION_DEFAULT)
+    return paginate(request, extensions, TimeboxExtensionOutputSerializer)

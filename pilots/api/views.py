@@ -49,6 +49,7 @@ from core.api_preconditions import (
     not_modified,
     with_etag,
 )
+from core.listing import ordered, ordering_parameter
 from core.pagination import PAGE_PARAMETER, paginate, paginated
 from pilots import selectors, services
 from pilots.access import can_edit, plan_for_user, team_for_plan_creation
@@ -194,6 +195,16 @@ def _writing(ok_status: int, ok: Any) -> dict[int, Any]:
 # --- plans ---------------------------------------------------------------------------------------
 
 
+PLAN_ORDERING = {
+    "updated_at": "updated_at",
+    "created_at": "created_at",
+    "title": "title",
+    "start_date": "start_date",
+    "end_date": "end_date",
+}
+PLAN_DEFAULT = ["-updated_at"]
+
+
 @extend_schema(
     tags=TAGS,
     methods=["GET"],
@@ -201,6 +212,7 @@ def _writing(ok_status: int, ok: Any) -> dict[int, Any]:
     summary="Your plans",
     parameters=[
         PlanListFilterSerializer,
+        ordering_parameter(PLAN_ORDERING, PLAN_DEFAULT),
         PAGE_PARAMETER,
     ],
     responses={200: paginated(PlanSummarySerializer), 400: INVALID},
@@ -235,7 +247,8 @@ def plan_list(request: Request) -> Response:
         plans = plans.filter(team_id=filters.validated_data["team"])
     if "status" in filters.validated_data:
         plans = plans.filter(status=filters.validated_data["status"])
-    return paginate(request, plans.order_by("-updated_at", "-pk"), PlanSummarySerializer)
+    plans = ordered(request, plans, fields=PLAN_ORDERING, default=PLAN_DEFAULT)
+    return paginate(request, plans, PlanSummarySerializer)
 
 
 def _plan_create(request: Request, user: User) -> Response:

@@ -245,6 +245,12 @@ def check_run_now_call(channel: str, plan: PilotPlan) -> Call:
 def post_pilot_review_call(complete: bool) -> Callable[[str, PilotPlan], Call]:
     def call(channel: str, plan: PilotPlan) -> Call:
         review = post_pilot_review_open(plan=plan, decided_at=timezone.now())
+        if channel == API:  # three empty parts: 400 for those allowed to complete
+            if_match = {"If-Match": f'"{review.version}"'}
+            url = f"/api/v1/plans/{plan.pk}/post-pilot-review"
+            if complete:
+                return Call("post", f"{url}/complete", None, if_match)
+            return Call("patch", url, {"findings": ""}, if_match)
         data = {"version": review.version, "findings": "", "went_well": "", "to_improve": ""}
         if complete:
             data["complete"] = "1"  # with three empty parts: 422 for those allowed
@@ -406,12 +412,11 @@ ACTIONS: list[ActionSpec] = [
         team_call("pilots:team_template_save"), BROWSER,
     ),
     ActionSpec(
-        "postpilot-edit", Perm.POSTPILOT_EDIT, Status.DECIDED, post_pilot_review_call(False),
-        BROWSER,
+        "postpilot-edit", Perm.POSTPILOT_EDIT, Status.DECIDED, post_pilot_review_call(False)
     ),
     ActionSpec(
         "postpilot-complete", Perm.POSTPILOT_COMPLETE, Status.DECIDED,
-        post_pilot_review_call(True), BROWSER,
+        post_pilot_review_call(True),
     ),
     ActionSpec("backlog-edit", Perm.BACKLOG_EDIT, Status.DRAFT, backlog_create_call, (API,)),
     ActionSpec("backlog-order", Perm.BACKLOG_ORDER, Status.DRAFT, backlog_move_call, (API,)),
@@ -444,7 +449,8 @@ ELSEWHERE = {
     # every role (buttons shown or not, 403 on POST).
     Perm.ALERTS_ACT,
     # Starting and working a rollback add a person rule (the plan's rollback executor) and need
-    # a fired trigger or a Roll back decision: tests/decisions/test_rollback*.py check each role.
+    # a fired trigger or a Roll back decision: tests/decisions/test_rollback*.py check each role,
+    # over the page and the API (test_rollback_api.py: keys and read-only tokens too).
     Perm.ROLLBACK_START,
     Perm.ROLLBACK_WORK,
     # Recording the decision is the writers' roles *and* the plan's decision owner (a person

@@ -270,7 +270,7 @@ def test_the_api_extends_with_a_reason_and_lists_it(client_for, current, sm):
     assert created.status_code == 201
     assert created.json()["new_end_date"] == new_end
     assert created.json()["actor"]["id"] == sm.pk
-    [listed] = client.get(api(current)).json()
+    [listed] = client.get(api(current)).json()["results"]
     assert listed["reason"] == "Longer"
 
 
