@@ -12,7 +12,7 @@ from accounts.api.serializers import (
     TeamCreateInputSerializer,
     TeamOutputSerializer,
 )
-from accounts.permissions import require_personal_write, require_team_creation
+from accounts.permissions import require_team_creation
 from core.listing import ordered, ordering_parameter
 from core.pagination import PAGE_PARAMETER, paginate, paginated
 
