@@ -8,8 +8,7 @@ from typing import Any, cast
 
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db import models
-from django.db.models import Case, Count, Exists, F, OuterRef, Prefetch, QuerySet, Value, When
-from django.db.models.functions import RowNumber
+from django.db.models import Case, Count, Exists, OuterRef, Prefetch, QuerySet, Value, When
 from django.utils import timezone
 
 from accounts.models import TeamHoliday, User
@@ -81,25 +80,41 @@ def _row_order(model: type[models.Model]) -> list[Any]:
     return [*order, *model._meta.ordering, "pk"]
 
 
-def _row_prefetch(model: type[models.Model], *, limit: int | None = None) -> Prefetch:
-    """One list of the plan's rows; with ``limit``, the first ``limit`` rows only, each with
-    its list's total (``ROWS_TOTAL``): one query for the list whatever its length."""
-    plan_field = cast(models.ForeignKey, model._meta.get_field("plan"))
-    accessor = plan_field.remote_field.get_accessor_name()
-    rows = model._default_manager.select_related(*ROW_LISTS[model])
-    if limit is not None:
-        # A window filter rather than a slice: Django turns a sliced prefetch into the same
-        # ROW_NUMBER() query, but then refuses to file its rows under ``plan.<list>.all``.
-        order = _row_order(model)
-        rows = (
-            rows.annotate(
-                **{ROWS_TOTAL: models.Window(Count("pk"), partition_by=[F("plan_id")])},
-                row_number=models.Window(RowNumber(), partition_by=[F("plan_id")], order_by=order),
-            )
-            .filter(row_number__lte=limit)
-            .order_by(*order)
-        )
-    return Prefetch(accessor, queryset=rows)
+def _row_prefetch(model: type[models.Model]) -> Prefetch:
+    """Every row of one list of the plan, with what its rows show of their neighbours."""
+    return Prefetch(
+        _accessor(model), queryset=model._default_manager.select_related(*ROW_LISTS[model])
+    )
+
+
+def _accessor(model: type[models.Model]) -> str:
+    accessor = cast(
+        models.ForeignKey, model._meta.get_field("plan")
+    ).remote_field.get_accessor_name()
+    assert accessor  # every row model has a reverse accessor on the plan (related_name)
+    return accessor
+
+
+def _load_first_rows(
+    plan: PilotPlan, *, rows: int, expanded: Collection[type[models.Model]] = ()
+) -> PilotPlan:
+    """Of each row list of ``plan``, its first ``rows`` rows, each with the list's total
+    (``ROWS_TOTAL``: ``COUNT(*) OVER ()``, counted before the LIMIT), filed where a prefetch
+    files them (``plan.<list>.all()`` reads them without a query); every row of the lists in
+    ``expanded``. One plain ``LIMIT`` query per list: a sliced ``Prefetch`` asks for the same
+    rows with ``ROW_NUMBER()`` in a subquery, which Django takes several times longer to build
+    than PostgreSQL to run."""
+    cache = plan.__dict__.setdefault("_prefetched_objects_cache", {})
+    for model in ROW_LISTS:
+        accessor = _accessor(model)
+        # The related manager's queryset: each row knows its plan without a query.
+        queryset = getattr(plan, accessor).select_related(*ROW_LISTS[model])
+        if model not in expanded:
+            total = models.Window(Count("pk"))
+            queryset = queryset.annotate(**{ROWS_TOTAL: total}).order_by(*_row_order(model))[:rows]
+        len(queryset)  # evaluated here: the cached rows are what the page shows
+        cache[accessor] = queryset
+    return plan
 
 
 def plan_list_for_user(*, user: User) -> QuerySet[PilotPlan]:
@@ -132,21 +147,12 @@ def _plan_sections() -> QuerySet[PilotPlan]:
     )
 
 
-def plan_first_rows_queryset(
-    *, rows: int, expanded: Collection[type[models.Model]] = ()
-) -> QuerySet[PilotPlan]:
-    """A plan with its sections and, of each row list, its first ``rows`` rows with the list's
-    total (``ROWS_TOTAL``) — every row only of the lists in ``expanded``. Plan health reads its
-    flags and arrays (as ``plan_health_queryset``), not the rows: a plan with hundreds of rows
-    costs what one with ten does (the plan page, the plan API's document)."""
-    lists = (_row_prefetch(model, limit=None if model in expanded else rows) for model in ROW_LISTS)
-    return _plan_sections().prefetch_related(*lists).annotate(**_health_annotations())
-
-
-def plan_page_queryset(*, expanded: Collection[type[models.Model]] = ()) -> QuerySet[PilotPlan]:
-    """The plan page's plan: of each list the rows it shows and one more (whether the last shown
-    row can move down depends on the next one)."""
-    return plan_first_rows_queryset(rows=ROWS_SHOWN + 1, expanded=expanded)
+def plan_first_rows_queryset() -> QuerySet[PilotPlan]:
+    """A plan with its sections and what plan health reads, as flags and arrays of its own query
+    (as ``plan_health_queryset``), without its rows: ``_load_first_rows`` adds the rows shown.
+    A plan with hundreds of rows costs what one with ten does (the plan page, the plan API's
+    document)."""
+    return _plan_sections().annotate(**_health_annotations())
 
 
 def _has(model: type[Any], **filters: Any) -> Exists:
@@ -204,17 +210,20 @@ def plan_detail(*, user: User, plan_id: int, perm: Perm = Perm.PLAN_VIEW) -> Pil
 
 def plan_document(*, user: User, plan_id: int, rows: int) -> PilotPlan:
     """The plan for its API document: ``plan_detail`` with the first ``rows`` rows of each list."""
-    queryset = plan_first_rows_queryset(rows=rows)
-    return plan_for_user(user=user, plan_id=plan_id, queryset=queryset)
+    plan = plan_for_user(user=user, plan_id=plan_id, queryset=plan_first_rows_queryset())
+    return _load_first_rows(plan, rows=rows)
 
 
 def plan_page(
     *, user: User, plan_id: int, expanded: Collection[type[models.Model]] = ()
 ) -> PilotPlan:
-    """``plan_page_queryset`` with the flags the plan page's panels read (``pilots.extensions``):
-    one EXISTS each in the plan's query instead of a query per panel with nothing to show."""
-    queryset = plan_page_queryset(expanded=expanded).annotate(**plan_panel_flags())
-    return plan_for_user(user=user, plan_id=plan_id, queryset=queryset)
+    """The plan page's plan: of each list the rows it shows and one more (whether the last shown
+    row can move down depends on the next one), every row of the lists in ``expanded``; with the
+    flags the page's panels read (``pilots.extensions``): one EXISTS each in the plan's query
+    instead of a query per panel with nothing to show."""
+    queryset = plan_first_rows_queryset().annotate(**plan_panel_flags())
+    plan = plan_for_user(user=user, plan_id=plan_id, queryset=queryset)
+    return _load_first_rows(plan, rows=ROWS_SHOWN + 1, expanded=expanded)
 
 
 def section_versions_loaded(plan: PilotPlan) -> dict[str, int]:

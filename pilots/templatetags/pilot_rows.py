@@ -215,7 +215,7 @@ def row_table(kind: RowKind, rows: Iterable[models.Model], expanded: str = ALL_L
     """The rows as a table, leaving out columns no row has a value for. Unless ``expanded``
     names this list (its slug) or every list (``ALL_LISTS``), only the first ``ROWS_SHOWN``
     rows get lines; ``total`` counts them all. ``rows`` may be the first rows of a longer list
-    (``selectors.plan_page_queryset``: one more than shown, each with the list's total)."""
+    (``selectors.plan_page``: one more than shown, each with the list's total)."""
     rows = list(rows)
     total = getattr(rows[0], ROWS_TOTAL, len(rows)) if rows else 0
     groups = row_groups(kind.model)
