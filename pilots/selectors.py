@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from collections.abc import Collection
+from typing import Any, cast
 
 from django.contrib.postgres.expressions import ArraySubquery
-from django.db.models import Exists, OuterRef, Prefetch, QuerySet, prefetch_related_objects
+from django.db import models
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    OuterRef,
+    Prefetch,
+    QuerySet,
+    Value,
+    When,
+    prefetch_related_objects,
+)
 from django.utils import timezone
 
 from accounts.models import TeamHoliday, User
@@ -30,6 +42,90 @@ from pilots.models import (
     ScopeItem,
 )
 
+# A list on the plan page shows its first rows and a count; "Show all" loads the rest. Enough to
+# read at a glance, few enough that a plan with hundreds of rows still renders in milliseconds.
+ROWS_SHOWN = 10
+# ``expanded`` of every list (the list's own page, a list re-rendered after a write).
+ALL_LISTS = "*"
+# On a row loaded by ``plan_page``: how many rows its list has, shown or not.
+ROWS_TOTAL = "rows_in_list"
+
+# The plan's row lists, each with what its rows show of their neighbours (loaded with them).
+ROW_LISTS: dict[type[models.Model], tuple[str, ...]] = {
+    ScopeItem: (),
+    CohortSegment: (),
+    EntryCriterion: ("confirmed_by",),
+    ExitCriterion: ("metric", "denominator"),
+    Dashboard: (),
+    OnCallShift: ("person",),
+    ResponseSla: (),
+    RollbackTrigger: ("metric",),
+    RollbackStep: ("owner",),
+    RollbackRehearsal: (),
+    Risk: ("owner",),
+}
+
+
+def row_groups(model: type[models.Model]) -> tuple[str, ...]:
+    """The fields a list's order is kept within, read from its unique-position rule (scope
+    items are ordered separately for included and excluded items)."""
+    for constraint in model._meta.constraints:
+        if isinstance(constraint, models.UniqueConstraint) and "position" in constraint.fields:
+            return tuple(f for f in constraint.fields if f not in ("plan", "position"))
+    return ()
+
+
+def _row_order(model: type[models.Model]) -> list[Any]:
+    """The order a list shows its rows in, as SQL: by group (a choice field in the order of its
+    choices, as ``pilots_rows.row_table`` sorts), then the model's own order, then the id."""
+    order: list[Any] = []
+    for name in row_groups(model):
+        field = model._meta.get_field(name)
+        if field.choices:
+            whens = [When(**{name: value}, then=Value(i)) for i, (value, _l) in
+                     enumerate(field.flatchoices)]  # fmt: skip
+            order.append(Case(*whens, default=Value(len(whens))))
+        else:
+            order.append(name)
+    return [*order, *model._meta.ordering, "pk"]
+
+
+def _row_prefetch(model: type[models.Model]) -> Prefetch:
+    """Every row of one list of the plan, with what its rows show of their neighbours."""
+    return Prefetch(
+        _accessor(model), queryset=model._default_manager.select_related(*ROW_LISTS[model])
+    )
+
+
+def _accessor(model: type[models.Model]) -> str:
+    accessor = cast(
+        models.ForeignKey, model._meta.get_field("plan")
+    ).remote_field.get_accessor_name()
+    assert accessor  # every row model has a reverse accessor on the plan (related_name)
+    return accessor
+
+
+def _load_first_rows(
+    plan: PilotPlan, *, rows: int, expanded: Collection[type[models.Model]] = ()
+) -> PilotPlan:
+    """Of each row list of ``plan``, its first ``rows`` rows, each with the list's total
+    (``ROWS_TOTAL``: ``COUNT(*) OVER ()``, counted before the LIMIT), filed where a prefetch
+    files them (``plan.<list>.all()`` reads them without a query); every row of the lists in
+    ``expanded``. One plain ``LIMIT`` query per list: a sliced ``Prefetch`` asks for the same
+    rows with ``ROW_NUMBER()`` in a subquery, which Django takes several times longer to build
+    than PostgreSQL to run."""
+    cache = plan.__dict__.setdefault("_prefetched_objects_cache", {})
+    for model in ROW_LISTS:
+        accessor = _accessor(model)
+        # The related manager's queryset: each row knows its plan without a query.
+        queryset = getattr(plan, accessor).select_related(*ROW_LISTS[model])
+        if model not in expanded:
+            total = models.Window(Count("pk"))
+            queryset = queryset.annotate(**{ROWS_TOTAL: total}).order_by(*_row_order(model))[:rows]
+        len(queryset)  # evaluated here: the cached rows are what the page shows
+        cache[accessor] = queryset
+    return plan
+
 
 def plan_list_for_user(*, user: User) -> QuerySet[PilotPlan]:
     """Every plan of every team ``user`` belongs to, and every plan they were invited to as a
@@ -40,6 +136,11 @@ def plan_list_for_user(*, user: User) -> QuerySet[PilotPlan]:
 def plan_detail_queryset() -> QuerySet[PilotPlan]:
     """A plan with every section loaded in a constant number of queries (the plan page, the
     health panel, exports and the API all read through this)."""
+    return _plan_sections().prefetch_related(*(_row_prefetch(model) for model in ROW_LISTS))
+
+
+def _plan_sections() -> QuerySet[PilotPlan]:
+    """A plan with its one-to-one sections, section versions and team holidays (no rows)."""
     return PilotPlan.objects.select_related(
         "team",
         "owner",
@@ -52,22 +153,16 @@ def plan_detail_queryset() -> QuerySet[PilotPlan]:
         "rollback_plan__approver",
     ).prefetch_related(
         "sections",
-        "scope_items",
-        "segments",
-        "entry_criteria__confirmed_by",
-        Prefetch(
-            "exit_criteria",
-            queryset=ExitCriterion.objects.select_related("metric", "denominator"),
-        ),
-        "dashboards",
-        Prefetch("on_call", queryset=OnCallShift.objects.select_related("person")),
-        "response_slas",
-        Prefetch("rollback_triggers", queryset=RollbackTrigger.objects.select_related("metric")),
-        Prefetch("rollback_steps", queryset=RollbackStep.objects.select_related("owner")),
-        "rollback_rehearsals",
-        Prefetch("risks", queryset=Risk.objects.select_related("owner")),
         Prefetch("team__holidays", queryset=TeamHoliday.objects.order_by("date")),
     )
+
+
+def plan_first_rows_queryset() -> QuerySet[PilotPlan]:
+    """A plan with its sections and what plan health reads, as flags and arrays of its own query
+    (as ``plan_health_queryset``), without its rows: ``_load_first_rows`` adds the rows shown.
+    A plan with hundreds of rows costs what one with ten does (the plan page, the plan API's
+    document)."""
+    return _plan_sections().annotate(**_health_annotations())
 
 
 def _has(model: type[Any], **filters: Any) -> Exists:
@@ -84,11 +179,19 @@ def plan_health_queryset() -> QuerySet[PilotPlan]:
     the team's holidays. No prefetch: each was a query of its own and a model per row, most of
     the portfolio's time. Not for showing a plan's sections: use ``plan_detail_queryset``."""
 
+    return PilotPlan.objects.select_related("team", "cohort", "environment").annotate(
+        **_health_annotations()
+    )
+
+
+def _health_annotations() -> dict[str, Any]:
+    """What ``pilots.health`` reads, as annotations of a plan query (no rows loaded)."""
+
     def array(model: type[Any], column: str, order: tuple[str, ...], **filters: Any) -> Any:
         rows = model.objects.filter(plan=OuterRef("pk"), **filters).order_by(*order)
         return ArraySubquery(rows.values(column))
 
-    return PilotPlan.objects.select_related("team", "cohort", "environment").annotate(
+    return dict(
         has_included_scope=_has(ScopeItem, kind=ScopeItem.Kind.INCLUDED),
         has_entry_criteria=_has(EntryCriterion),
         has_exit_criteria=_has(ExitCriterion),
@@ -115,22 +218,39 @@ def plan_detail(*, user: User, plan_id: int, perm: Perm = Perm.PLAN_VIEW) -> Pil
     return plan_for_user(user=user, plan_id=plan_id, perm=perm, queryset=plan_detail_queryset())
 
 
-def plan_page(*, user: User, plan_id: int, prefetch: bool = True) -> PilotPlan:
-    """``plan_detail`` with the flags the plan page's panels read (``pilots.extensions``): one
-    EXISTS each in the plan's query instead of a query per panel with nothing to show.
-    ``prefetch=False``: the plan alone, its sections left for :func:`plan_page_prefetch` (a page
-    that may redirect elsewhere first loads no section it would not show)."""
-    queryset = plan_detail_queryset().annotate(**plan_panel_flags())
+def plan_document(*, user: User, plan_id: int, rows: int) -> PilotPlan:
+    """The plan for its API document: ``plan_detail`` with the first ``rows`` rows of each list."""
+    plan = plan_for_user(user=user, plan_id=plan_id, queryset=plan_first_rows_queryset())
+    return _load_first_rows(plan, rows=rows)
+
+
+def plan_page(
+    *,
+    user: User,
+    plan_id: int,
+    expanded: Collection[type[models.Model]] = (),
+    prefetch: bool = True,
+) -> PilotPlan:
+    """The plan page's plan: of each list the rows it shows and one more (whether the last shown
+    row can move down depends on the next one), every row of the lists in ``expanded``; with the
+    flags the page's panels read (``pilots.extensions``): one EXISTS each in the plan's query
+    instead of a query per panel with nothing to show. ``prefetch=False``: the plan alone, its
+    sections and rows left for :func:`plan_page_prefetch` (a page that may redirect elsewhere
+    first loads nothing it would not show)."""
+    queryset = plan_first_rows_queryset().annotate(**plan_panel_flags())
     if not prefetch:
-        queryset = queryset.prefetch_related(None)
-    return plan_for_user(user=user, plan_id=plan_id, queryset=queryset)
+        return plan_for_user(user=user, plan_id=plan_id, queryset=queryset.prefetch_related(None))
+    plan = plan_for_user(user=user, plan_id=plan_id, queryset=queryset)
+    return _load_first_rows(plan, rows=ROWS_SHOWN + 1, expanded=expanded)
 
 
-def plan_page_prefetch(plan: PilotPlan) -> PilotPlan:
-    """The sections of a plan loaded with ``plan_page(prefetch=False)``: the same queries the
-    plan page's own load would have run."""
-    prefetch_related_objects([plan], *plan_detail_queryset()._prefetch_related_lookups)
-    return plan
+def plan_page_prefetch(
+    plan: PilotPlan, *, expanded: Collection[type[models.Model]] = ()
+) -> PilotPlan:
+    """The sections and shown rows of a plan loaded with ``plan_page(prefetch=False)``: the same
+    queries the plan page's own load would have run."""
+    prefetch_related_objects([plan], *plan_first_rows_queryset()._prefetch_related_lookups)
+    return _load_first_rows(plan, rows=ROWS_SHOWN + 1, expanded=expanded)
 
 
 def section_versions_loaded(plan: PilotPlan) -> dict[str, int]:

@@ -113,7 +113,9 @@ def _row_lists(request: Request, plan: PilotPlan) -> dict[str, dict[str, Any]]:
     """Each row list's count and where its rows are, for the document (no query)."""
     lists = {}
     for slug, kind in ROW_KINDS.items():
-        count = len(_loaded_rows(plan, kind))
+        rows = _loaded_rows(plan, kind)
+        # The list's total where only its first rows were loaded (``selectors.plan_document``).
+        count = getattr(rows[0], selectors.ROWS_TOTAL, len(rows)) if rows else 0
         lists[slug] = {
             "count": count,
             "complete": count <= ROWS_PER_PAGE,
@@ -306,7 +308,8 @@ def _clone_source(user: User, team_id: int, plan_id: int) -> PilotPlan:
 )
 @api_view(["GET"])
 def plan_detail(request: Request, plan_id: int) -> Response:
-    plan = _plan(request, plan_id)
+    # The document holds the first ROWS_PER_PAGE rows of each list: only those are loaded.
+    plan = selectors.plan_document(user=_user(request), plan_id=plan_id, rows=ROWS_PER_PAGE)
     return not_modified(request, plan.version) or _document(request, plan)
 
 

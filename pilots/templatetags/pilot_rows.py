@@ -18,16 +18,13 @@ from accounts.ui import day_text, local_time
 from pilots import wording
 from pilots.models import PilotPlan
 from pilots.row_forms import RowForm, row_form
+from pilots.selectors import ALL_LISTS, ROWS_SHOWN, ROWS_TOTAL, row_groups
 from pilots.services import RowKind
 
 register = template.Library()
 
 EMPTY = "—"
-# A list on the plan page shows its first rows and a count; "Show all" loads the rest. Enough to
-# read at a glance, few enough that a plan with hundreds of rows still renders in milliseconds.
-ROWS_SHOWN = 10
-# ``expanded`` of every list (the list's own page, a list re-rendered after a write).
-ALL_LISTS = "*"
+__all__ = ["ALL_LISTS", "ROWS_SHOWN", "register"]
 
 
 @dataclass(frozen=True)
@@ -201,15 +198,6 @@ def _column_cell(row: models.Model, parts: tuple[Part, ...] | Worded) -> Cell:
     return Cell(" ".join(f"{before}{cell.text}{after}" for before, cell, after in shown))
 
 
-def _groups(model: type[models.Model]) -> tuple[str, ...]:
-    """The fields a list's order is kept within, read from its unique-position rule (scope
-    items are ordered separately for included and excluded items)."""
-    for constraint in model._meta.constraints:
-        if isinstance(constraint, models.UniqueConstraint) and "position" in constraint.fields:
-            return tuple(f for f in constraint.fields if f not in ("plan", "position"))
-    return ()
-
-
 def _field(model: type[models.Model], name: str) -> models.Field:
     return cast(models.Field, model._meta.get_field(name))  # the kinds' fields are concrete
 
@@ -228,19 +216,21 @@ def _group_key(row: models.Model, names: tuple[str, ...]) -> tuple[Any, ...]:
 def row_table(kind: RowKind, rows: Iterable[models.Model], expanded: str = ALL_LISTS) -> Table:
     """The rows as a table, leaving out columns no row has a value for. Unless ``expanded``
     names this list (its slug) or every list (``ALL_LISTS``), only the first ``ROWS_SHOWN``
-    rows get lines; ``total`` counts them all."""
+    rows get lines; ``total`` counts them all. ``rows`` may be the first rows of a longer list
+    (``selectors.plan_page``: one more than shown, each with the list's total)."""
     rows = list(rows)
-    groups = _groups(kind.model)
+    total = getattr(rows[0], ROWS_TOTAL, len(rows)) if rows else 0
+    groups = row_groups(kind.model)
     if groups:
         rows.sort(key=lambda r: (_group_key(r, groups), r.position))  # type: ignore[attr-defined]
+    visible = rows if expanded in (ALL_LISTS, kind.slug) else rows[:ROWS_SHOWN]
     columns = _columns(kind)
     shown = [
         i for i, (_header, parts) in enumerate(columns)
-        if any(_column_has_value(row, parts) for row in rows)
+        if any(_column_has_value(row, parts) for row in visible)
     ]  # fmt: skip
     headers = [columns[i][0] for i in shown]
     keys = [_group_key(r, groups) for r in rows]
-    visible = rows if expanded in (ALL_LISTS, kind.slug) else rows[:ROWS_SHOWN]
     list_url = reverse("pilots:row_list", args=[rows[0].plan_id, kind.slug]) if rows else ""
     lines = [
         Line(
@@ -254,7 +244,7 @@ def row_table(kind: RowKind, rows: Iterable[models.Model], expanded: str = ALL_L
         )
         for n, row in enumerate(visible)
     ]
-    return Table(headers=headers, lines=lines, total=len(rows))
+    return Table(headers=headers, lines=lines, total=total)
 
 
 @register.simple_tag

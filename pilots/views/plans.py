@@ -170,8 +170,12 @@ def _page(
 def _scope_backlog(plan: PilotPlan) -> dict[str, Any]:
     """Each scope reference with its backlog item's status now (one query for the whole plan,
     none when no scope item names a reference), and the reference autocomplete's URL: the
-    backlog registers both (pilots.extensions)."""
-    referenced = [item for item in plan.scope_items.all() if item.reference]
+    backlog registers both (pilots.extensions). The references of the scope items loaded: on
+    the plan page, those of the rows its list shows."""
+    items = list(plan.scope_items.all())
+    if items and hasattr(items[0], selectors.ROWS_TOTAL):  # the first rows of a longer list
+        items = items[: selectors.ROWS_SHOWN]
+    referenced = [item for item in items if item.reference]
     statuses = scope_item_statuses(plan) if referenced else {}
     return {
         "scope_links": [(item, statuses.get(item.reference, "")) for item in referenced],
@@ -332,14 +336,25 @@ def plan_detail(request: AuthedHtmxRequest, plan_id: int) -> HttpResponse:
     home = plan_home(plan)
     if home is not None:
         return redirect(home)
-    return _page(request, selectors.plan_page_prefetch(plan))
+    return _page(request, selectors.plan_page_prefetch(plan, expanded=_expanded_lists(request)))
+
+
+def _expanded_lists(request: AuthedHtmxRequest) -> list[Any]:
+    """The row lists shown whole: ``?all=<list>`` ("Show all" without JavaScript) or ``?all=*``;
+    every other list loads the rows it shows."""
+    expanded = request.GET.get("all", "")
+    return [
+        kind.model for slug, kind in ROW_KINDS.items() if expanded in (slug, selectors.ALL_LISTS)
+    ]
 
 
 @login_required
 @require_http_methods(["GET"])
 def plan_document(request: AuthedHtmxRequest, plan_id: int) -> HttpResponse:
     """The plan document in every state: sections, section index and plan health."""
-    plan = selectors.plan_page(user=request.user, plan_id=plan_id)
+    plan = selectors.plan_page(
+        user=request.user, plan_id=plan_id, expanded=_expanded_lists(request)
+    )
     return _page(request, plan)
 
 

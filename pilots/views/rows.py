@@ -30,9 +30,8 @@ from pilots import services
 from pilots.access import can_edit, plan_for_user
 from pilots.models import PilotPlan
 from pilots.row_forms import row_form
-from pilots.selectors import plan_detail_queryset, section_versions_loaded
+from pilots.selectors import ALL_LISTS, plan_detail_queryset, section_versions_loaded
 from pilots.services import RowKind, SectionConflict, row_kind
-from pilots.templatetags.pilot_rows import ALL_LISTS
 
 CONFLICT = 409
 MOVES = {"up": -1, "down": +1}

@@ -364,9 +364,10 @@ def fill(plan: PilotPlan, n: int, po, devops) -> None:  # type: ignore[no-untype
 
 
 # Session and user (2); the plan with its one-to-one sections and their people (1); section
-# versions, the 11 lists, entry criteria's confirmers and the team's holidays (14); the caller's
-# role (1). People and metrics of the other lists are joined in; plan health adds none.
-PLAN_DOCUMENT_QUERIES = 18
+# versions, the team's holidays and the first rows of the 11 lists (13); the caller's role (1).
+# People and metrics of the rows, entry criteria's confirmers too, are joined in; plan health
+# reads the plan's own query and adds none.
+PLAN_DOCUMENT_QUERIES = 17
 
 
 def test_plan_document_is_a_constant_number_of_queries(

@@ -271,9 +271,9 @@ def test_export_is_read_only(client_for, plan, po, url):
 
 
 # Session, user, membership (role), the plan with its one-to-one sections, and one query per
-# prefetched list (sections, scope, segments, entry criteria (+ who confirmed), exit criteria,
-# dashboards, on-call, SLAs, triggers, steps, rehearsals, risks, team holidays).
-QUERIES = 18
+# prefetched list (sections, scope, segments, entry criteria (who confirmed joined in), exit
+# criteria, dashboards, on-call, SLAs, triggers, steps, rehearsals, risks, team holidays).
+QUERIES = 17
 
 
 @pytest.mark.parametrize("url", [print_url, markdown_url], ids=["print", "markdown"])

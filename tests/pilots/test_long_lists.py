@@ -11,7 +11,8 @@ from django.urls import reverse
 
 from accounts.models import Membership
 from pilots import services
-from pilots.models import PlanSection
+from pilots.api.serializers import ROWS_PER_PAGE
+from pilots.models import PlanSection, ScopeItem
 from pilots.services import ROW_KINDS
 from pilots.templatetags.pilot_rows import ROWS_SHOWN
 from tests.bench_pages import plan_with_rows
@@ -171,3 +172,39 @@ def test_row_actions_point_at_the_row_views(client_for, po, plan):
     risk = plan.risks.order_by("position").first()
     for name in ("row_edit", "row_move", "row_remove"):
         assert f'"{reverse(f"pilots:{name}", args=[plan.pk, "risks", risk.pk])}"' in body
+
+
+def test_the_first_rows_are_the_lists_first_in_its_order(client_for, po, plan):
+    """Only the shown rows are loaded (plus one): they are the first in the order the list
+    shows, groups included (included scope items before excluded ones), and the last shown row
+    can still move down to the hidden one after it."""
+    for i in range(8):
+        ScopeItem.objects.create(
+            plan=plan, kind="excluded", position=i + 1, title=f"Out {i}", reason="Later"
+        )
+    for i in range(5):
+        ScopeItem.objects.create(
+            plan=plan, kind="included", position=i + 1, reference=f"US-{i}", title=f"In {i}"
+        )
+    body = client_for(po).get(reverse("pilots:plan_detail", args=[plan.pk])).content.decode()
+
+    scope = _list(body, "scope-items")
+    titles = re.findall(r">((?:In|Out) \d)<", scope)
+    assert titles == [f"In {i}" for i in range(5)] + [f"Out {i}" for i in range(5)]
+    assert "Showing 10 of 13 scope items." in scope
+    rows = scope.split('data-testid="row"')[1:]
+    down = re.compile(r'value="down"[^>]*?( disabled)?>')
+    assert down.search(rows[4])[1] == " disabled"  # the last included item
+    assert down.search(rows[9])[1] is None  # "Out 4" moves down to "Out 5", not shown
+    # The backlog status line names the references of the rows shown.
+    assert body.count('data-testid="scope-status"') == 5
+
+
+def test_the_plan_document_counts_every_row_of_a_long_list(client_for, po, plan):
+    _risks(plan, po, ROWS_PER_PAGE + 1 - 25)
+    document = client_for(po).get(f"/api/v1/plans/{plan.pk}").json()
+    risks = document["row_lists"]["risks"]
+    assert risks["count"] == ROWS_PER_PAGE + 1 and not risks["complete"]
+    assert risks["next"].endswith(f"/api/v1/plans/{plan.pk}/rows/risks?page=2")
+    assert len(document["sections"]["risks"]["risks"]) == ROWS_PER_PAGE
+    assert document["row_lists"]["dashboards"]["count"] == 0
