@@ -36,7 +36,7 @@ from accounts.api.serializers import (
     NotificationOutputSerializer,
     NotificationsReadOutputSerializer,
 )
-from accounts.models import Membership, Notification, Team
+from accounts.models import Membership, Notification, Team, TeamInvitation
 from accounts.permissions import Perm, team_for_member
 from core.api import FORBIDDEN, INVALID, NOT_FOUND
 from core.listing import filter_parameters, filtered, ordered, ordering_parameter
@@ -142,12 +142,33 @@ def member_detail(request: Request, team_id: int, user_id: int) -> Response:
     return Response(MemberOutputSerializer(membership).data)
 
 
+class InvitationFilter(django_filters.FilterSet):
+    role = django_filters.ChoiceFilter(choices=Membership.Role.choices, label="Only this role.")
+
+    class Meta:
+        model = TeamInvitation
+        fields = ["role"]
+
+
+INVITATION_ORDERING = {
+    "created_at": "created_at",
+    "expires_at": "expires_at",
+    "email": "email",
+    "role": "role",
+}
+INVITATION_DEFAULT = ["-created_at"]
+
+
 @extend_schema(
     methods=["GET"],
     tags=["teams"],
     operation_id="team_invitations_list",
     summary="The team's open invitations (expired ones included)",
-    parameters=[PAGE_PARAMETER],
+    parameters=[
+        *filter_parameters(InvitationFilter),
+        ordering_parameter(INVITATION_ORDERING, INVITATION_DEFAULT),
+        PAGE_PARAMETER,
+    ],
     responses={200: paginated(InvitationOutputSerializer), 403: FORBIDDEN, 404: NOT_FOUND},
 )
 @extend_schema(
@@ -165,10 +186,12 @@ def invitation_list(request: Request, team_id: int) -> Response:
     team = _managed_team(request, team_id)
     now = timezone.now()
     if request.method == "GET":
-        return paginate(
-            request, teams.invitations_open(team=team, now=now), InvitationOutputSerializer,
-            context={"now": now},
-        )  # fmt: skip
+        invitations = teams.invitations_open(team=team, now=now)
+        invitations = filtered(request, InvitationFilter, invitations)
+        invitations = ordered(
+            request, invitations, fields=INVITATION_ORDERING, default=INVITATION_DEFAULT
+        )
+        return paginate(request, invitations, InvitationOutputSerializer, context={"now": now})
     payload = InvitationInputSerializer(data=request.data)
     payload.is_valid(raise_exception=True)
     invitation, _token = teams.invitation_create(

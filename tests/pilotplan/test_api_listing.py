@@ -57,6 +57,7 @@ LISTS = [
     Listing("/api/v1/teams/{team_id}/backlog", "number", "status=new", "status=nonsense"),
     Listing("/api/v1/teams/{team_id}/holidays", "date", "after=2026-01-01", "after=soon"),
     Listing("/api/v1/teams/{team_id}/members", "email", "role=scrum_master", "role=boss"),
+    Listing("/api/v1/teams/{team_id}/invitations", "email", "role=developer", "role=boss"),
     Listing("/api/v1/teams/{team_id}/metrics", "name", "kind=gauge", "kind=nonsense"),
     Listing("/api/v1/teams/{team_id}/webhooks", "created_at", "active=true", "active=maybe"),
     Listing(

@@ -59,7 +59,7 @@ def test_a_long_list_shows_its_first_rows_a_count_and_show_all(client_for, po, p
     assert re.search(r"Showing 10 of 25 risks\.", risks)
     link = re.search(r'<a href="([^"]+)" hx-get="([^"]+)"[^>]*data-testid="rows-show-all">', risks)
     assert link, risks
-    assert link[1] == f"/plans/{plan.pk}/?all=risks#rows-risks"  # without JavaScript
+    assert link[1] == f"/plans/{plan.pk}/document?all=risks#rows-risks"  # without JavaScript
     assert link[2] == f"/plans/{plan.pk}/rows/risks/?all=1"  # with HTMX
     assert "Show all 25" in risks
 
