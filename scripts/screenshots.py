@@ -2,6 +2,9 @@
 
     python scripts/screenshots.py http://127.0.0.1:8000
 
+Run it a few minutes after ``make run``: by then the demo's running pilot has a fired rollback
+trigger (README, "Demo logins"), which the cockpit shot shows on top.
+
 Logs in as the Checkout team's Product Owner through the real login form, in Debian's Chromium
 driven by Playwright (``apt-get install chromium``; Playwright downloads no browser of its own).
 
