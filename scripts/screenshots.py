@@ -2,6 +2,9 @@
 
     python scripts/screenshots.py http://127.0.0.1:8000
 
+Run it a few minutes after ``make run``: by then the demo's running pilot has a fired rollback
+trigger (README, "Demo logins"), which the cockpit shot shows on top.
+
 Logs in as the Checkout team's Product Owner through the real login form, in Debian's Chromium
 driven by Playwright (``apt-get install chromium``; Playwright downloads no browser of its own).
 
@@ -10,9 +13,16 @@ For the plan pages it uses the Checkout plan started from the built-in template,
 conflict screenshot has the Scrum Master and the Product Owner edit the same section at once, in
 two browser contexts; the Scrum Master's save wins, so that plan's Cohort description changes.
 
-The learning-loop pages (team backlog, feedback triage, participants, change-control log, and the
+The daily pages — the run cockpit (at 1440 px and on a phone), My work, the History tab — and
+the learning-loop pages (team backlog, feedback triage, participants, change-control log, and the
 public feedback page on a phone) use the demo's running Checkout pilot and what ``seed_demo``
-gave it; they only read (the phone shot opens the form and sends nothing).
+gave it; they only read (the phone shot opens the form and sends nothing). The team page shows
+one open invitation: it is sent (to ``INVITEE``) only while the team has none, so a second run
+sends nothing.
+
+``monitoring.png`` and ``decision-page.png`` come from the browser tests instead (they need
+seeded samples): ``SCREENSHOTS_DIR=docs/img`` with ``tests/e2e/test_monitoring.py`` and
+``tests/e2e/test_decision_page.py``.
 """
 
 from __future__ import annotations
@@ -28,9 +38,15 @@ from playwright.sync_api import Locator, Page, expect, sync_playwright
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "img"
 LOGIN = "po@checkout.demo"
+# Home and My work as the Platform team's Product Owner: the demo gives them a decision due, entry
+# criteria to confirm and a post-pilot review (the Checkout PO has nothing waiting).
+WORK_LOGIN = "po@platform.demo"
 SECOND_LOGIN = "sm@checkout.demo"  # the other editor in the conflict screenshot
 TEMPLATE_PLAN = "Saved cards pilot (from template)"  # the title the built-in template gives
 RUNNING_PLAN = "Saved cards for returning shoppers"  # the demo's running pilot (pilotplan/demo.py)
+TEAM_TEMPLATE = "Checkout feature pilot, 2 weeks"  # saved from the running pilot, once
+INVITEE = "new.developer@checkout.demo"  # the open invitation on the team page
+WIDE = {"width": 1440, "height": 900}
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 PASSWORD = "pilotplan-demo"  # noqa: S105 - the documented demo password (README, "Demo logins")
 # The same flags as the browser tests: no sandbox (containers, root), and no background traffic.
@@ -116,6 +132,67 @@ def running_plan_id(page: Page, base: str) -> int:
     return int(match.group(1))
 
 
+def checkout_team_id(page: Page, base: str) -> int:
+    """The id of the demo's Checkout team, from the team list."""
+    page.goto(f"{base}/teams/")
+    row = page.get_by_test_id("team-row").filter(has_text="Checkout")
+    href = row.get_by_test_id("team-link").first.get_attribute("href") or ""
+    match = re.search(r"/teams/(\d+)", href)
+    if match is None:
+        raise SystemExit(f"Unexpected team link {href!r}")
+    return int(match.group(1))
+
+
+def daily_pages(page: Page, phone: Page, base: str, out: Path) -> None:
+    """The two pages a person opens every day — the running pilot's cockpit (wide and on a
+    phone) and My work — then the History tab, the team page and the template library."""
+    plan_id = running_plan_id(page, base)
+
+    page.set_viewport_size(WIDE)
+    page.goto(f"{base}/plans/{plan_id}/")
+    expect(page.get_by_test_id("cockpit")).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    shoot_down_to(page, page.get_by_test_id("cockpit"), "cockpit", out)
+
+    phone.goto(f"{base}/plans/{plan_id}/cockpit")
+    expect(phone.get_by_test_id("cockpit")).to_be_visible()
+    phone.wait_for_load_state("networkidle")
+    shoot(phone, "cockpit-phone", out, full_page=False)
+
+    page.goto(f"{base}/plans/{plan_id}/history")
+    expect(page.get_by_test_id("history-session").first).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    sessions = page.get_by_test_id("history-session")
+    shoot_down_to(page, sessions.nth(min(4, sessions.count() - 1)), "history", out)
+
+    team_id = checkout_team_id(page, base)
+    page.goto(f"{base}/teams/{team_id}/")
+    expect(page.get_by_test_id("team-members")).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    if page.get_by_test_id("invitations-empty").count():
+        invite = page.get_by_test_id("invite-form")
+        invite.get_by_label("E-mail").fill(INVITEE)
+        invite.get_by_label("Role").select_option(label="Developer")
+        invite.get_by_role("button", name="Send invitation").click()
+        expect(page.get_by_test_id("invitation-row").first).to_be_visible()
+        page.goto(f"{base}/teams/{team_id}/")
+        page.wait_for_load_state("networkidle")
+    shoot(page, "team-admin", out)
+
+    page.goto(f"{base}/teams/{team_id}/templates")
+    expect(page.get_by_test_id("team-templates")).to_be_visible()
+    if not page.get_by_test_id("template-row").filter(has_text=TEAM_TEMPLATE).count():
+        form = page.get_by_test_id("template-form")
+        form.get_by_label("Plan").select_option(label=RUNNING_PLAN)
+        form.get_by_label("Template name").fill(TEAM_TEMPLATE)
+        form.get_by_role("button", name="Save as template").click()
+        expect(page.get_by_test_id("template-row").filter(has_text=TEAM_TEMPLATE)).to_be_visible()
+        page.goto(f"{base}/teams/{team_id}/templates")
+    page.wait_for_load_state("networkidle")
+    shoot(page, "templates", out)
+    page.set_viewport_size({"width": 1280, "height": 800})
+
+
 def learning_loop(page: Page, phone: Page, base: str, out: Path) -> None:
     """The team backlog, the cohort and its representativeness, feedback triage, the public
     feedback page on a phone, and the change-control log of the running pilot."""
@@ -170,10 +247,26 @@ def take(base_url: str, out: Path) -> None:
             expect(page.get_by_role("heading", name="Log in")).to_be_visible()
             shoot(page, "login", out)
 
-            log_in(page, base, LOGIN)
-            shoot(page, "home", out)
+            # Home and My work of someone with work waiting, in a context of their own.
+            worker = browser.new_context(viewport=WIDE)
+            worker.set_default_timeout(15_000)
+            try:
+                work = worker.new_page()
+                log_in(work, base, WORK_LOGIN)
+                expect(work.get_by_test_id("my-work-summary")).to_be_visible()
+                work.wait_for_load_state("networkidle")
+                shoot(work, "home", out)
+                work.goto(f"{base}/my-work")
+                expect(work.get_by_role("heading", name="My work", level=1)).to_be_visible()
+                work.wait_for_load_state("networkidle")
+                shoot(work, "my-work", out)
+            finally:
+                worker.close()
 
-            # The inline "New team" form, unfolded (what the user guide describes).
+            log_in(page, base, LOGIN)
+
+            # The inline "New team" form on the team list, unfolded (what the user guide describes).
+            page.goto(f"{base}/teams/")
             page.get_by_text("New team").click()
             expect(page.get_by_test_id("team-form")).to_be_visible()
             page.get_by_test_id("team-form").scroll_into_view_if_needed()
@@ -187,11 +280,22 @@ def take(base_url: str, out: Path) -> None:
             expect(page.get_by_test_id("start-template")).to_be_visible()
             shoot(page, "plan-new", out, full_page=False)
 
-            # The top of the plan page: its first sections and the plan health panel.
+            # A draft's document at 1440 px: the header with its lifecycle buttons, the first
+            # sections, the section index and plan health beside them.
             plan_url = template_plan_url(page, base)
+            page.set_viewport_size(WIDE)
+            page.goto(plan_url)
+            expect(page.get_by_test_id("section-index")).to_be_visible()
+            page.wait_for_load_state("networkidle")
+            shoot(page, "plan-document", out, full_page=False)
+
+            # Further down, through the index: the index stays in view beside the sections.
+            page.get_by_test_id("section-index").get_by_role("link", name="Exit criteria").click()
+            page.wait_for_timeout(400)
+            shoot(page, "plan-page", out, full_page=False)
+            page.set_viewport_size({"width": 1280, "height": 800})
             page.goto(plan_url)
             page.wait_for_load_state("networkidle")
-            shoot(page, "plan-page", out, full_page=False)
 
             # A section in edit mode, swapped in place of its view.
             open_edit(page, "cohort")
@@ -227,7 +331,10 @@ def take(base_url: str, out: Path) -> None:
             mobile = browser.new_context(**PHONE)
             mobile.set_default_timeout(15_000)
             try:
-                learning_loop(page, mobile.new_page(), base, out)
+                phone = mobile.new_page()
+                log_in(phone, base, LOGIN)
+                daily_pages(page, phone, base, out)
+                learning_loop(page, phone, base, out)
             finally:
                 mobile.close()
         finally:
