@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
@@ -13,6 +17,16 @@ from accounts.forms import TeamCreateForm
 from accounts.http import AuthedHtmxRequest
 from accounts.permissions import may_create_team, require_team_creation
 from core.http import UNPROCESSABLE
+
+
+class LoginView(auth_views.LoginView):
+    """Django's login, on our page; in the demo (``DEMO_LOGIN_HINT``) it names the accounts."""
+
+    template_name = "accounts/login.html"
+    redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return {**super().get_context_data(**kwargs), "demo_login_hint": settings.DEMO_LOGIN_HINT}
 
 
 @login_required

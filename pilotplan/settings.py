@@ -276,6 +276,10 @@ SITE_URL = envstr("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 # --- Teams
 # Who may create a team: "anyone" signed in, or "staff" only (site administrators).
+# The login page names the demo accounts and their password (``make run`` turns it on; never in
+# a real deployment).
+DEMO_LOGIN_HINT = envbool("DEMO_LOGIN_HINT", False)
+
 TEAM_CREATION = envstr("TEAM_CREATION", "anyone").strip().lower()
 if TEAM_CREATION not in {"anyone", "staff"}:
     raise ImproperlyConfigured(f"TEAM_CREATION={TEAM_CREATION!r}: use anyone or staff")

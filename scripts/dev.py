@@ -221,6 +221,7 @@ def main() -> int:
             "DJANGO_SETTINGS_MODULE": "pilotplan.settings",
         }
         env.setdefault("DEBUG", "true")
+        env.setdefault("DEMO_LOGIN_HINT", "true")  # the demo's accounts, named on the login page
         return int(args.func(args, env))
 
 

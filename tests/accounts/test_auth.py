@@ -33,6 +33,21 @@ def test_login_page_renders_the_form(client):
     assert "csrfmiddlewaretoken" in html
 
 
+def test_login_page_names_the_demo_accounts_only_in_the_demo(client, settings):
+    """A real deployment's login page says nothing of demo accounts nor of repository files;
+    ``make run`` (DEMO_LOGIN_HINT) names them and their password."""
+    settings.DEMO_LOGIN_HINT = False
+    html = client.get(LOGIN).content.decode()
+    assert 'data-testid="demo-login-hint"' not in html
+    assert "pilotplan-demo" not in html
+    assert "README" not in html
+
+    settings.DEMO_LOGIN_HINT = True
+    html = client.get(LOGIN).content.decode()
+    assert 'data-testid="demo-login-hint"' in html
+    assert "po@checkout.demo" in html and "pilotplan-demo" in html
+
+
 def test_login_with_the_right_password_goes_home(client, po, password):
     response = client.post(LOGIN, {"username": po.email, "password": password})
 
