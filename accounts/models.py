@@ -208,6 +208,10 @@ class TeamInvitation(FieldConstraints):
             "email",
             "This address already has an open invitation to this team.",
         ),
+        "accounts_teaminvitation_used_or_revoked": (
+            "revoked_at",
+            "An invitation is either accepted or withdrawn, not both.",
+        ),
     }
 
     class Meta:

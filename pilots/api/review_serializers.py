@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -136,7 +135,7 @@ class HistoryEventSerializer(serializers.Serializer):
     diff = serializers.SerializerMethodField()
     user = serializers.SerializerMethodField()
 
-    @extend_schema_field(OpenApiTypes.OBJECT)
+    @extend_schema_field(serializers.DictField(allow_null=True))
     def get_diff(self, event: Any) -> dict[str, Any] | None:
         """{field: [before, after]}; null for inserts and deletes."""
         return event.pgh_diff

@@ -206,13 +206,13 @@ def test_the_public_page_costs_few_queries(team: Team, po: User) -> None:
 def test_the_plan_page_flags_a_skewed_cohort(client_for, team: Team, po: User) -> None:  # type: ignore[no-untyped-def]
     plan = segmented_plan(team, po)
     _skew(plan, po)
-    page = client_for(po).get(reverse("pilots:plan_detail", args=[plan.pk])).content.decode()
+    page = client_for(po).get(reverse("pilots:plan_document", args=[plan.pk])).content.decode()
     assert "Cohort skewed." in page
     assert "Region: Region A under-represented by 40 pp (p &lt; 0.001)" in page
     plain = PilotPlanFactory(team=team, owner=po)
     assert (
         'data-testid="cohort-fit-panel"'
-        not in client_for(po).get(reverse("pilots:plan_detail", args=[plain.pk])).content.decode()
+        not in client_for(po).get(reverse("pilots:plan_document", args=[plain.pk])).content.decode()
     )
 
 
@@ -225,7 +225,7 @@ def test_the_plan_page_says_when_the_cohort_is_representative(
         f"B{i},Region B,yes,ok" for i in range(490)
     ]
     participants_csv_import(plan_id=plan.pk, user=po, text="\r\n".join(lines))
-    page = client_for(po).get(reverse("pilots:plan_detail", args=[plan.pk])).content.decode()
+    page = client_for(po).get(reverse("pilots:plan_document", args=[plan.pk])).content.decode()
     assert "Cohort skewed" not in page
     assert "Region: representative (1000 active participants)" in page
 

@@ -21,7 +21,11 @@ from pilots.models import ExitCriterion, RollbackTrigger
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
-BEFORE = [("metrics", "0004_samples_checks_triggers"), ("pilots", "0007_planguest")]
+BEFORE = [
+    ("metrics", "0004_samples_checks_triggers"),
+    ("pilots", "0007_planguest"),
+    ("accounts", "0010_credentials"),  # that release's users had no time zone column
+]
 MOVE = [
     ("catalogue", "0001_initial"),
     ("pilots", "0008_metric_catalogue_app"),

@@ -16,6 +16,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.ui import day_text
 from core.exceptions import Conflict
 from metrics.models import Sample
 from pilots import services, timeline
@@ -522,8 +523,8 @@ def test_a_confirmed_early_start_moves_the_start_date_to_today(approved, devops)
     assert approved.status == "running"
     assert approved.start_date == today
     assert approved.end_date == timeline.end_date(today, approved.business_days)
-    assert f"{planned:%Y-%m-%d}" in transition.reason
-    assert f"{today:%Y-%m-%d}" in transition.reason
+    assert day_text(planned) in transition.reason  # "Thu 10 Dec 2026", the product's one format
+    assert day_text(today) in transition.reason
 
 
 def test_the_api_asks_for_the_early_start_flag(approved, devops, client_for):

@@ -273,11 +273,13 @@ def test_history_lists_changes_with_diff_and_user(plan, po, client_for):
     assert response.status_code == 200
     body = response.json()
     assert body["count"] >= 2
-    # One test transaction: every event has the same time, so find the edit by its model.
+    # One test transaction: every event has the same time, so find the edit by what it changed.
     edit = next(
         e
         for e in body["results"]
-        if e["model"] == "pilots.PilotPlanEvent" and e["label"] == "update"
+        if e["model"] == "pilots.PilotPlanEvent"
+        and e["label"] == "update"
+        and "title" in (e["diff"] or {})
     )
     assert edit["diff"]["title"][1] == "Renamed pilot"
     assert edit["user"] == po.pk

@@ -165,7 +165,7 @@ def test_plain_post_add_redirects_to_the_section_on_the_plan_page(client_for, pl
     )
 
     assert response.status_code == 302
-    assert response["Location"] == f"/plans/{plan.pk}/#section-cohort"
+    assert response["Location"] == f"/plans/{plan.pk}/document#section-cohort"
     assert CohortSegment.objects.get(plan=plan).intended_share == Decimal("100")
 
 
@@ -365,7 +365,7 @@ def test_plain_post_edit_redirects_to_the_section(client_for, plan, po):
     )
 
     assert response.status_code == 302
-    assert response["Location"] == f"/plans/{plan.pk}/#section-rollback_plan"
+    assert response["Location"] == f"/plans/{plan.pk}/document#section-rollback_plan"
     step.refresh_from_db()
     assert step.action == "New"
 
@@ -461,7 +461,7 @@ def test_remove_without_javascript_asks_first_then_redirects(client_for, plan, p
     assert "US-145" in confirm.content.decode()
     assert ScopeItem.objects.filter(pk=item.pk).exists() is False
     assert response.status_code == 302
-    assert response["Location"] == f"/plans/{plan.pk}/#section-scope"
+    assert response["Location"] == f"/plans/{plan.pk}/document#section-scope"
 
 
 def test_the_remove_control_confirms_before_posting(client_for, plan, po):
@@ -667,7 +667,7 @@ def test_list_page_without_javascript_is_a_full_page(client_for, plan, po):
     body = response.content.decode()
     assert "<html" in body
     assert 'id="rows-risks"' in body
-    assert f'href="/plans/{plan.pk}/#section-risks"' in body
+    assert f'href="/plans/{plan.pk}/document#section-risks"' in body
 
 
 def _nine_more_exit_criteria(plan, po, p1):
