@@ -63,6 +63,14 @@ def plan_for_user(
     it but may not do this. ``queryset`` lets callers add select/prefetch."""
     base = queryset if queryset is not None else PilotPlan.objects.all()
     plan = base.filter(pk=plan_id).select_related("team").first()
+    return plan_checked_for_user(user=user, plan=plan, plan_id=plan_id, perm=perm)
+
+
+def plan_checked_for_user(
+    *, user: User, plan: PilotPlan | None, plan_id: int, perm: Perm = Perm.PLAN_VIEW
+) -> PilotPlan:
+    """``plan_for_user``'s rule on a plan its caller loaded (``None``: no plan ``plan_id``):
+    the plan with ``viewer_role`` and ``viewer_is_guest`` set, or 404 / 403 as there."""
     if plan is None or not key_reaches_plan(user=user, plan_id=plan_id):
         raise Http404("No such plan")
     role = role_in_team(user=user, team_id=plan.team_id)

@@ -17,15 +17,15 @@ from django.db.models import (
     QuerySet,
     Value,
     When,
-    prefetch_related_objects,
 )
 from django.utils import timezone
 
 from accounts.models import TeamHoliday, User
 from accounts.permissions import Perm
 from accounts.ui import zone_of
+from core.precompiled import Precompiled
 from pilots import health, timeline
-from pilots.access import plan_for_user, plans_visible_to
+from pilots.access import plan_checked_for_user, plan_for_user, plans_visible_to
 from pilots.extensions import plan_panel_flags
 from pilots.models import (
     CohortSegment,
@@ -34,6 +34,7 @@ from pilots.models import (
     ExitCriterion,
     OnCallShift,
     PilotPlan,
+    PlanSection,
     ResponseSla,
     Risk,
     RollbackRehearsal,
@@ -105,26 +106,48 @@ def _accessor(model: type[models.Model]) -> str:
     return accessor
 
 
+def _row_list(*, key: tuple[type[models.Model], int | None], plan_id: int) -> QuerySet[Any]:
+    """One row list of plan ``plan_id``: its first ``rows`` rows (``key = (model, rows)``),
+    each with the list's total (``ROWS_TOTAL``: ``COUNT(*) OVER ()``, counted before the
+    LIMIT), or every row (``rows`` None) in the list's own order. One plain ``LIMIT`` query: a
+    sliced ``Prefetch`` asks for the same rows with ``ROW_NUMBER()`` in a subquery, which Django
+    takes several times longer to build than PostgreSQL to run."""
+    model, rows = key
+    queryset = model._default_manager.filter(plan_id=plan_id).select_related(*ROW_LISTS[model])
+    if rows is None:
+        return queryset
+    total = models.Window(Count("pk"))
+    return queryset.annotate(**{ROWS_TOTAL: total}).order_by(*_row_order(model))[:rows]
+
+
+# Compiled once per process (core.precompiled): building and compiling these queries cost more
+# than running them.
+_ROW_LISTS = Precompiled(_row_list)
+
+
 def _load_first_rows(
     plan: PilotPlan, *, rows: int, expanded: Collection[type[models.Model]] = ()
 ) -> PilotPlan:
-    """Of each row list of ``plan``, its first ``rows`` rows, each with the list's total
-    (``ROWS_TOTAL``: ``COUNT(*) OVER ()``, counted before the LIMIT), filed where a prefetch
-    files them (``plan.<list>.all()`` reads them without a query); every row of the lists in
-    ``expanded``. One plain ``LIMIT`` query per list: a sliced ``Prefetch`` asks for the same
-    rows with ``ROW_NUMBER()`` in a subquery, which Django takes several times longer to build
-    than PostgreSQL to run."""
-    cache = plan.__dict__.setdefault("_prefetched_objects_cache", {})
+    """Of each row list of ``plan``, its first ``rows`` rows with the list's total (see
+    ``_row_list``), every row of the lists in ``expanded``, filed where a prefetch files them
+    (``plan.<list>.all()`` reads them without a query)."""
     for model in ROW_LISTS:
-        accessor = _accessor(model)
-        # The related manager's queryset: each row knows its plan without a query.
-        queryset = getattr(plan, accessor).select_related(*ROW_LISTS[model])
-        if model not in expanded:
-            total = models.Window(Count("pk"))
-            queryset = queryset.annotate(**{ROWS_TOTAL: total}).order_by(*_row_order(model))[:rows]
-        len(queryset)  # evaluated here: the cached rows are what the page shows
-        cache[accessor] = queryset
+        shown = None if model in expanded else rows
+        loaded = _ROW_LISTS.run(key=(model, shown), plan_id=plan.pk)
+        _file_prefetched(plan, _accessor(model), loaded)
     return plan
+
+
+def _file_prefetched(owner: models.Model, accessor: str, rows: list[Any]) -> None:
+    """File ``rows`` where ``prefetch_related`` files ``owner.<accessor>``'s rows: reading
+    ``owner.<accessor>.all()`` runs no query, narrowing it (``.filter``) queries as usual."""
+    manager = getattr(owner, accessor)
+    for row in rows:
+        setattr(row, manager.field.name, owner)  # each row knows its owner without a query
+    queryset = manager.model._default_manager.filter(**{manager.field.name: owner})
+    queryset._result_cache = rows
+    queryset._prefetch_done = True
+    owner.__dict__.setdefault("_prefetched_objects_cache", {})[accessor] = queryset
 
 
 def plan_list_for_user(*, user: User) -> QuerySet[PilotPlan]:
@@ -224,6 +247,17 @@ def plan_document(*, user: User, plan_id: int, rows: int) -> PilotPlan:
     return _load_first_rows(plan, rows=rows)
 
 
+def _plan_page_plan(*, plan_id: int) -> QuerySet[PilotPlan]:
+    """The plan page's plan query: sections, what plan health reads and the page's panel flags
+    (``pilots.extensions``), without its prefetches (``plan_page_prefetch``)."""
+    flags = plan_panel_flags()
+    queryset = plan_first_rows_queryset().annotate(**flags).prefetch_related(None)
+    return queryset.filter(pk=plan_id).select_related("team")[:1]
+
+
+_PLAN_PAGE_PLAN = Precompiled(_plan_page_plan)
+
+
 def plan_page(
     *,
     user: User,
@@ -237,20 +271,27 @@ def plan_page(
     instead of a query per panel with nothing to show. ``prefetch=False``: the plan alone, its
     sections and rows left for :func:`plan_page_prefetch` (a page that may redirect elsewhere
     first loads nothing it would not show)."""
-    queryset = plan_first_rows_queryset().annotate(**plan_panel_flags())
+    found = _PLAN_PAGE_PLAN.run(plan_id=plan_id)
+    plan = plan_checked_for_user(user=user, plan=found[0] if found else None, plan_id=plan_id)
     if not prefetch:
-        return plan_for_user(user=user, plan_id=plan_id, queryset=queryset.prefetch_related(None))
-    plan = plan_for_user(user=user, plan_id=plan_id, queryset=queryset)
-    return _load_first_rows(plan, rows=ROWS_SHOWN + 1, expanded=expanded)
+        return plan
+    return plan_page_prefetch(plan, expanded=expanded)
 
 
 def plan_page_prefetch(
     plan: PilotPlan, *, expanded: Collection[type[models.Model]] = ()
 ) -> PilotPlan:
     """The sections and shown rows of a plan loaded with ``plan_page(prefetch=False)``: the same
-    queries the plan page's own load would have run."""
-    prefetch_related_objects([plan], *plan_first_rows_queryset()._prefetch_related_lookups)
+    queries the plan page's own load would have run (``_plan_sections``' prefetches)."""
+    _file_prefetched(plan, "sections", _SECTIONS.run(plan_id=plan.pk))
+    _file_prefetched(plan.team, "holidays", _HOLIDAYS.run(team_id=plan.team_id))
     return _load_first_rows(plan, rows=ROWS_SHOWN + 1, expanded=expanded)
+
+
+_SECTIONS = Precompiled(lambda *, plan_id: PlanSection.objects.filter(plan_id=plan_id))
+_HOLIDAYS = Precompiled(
+    lambda *, team_id: TeamHoliday.objects.filter(team_id=team_id).order_by("date")
+)
 
 
 def section_versions_loaded(plan: PilotPlan) -> dict[str, int]:

@@ -1,0 +1,112 @@
+"""``core.precompiled``: a query compiled once answers what its plain queryset answers, for every
+plan and every shape it is used with, and a builder that cannot be precompiled is refused."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.http import Http404
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from accounts.models import Membership, User
+from core.precompiled import Precompiled, PrecompileError
+from pilots import selectors
+from pilots.models import PilotPlan, ScopeItem
+from pilots.services import plan_create_from_template
+from tests.factories import MembershipFactory, TeamFactory, UserFactory, row_append
+
+pytestmark = pytest.mark.django_db
+
+
+def _fields(row: Any) -> dict[str, Any]:
+    values = {f.attname: getattr(row, f.attname) for f in row._meta.concrete_fields}
+    return {**values, "total": getattr(row, selectors.ROWS_TOTAL, None)}
+
+
+@pytest.fixture
+def plans(team, po) -> list[PilotPlan]:  # type: ignore[no-untyped-def]
+    """Two plans of the template with different rows, and one with no rows in one list."""
+    first = plan_create_from_template(team=team, author=po, today=dt.date(2026, 1, 7))
+    second = plan_create_from_template(team=team, author=po, today=dt.date(2026, 1, 7))
+    for n in range(13):  # more than a list shows
+        row_append(first, "scope-items", po, kind=ScopeItem.Kind.INCLUDED, title=f"Story {n}")
+    row_append(
+        second, "scope-items", po, kind=ScopeItem.Kind.EXCLUDED, title="Not this", reason="Later"
+    )
+    return [first, second]
+
+
+@pytest.mark.parametrize("rows", [selectors.ROWS_SHOWN + 1, 50, None])
+def test_every_row_list_answers_as_its_plain_queryset(plans, rows) -> None:  # type: ignore[no-untyped-def]
+    for plan in plans:
+        for model in selectors.ROW_LISTS:
+            key = (model, rows)
+            plain = list(selectors._row_list(key=key, plan_id=plan.pk))
+            precompiled = selectors._ROW_LISTS.run(key=key, plan_id=plan.pk)
+            assert [_fields(r) for r in precompiled] == [_fields(r) for r in plain], model
+            # The neighbours come joined, as select_related gives them: no query to read them.
+            with CaptureQueriesContext(connection) as queries:
+                for row in precompiled:
+                    for neighbour in selectors.ROW_LISTS[model]:
+                        getattr(row, neighbour)
+            assert len(queries) == 0, model
+
+
+def test_the_plan_page_loads_what_the_plain_queries_load(plans, po) -> None:  # type: ignore[no-untyped-def]
+    for plan in plans:
+        loaded = selectors.plan_page(user=po, plan_id=plan.pk)
+        plain = selectors.plan_for_user(
+            user=po, plan_id=plan.pk, queryset=selectors.plan_detail_queryset()
+        )
+        health = selectors._health_annotations()
+        assert {k: getattr(loaded, k) for k in health} == {
+            k: getattr(p, k) for p in [selectors.plan_first_rows_queryset().get(pk=plan.pk)]
+            for k in health
+        }  # fmt: skip
+        assert loaded.title == plain.title and loaded.team == plain.team
+        assert loaded.viewer_role == plain.viewer_role
+        assert [s.key for s in loaded.sections.all()] == [s.key for s in plain.sections.all()]
+        key = (ScopeItem, selectors.ROWS_SHOWN + 1)
+        shown = [r.pk for r in selectors._row_list(key=key, plan_id=plan.pk)]
+        assert [r.pk for r in loaded.scope_items.all()] == shown
+        assert set(shown) <= {r.pk for r in plain.scope_items.all()}
+        assert all(row.plan is loaded for row in loaded.scope_items.all())
+        # Narrowing a loaded list queries this plan's rows, not every plan's.
+        assert set(loaded.scope_items.filter(kind=ScopeItem.Kind.EXCLUDED)) == set(
+            ScopeItem.objects.filter(plan=plan, kind=ScopeItem.Kind.EXCLUDED)
+        )
+
+
+def test_the_plan_page_keeps_its_access_rule(plans) -> None:  # type: ignore[no-untyped-def]
+    outsider = MembershipFactory(
+        team=TeamFactory(slug="other"), role=Membership.Role.PRODUCT_OWNER, user=UserFactory()
+    ).user
+    with pytest.raises(Http404):
+        selectors.plan_page(user=outsider, plan_id=plans[0].pk)
+    missing = PilotPlan.objects.order_by("-pk").first().pk + 1000  # type: ignore[union-attr]
+    with pytest.raises(Http404):
+        selectors.plan_page(user=outsider, plan_id=missing)
+
+
+def test_a_builder_that_reads_the_clock_is_refused(po: User) -> None:
+    impure = Precompiled(
+        lambda *, plan_id: PilotPlan.objects.filter(pk=plan_id, created_at__lte=timezone.now())
+    )
+    with pytest.raises(PrecompileError, match="changes between builds"):
+        impure.run(plan_id=1)
+
+
+def test_a_value_written_into_the_sql_is_refused() -> None:
+    limited = Precompiled(lambda *, rows: PilotPlan.objects.all()[: 10 + abs(rows)])
+    with pytest.raises(PrecompileError):
+        limited.run(rows=5)
+
+
+def test_a_value_the_query_does_not_use_is_refused() -> None:
+    unused = Precompiled(lambda *, plan_id: PilotPlan.objects.all())
+    with pytest.raises(PrecompileError, match="Not a parameter"):
+        unused.run(plan_id=1)
