@@ -29,6 +29,7 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from django.db import connections, models
+from django.db.models import Lookup
 from django.db.models.sql.compiler import SQLCompiler
 
 M = TypeVar("M", bound=models.Model)
@@ -107,3 +108,17 @@ def _queryset(compiled: _Compiled, params: tuple[Any, ...]) -> models.QuerySet[A
     query = copy.copy(compiled.queryset.query)
     query.get_compiler = lambda *args, **kwargs: compiler  # type: ignore[method-assign]
     return models.QuerySet(model=compiled.queryset.model, query=query, using=compiled.queryset.db)
+
+
+class AnyOf(Lookup):
+    """``lhs = ANY(%s)`` with the values as one array parameter: the same SQL for any number of
+    values, so a list of ids can be a precompiled query's value (``pk__in`` writes one ``%s``
+    per value). Used as an expression: ``.filter(AnyOf(F("pk"), ids))``."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} = ANY({rhs})", [*lhs_params, *rhs_params]

@@ -110,3 +110,21 @@ def test_a_value_the_query_does_not_use_is_refused() -> None:
     unused = Precompiled(lambda *, plan_id: PilotPlan.objects.all())
     with pytest.raises(PrecompileError, match="Not a parameter"):
         unused.run(plan_id=1)
+
+
+def test_the_portfolio_answers_for_any_number_of_plans_as_its_plain_queryset(plans) -> None:  # type: ignore[no-untyped-def]
+    from decisions import selectors as portfolio
+
+    def described(rows: list[PilotPlan]) -> list[tuple[Any, ...]]:
+        names = ("pk", "title", "unresolved_episodes", "latest_met", "signed_reviews")
+        return sorted(tuple(getattr(p, n) for n in names) for p in rows)
+
+    for ids in ([plans[0].pk], [p.pk for p in plans], [plans[1].pk, plans[0].pk, 10**9]):
+        plain = list(portfolio._portfolio_plans(plan_ids=ids))
+        assert described(portfolio._PORTFOLIO_PLANS.run(plan_ids=ids)) == described(plain)
+        assert {p.pk for p in plain} == set(ids) - {10**9}
+    assert [r.plan.pk for r in portfolio.portfolio_rows(plan_ids=[plans[1].pk, plans[0].pk])] == [
+        plans[1].pk,
+        plans[0].pk,
+    ]
+    assert portfolio.portfolio_rows(plan_ids=[]) == []
