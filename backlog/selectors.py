@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.urls import reverse
 
 from backlog.models import BacklogItem, Finding
+from core.precompiled import Precompiled
 from pilots.models import PilotPlan, ScopeItem
 
 # The backlog's filters: query parameter → (model field, its choices or None for an id).
@@ -59,13 +61,21 @@ def backlog_items(
     return items
 
 
+def _scope_item_statuses(*, team_id: int, plan_id: int) -> QuerySet[Any]:
+    scope = ScopeItem.objects.filter(plan_id=plan_id).exclude(reference="").values("reference")
+    return BacklogItem.objects.filter(team_id=team_id, reference__in=scope).values_list(
+        "reference", "status"
+    )
+
+
+# Compiled once per process (core.precompiled): the plan page asks it on every view.
+_SCOPE_ITEM_STATUSES = Precompiled(_scope_item_statuses)
+
+
 def scope_item_statuses(plan: PilotPlan) -> dict[str, str]:
     """``{reference: status label}`` of the team's backlog items the plan's scope names (one
     query: a join on the team and the reference, served by ``backlog_item_reference_unique``)."""
-    rows = BacklogItem.objects.filter(
-        team_id=plan.team_id,
-        reference__in=ScopeItem.objects.filter(plan=plan).exclude(reference="").values("reference"),
-    ).values_list("reference", "status")
+    rows = _SCOPE_ITEM_STATUSES.run(team_id=plan.team_id, plan_id=plan.pk)
     labels = dict(BacklogItem.Status.choices)
     return {reference: str(labels[status]) for reference, status in rows}
 

@@ -107,7 +107,12 @@ def _queryset(compiled: _Compiled, params: tuple[Any, ...]) -> models.QuerySet[A
     compiler.as_sql = lambda *args, **kwargs: (compiled.sql, params)  # type: ignore[method-assign]
     query = copy.copy(compiled.queryset.query)
     query.get_compiler = lambda *args, **kwargs: compiler  # type: ignore[method-assign]
-    return models.QuerySet(model=compiled.queryset.model, query=query, using=compiled.queryset.db)
+    original = compiled.queryset
+    queryset = models.QuerySet(model=original.model, query=query, using=original.db)
+    # Rows as the original gives them: instances, or values() / values_list() tuples.
+    queryset._iterable_class = original._iterable_class
+    queryset._fields = original._fields
+    return queryset
 
 
 class AnyOf(Lookup):

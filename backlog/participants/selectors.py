@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from backlog.models import DIMENSIONS, CohortFit, EnrolmentLink, Participant
+from core.precompiled import Precompiled
 
 # The list's filters besides the segment dimensions (region=…, customer_type=…).
 STATUS_FILTER = "status"
@@ -103,7 +104,13 @@ def cohort_counts(*, plan_id: int) -> CohortCounts:
 def cohort_fit_for_plan(*, plan_id: int) -> list[CohortFit]:
     """The stored representativeness check of the plan, one row per segment dimension it uses
     (empty: no segments). One query; the rows are current (recomputed on every change)."""
-    return list(CohortFit.objects.filter(plan_id=plan_id).order_by("dimension"))
+    return _COHORT_FIT.run(plan_id=plan_id)
+
+
+# Compiled once per process (core.precompiled): the plan page asks it on every view.
+_COHORT_FIT = Precompiled(
+    lambda *, plan_id: CohortFit.objects.filter(plan_id=plan_id).order_by("dimension")
+)
 
 
 def cohort_skewed_exists() -> Exists:

@@ -128,3 +128,25 @@ def test_the_portfolio_answers_for_any_number_of_plans_as_its_plain_queryset(pla
         plans[0].pk,
     ]
     assert portfolio.portfolio_rows(plan_ids=[]) == []
+
+
+def test_the_plan_pages_backlog_and_cohort_reads_answer_as_their_plain_querysets(  # type: ignore[no-untyped-def]
+    plans, po
+) -> None:
+    from backlog.participants import selectors as participants
+    from backlog.selectors import _scope_item_statuses, scope_item_statuses
+    from backlog.services import backlog_item_create
+
+    first = plans[0]
+    reference = first.scope_items.exclude(reference="").first().reference  # type: ignore[union-attr]
+    item = backlog_item_create(team_id=first.team_id, user=po, title="The story")
+    ScopeItem.objects.filter(plan=first, reference=reference).update(reference=item.reference)
+    reference = item.reference
+    for plan in plans:
+        plain = dict(_scope_item_statuses(team_id=plan.team_id, plan_id=plan.pk))
+        statuses = scope_item_statuses(plan)
+        assert set(statuses) == set(plain)
+        assert participants.cohort_fit_for_plan(plan_id=plan.pk) == list(
+            participants.CohortFit.objects.filter(plan=plan).order_by("dimension")
+        )
+    assert reference in scope_item_statuses(first)
