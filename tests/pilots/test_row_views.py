@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from decimal import Decimal
 
 import pytest
@@ -778,3 +779,20 @@ def test_phrase_columns_show_every_field_of_their_list_once(slug):
     ]
 
     assert sorted(shown) == sorted(ROW_KINDS[slug].fields)
+
+
+def test_a_rows_text_and_link_are_escaped_in_its_cells_and_its_confirmation(client_for, plan, po):
+    """Rows are written by ``pilot_rows.display_row`` (Python, not the template engine): every
+    value escaped as ``{{ value }}`` escapes it."""
+    from tests.factories import row_append
+
+    row_append(plan, "scope-items", po, kind="included", title='<b>"Pay" & go</b>')
+    row_append(plan, "dashboards", po, name="D<1>", url='https://dash.example.com/?a=1&b="2"')
+    page = client_for(po).get(reverse("pilots:plan_document", args=[plan.pk])).content.decode()
+    assert "<b>" not in page
+    assert "&lt;b&gt;&quot;Pay&quot; &amp; go&lt;/b&gt;</td>" in page
+    assert re.search(
+        r'hx-confirm="Remove this [^"]*&lt;b&gt;&quot;Pay&quot; &amp; go&lt;/b&gt;[^"]*"', page
+    )
+    assert 'href="https://dash.example.com/?a=1&amp;b=&quot;2&quot;"' in page
+    assert ">D&lt;1&gt;</td>" in page
