@@ -4,6 +4,8 @@ and plans' owners: test_seed_demo_people.py.)"""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
 from io import StringIO
 
 import pytest
@@ -24,8 +26,26 @@ from pilotplan.demo import (
     TEAMS,
 )
 from pilots.models import PilotPlan
+from tests.conftest import rows_for_the_module
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("seeded")]
+
+
+@dataclass(frozen=True)
+class Seeded:
+    before: dt.datetime  # the moment the command started, less the simulator's last hours
+    output: str
+
+
+@pytest.fixture(scope="module")
+def seeded(django_db_setup, django_db_blocker) -> Iterator[Seeded]:  # type: ignore[no-untyped-def]
+    """``manage.py seed_demo`` run once for the module (with metric history, ~15 s); each test
+    starts from what it left and is rolled back to it afterwards."""
+    with rows_for_the_module(django_db_blocker):
+        before = timezone.now() - HISTORY_GAP
+        out = StringIO()
+        call_command("seed_demo", stdout=out)
+        yield Seeded(before=before, output=out.getvalue())
 
 
 def counts(before: dt.datetime | None = None) -> dict[str, int]:
@@ -48,10 +68,9 @@ def counts(before: dt.datetime | None = None) -> dict[str, int]:
     }
 
 
-def test_seed_demo_twice_leaves_the_same_rows():
-    before = timezone.now() - HISTORY_GAP
-    call_command("seed_demo", stdout=StringIO())
-    first = counts(before)
+def test_seed_demo_twice_leaves_the_same_rows(seeded):
+    before = seeded.before
+    first = counts(before)  # after the first run (the module's fixture)
 
     call_command("seed_demo", stdout=StringIO())
 
@@ -73,8 +92,6 @@ def test_seed_demo_twice_leaves_the_same_rows():
 
 
 def test_the_demo_s_running_pilots_have_metric_history_and_past_checks():
-    call_command("seed_demo", stdout=StringIO())
-
     running = PilotPlan.objects.filter(status=PilotPlan.Status.RUNNING)
     assert running.count() == 2
     for plan in running:
@@ -102,12 +119,8 @@ def test_the_demo_s_running_pilots_have_metric_history_and_past_checks():
     assert sorted(defects.values_list("metric__key", flat=True)) == ["p2_defects", "p3_defects"]
 
 
-def test_seed_demo_prints_the_password_and_the_logins():
-    out = StringIO()
-
-    call_command("seed_demo", stdout=out)
-
-    text = out.getvalue()
+def test_seed_demo_prints_the_password_and_the_logins(seeded):
+    text = seeded.output
     assert DEMO_PASSWORD in text
     assert "po@checkout.demo" in text
     assert "admin@pilotplan.demo" in text
