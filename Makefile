@@ -22,8 +22,12 @@ run: deps
 
 ## The whole suite: unit, integration (real Celery worker, real Redis) and browser tests.
 ## Extra pytest arguments: make test ARGS="-k healthz"
+## Two workers; --dist worksteal: a worker that runs out of tests takes half of what the other
+## still has queued, so the slow tail (browser, fuzzer, real-worker tests, which pytest-django
+## runs after the others) cannot leave one worker idle for minutes while the other works through
+## a queue of them.
 test: deps
-	$(PY) scripts/dev.py test -n 2 $(ARGS)
+	$(PY) scripts/dev.py test -n 2 --dist worksteal $(ARGS)
 
 lint: deps
 	$(VENV)/bin/ruff check .

@@ -181,16 +181,36 @@ def _metric_catalogue(request: pytest.FixtureRequest) -> None:
     if marker is None and not {"db", "transactional_db", "live_server"} & set(request.fixturenames):
         return
     request.getfixturevalue("django_db_setup")
+    with request.getfixturevalue("django_db_blocker").unblock():
+        _metric_catalogue_ensure()
+
+
+def _metric_catalogue_ensure() -> None:
     from catalogue.models import MetricDefinition
 
-    with request.getfixturevalue("django_db_blocker").unblock():
-        builtin = MetricDefinition.objects.filter(team=None)
-        # A catalogue seeded before the expected intervals existed has the default everywhere.
-        if (
-            builtin.count() < 10
-            or not builtin.filter(key="p95_latency", expected_interval_minutes=5).exists()
-        ):
-            seed_metric_catalogue()
+    builtin = MetricDefinition.objects.filter(team=None)
+    # A catalogue seeded before the expected intervals existed has the default everywhere.
+    if (
+        builtin.count() < 10
+        or not builtin.filter(key="p95_latency", expected_interval_minutes=5).exists()
+    ):
+        seed_metric_catalogue()
+
+
+@contextlib.contextmanager
+def rows_for_the_module(django_db_blocker) -> Iterator[None]:  # type: ignore[no-untyped-def]
+    """For a module-scoped fixture whose rows are costly to make (the whole demo takes ~10 s):
+    what the body writes is made once, inside one transaction that stays open while the module's
+    tests run and is rolled back at the end. Each test's own transaction (``django_db``, not
+    ``transaction=True``) is a savepoint inside it, so a test still starts from exactly these
+    rows and anything it changes is undone before the next test."""
+    from django.db import transaction
+
+    with django_db_blocker.unblock(), transaction.atomic():
+        # Transactional tests empty every table, the catalogue included (see above).
+        _metric_catalogue_ensure()
+        yield
+        transaction.set_rollback(True)
 
 
 @pytest.fixture(autouse=True)

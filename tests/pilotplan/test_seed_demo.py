@@ -1,14 +1,15 @@
-"""``manage.py seed_demo``: the demo the README promises, the same after every run."""
+"""``manage.py seed_demo``: the demo the README promises, the same after every run. (Its people
+and plans' owners: test_seed_demo_people.py.)"""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
 from io import StringIO
 
 import pytest
-from django.contrib.auth import authenticate
 from django.core.management import call_command
-from django.test import RequestFactory
 from django.utils import timezone
 
 from accounts.models import Membership, Team, User
@@ -23,12 +24,28 @@ from pilotplan.demo import (
     FEEDBACK,
     IMPORTED,
     TEAMS,
-    demo_email,
-    seed_demo,
 )
 from pilots.models import PilotPlan
+from tests.conftest import rows_for_the_module
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("seeded")]
+
+
+@dataclass(frozen=True)
+class Seeded:
+    before: dt.datetime  # the moment the command started, less the simulator's last hours
+    output: str
+
+
+@pytest.fixture(scope="module")
+def seeded(django_db_setup, django_db_blocker) -> Iterator[Seeded]:  # type: ignore[no-untyped-def]
+    """``manage.py seed_demo`` run once for the module (with metric history, ~15 s); each test
+    starts from what it left and is rolled back to it afterwards."""
+    with rows_for_the_module(django_db_blocker):
+        before = timezone.now() - HISTORY_GAP
+        out = StringIO()
+        call_command("seed_demo", stdout=out)
+        yield Seeded(before=before, output=out.getvalue())
 
 
 def counts(before: dt.datetime | None = None) -> dict[str, int]:
@@ -51,16 +68,9 @@ def counts(before: dt.datetime | None = None) -> dict[str, int]:
     }
 
 
-def _login_request():  # type: ignore[no-untyped-def]
-    """What the log-in form hands to ``authenticate``: the lockout backend (django-axes) needs
-    the request to count failures per address."""
-    return RequestFactory().post("/login/")
-
-
-def test_seed_demo_twice_leaves_the_same_rows():
-    before = timezone.now() - HISTORY_GAP
-    call_command("seed_demo", stdout=StringIO())
-    first = counts(before)
+def test_seed_demo_twice_leaves_the_same_rows(seeded):
+    before = seeded.before
+    first = counts(before)  # after the first run (the module's fixture)
 
     call_command("seed_demo", stdout=StringIO())
 
@@ -82,8 +92,6 @@ def test_seed_demo_twice_leaves_the_same_rows():
 
 
 def test_the_demo_s_running_pilots_have_metric_history_and_past_checks():
-    call_command("seed_demo", stdout=StringIO())
-
     running = PilotPlan.objects.filter(status=PilotPlan.Status.RUNNING)
     assert running.count() == 2
     for plan in running:
@@ -111,82 +119,8 @@ def test_the_demo_s_running_pilots_have_metric_history_and_past_checks():
     assert sorted(defects.values_list("metric__key", flat=True)) == ["p2_defects", "p3_defects"]
 
 
-def test_seed_demo_prints_the_password_and_the_logins():
-    out = StringIO()
-
-    call_command("seed_demo", stdout=out)
-
-    text = out.getvalue()
+def test_seed_demo_prints_the_password_and_the_logins(seeded):
+    text = seeded.output
     assert DEMO_PASSWORD in text
     assert "po@checkout.demo" in text
     assert "admin@pilotplan.demo" in text
-
-
-def test_every_demo_login_authenticates_with_the_demo_password():
-    logins = seed_demo(metrics=False)
-
-    assert len(logins) == 2 + 5 * len(TEAMS)
-    for email, _team, _role in logins:
-        user = authenticate(_login_request(), username=email, password=DEMO_PASSWORD)
-        assert user is not None, email
-        assert user.email == email
-
-
-def test_a_demo_login_works_through_the_login_page(client):
-    seed_demo(metrics=False)
-
-    response = client.post("/login/", {"username": "po@checkout.demo", "password": DEMO_PASSWORD})
-
-    assert response.status_code == 302
-    assert response["Location"] == "/"
-
-
-def test_seed_demo_resets_a_changed_demo_password():
-    seed_demo(metrics=False)
-    user = User.objects.get(email="dev@mobile.demo")
-    user.set_password("something-else-entirely")
-    user.save(update_fields=["password"])
-
-    seed_demo(metrics=False)
-
-    assert (
-        authenticate(_login_request(), username="dev@mobile.demo", password=DEMO_PASSWORD)
-        is not None
-    )
-
-
-def test_each_demo_team_has_one_member_per_role_plus_the_portfolio_stakeholder():
-    seed_demo(metrics=False)
-
-    for spec in TEAMS:
-        team = Team.objects.get(slug=spec.slug)
-        assert team.name == spec.name
-        assert team.time_zone == spec.time_zone
-        roles = dict(
-            Membership.objects.filter(team=team)
-            .exclude(user__email="portfolio@pilotplan.demo")
-            .values_list("user__email", "role")
-        )
-        assert roles == {demo_email(role, spec.slug): role.value for role in Membership.Role}
-        assert Membership.objects.get(team=team, user__email="portfolio@pilotplan.demo").role == (
-            Membership.Role.STAKEHOLDER
-        )
-
-
-def test_demo_plans_belong_to_their_team_and_its_product_owner():
-    seed_demo(metrics=False)
-
-    for spec in TEAMS:
-        plans = PilotPlan.objects.filter(team__slug=spec.slug)
-        assert sorted(plans.values_list("title", flat=True)) == sorted(t for t, _ in spec.plans)
-        po_email = demo_email(Membership.Role.PRODUCT_OWNER, spec.slug)
-        assert {p.created_by.email for p in plans} == {po_email}
-
-
-def test_only_the_admin_is_staff():
-    seed_demo(metrics=False)
-
-    assert list(User.objects.filter(is_staff=True).values_list("email", flat=True)) == [
-        "admin@pilotplan.demo"
-    ]
-    assert User.objects.get(email="admin@pilotplan.demo").is_superuser

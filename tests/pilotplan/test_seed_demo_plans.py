@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 
 import pghistory.models
 import pytest
@@ -37,10 +38,20 @@ from pilots.models import PilotPlan, PlanSection, PlanTransition, Review, SignOf
 from pilots.review import REVIEWS
 from pilots.selectors import plan_detail_queryset
 from pilots.services import ROW_KINDS
+from tests.conftest import rows_for_the_module
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("wednesday_demo")]
 
 WEDNESDAY = dt.date(2026, 3, 4)
+
+
+@pytest.fixture(scope="module")
+def wednesday_demo(django_db_setup, django_db_blocker) -> Iterator[None]:  # type: ignore[no-untyped-def]
+    """The demo as seeding it on a Wednesday leaves it (without metric history): seeded once for
+    the module, each test starting from it and rolled back to it afterwards."""
+    with rows_for_the_module(django_db_blocker):
+        seed_demo(today=WEDNESDAY, metrics=False)
+        yield
 
 
 def plan(team_slug: str, title: str) -> PilotPlan:
@@ -74,8 +85,7 @@ def test_every_demo_plan_has_a_shape():
 
 
 def test_seeding_twice_leaves_the_same_plans_and_rows():
-    seed_demo(today=WEDNESDAY, metrics=False)
-    first = counts()
+    first = counts()  # seeded once (the module's fixture)
     versions = dict(PilotPlan.objects.values_list("title", "version"))
 
     seed_demo(today=WEDNESDAY, metrics=False)
@@ -86,7 +96,6 @@ def test_seeding_twice_leaves_the_same_plans_and_rows():
 
 
 def test_seeding_again_keeps_what_people_changed_in_a_demo_plan():
-    seed_demo(today=WEDNESDAY, metrics=False)
     PilotPlan.objects.filter(title="One-page checkout").update(summary="Changed by hand")
 
     seed_demo(today=WEDNESDAY, metrics=False)
@@ -95,8 +104,6 @@ def test_seeding_again_keeps_what_people_changed_in_a_demo_plan():
 
 
 def test_each_team_has_a_complete_plan_and_an_incomplete_draft():
-    seed_demo(today=WEDNESDAY, metrics=False)
-
     for spec in TEAMS:
         shapes = [DEMO_PLANS[(spec.slug, title)] for title, _ in spec.plans]
         assert any(isinstance(s, Complete) for s in shapes), spec.slug
@@ -108,8 +115,6 @@ def test_each_team_has_a_complete_plan_and_an_incomplete_draft():
     [key for key, shape in DEMO_PLANS.items() if isinstance(shape, Complete)],
 )
 def test_a_complete_demo_plan_has_no_health_gaps(team_slug, title):
-    seed_demo(today=WEDNESDAY, metrics=False)
-
     demo = plan(team_slug, title)
 
     assert plan_health(demo) == []
@@ -129,8 +134,6 @@ def test_a_complete_demo_plan_has_no_health_gaps(team_slug, title):
     [key for key, shape in DEMO_PLANS.items() if isinstance(shape, Incomplete)],
 )
 def test_an_incomplete_demo_plan_is_a_draft_with_gaps(team_slug, title):
-    seed_demo(today=WEDNESDAY, metrics=False)
-
     demo = plan(team_slug, title)
 
     codes = {gap.code for gap in plan_health(demo)}
@@ -147,16 +150,12 @@ def test_an_incomplete_demo_plan_is_a_draft_with_gaps(team_slug, title):
 
 
 def test_demo_plans_show_every_state():
-    seed_demo(today=WEDNESDAY, metrics=False)
-
     statuses = set(PilotPlan.objects.values_list("status", flat=True))
 
     assert statuses == set(PilotPlan.Status.values)
 
 
 def test_decided_demo_plans_show_a_go_and_a_roll_back_or_iterate():
-    seed_demo(today=WEDNESDAY, metrics=False)
-
     decided = PilotPlan.objects.filter(status=PilotPlan.Status.DECIDED)
     decisions = set(decided.values_list("decision", flat=True))
     assert PilotPlan.Decision.GO in decisions
@@ -212,8 +211,6 @@ def test_demo_plans_past_approval_went_through_every_step_with_three_sign_offs(s
 
 
 def test_one_demo_sign_off_was_voided_by_an_edit_and_given_again():
-    seed_demo(today=WEDNESDAY, metrics=False)
-
     voided = SignOff.objects.get(voided_at__isnull=False)
 
     assert voided.kind == "feasibility"
@@ -227,8 +224,6 @@ def test_one_demo_sign_off_was_voided_by_an_edit_and_given_again():
 
 
 def test_a_plan_in_review_is_partly_reviewed():
-    seed_demo(today=WEDNESDAY, metrics=False)
-
     in_review = PilotPlan.objects.get(status="in_review")
 
     kinds = set(SignOff.objects.filter(plan=in_review).values_list("kind", flat=True))
@@ -251,8 +246,6 @@ def test_demo_audit_events_name_their_actor():
 
 
 def test_the_running_demo_plan_is_under_way_and_the_approved_one_starts_next_monday():
-    seed_demo(today=WEDNESDAY, metrics=False)
-
     running = PilotPlan.objects.get(status="running", team__slug="checkout")
     approved = PilotPlan.objects.get(status="approved")
 
@@ -263,8 +256,6 @@ def test_the_running_demo_plan_is_under_way_and_the_approved_one_starts_next_mon
 
 
 def test_complete_demo_plans_are_about_their_own_pilot():
-    seed_demo(today=WEDNESDAY, metrics=False)
-
     mobile = plan("mobile", "Offline order history")
 
     references = [i.reference for i in mobile.scope_items.all() if i.kind == "included"]
@@ -275,8 +266,6 @@ def test_complete_demo_plans_are_about_their_own_pilot():
 
 
 def test_demo_plans_are_written_through_the_services():
-    seed_demo(today=WEDNESDAY, metrics=False)
-
     # Every edit bumped its section's version, as in the browser.
     saved_cards = plan("checkout", "Saved cards for returning shoppers")
     versions = {s.key: s.version for s in saved_cards.sections.all()}

@@ -28,7 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +39,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.api_keys import api_key_create
-from accounts.models import ApiKey, Membership
+from accounts.models import ApiKey, Membership, Team, User
 from accounts.permissions import PERMISSIONS, Perm, roles_for, token_scope
 from accounts.tokens import personal_token_create
 from backlog.models import BacklogItem, Feedback, Participant
@@ -50,7 +50,8 @@ from pilots.models import PilotPlan, PlanSection, Section
 from pilots.review import REVIEWS
 from pilots.services import ROW_KINDS
 from pilots.services.lifecycle import TRANSITIONS
-from tests.factories import PilotPlanFactory
+from tests.conftest import _member, rows_for_the_module
+from tests.factories import PilotPlanFactory, TeamFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -561,6 +562,57 @@ def _send(client: Client, channel: str, call: Call) -> HttpResponse:
     return client.post(call.url, call.data or {}, headers=headers)
 
 
+# --- the rows every case starts from, made once -------------------------------------------------
+
+# The matrix has some 1,300 cases; making the team, six people and a plan for each one cost
+# more than the request it checks. They are made once for the module (``rows_for_the_module``)
+# exactly as the shared fixtures of tests/conftest.py make them, and each case reads fresh copies
+# and is rolled back to them afterwards, so no case sees another's changes.
+
+
+@pytest.fixture(scope="module")
+def _matrix_rows(django_db_setup, django_db_blocker) -> Iterator[dict[str, int]]:  # type: ignore[no-untyped-def]
+    with rows_for_the_module(django_db_blocker):
+        team = TeamFactory(name="Checkout", slug="checkout")
+        other_team = TeamFactory(name="Elsewhere", slug="elsewhere")
+        ids = {"team": team.pk, "other_team": other_team.pk}
+        for name, role in ROLE_OF.items():
+            email = "dev@example.test" if name == "developer" else f"{name}@example.test"
+            ids[name] = _member(team, role, email).pk
+        ids["outsider"] = _member(other_team, Role.PRODUCT_OWNER, "outsider@example.test").pk
+        po = User.objects.get(pk=ids["po"])
+        ids["plan"] = PilotPlanFactory(team=team, owner=po, title="Saved cards").pk
+        yield ids
+
+
+def _shared(name: str, model: type[Any]) -> Any:
+    """A function-scoped fixture ``name`` (overriding tests/conftest.py's) that reads the
+    module's row afresh for each case."""
+
+    @pytest.fixture(name=name)
+    def fixture(_matrix_rows: dict[str, int]) -> Any:
+        return model.objects.get(pk=_matrix_rows[name])
+
+    return fixture
+
+
+team_fixture = _shared("team", Team)
+other_team_fixture = _shared("other_team", Team)
+po_fixture, sm_fixture, developer_fixture, devops_fixture, stakeholder_fixture = (
+    _shared(name, User) for name in ROLE_OF
+)
+outsider_fixture = _shared("outsider", User)
+
+
+def _plan_in(rows: dict[str, int], status: str) -> PilotPlan:
+    """The module's Draft plan "Saved cards", put in ``status`` for this case."""
+    plan = PilotPlan.objects.get(pk=rows["plan"])
+    if status != plan.status:
+        PilotPlan.objects.filter(pk=plan.pk).update(status=status)
+        plan.refresh_from_db()
+    return plan
+
+
 def _to_login(response: HttpResponse) -> bool:
     return response.status_code == 302 and response["Location"].startswith(
         reverse("accounts:login")
@@ -571,17 +623,13 @@ def _to_login(response: HttpResponse) -> bool:
 def test_permission_matrix(
     request: pytest.FixtureRequest,
     client_for: Callable[[Any], Client],
-    team: Any,
-    po: Any,
+    _matrix_rows: dict[str, int],
     action: ActionSpec,
     channel: str,
     person: str,
     outcome: str,
 ) -> None:
-    plan = PilotPlanFactory(team=team, owner=po, title="Saved cards")
-    if action.status != plan.status:
-        PilotPlan.objects.filter(pk=plan.pk).update(status=action.status)
-        plan.refresh_from_db()
+    plan = _plan_in(_matrix_rows, action.status)
     client = Client() if person == "anonymous" else client_for(request.getfixturevalue(person))
 
     response = _send(client, channel, action.call(channel, plan))
@@ -670,13 +718,10 @@ def _bearer(request: pytest.FixtureRequest, credential: str, team: Any, po: Any)
 
 @pytest.mark.parametrize(("action", "credential", "outcome"), _credential_cases())
 def test_permission_matrix_with_credentials(
-    request: pytest.FixtureRequest, team: Any, po: Any, action: ActionSpec, credential: str,
-    outcome: str,
+    request: pytest.FixtureRequest, team: Any, po: Any, _matrix_rows: dict[str, int],
+    action: ActionSpec, credential: str, outcome: str,
 ) -> None:  # fmt: skip
-    plan = PilotPlanFactory(team=team, owner=po, title="Saved cards")
-    if action.status != plan.status:
-        PilotPlan.objects.filter(pk=plan.pk).update(status=action.status)
-        plan.refresh_from_db()
+    plan = _plan_in(_matrix_rows, action.status)
     bearer = _bearer(request, credential, team, po)
     # No session, no CSRF token: a script with nothing but its credential.
     client = Client(enforce_csrf_checks=True, headers={"Authorization": f"Bearer {bearer}"})
