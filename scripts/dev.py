@@ -180,8 +180,58 @@ def cmd_test(args: argparse.Namespace, env: dict[str, str]) -> int:
     # settings for run/exec below) over pyproject.toml's: name the test settings here, or every
     # role fixture pays the production password hasher (~0.3 s a user).
     env = {**env, "DJANGO_SETTINGS_MODULE": "pilotplan.settings_test"}
+    workers = _xdist_workers(rest)
+    if "--create-db" in rest and workers > 1:
+        # Every xdist worker would migrate its own database from scratch (about 80 s of CPU
+        # each, most of it Django rebuilding model states): migrate one, copy it for the others
+        # (CREATE DATABASE … TEMPLATE), and let pytest-django reuse them.
+        _test_databases(workers, env)
+        rest = [a if a != "--create-db" else "--reuse-db" for a in rest]
     result = subprocess.run([PYTHON, "-m", "pytest", *rest], cwd=ROOT, env=env)
     return result.returncode
+
+
+def _xdist_workers(args: list[str]) -> int:
+    """The number of pytest-xdist workers ``-n N`` / ``-nN`` / ``--numprocesses N`` asks for (0:
+    none, or a number only xdist knows, such as ``auto``)."""
+    for i, arg in enumerate(args):
+        value = None
+        if arg in ("-n", "--numprocesses") and i + 1 < len(args):
+            value = args[i + 1]
+        elif arg.startswith("-n") and arg[2:].isdigit():
+            value = arg[2:]
+        elif arg.startswith("--numprocesses="):
+            value = arg.split("=", 1)[1]
+        if value is not None:
+            return int(value) if value.isdigit() else 0
+    return 0
+
+
+def _test_databases(workers: int, env: dict[str, str]) -> None:
+    """Fresh test databases ``test_<name>_gw0`` … for ``workers`` xdist workers (the names
+    pytest-django gives them): the first migrated, the others copies of it."""
+    import psycopg  # the project's driver, in the virtualenv this script runs from
+    from psycopg import sql
+
+    url = env["DATABASE_URL"]
+    base, _slash, name = url.rpartition("/")
+    name = name.split("?", 1)[0]
+    names = [f"test_{name}_gw{i}" for i in range(workers)]
+    log(f"test databases: migrating {names[0]}, copying it for {', '.join(names[1:])}")
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
+        for db in names:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db))
+            )
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(names[0])))
+    manage("migrate", "--no-input", "-v", "0", env={**env, "DATABASE_URL": f"{base}/{names[0]}"})
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
+        for db in names[1:]:
+            admin.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    sql.Identifier(db), sql.Identifier(names[0])
+                )
+            )
 
 
 def cmd_exec(args: argparse.Namespace, env: dict[str, str]) -> int:
