@@ -696,22 +696,32 @@ def _batch_claim(
     now: dt.datetime,
 ) -> int | None:
     """Insert the batch row; None if a batch with this key exists (or is being written by a
-    concurrent request, which this waits for)."""
+    concurrent request, which this waits for).
+
+    The row is written as if every sample will be new (``stored`` = ``received``, and the answer
+    that goes with it), so the nearly universal all-new batch needs no second write of its
+    row; :func:`samples_ingest` corrects both when some samples were stored already. Nobody
+    sees the row before the transaction commits: a concurrent request with the same key waits
+    for it and reads the final values."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO metrics_ingestbatch (team_id, plan_id, idempotency_key, body_sha256, "
-            "received, stored, response, created_by_id, created_at) "
-            "VALUES (%s, %s, %s, %s, %s, 0, '{}'::jsonb, %s, %s) "
+            "WITH new AS (SELECT nextval(pg_get_serial_sequence('metrics_ingestbatch', 'id')) "
+            "AS id) "
+            "INSERT INTO metrics_ingestbatch (id, team_id, plan_id, idempotency_key, "
+            "body_sha256, received, stored, response, created_by_id, created_at) "
+            "SELECT id, %(team)s, %(plan)s, %(key)s, %(digest)s, %(received)s, %(received)s, "
+            "jsonb_build_object('batch', id, 'received', %(received)s, 'stored', %(received)s, "
+            "'duplicates', 0, 'replayed', false), %(user)s, %(now)s FROM new "
             "ON CONFLICT DO NOTHING RETURNING id",
-            [
-                team.pk,
-                plan.pk if plan is not None else None,
-                key,
-                digest,
-                received,
-                user.pk if user is not None else None,
-                now,
-            ],
+            {
+                "team": team.pk,
+                "plan": plan.pk if plan is not None else None,
+                "key": key,
+                "digest": digest,
+                "received": received,
+                "user": user.pk if user is not None else None,
+                "now": now,
+            },
         )
         row = cursor.fetchone()
     return row[0] if row else None
@@ -779,7 +789,8 @@ def samples_ingest(
             "duplicates": len(rows) - stored,
             "replayed": False,
         }
-        IngestBatch.objects.filter(pk=batch_id).update(stored=stored, response=response)
+        if stored != len(rows):  # the claim recorded every sample as new
+            IngestBatch.objects.filter(pk=batch_id).update(stored=stored, response=response)
         for plan_id in sorted(new_per_plan):
             enqueue_on_commit("metrics.tasks.triggers_evaluate", plan_id)
     return IngestResult(

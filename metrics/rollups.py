@@ -16,6 +16,7 @@ import datetime as dt
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -179,6 +180,14 @@ def _buckets(
     ]
 
 
+def _array_text(column: list) -> str:
+    """A list of numbers as PostgreSQL array text, cast to its type in the statement: one string
+    parameter instead of a list that the driver adapts number by number (four times the time
+    for the ~6,000 numbers of a 5,000-sample batch, measured). ``str`` of a float is its
+    shortest exact form, so the database reads back the same double."""
+    return "{" + ",".join(map(str, column)) + "}"
+
+
 HOUR, DAY = 3600, 86400
 
 
@@ -194,22 +203,23 @@ def rollups_add(*, rows: Sequence[tuple[int, int, dt.datetime, float, Any, Any]]
     """
     if not rows:
         return
-    plan_ids, metric_ids, moments, values = list(zip(*rows, strict=True))[:4]
-    plans = np.array(plan_ids, dtype=np.int64)
-    metrics = np.array(metric_ids, dtype=np.int64)
+    n = len(rows)
+    plans = np.fromiter(map(itemgetter(0), rows), dtype=np.int64, count=n)
+    metrics = np.fromiter(map(itemgetter(1), rows), dtype=np.int64, count=n)
+    moments = list(map(itemgetter(2), rows))
     # Whole seconds are enough to find a bucket: floor(t) // 3600 == floor(t / 3600).
     # Each distinct moment once: a batch repeats each minute once per metric (as the same
     # object when it comes from the API's validation).
     stamps = {moment: moment.timestamp() for moment in set(moments)}
     seconds = np.floor(np.array([stamps[m] for m in moments], dtype=np.float64))
     seconds = seconds.astype(np.int64)
-    value_array = np.array(values, dtype=np.float64)
+    value_array = np.fromiter(map(itemgetter(3), rows), dtype=np.float64, count=n)
     keys = sketch.keys(value_array)
     params = []
     for width in (HOUR, DAY):
         params += _buckets(plans, metrics, seconds // width * width, value_array, keys)
     with connection.cursor() as cursor:
-        cursor.execute(_ADD_SQL, params)
+        cursor.execute(_ADD_SQL, [_array_text(column) for column in params])
 
 
 # --- pruning -------------------------------------------------------------------------------
