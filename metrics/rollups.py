@@ -191,26 +191,18 @@ def _array_text(column: list) -> str:
 HOUR, DAY = 3600, 86400
 
 
-@dataclass(frozen=True)
-class RollupBuckets:
-    """The hour and day buckets of a batch, as ``_ADD_SQL``'s parameters (one array text each)."""
+def rollups_add(*, rows: Sequence[tuple[int, int, dt.datetime, float, Any, Any]]) -> None:
+    """Add samples just stored, all new to the database and sorted by plan, metric and time,
+    into their hour and day rollups and sketches.
 
-    parameters: list[str]
-
-
-def rollup_buckets(
-    *, rows: Sequence[tuple[int, int, dt.datetime, float, Any, Any]]
-) -> RollupBuckets:
-    """The hour and day buckets (count, sum, sum of squares, extremes, sketch bins) of samples
-    sorted by plan, metric and time, for :func:`rollups_add`. Pure computation, no query: the
-    caller runs it while the database is busy storing the same rows.
-
-    The buckets are computed with NumPy (UTC hours and days as whole epoch seconds, bins by
-    :func:`metrics.sketch.keys`, which gives the database's bins): a 5,000-sample batch makes
-    about a hundred hour buckets, so the database upserts those instead of binning and grouping
-    every sample from a staging copy (which took about a third of what a batch cost in the
-    database besides the samples themselves, measured).
+    The buckets are computed here with NumPy (UTC hours and days as whole epoch seconds, bins
+    by :func:`metrics.sketch.keys`, which gives the database's bins) and sent as one small
+    statement: a 5,000-sample batch makes about a hundred hour buckets, so the database upserts
+    those instead of binning and grouping every sample from a staging copy (about a third of
+    what a batch took in the database besides the samples themselves, measured).
     """
+    if not rows:
+        return
     n = len(rows)
     plans = np.fromiter(map(itemgetter(0), rows), dtype=np.int64, count=n)
     metrics = np.fromiter(map(itemgetter(1), rows), dtype=np.int64, count=n)
@@ -223,19 +215,11 @@ def rollup_buckets(
     seconds = seconds.astype(np.int64)
     value_array = np.fromiter(map(itemgetter(3), rows), dtype=np.float64, count=n)
     keys = sketch.keys(value_array)
-    columns: list[list] = []
-    if n:
-        for width in (HOUR, DAY):
-            columns += _buckets(plans, metrics, seconds // width * width, value_array, keys)
-    return RollupBuckets([_array_text(column) for column in columns])
-
-
-def rollups_add(*, buckets: RollupBuckets) -> None:
-    """Add the buckets of samples just stored, all new to the database, into their hour and day
-    rollups and sketches: one statement."""
-    if buckets.parameters:
-        with connection.cursor() as cursor:
-            cursor.execute(_ADD_SQL, buckets.parameters)
+    params = []
+    for width in (HOUR, DAY):
+        params += _buckets(plans, metrics, seconds // width * width, value_array, keys)
+    with connection.cursor() as cursor:
+        cursor.execute(_ADD_SQL, [_array_text(column) for column in params])
 
 
 # --- pruning -------------------------------------------------------------------------------

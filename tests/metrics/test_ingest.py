@@ -115,36 +115,6 @@ def test_samples_store_is_the_fast_path_and_counts_only_new_rows(team, plan):
     assert HourRollup.objects.get().count == 1
 
 
-@pytest.mark.parametrize(
-    ("source", "external_id", "batch", "count"),
-    [("api", "", None, 3), ("grafana-é", "BUG-1", 7, 1)],
-)
-def test_a_batch_sharing_source_and_id_reads_back_exactly_as_sent(
-    team, plan, source, external_id, batch, count
-):
-    """Such a batch is COPYed as one block laid out by NumPy: every column reads back as sent,
-    microseconds, offsets, signs, extremes and text included."""
-    metric = MetricDefinition.objects.get(key="p95_latency", team=None)
-    moments = [
-        NOW - dt.timedelta(minutes=1, microseconds=1),
-        dt.datetime(1999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),  # before PostgreSQL's epoch
-        dt.datetime(2025, 5, 7, 13, 30, 0, 123_456, tzinfo=dt.timezone(dt.timedelta(hours=2))),
-    ]
-    values = [0.1, -1e12, 5e-324]
-    rows = [
-        (plan.pk, metric.pk, at, value, source, external_id)
-        for at, value in zip(moments, values, strict=True)
-    ][:count]
-
-    assert samples_store(rows=rows, batch_id=batch) == count
-
-    stored = Sample.objects.values_list(
-        "plan_id", "metric_id", "observed_at", "value", "source", "external_id", "batch_id"
-    )
-    assert set(stored) == {(*r, batch) for r in rows}
-    assert sum(HourRollup.objects.values_list("count", flat=True)) == count
-
-
 def test_numbers_may_come_as_numeric_strings_and_timestamps_in_any_offset(team, plan):
     at = (NOW - dt.timedelta(minutes=3)).astimezone(dt.timezone(dt.timedelta(hours=-5)))
     rows = [
