@@ -9,8 +9,9 @@ simulator): :func:`samples_ingest`. It
    plans' windows), no query or serializer per row, collecting *all* errors: a bad batch is
    refused whole with ``{row, field, message}`` per problem and nothing is stored;
 3. stores the rows in one transaction through :func:`samples_store`: an all-new batch (nearly
-   every one) is COPYed in binary straight into ``metrics_sample`` and its rollups are added
-   from a staging copy of its rows; a batch with a row already stored goes through the staging
+   every one) is COPYed in binary straight into ``metrics_sample`` and its hour and day buckets,
+   computed from the same rows with NumPy, are upserted by ``metrics.rollups.rollups_add``; a
+   batch with a row already stored goes through the staging
    table and one statement that inserts only the samples new to ``metrics_sample`` (``ON
    CONFLICT DO NOTHING`` on the natural key and on the client's sample id) and adds exactly
    those rows into the hour and day rollups and their sketches (see ``_store``). A retry, or a
@@ -47,7 +48,7 @@ from catalogue.models import MetricDefinition
 from core.queue import enqueue_on_commit
 from metrics.failures import failure_words
 from metrics.models import IngestBatch
-from metrics.rollups import rollups_rebuild
+from metrics.rollups import rollups_add, rollups_rebuild
 from metrics.slots import PlanWindowError, plan_window
 from pilots.models import PilotPlan
 
@@ -492,16 +493,6 @@ _ROLLUPS_SQL += _SKETCHED_ROLLUP_CTE.format(
 
 _PER_PLAN_SQL = "\nSELECT plan_id, count(*) FROM ins GROUP BY plan_id"
 
-# A batch whose every sample is new, COPYed into ``metrics_sample`` already (``_store_new``):
-# its rollups, from the staging copy of its rows.
-_ROLLUPS_OF_NEW_SQL = "".join(
-    (
-        "WITH ins AS (SELECT plan_id, metric_id, observed_at, value FROM metrics_sample_staging)",
-        _ROLLUPS_SQL.replace("{new}", "ins"),
-        _PER_PLAN_SQL,
-    )
-)
-
 # Any batch (``_store_merging``): ``ins`` inserts the samples new to ``metrics_sample``, and
 # only those rows are added into the rollups, so a retry or an overlapping batch changes
 # nothing.
@@ -552,7 +543,8 @@ def _store_new(cursor: Any, rows: list[Row], batch_id: int | None) -> dict[int, 
     The rows are COPYed straight into ``metrics_sample`` (a COPY writes pages of rows at a
     time, where ``INSERT … SELECT`` writes row by row: about 40 % less for the sample table),
     in the natural key's order, the order every writer takes its unique-index locks in. Their
-    (plan, metric, time, value) go to a staging table too, for the rollups' statement."""
+    hour and day buckets are computed from the same rows in Python and upserted by
+    ``rollups_add``: no staging copy of the rows, no per-sample binning in the database."""
     rows = sorted(rows, key=_natural_order)  # stable: of two equal keys, the first one first
     # Binary COPY: the server reads numbers and timestamps as they are, no text to parse (a
     # fifth of the time of a text COPY for a 10,000-sample batch, measured).
@@ -561,17 +553,11 @@ def _store_new(cursor: Any, rows: list[Row], batch_id: int | None) -> dict[int, 
         write = copy.write_row
         for row in rows:
             write((*row, batch_id))
-    cursor.execute(_STAGING_SQL)
-    with cursor.copy(
-        "COPY metrics_sample_staging (plan_id, metric_id, observed_at, value) "
-        "FROM STDIN (FORMAT BINARY)"
-    ) as copy:
-        copy.set_types(_STAGING_TYPES[1:5])
-        write = copy.write_row
-        for row in rows:
-            write(row[:4])
-    cursor.execute(_ROLLUPS_OF_NEW_SQL)
-    return dict(cursor.fetchall())
+    rollups_add(rows=rows)
+    per_plan: dict[int, int] = {}
+    for row in rows:
+        per_plan[row[0]] = per_plan.get(row[0], 0) + 1
+    return per_plan
 
 
 def _store_merging(cursor: Any, rows: list[Row], batch_id: int | None) -> dict[int, int]:
@@ -710,22 +696,32 @@ def _batch_claim(
     now: dt.datetime,
 ) -> int | None:
     """Insert the batch row; None if a batch with this key exists (or is being written by a
-    concurrent request, which this waits for)."""
+    concurrent request, which this waits for).
+
+    The row is written as if every sample will be new (``stored`` = ``received``, and the answer
+    that goes with it), so the nearly universal all-new batch needs no second write of its
+    row; :func:`samples_ingest` corrects both when some samples were stored already. Nobody
+    sees the row before the transaction commits: a concurrent request with the same key waits
+    for it and reads the final values."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO metrics_ingestbatch (team_id, plan_id, idempotency_key, body_sha256, "
-            "received, stored, response, created_by_id, created_at) "
-            "VALUES (%s, %s, %s, %s, %s, 0, '{}'::jsonb, %s, %s) "
+            "WITH new AS (SELECT nextval(pg_get_serial_sequence('metrics_ingestbatch', 'id')) "
+            "AS id) "
+            "INSERT INTO metrics_ingestbatch (id, team_id, plan_id, idempotency_key, "
+            "body_sha256, received, stored, response, created_by_id, created_at) "
+            "SELECT id, %(team)s, %(plan)s, %(key)s, %(digest)s, %(received)s, %(received)s, "
+            "jsonb_build_object('batch', id, 'received', %(received)s, 'stored', %(received)s, "
+            "'duplicates', 0, 'replayed', false), %(user)s, %(now)s FROM new "
             "ON CONFLICT DO NOTHING RETURNING id",
-            [
-                team.pk,
-                plan.pk if plan is not None else None,
-                key,
-                digest,
-                received,
-                user.pk if user is not None else None,
-                now,
-            ],
+            {
+                "team": team.pk,
+                "plan": plan.pk if plan is not None else None,
+                "key": key,
+                "digest": digest,
+                "received": received,
+                "user": user.pk if user is not None else None,
+                "now": now,
+            },
         )
         row = cursor.fetchone()
     return row[0] if row else None
@@ -793,7 +789,8 @@ def samples_ingest(
             "duplicates": len(rows) - stored,
             "replayed": False,
         }
-        IngestBatch.objects.filter(pk=batch_id).update(stored=stored, response=response)
+        if stored != len(rows):  # the claim recorded every sample as new
+            IngestBatch.objects.filter(pk=batch_id).update(stored=stored, response=response)
         for plan_id in sorted(new_per_plan):
             enqueue_on_commit("metrics.tasks.triggers_evaluate", plan_id)
     return IngestResult(

@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any
 
+import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from metrics import sketch
 from pilots.models import ExitCriterion
 
 # Below this, pruning is refused: the checks' rolling windows, the trigger drill-down and a
@@ -108,6 +112,114 @@ def rollups_rebuild(*, plan_id: int, since: dt.datetime | None) -> None:
         cursor.execute("LOCK TABLE metrics_sample IN SHARE MODE")
         for statement in filter(str.strip, sql.split(";")):
             cursor.execute(statement, {"plan": plan_id, "since": since})
+
+
+# --- adding a batch of new samples ----------------------------------------------------------
+
+# Upserts the hour and day buckets :func:`rollups_add` computed, each bucket once, in one
+# statement: a new bucket is inserted, an existing one gets the batch's part added (the same
+# arithmetic as the ingestion statement of ``metrics.ingest`` and as a rebuild). A bucket's sketch
+# is built from its bins (bucket, key, count) by ``metrics_sketch_of``, as a rebuild builds it.
+# Each table's rows in key order, the order every writer takes the buckets' row locks in.
+_ADD_ONE_SQL = """{name} AS (
+    INSERT INTO {table} AS r
+        (plan_id, metric_id, bucket, "count", "sum", sum_sq, "min", "max", sketch, updated_at)
+    SELECT b.plan_id, b.metric_id, to_timestamp(b.at), b.n, b.s, b.sq, b.lo, b.hi, x.sketch, now()
+    FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::integer[], %s::float8[],
+                %s::float8[], %s::float8[], %s::float8[])
+         WITH ORDINALITY AS b(plan_id, metric_id, at, n, s, sq, lo, hi, i)
+    JOIN (SELECT i, metrics_sketch_of(array_agg(k), array_agg(c)) AS sketch
+          FROM unnest(%s::bigint[], %s::integer[], %s::integer[]) AS x(i, k, c)
+          GROUP BY i) AS x USING (i)
+    ORDER BY 1, 2, 3
+    ON CONFLICT (plan_id, metric_id, bucket) DO UPDATE SET
+        "count" = r."count" + EXCLUDED."count",
+        "sum" = r."sum" + EXCLUDED."sum",
+        sum_sq = r.sum_sq + EXCLUDED.sum_sq,
+        "min" = LEAST(r."min", EXCLUDED."min"),
+        "max" = GREATEST(r."max", EXCLUDED."max"),
+        sketch = metrics_sketch_add(r.sketch, EXCLUDED.sketch),
+        updated_at = EXCLUDED.updated_at
+)"""
+_ADD_SQL = (
+    "WITH "
+    + _ADD_ONE_SQL.format(name="hours", table="metrics_hourrollup")
+    + ", "
+    + _ADD_ONE_SQL.format(name="days", table="metrics_dayrollup")
+    + " SELECT 1"
+)
+
+
+def _buckets(
+    plans: np.ndarray, metrics: np.ndarray, at: np.ndarray, values: np.ndarray, keys: np.ndarray
+) -> list[list]:
+    """One list per parameter of ``_ADD_ONE_SQL``: every (plan, metric, bucket) of rows sorted
+    by plan, metric and time, where ``at`` is each row's bucket in epoch seconds (so a bucket's
+    rows are consecutive), then the bins of their sketches as (bucket's 1-based position, bin
+    key, count)."""
+    change = (plans[1:] != plans[:-1]) | (metrics[1:] != metrics[:-1]) | (at[1:] != at[:-1])
+    starts = np.flatnonzero(np.concatenate(([True], change)))
+    ends = np.append(starts[1:], len(values))
+    # Each row's bucket (1-based) and bin as one number, counted once per distinct bin.
+    bucket = np.cumsum(np.concatenate(([1], change)))
+    lowest = int(keys.min())
+    span = int(keys.max()) - lowest + 1
+    bins, counts = np.unique(bucket * span + (keys - lowest), return_counts=True)
+    return [
+        plans[starts].tolist(),
+        metrics[starts].tolist(),
+        at[starts].tolist(),
+        (ends - starts).tolist(),
+        np.add.reduceat(values, starts).tolist(),
+        np.add.reduceat(values * values, starts).tolist(),
+        np.minimum.reduceat(values, starts).tolist(),
+        np.maximum.reduceat(values, starts).tolist(),
+        (bins // span).tolist(),
+        (bins % span + lowest).tolist(),
+        counts.tolist(),
+    ]
+
+
+def _array_text(column: list) -> str:
+    """A list of numbers as PostgreSQL array text, cast to its type in the statement: one string
+    parameter instead of a list that the driver adapts number by number (four times the time
+    for the ~6,000 numbers of a 5,000-sample batch, measured). ``str`` of a float is its
+    shortest exact form, so the database reads back the same double."""
+    return "{" + ",".join(map(str, column)) + "}"
+
+
+HOUR, DAY = 3600, 86400
+
+
+def rollups_add(*, rows: Sequence[tuple[int, int, dt.datetime, float, Any, Any]]) -> None:
+    """Add samples just stored, all new to the database and sorted by plan, metric and time,
+    into their hour and day rollups and sketches.
+
+    The buckets are computed here with NumPy (UTC hours and days as whole epoch seconds, bins
+    by :func:`metrics.sketch.keys`, which gives the database's bins) and sent as one small
+    statement: a 5,000-sample batch makes about a hundred hour buckets, so the database upserts
+    those instead of binning and grouping every sample from a staging copy (about a third of
+    what a batch took in the database besides the samples themselves, measured).
+    """
+    if not rows:
+        return
+    n = len(rows)
+    plans = np.fromiter(map(itemgetter(0), rows), dtype=np.int64, count=n)
+    metrics = np.fromiter(map(itemgetter(1), rows), dtype=np.int64, count=n)
+    moments = list(map(itemgetter(2), rows))
+    # Whole seconds are enough to find a bucket: floor(t) // 3600 == floor(t / 3600).
+    # Each distinct moment once: a batch repeats each minute once per metric (as the same
+    # object when it comes from the API's validation).
+    stamps = {moment: moment.timestamp() for moment in set(moments)}
+    seconds = np.floor(np.array([stamps[m] for m in moments], dtype=np.float64))
+    seconds = seconds.astype(np.int64)
+    value_array = np.fromiter(map(itemgetter(3), rows), dtype=np.float64, count=n)
+    keys = sketch.keys(value_array)
+    params = []
+    for width in (HOUR, DAY):
+        params += _buckets(plans, metrics, seconds // width * width, value_array, keys)
+    with connection.cursor() as cursor:
+        cursor.execute(_ADD_SQL, [_array_text(column) for column in params])
 
 
 # --- pruning -------------------------------------------------------------------------------

@@ -36,7 +36,11 @@ ALPHA = 0.01
 GAMMA = (1 + ALPHA) / (1 - ALPHA)
 OFFSET = 1100
 ZERO = 1e-9
-_LN_GAMMA = math.log(GAMMA)
+# ln γ exactly as ``metrics_sketch_key`` divides by it: PostgreSQL computes ``ln(1.01 / 0.99)`` in
+# exact decimal arithmetic and rounds once to a double; ``math.log(GAMMA)`` rounds 1.01, 0.99 and
+# their quotient first and lands a few units in the last place away, which could move a value
+# that sits on a bin's edge into the next bin.
+_LN_GAMMA = 0.020000666706669522
 
 
 def key(value: float) -> int:
@@ -46,6 +50,24 @@ def key(value: float) -> int:
         return 0
     k = math.ceil(math.log(magnitude) / _LN_GAMMA) + OFFSET
     return k if value > 0 else -k
+
+
+def keys(values: np.ndarray) -> np.ndarray:
+    """:func:`key` of every value at once (ingestion bins a whole batch this way).
+
+    NumPy's ``log`` may differ from the C library's (which PostgreSQL and :func:`key` call) in
+    the last bit; that can change a bin only where ``ln |v| / ln γ`` is a hair from a whole
+    number, so those few values are binned by :func:`key` itself and the result is the
+    database's, value for value."""
+    magnitude = np.abs(values)
+    ratio = np.log(np.maximum(magnitude, ZERO)) / _LN_GAMMA  # below ZERO: the zero bin, set below
+    out = np.ceil(ratio)
+    out += OFFSET
+    out = np.where(values < 0, -out, out).astype(np.int64)
+    out[magnitude < ZERO] = 0
+    for i in np.flatnonzero(np.abs(ratio - np.rint(ratio)) < 1e-9):
+        out[i] = key(float(values[i]))
+    return out
 
 
 def value_of(k: int) -> float:

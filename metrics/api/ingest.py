@@ -82,8 +82,9 @@ def _refuse_constant(name: str) -> None:
     raise ValueError(f"{name} is not a number JSON allows")
 
 
-def _samples(request: Request) -> tuple[list[Any], str]:
-    """The samples of the body (``{"samples": [...]}`` or a bare list) and the body's hash."""
+def _samples(request: Request, *, hashed: bool) -> tuple[list[Any], str | None]:
+    """The samples of the body (``{"samples": [...]}`` or a bare list) and, when ``hashed``
+    (an Idempotency-Key came with it: nothing else reads it), the body's hash."""
     try:
         body = request.data
     except exceptions.ParseError as exc:
@@ -104,7 +105,7 @@ def _samples(request: Request) -> tuple[list[Any], str]:
         raise IngestRejected(
             'Send {"samples": [...]} or a JSON list of samples.', status_code=BAD_REQUEST
         )
-    return samples, hashlib.sha256(body).hexdigest()
+    return samples, hashlib.sha256(body).hexdigest() if hashed else None
 
 
 def _person(request: Request) -> User | None:
@@ -278,13 +279,14 @@ def _push(request: Request, *, team: Team, plan: PilotPlan | None = None) -> Res
     """Parse the body and ingest it for ``team`` (and ``plan``), answering as _answer does."""
 
     def push() -> IngestResult:
-        samples, digest = _samples(request)
+        key = request.headers.get("Idempotency-Key", "")
+        samples, digest = _samples(request, hashed=bool(key.strip()))
         return samples_ingest(
             team=team,
             plan=plan,
             rows=samples,
             user=_person(request),
-            idempotency_key=request.headers.get("Idempotency-Key", ""),
+            idempotency_key=key,
             body_sha256=digest,
         )
 

@@ -86,3 +86,20 @@ def test_sketches_sent_by_the_database_read_as_their_bins() -> None:
             assert bins.tolist() == (counts or [])
     merged = sketch.Sketch.of([(-3, np.array([4, 0, 1, 0, 7])), (1123, np.array([5]))])
     assert merged.n == 17 and merged.lower == -3
+
+
+@pytest.mark.django_db
+def test_a_whole_batch_is_binned_as_the_database_bins_each_value() -> None:
+    """``keys`` (ingestion bins a batch with NumPy) gives, value for value, what
+    ``metrics_sketch_key`` gives in the database, on bin edges too: values that sit on an edge
+    within the last bits (where NumPy's logarithm, or a ln γ rounded differently, would pick the
+    neighbouring bin), their neighbours, both signs, the zero bin and the extremes."""
+    edges = [float(np.exp(n * sketch._LN_GAMMA)) for n in range(-1500, 1500, 11)]
+    values = [*edges, *np.nextafter(edges, 0), *np.nextafter(edges, np.inf)]
+    values += [-v for v in values] + [0.0, -0.0, 1e-10, -1e-10, 1e-9, 1.0, 1e12, -1e12]
+    values += DISTRIBUTIONS["long_tailed"][:2_000].tolist()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT metrics_sketch_key(v) FROM unnest(%s::float8[]) AS v", [values])
+        in_the_database = [k for (k,) in cursor.fetchall()]
+    assert sketch.keys(np.array(values)).tolist() == in_the_database
+    assert [sketch.key(v) for v in values] == in_the_database
