@@ -275,17 +275,16 @@ def check_run_execute(*, run_id: int) -> bool:
 
 def check_runs_execute(*, run_ids: list[int]) -> list[int]:
     """:func:`check_run_execute` for a chunk of runs (the tick publishes its claimed runs in
-    chunks of :data:`CHUNK`), set-based: the chunk's runs locked, their plans' criteria loaded,
-    the data of every criterion read (``evaluation.criteria_results``: at most three queries),
-    the results inserted with the runs marked done (one statement), and the digests sent and
-    past failures cleared, each in a few statements and only when there are some, whatever the
-    chunk's size. Returns the ids of the runs this call executed.
+    chunks of :data:`CHUNK`), set-based: the chunk's runs locked with their plans' criteria
+    (one statement), the data of every criterion read (``evaluation.criteria_results``: one
+    statement), the results inserted with the runs marked done (one statement), and the digests
+    sent and past failures cleared, each in a few statements and only when there are some,
+    whatever the chunk's size. Returns the ids of the runs this call executed.
 
     One run (:func:`check_run_execute`) takes this same path. When its day's digest went out
-    already and its plan has no failure recorded, it is BEGIN, the lock, the criteria, one read
-    per kind of data its criteria need (moments; sketches for percentiles; latest values), the
-    results with the run marked done, and COMMIT: seven statements for a plan with percentile
-    but no "latest" criteria.
+    already and its plan has no failure recorded, it is BEGIN, the lock with the criteria, the
+    criteria's data (moments; sketches for percentiles; latest values), the results with the run
+    marked done, and COMMIT: five statements.
 
     The same guarantees as one run at a time: a run locked or done elsewhere is skipped, and one
     plan cannot fail the others: if the chunk raises as a whole it is rolled back and its runs
@@ -300,49 +299,63 @@ def check_runs_execute(*, run_ids: list[int]) -> list[int]:
     return [run_id for run_id in run_ids if check_run_execute(run_id=run_id)]
 
 
-# The check's three reads and its one write are plain SQL: the statements are tiny (an index
+# The check's two reads and its one write are plain SQL: the statements are tiny (an index
 # probe or a few rows each) and building them with the ORM cost more than running them
 # (measured: ~2 ms of query compilation each, against ~0.2 ms to execute).
 
+# The columns of a run and of a criterion, in the model's order (what ``Model.from_db`` takes).
+_RUN_FIELDS = [f.attname for f in CheckRun._meta.concrete_fields]
+_CRITERION_FIELDS = [f.attname for f in ExitCriterion._meta.concrete_fields]
+# What the lock statement adds to each run (see _RUNS_LOCK_SQL).
+_RUN_EXTRAS = [
+    "plan_start_date", "plan_end_date", "plan_time_zone", "plan_team_id", "plan_title",
+    "failing_jobs", "digest_sent", "hooked",
+]  # fmt: skip
+
 # The runs still pending, locked (``SKIP LOCKED``: a run being executed elsewhere is left out),
-# with the three columns of their plan that place its window and two cheap index probes that
-# spare most checks four statements: ``failing_jobs``, the jobs of this path with a failure
-# recorded against the plan (clearing failures is needed only then), and ``digest_sent``, whether
-# the day's digest went out already (then there is none to send; when not, the digest's own
-# ``ON CONFLICT`` claim still decides, so a concurrent run cannot send it twice).
+# each with its plan's criteria in order (a row per criterion, one row with NULL criterion
+# columns for a plan without any) and their metrics' names (all the evaluation and the result's
+# label read of a metric): one statement where the run and the criteria were two round trips.
+#
+# Each run also carries the three columns of its plan that place its window and two cheap index
+# probes that spare most checks four statements: ``failing_jobs``, the jobs of this path with a
+# failure recorded against the plan (clearing failures is needed only then), and
+# ``digest_sent``, whether the day's digest went out already (then there is none to send; when
+# not, the digest's own ``ON CONFLICT`` claim still decides, so a concurrent run cannot send it
+# twice). They are computed in the MATERIALIZED part, once per run, not once per criterion.
 #
 # The statement also turns ``synchronous_commit`` off for this transaction (``set_config`` with
 # ``is_local``; evaluated for each locked row, to the same effect): the COMMIT returns without
 # waiting for the disk, see ``_check_runs_execute``. Set here rather than by a statement of its
 # own, which would cost every check a round trip.
 _RUNS_LOCK_SQL = """
-SELECT r.*, p.start_date AS plan_start_date, p.end_date AS plan_end_date,
-       set_config('synchronous_commit', 'off', true) AS commit_without_flush,
-       p.time_zone AS plan_time_zone, p.team_id AS plan_team_id, p.title AS plan_title,
-       ARRAY(SELECT f.job FROM metrics_planjobfailure AS f
-              WHERE f.plan_id = r.plan_id AND f.job = ANY(%(jobs)s::text[])) AS failing_jobs,
-       EXISTS (SELECT 1 FROM metrics_dailydigest AS d
-                WHERE d.plan_id = r.plan_id AND d.local_date = r.local_date) AS digest_sent,
-       EXISTS (SELECT 1 FROM accounts_webhooksubscription AS s
-                WHERE s.team_id = p.team_id AND s.is_active
-                  AND %(event)s = ANY(s.events)) AS hooked
-  FROM metrics_checkrun AS r
-  JOIN pilots_pilotplan AS p ON p.id = r.plan_id
- WHERE r.id = ANY(%(ids)s::bigint[]) AND r.status = 'pending'
- ORDER BY r.id
-   FOR UPDATE OF r SKIP LOCKED
-"""
-
-# The runs' plans' criteria, in order, with the names of their metrics (all the evaluation and
-# the result's label read of a metric).
-_CRITERIA_SQL = """
-SELECT c.*, m.name AS metric_name, d.name AS denominator_name
-  FROM pilots_exitcriterion AS c
-  JOIN metrics_metricdefinition AS m ON m.id = c.metric_id
+WITH locked AS MATERIALIZED (
+    SELECT r.*, p.start_date AS plan_start_date, p.end_date AS plan_end_date,
+           set_config('synchronous_commit', 'off', true) AS commit_without_flush,
+           p.time_zone AS plan_time_zone, p.team_id AS plan_team_id, p.title AS plan_title,
+           ARRAY(SELECT f.job FROM metrics_planjobfailure AS f
+                  WHERE f.plan_id = r.plan_id AND f.job = ANY(%(jobs)s::text[])) AS failing_jobs,
+           EXISTS (SELECT 1 FROM metrics_dailydigest AS d
+                    WHERE d.plan_id = r.plan_id AND d.local_date = r.local_date) AS digest_sent,
+           EXISTS (SELECT 1 FROM accounts_webhooksubscription AS s
+                    WHERE s.team_id = p.team_id AND s.is_active
+                      AND %(event)s = ANY(s.events)) AS hooked
+      FROM metrics_checkrun AS r
+      JOIN pilots_pilotplan AS p ON p.id = r.plan_id
+     WHERE r.id = ANY(%(ids)s::bigint[]) AND r.status = 'pending'
+       FOR UPDATE OF r SKIP LOCKED
+)
+SELECT {runs}, {extras}, {criteria}, m.name AS metric_name, d.name AS denominator_name
+  FROM locked AS l
+  LEFT JOIN pilots_exitcriterion AS c ON c.plan_id = l.plan_id
+  LEFT JOIN metrics_metricdefinition AS m ON m.id = c.metric_id
   LEFT JOIN metrics_metricdefinition AS d ON d.id = c.denominator_id
- WHERE c.plan_id = ANY(%s::bigint[])
- ORDER BY c.plan_id, c.position, c.id
-"""
+ ORDER BY l.id, c.position, c.id
+""".format(  # noqa: S608 - the column lists are the models' fields, not input
+    runs=", ".join(f"l.{f.column}" for f in CheckRun._meta.concrete_fields),
+    extras=", ".join(f"l.{name}" for name in _RUN_EXTRAS),
+    criteria=", ".join(f"c.{f.column}" for f in ExitCriterion._meta.concrete_fields),
+)
 
 # The results inserted and the runs marked done, in one statement (a data-modifying WITH runs
 # once whether or not the outer statement reads it).
@@ -368,32 +381,44 @@ _RESULT_COLUMNS = [
 ]  # fmt: skip
 
 
-def _runs_lock(run_ids: list[int]) -> list[CheckRun]:
-    """The pending runs among ``run_ids``, locked; see ``_RUNS_LOCK_SQL`` for what else each
-    carries (``plan_start_date``, ``plan_end_date``, ``plan_time_zone``, ``plan_team_id``,
-    ``plan_title``, ``failing_jobs``, ``digest_sent``, and ``hooked``: whether a webhook
-    subscription of the plan's team hears ``check_run.finished``, so that a check nobody
-    subscribed to costs no statement more)."""
+def _runs_lock(run_ids: list[int]) -> list[tuple[CheckRun, list[ExitCriterion]]]:
+    """The pending runs among ``run_ids``, locked, each with its plan's criteria in order.
+
+    Each run carries what ``_RUNS_LOCK_SQL`` adds (``plan_start_date``, ``plan_end_date``,
+    ``plan_time_zone``, ``plan_team_id``, ``plan_title``, ``failing_jobs``, ``digest_sent``, and
+    ``hooked``: whether a webhook subscription of the plan's team hears ``check_run.finished``,
+    so that a check nobody subscribed to costs no statement more). Each criterion has its metric
+    and denominator loaded with their names only (their other fields are deferred, as
+    ``.only()`` leaves them)."""
     jobs = [Job.CHECK_RUN, Job.DIGEST]
     params = {"jobs": jobs, "ids": list(run_ids), "event": EventType.CHECK_RUN_FINISHED.value}
-    return list(CheckRun.objects.raw(_RUNS_LOCK_SQL, params))
-
-
-def _criteria(plan_ids: set[int]) -> dict[int, list[ExitCriterion]]:
-    """Each plan's criteria in order, each with its metric and denominator loaded with their
-    names only (their other fields are deferred, as ``.only()`` leaves them)."""
-    by_plan: dict[int, list[ExitCriterion]] = defaultdict(list)
-    for criterion in ExitCriterion.objects.raw(_CRITERIA_SQL, [list(plan_ids)]):
-        db = criterion._state.db
+    with connection.cursor() as cursor:
+        cursor.execute(_RUNS_LOCK_SQL, params)
+        rows = cursor.fetchall()
+    db = connection.alias
+    runs: dict[int, tuple[CheckRun, list[ExitCriterion]]] = {}
+    extras_at = len(_RUN_FIELDS)
+    criterion_at = extras_at + len(_RUN_EXTRAS)
+    names_at = criterion_at + len(_CRITERION_FIELDS)
+    for row in rows:
+        if row[0] not in runs:
+            run = CheckRun.from_db(db, _RUN_FIELDS, row[:extras_at])
+            for name, value in zip(_RUN_EXTRAS, row[extras_at:criterion_at], strict=True):
+                setattr(run, name, value)
+            runs[row[0]] = (run, [])
+        if row[criterion_at] is None:  # the plan has no criteria (the LEFT JOIN's one row)
+            continue
+        criterion = ExitCriterion.from_db(db, _CRITERION_FIELDS, row[criterion_at:names_at])
+        metric_name, denominator_name = row[names_at:]
         criterion.metric = MetricDefinition.from_db(
-            db, ["id", "name"], [criterion.metric_id, criterion.metric_name]
+            db, ["id", "name"], [criterion.metric_id, metric_name]
         )
         if criterion.denominator_id is not None:
             criterion.denominator = MetricDefinition.from_db(
-                db, ["id", "name"], [criterion.denominator_id, criterion.denominator_name]
+                db, ["id", "name"], [criterion.denominator_id, denominator_name]
             )
-        by_plan[criterion.plan_id].append(criterion)
-    return by_plan
+        runs[row[0]][1].append(criterion)
+    return list(runs.values())
 
 
 def _plan_start(run: CheckRun) -> dt.datetime:
@@ -454,19 +479,19 @@ def _result(
 
 def _check_runs_execute(*, run_ids: list[int], now: dt.datetime) -> list[int]:
     with transaction.atomic():
-        runs = _runs_lock(run_ids)
-        if not runs:
+        locked = _runs_lock(run_ids)
+        if not locked:
             return []
+        runs = [run for run, _ in locked]
         # The lock turned synchronous_commit off for this transaction; back on when a digest is
         # to be sent (see _commit_with_flush).
         if not all(run.digest_sent for run in runs):  # type: ignore[attr-defined]
             _commit_with_flush()
-        criteria = _criteria({run.plan_id for run in runs})
         pairs: list[tuple[CheckRun, ExitCriterion]] = []
         items: list[evaluation.Item] = []
-        for run in runs:
+        for run, criteria in locked:
             plan_start = _plan_start(run)
-            for criterion in criteria[run.plan_id]:
+            for criterion in criteria:
                 start, end = evaluation.criterion_window(
                     window_hours=criterion.window_hours, due_at=run.due_at, plan_start=plan_start
                 )

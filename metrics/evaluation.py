@@ -1,8 +1,8 @@
 """Evaluating exit criteria as of a moment: load their observations, ask the statistics.
 
 The check run (``metrics.checks``) evaluates the criteria of one run, or of a whole chunk of
-runs, together: :func:`criteria_results` loads what every criterion needs in at most three
-queries (whatever the number of criteria, plans and days of data), then evaluates each one.
+runs, together: :func:`criteria_results` loads what every criterion needs in one statement
+(whatever the number of criteria, plans and days of data), then evaluates each one.
 Each criterion is evaluated over the window ``[start, end)`` (``window_hours`` before the
 check's due time, or the whole pilot so far; never past the due time), cut into pieces that one
 table answers exactly (:func:`window_pieces`): the raw samples for the parts of an hour at the
@@ -12,20 +12,23 @@ Ninety days of per-minute data is 90 day rows, at most 46 hour rows and fewer th
 samples, not 130,000 samples.
 
 * **total, mean, max, min, rate_per, ratio** read the *moments* of the window (count, Σx, Σx²,
-  min, max), summed over the pieces: one query for every (plan, metric, window) of the chunk. A
+  min, max), summed over the pieces, for every (plan, metric, window) of the chunk. A
   mean comes from the moments (``statistics.mean_from_moments``, the same t interval as
   ``statistics.mean``); counts use the sum (P1 defects in the window = Σ values, whatever the
   number of samples). All exact.
 * **percentile** comes from the window's *sketch* (``metrics.sketch``): the per-day and per-hour
   log-bucket histograms kept with the rollups, plus the raw samples of the edge hours binned
-  in SQL with ``metrics_sketch_key``, merged in one query for every percentile criterion of the
-  chunk. The value (``Sketch.quantile``, Hyndman & Fan type 7 like ``statistics.percentile``)
-  and the order-statistic bounds x₍ₗ₎, x₍ᵤ₎ for the ranks of
+  in SQL with ``metrics_sketch_key``, read for every percentile criterion of the chunk and
+  merged with NumPy. The value (``Sketch.quantile``, Hyndman & Fan type 7 like
+  ``statistics.percentile``) and the order-statistic bounds x₍ₗ₎, x₍ᵤ₎ for the ranks of
   ``statistics.order_statistic_ranks`` (``Sketch.order_statistics``) are each within
   ``sketch.ALPHA`` (1 %) relative of the exact ones, clamped to the window's exact minimum and
   maximum. The sample size, and so the ranks, are exact (the moments' count).
-* **latest** is the last sample before the end of the window (one index probe per criterion,
-  one query for all), with the window's count from the moments.
+* **latest** is the last sample before the end of the window (one index probe per criterion),
+  with the window's count from the moments.
+
+The three are branches of one statement (:func:`_load`): one round trip, and one snapshot, so
+the moments and the sketch of a window always count the same samples.
 """
 
 from __future__ import annotations
@@ -162,8 +165,16 @@ _SAMPLE_RANGE = """
            AND s.observed_at >= w.{lo} AND s.observed_at < w.{hi}"""
 
 _WINDOWS = """
-  FROM unnest(%(plan)s::bigint[], %(metric)s::bigint[], {columns})
+  FROM unnest(%({p}plan)s::bigint[], %({p}metric)s::bigint[], {columns})
        WITH ORDINALITY AS w(plan, metric, {names}, i)"""
+
+# The three kinds of reads share one statement (:func:`_load`), each a branch of a UNION ALL
+# whose rows are (kind, window index, n, Σx, Σx², min, max, latest value, sketch part): one
+# round trip and one snapshot instead of three. One snapshot also means the moments and the
+# sketch of a window always count the same samples (both come from the same rollup rows, which
+# keep a bucket's count and sketch together, and the same edge samples): two statements could
+# disagree when ingestion committed between them, and had to read such windows again.
+_MOMENTS, _SKETCH, _LATEST = 1, 2, 3
 
 _MOMENTS_ROLLUP = """
         SELECT r.count AS n, r.sum AS s, r.sum_sq AS sq, r.min AS lo, r.max AS hi
@@ -174,13 +185,12 @@ _MOMENTS_SAMPLE = """
           FROM metrics_sample AS s{range}"""
 
 _MOMENTS_SQL = """
-SELECT w.i, p.n, p.s, p.sq, p.lo, p.hi{windows}
+SELECT 1, w.i, p.n, p.s, p.sq, p.lo, p.hi, NULL::float8, NULL::bytea{windows}
  CROSS JOIN LATERAL (
     SELECT sum(n)::bigint AS n, sum(s) AS s, sum(sq) AS sq, min(lo) AS lo, max(hi) AS hi
       FROM ({pieces}
       ) AS pieces
- ) AS p
-"""
+ ) AS p"""
 
 # A rollup's sketch as stored, in PostgreSQL's binary array format (``array_send``): its
 # header carries the first bin key (the array's lower bound) and the counts follow as fixed-size
@@ -203,19 +213,19 @@ _SKETCH_SAMPLE = """
 # unnesting every bin of every day into rows and grouping them in the database (measured: 2 ms
 # against 5 ms for 90 days of a wide latency distribution).
 _SKETCH_SQL = """
-SELECT w.i, k.sketch{windows}
+SELECT 2, w.i, NULL::bigint, NULL::float8, NULL::float8, NULL::float8, NULL::float8,
+       NULL::float8, k.sketch{windows}
  CROSS JOIN LATERAL ({pieces}
- ) AS k
-"""
+ ) AS k"""
 
 _LATEST_SQL = """
-SELECT w.i, l.value{windows}
+SELECT 3, w.i, NULL::bigint, NULL::float8, NULL::float8, NULL::float8, NULL::float8,
+       l.value, NULL::bytea{windows}
  CROSS JOIN LATERAL (
     SELECT s.value FROM metrics_sample AS s{pieces}
      ORDER BY s.observed_at DESC, s.id DESC
      LIMIT 1
- ) AS l
-"""
+ ) AS l"""
 
 
 def _piece(template: str, table: str, lo: str, hi: str) -> tuple[str, str, str]:
@@ -241,6 +251,13 @@ _SKETCH_PIECES = [
 ]
 _LATEST_PIECES = [_piece("{range}", "metrics_sample", "t0", "t1")]
 
+# Each kind's branch of the statement and its pieces; its parameters carry the kind's prefix.
+_BRANCHES = {
+    _MOMENTS: ("m_", _MOMENTS_SQL, _MOMENT_PIECES),
+    _SKETCH: ("s_", _SKETCH_SQL, _SKETCH_PIECES),
+    _LATEST: ("l_", _LATEST_SQL, _LATEST_PIECES),
+}
+
 _BOUNDS = ("t0", "h0", "d0", "d1", "h1", "t1")
 
 
@@ -248,24 +265,28 @@ def _bounds(p: Pieces) -> dict[str, dt.datetime]:
     return dict(zip(_BOUNDS, (p.start, p.h0, p.d0, p.d1, p.h1, p.end), strict=True))
 
 
-def _query(sql: str, pieces: list[tuple[str, str, str]], keys: Sequence[Key]) -> list[tuple]:
-    """Run ``sql`` over the windows ``keys``; rows start with the 1-based window index."""
-    pruned_before = retention_horizon()
+def _branch(
+    kind: int, keys: Sequence[Key], pruned_before: dt.datetime | None
+) -> tuple[str, dict[str, list]]:
+    """The SQL and parameters of ``kind``'s branch over the windows ``keys``; its rows carry the
+    1-based window index."""
+    prefix, sql, pieces = _BRANCHES[kind]
     bounds = [
         _bounds(window_pieces(start=start, end=end, pruned_before=pruned_before))
         for _, _, start, end in keys
     ]
     params: dict[str, list] = {
-        "plan": [plan for plan, _, _, _ in keys],
-        "metric": [metric for _, metric, _, _ in keys],
+        f"{prefix}plan": [plan for plan, _, _, _ in keys],
+        f"{prefix}metric": [metric for _, metric, _, _ in keys],
     }
     used = {bound for _, lo, hi in pieces for bound in (lo, hi)}
     names = [name for name in _BOUNDS if name in used]
     for name in names:
-        params[name] = [b[name] for b in bounds]
+        params[prefix + name] = [b[name] for b in bounds]
     text = sql.format(
         windows=_WINDOWS.format(
-            columns=", ".join(f"%({name})s::timestamptz[]" for name in names),
+            p=prefix,
+            columns=", ".join(f"%({prefix}{name})s::timestamptz[]" for name in names),
             names=", ".join(names),
         ),
         pieces="\n        UNION ALL".join(
@@ -273,50 +294,7 @@ def _query(sql: str, pieces: list[tuple[str, str, str]], keys: Sequence[Key]) ->
         )
         or pieces[0][0],  # every window empty: one piece keeps the query valid
     )
-    with connection.cursor() as cursor:
-        cursor.execute(text, params)
-        return cursor.fetchall()
-
-
-def moments_load(keys: Iterable[Key]) -> dict[Key, Moments]:
-    """The moments of each ``(plan, metric, start, end)``, in one query (missing: no data)."""
-    keys = list(dict.fromkeys(keys))
-    if not keys:
-        return {}
-    rows = _query(_MOMENTS_SQL, _MOMENT_PIECES, keys)
-    return {
-        keys[i - 1]: Moments(int(n), float(s), float(sq), float(lo), float(hi))
-        for i, n, s, sq, lo, hi in rows
-        if n
-    }
-
-
-def sketches_load(keys: Iterable[Key]) -> dict[Key, Sketch]:
-    """The merged sketch of each ``(plan, metric, start, end)``, in one query (missing: no
-    data)."""
-    keys = list(dict.fromkeys(keys))
-    if not keys:
-        return {}
-    parts: dict[int, list[tuple[int | None, np.ndarray]]] = {}
-    for i, data in _query(_SKETCH_SQL, _SKETCH_PIECES, keys):
-        parts.setdefault(i, []).append(sent_part(data))
-    return {keys[i - 1]: Sketch.of(rows) for i, rows in parts.items()}
-
-
-def latest_load(keys: Iterable[Key]) -> dict[Key, float]:
-    """The last value of each ``(plan, metric, start, end)``, in one query."""
-    keys = list(dict.fromkeys(keys))
-    if not keys:
-        return {}
-    return {keys[i - 1]: float(value) for i, value in _query(_LATEST_SQL, _LATEST_PIECES, keys)}
-
-
-def window_moments(
-    *, plan_id: int, metric_ids: list[int], start: dt.datetime, end: dt.datetime
-) -> dict[int, Moments]:
-    """The moments of each metric over ``[start, end)``, in one query (missing: no data)."""
-    moments = moments_load((plan_id, metric_id, start, end) for metric_id in metric_ids)
-    return {key[1]: m for key, m in moments.items()}
+    return text, params
 
 
 @dataclass
@@ -328,17 +306,71 @@ class Loaded:
     latest: dict[Key, float]
 
 
-# Reading the moments and the sketches again when ingestion committed between the two queries.
-_CONSISTENT_TRIES = 3
+def _load(
+    *, moments: Iterable[Key] = (), sketches: Iterable[Key] = (), latest: Iterable[Key] = ()
+) -> Loaded:
+    """The moments, merged sketches and last values of the windows asked for, in one statement
+    (none when nothing is asked). A window without data is missing from the answer."""
+    wanted = {
+        _MOMENTS: list(dict.fromkeys(moments)),
+        _SKETCH: list(dict.fromkeys(sketches)),
+        _LATEST: list(dict.fromkeys(latest)),
+    }
+    loaded = Loaded({}, {}, {})
+    if not any(wanted.values()):
+        return loaded
+    pruned_before = retention_horizon()
+    texts: list[str] = []
+    params: dict[str, list] = {}
+    for kind, keys in wanted.items():
+        if keys:
+            text, more = _branch(kind, keys, pruned_before)
+            texts.append(text)
+            params.update(more)
+    with connection.cursor() as cursor:
+        cursor.execute("\nUNION ALL".join(texts), params)
+        rows = cursor.fetchall()
+    parts: dict[int, list[tuple[int | None, np.ndarray]]] = {}
+    for kind, i, n, s, sq, lo, hi, value, sketch in rows:
+        if kind == _MOMENTS:
+            if n:
+                key = wanted[_MOMENTS][i - 1]
+                loaded.moments[key] = Moments(int(n), float(s), float(sq), float(lo), float(hi))
+        elif kind == _SKETCH:
+            parts.setdefault(i, []).append(sent_part(sketch))
+        else:
+            loaded.latest[wanted[_LATEST][i - 1]] = float(value)
+    loaded.sketches = {wanted[_SKETCH][i - 1]: Sketch.of(p) for i, p in parts.items()}
+    return loaded
+
+
+def moments_load(keys: Iterable[Key]) -> dict[Key, Moments]:
+    """The moments of each ``(plan, metric, start, end)``, in one query (missing: no data)."""
+    return _load(moments=keys).moments
+
+
+def sketches_load(keys: Iterable[Key]) -> dict[Key, Sketch]:
+    """The merged sketch of each ``(plan, metric, start, end)``, in one query (missing: no
+    data)."""
+    return _load(sketches=keys).sketches
+
+
+def latest_load(keys: Iterable[Key]) -> dict[Key, float]:
+    """The last value of each ``(plan, metric, start, end)``, in one query."""
+    return _load(latest=keys).latest
+
+
+def window_moments(
+    *, plan_id: int, metric_ids: list[int], start: dt.datetime, end: dt.datetime
+) -> dict[int, Moments]:
+    """The moments of each metric over ``[start, end)``, in one query (missing: no data)."""
+    moments = moments_load((plan_id, metric_id, start, end) for metric_id in metric_ids)
+    return {key[1]: m for key, m in moments.items()}
 
 
 def criteria_load(items: Sequence[Item]) -> Loaded:
-    """Everything ``items`` need, in at most three queries (moments, sketches, latest values).
-
-    The moments and the sketch of a window are two statements; a batch committed between them
-    makes their counts differ, and those windows are read again (at most twice more) so the
-    interval's ranks and the bins they are looked up in agree.
-    """
+    """Everything ``items`` need (moments; sketches for percentiles; last values for "latest"),
+    in one statement whatever the number of criteria, plans and days."""
     moment_keys: list[Key] = []
     sketch_keys: list[Key] = []
     latest_keys: list[Key] = []
@@ -351,26 +383,7 @@ def criteria_load(items: Sequence[Item]) -> Loaded:
             sketch_keys.append(key)
         elif criterion.aggregation == Aggregation.LATEST:
             latest_keys.append(key)
-    loaded = Loaded(moments_load(moment_keys), sketches_load(sketch_keys), latest_load(latest_keys))
-    for _ in range(_CONSISTENT_TRIES - 1):
-        stale = [k for k in dict.fromkeys(sketch_keys) if _sketch_n(loaded, k) != _n(loaded, k)]
-        if not stale:
-            break
-        for key in stale:
-            loaded.moments.pop(key, None)
-            loaded.sketches.pop(key, None)
-        loaded.moments.update(moments_load(stale))
-        loaded.sketches.update(sketches_load(stale))
-    return loaded
-
-
-def _sketch_n(loaded: Loaded, key: Key) -> int:
-    sketch = loaded.sketches.get(key)
-    return 0 if sketch is None else sketch.n
-
-
-def _n(loaded: Loaded, key: Key) -> int:
-    return loaded.moments.get(key, Moments()).n
+    return _load(moments=moment_keys, sketches=sketch_keys, latest=latest_keys)
 
 
 # --- evaluating --------------------------------------------------------------------------------
@@ -385,8 +398,8 @@ def _percentile_estimate(m: Moments, sketch: Sketch | None, *, q: float) -> stat
     """``statistics.percentile`` of the window from its sketch (each figure within 1 %).
 
     The sample size is the moments' exact count, and it chooses the ranks of the interval. Should
-    the sketch still disagree with it (ingestion committing between the two reads every time, or
-    sketches being rebuilt), the value is the sketch's and there is no interval this time.
+    the sketch ever disagree with it (they are read in one snapshot, so only stored sketches out
+    of step with their counts could), the value is the sketch's and there is no interval.
     """
     label = f"{statistics._ordinal(q)} percentile of"
     method, confidence = statistics.ORDER_STATISTIC, statistics.DEFAULT_CONFIDENCE
@@ -515,8 +528,8 @@ def _outcome(item: Item, loaded: Loaded) -> Outcome:
 
 
 def criteria_results(items: Sequence[Item]) -> list[Outcome]:
-    """:func:`criterion_result` of every item, with their data loaded together (at most three
-    queries however many criteria, plans and days)."""
+    """:func:`criterion_result` of every item, with their data loaded together (one
+    statement however many criteria, plans and days)."""
     loaded = criteria_load(items)
     return [_outcome(item, loaded) for item in items]
 

@@ -373,7 +373,7 @@ def test_only_a_check_that_sends_the_digest_waits_for_the_disk_at_commit(team, p
     assert DailyDigest.objects.filter(plan=plan).count() == 1
 
 
-def test_a_check_after_the_days_digest_is_a_constant_eight_statements(team, po):
+def test_a_check_after_the_days_digest_is_a_constant_five_statements(team, po):
     plan = bare_plan(team, po, start_date=MONDAY, business_days=10)
     criterion(plan, "p95_latency", "percentile", "lt", "300", percentile=95)
     criterion(plan, "csat", "latest", "ge", "4")
@@ -390,11 +390,11 @@ def test_a_check_after_the_days_digest_is_a_constant_eight_statements(team, po):
     with CaptureQueriesContext(connection) as second:
         assert checks.check_run_execute(run_id=runs[1].pk)
 
-    # The run's savepoint (a transaction outside tests), the run locked (with the probes for
-    # its plan's recorded failures and the day's digest), the criteria, their moments, sketches
-    # and latest values, the results stored with the run marked done, the release. No failure
-    # to clear, no digest to send: no statement for either.
-    assert len(second.captured_queries) == 8, [q["sql"][:60] for q in second.captured_queries]
+    # The run's savepoint (a transaction outside tests), the run locked with its plan's criteria
+    # (and the probes for its plan's recorded failures and the day's digest), the criteria's
+    # moments, sketches and latest values in one statement, the results stored with the run
+    # marked done, the release. No failure to clear, no digest to send: no statement for either.
+    assert len(second.captured_queries) == 5, [q["sql"][:60] for q in second.captured_queries]
     assert CheckRun.objects.get(pk=runs[1].pk).status == "done"
     assert CriterionResult.objects.filter(run=runs[1]).count() == 3
 
