@@ -48,7 +48,7 @@ from catalogue.models import MetricDefinition
 from core.queue import enqueue_on_commit
 from metrics.failures import failure_words
 from metrics.models import IngestBatch
-from metrics.rollups import rollups_add, rollups_rebuild
+from metrics.rollups import ADD_INTO_BUCKET_SQL, rollups_add, rollups_rebuild
 from metrics.slots import PlanWindowError, plan_window
 from pilots.models import PilotPlan
 
@@ -477,15 +477,8 @@ _SKETCHED_ROLLUP_CTE = """, {name} AS (
     FROM bins
     GROUP BY 1, 2, 3
     ORDER BY 1, 2, 3
-    ON CONFLICT (plan_id, metric_id, bucket) DO UPDATE SET
-        "count" = r."count" + EXCLUDED."count",
-        "sum" = r."sum" + EXCLUDED."sum",
-        sum_sq = r.sum_sq + EXCLUDED.sum_sq,
-        "min" = LEAST(r."min", EXCLUDED."min"),
-        "max" = GREATEST(r."max", EXCLUDED."max"),
-        sketch = metrics_sketch_add(r.sketch, EXCLUDED.sketch),
-        updated_at = EXCLUDED.updated_at
-)"""
+"""
+_SKETCHED_ROLLUP_CTE += ADD_INTO_BUCKET_SQL
 _ROLLUPS_SQL += _SKETCHED_ROLLUP_CTE.format(name="hours", table="metrics_hourrollup", bucket="hour")
 _ROLLUPS_SQL += _SKETCHED_ROLLUP_CTE.format(
     name="days", table="metrics_dayrollup", bucket="date_trunc('day', hour, 'UTC')"

@@ -116,6 +116,20 @@ def rollups_rebuild(*, plan_id: int, since: dt.datetime | None) -> None:
 
 # --- adding a batch of new samples ----------------------------------------------------------
 
+# A batch's part added into a bucket that exists: the one arithmetic of every rollup writer (this
+# module's statements and ingestion's, ``metrics.ingest``). Holds no ``{}``: it is joined to
+# statements before their ``.format``.
+ADD_INTO_BUCKET_SQL = """    ON CONFLICT (plan_id, metric_id, bucket) DO UPDATE SET
+        "count" = r."count" + EXCLUDED."count",
+        "sum" = r."sum" + EXCLUDED."sum",
+        sum_sq = r.sum_sq + EXCLUDED.sum_sq,
+        "min" = LEAST(r."min", EXCLUDED."min"),
+        "max" = GREATEST(r."max", EXCLUDED."max"),
+        sketch = metrics_sketch_add(r.sketch, EXCLUDED.sketch),
+        updated_at = EXCLUDED.updated_at
+)"""
+
+
 # Upserts the hour and day buckets :func:`rollups_add` computed, each bucket once, in one
 # statement: a new bucket is inserted, an existing one gets the batch's part added (the same
 # arithmetic as the ingestion statement of ``metrics.ingest`` and as a rebuild). A bucket's sketch
@@ -132,15 +146,8 @@ _ADD_ONE_SQL = """{name} AS (
           FROM unnest(%s::bigint[], %s::integer[], %s::integer[]) AS x(i, k, c)
           GROUP BY i) AS x USING (i)
     ORDER BY 1, 2, 3
-    ON CONFLICT (plan_id, metric_id, bucket) DO UPDATE SET
-        "count" = r."count" + EXCLUDED."count",
-        "sum" = r."sum" + EXCLUDED."sum",
-        sum_sq = r.sum_sq + EXCLUDED.sum_sq,
-        "min" = LEAST(r."min", EXCLUDED."min"),
-        "max" = GREATEST(r."max", EXCLUDED."max"),
-        sketch = metrics_sketch_add(r.sketch, EXCLUDED.sketch),
-        updated_at = EXCLUDED.updated_at
-)"""
+"""
+_ADD_ONE_SQL += ADD_INTO_BUCKET_SQL
 _ADD_SQL = (
     "WITH "
     + _ADD_ONE_SQL.format(name="hours", table="metrics_hourrollup")
