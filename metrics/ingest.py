@@ -32,6 +32,7 @@ import hashlib
 import json
 import math
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -547,10 +548,7 @@ def _store_new(cursor: Any, rows: list[Row], batch_id: int | None) -> dict[int, 
         for row in rows:
             write((*row, batch_id))
     rollups_add(rows=rows)
-    per_plan: dict[int, int] = {}
-    for row in rows:
-        per_plan[row[0]] = per_plan.get(row[0], 0) + 1
-    return per_plan
+    return dict(Counter(row[0] for row in rows))  # every row was new: stored per plan
 
 
 def _store_merging(cursor: Any, rows: list[Row], batch_id: int | None) -> dict[int, int]:
