@@ -26,9 +26,10 @@ import copy
 import itertools
 import threading
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from django.db import connections, models
+from django.db.backends.postgresql.base import CursorDebugWrapper, ServerBindingCursor
 from django.db.models import Lookup
 from django.db.models.sql.compiler import SQLCompiler
 
@@ -66,6 +67,10 @@ class Precompiled(Generic[M]):
         """The rows of ``build(**values)``. ``key`` names a shape of the query: builders whose
         SQL differs by something other than a parameter (a LIMIT, a list of columns) get a
         key per shape, passed to ``build`` as ``key``."""
+        return list(_queryset(self.bind(key=key, **values)))
+
+    def bind(self, *, key: Any = None, **values: Any) -> Bound:
+        """The query with ``values``, not run yet: for :func:`run_together`."""
         compiled = self._compiled.get(key)
         if compiled is None:
             with self._lock:
@@ -74,7 +79,7 @@ class Precompiled(Generic[M]):
         params = list(compiled.params)
         for index, name in compiled.slots.items():
             params[index] = values[name]
-        return list(_queryset(compiled, tuple(params)))
+        return Bound(compiled, tuple(params))
 
     def _compile(self, key: Any, names: list[str]) -> _Compiled:
         first = {name: next(_PLACEHOLDERS) for name in names}
@@ -97,14 +102,50 @@ class Precompiled(Generic[M]):
         return _Compiled(compiled[0], slots, tuple(params))
 
 
-def _queryset(compiled: _Compiled, params: tuple[Any, ...]) -> models.QuerySet[Any]:
-    """A queryset of ``compiled``'s model whose compiler answers the stored SQL with
-    ``params``: Django's ``ModelIterable`` reads the columns as the original would."""
+class Bound(NamedTuple):
+    """A precompiled query and the values of one call."""
+
+    compiled: _Compiled
+    params: tuple[Any, ...]
+
+
+def run_together(*queries: Bound) -> list[list[Any]]:
+    """The rows of each query, the queries sent to PostgreSQL together (psycopg's pipeline
+    mode: one round trip instead of one per query) and read as ``Precompiled.run`` reads
+    them. For a page's independent reads, such as the plan page's eleven row lists."""
+    if not queries:
+        return []
+    connection = connections[queries[0].compiled.queryset.db]
+    preparing = _Preparing(connection)
+    connection.ensure_connection()
+    cursors = []
+    with connection.wrap_database_errors, connection.connection.pipeline():
+        for query in queries:
+            cursor = preparing.cursor()
+            cursor.execute(query.compiled.sql, query.params)
+            cursors.append(cursor)
+    with connection.wrap_database_errors:
+        fetched = [cursor.fetchall() for cursor in cursors]
+    for cursor in cursors:
+        cursor.close()
+    return [list(_queryset(query, rows)) for query, rows in zip(queries, fetched, strict=True)]
+
+
+def _queryset(query: Bound, rows: list[tuple[Any, ...]] | None = None) -> models.QuerySet[Any]:
+    """A queryset of the query's model whose compiler answers the stored SQL with the call's
+    parameters (or with ``rows``, already fetched): Django's ``ModelIterable`` reads the
+    columns as the original would."""
+    compiled, params = query
     prototype = compiled.compiler
     compiler: SQLCompiler = copy.copy(prototype)
-    # This thread's connection: the prototype's may belong to another thread.
-    compiler.connection = connections[compiled.queryset.db]
+    # This thread's connection (the prototype's may belong to another thread), answering
+    # with a cursor that prepares the statement.
+    compiler.connection = _Preparing(connections[compiled.queryset.db])
     compiler.as_sql = lambda *args, **kwargs: (compiled.sql, params)  # type: ignore[method-assign]
+    if rows is not None:
+        if compiler.has_extra_select:  # as execute_sql trims them: columns only ordered by
+            rows = [row[: compiler.col_count] for row in rows]
+        compiler.execute_sql = lambda *args, **kwargs: [rows]  # type: ignore[method-assign]
     query = copy.copy(compiled.queryset.query)
     query.get_compiler = lambda *args, **kwargs: compiler  # type: ignore[method-assign]
     original = compiled.queryset
@@ -113,6 +154,45 @@ def _queryset(compiled: _Compiled, params: tuple[Any, ...]) -> models.QuerySet[A
     queryset._iterable_class = original._iterable_class
     queryset._fields = original._fields
     return queryset
+
+
+class _PreparedCursor(ServerBindingCursor):
+    """A server-side binding cursor that prepares what it runs (psycopg keeps the statement
+    per connection and reuses it by its text and parameter types)."""
+
+    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        return super().execute(query, params, prepare=True)
+
+
+class _LoggedPreparedCursor(CursorDebugWrapper):
+    """Logs a prepared statement with its values written in, as Django logs a statement bound
+    on the server (psycopg keeps no text of a prepared execution for Django to log)."""
+
+    def execute(self, sql: Any, params: Any = None) -> Any:
+        with self.debug_sql(self.db.ops.compose_sql(sql, params)):
+            return self._execute_with_wrappers(sql, params, many=False, executor=self._execute)
+
+
+class _Preparing:
+    """A database connection whose ``cursor()`` is a ``_PreparedCursor``, wrapped as Django
+    wraps every cursor (query logging, ``execute_wrapper`` hooks, error translation)."""
+
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+
+    def cursor(self) -> Any:
+        connection = self._connection
+        connection.close_if_health_check_failed()
+        connection.ensure_connection()
+        connection.validate_thread_sharing()
+        with connection.wrap_database_errors:
+            cursor = _PreparedCursor(connection.connection)
+        if connection.queries_logged:
+            return _LoggedPreparedCursor(cursor, connection)
+        return connection.make_cursor(cursor)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._connection, name)
 
 
 class AnyOf(Lookup):

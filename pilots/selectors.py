@@ -23,7 +23,7 @@ from django.utils import timezone
 from accounts.models import TeamHoliday, User
 from accounts.permissions import Perm
 from accounts.ui import zone_of
-from core.precompiled import Precompiled
+from core.precompiled import Bound, Precompiled, run_together
 from pilots import health, timeline
 from pilots.access import plan_checked_for_user, plan_for_user, plans_visible_to
 from pilots.extensions import plan_panel_flags
@@ -93,9 +93,17 @@ def _row_order(model: type[models.Model]) -> list[Any]:
 
 def _row_prefetch(model: type[models.Model]) -> Prefetch:
     """Every row of one list of the plan, with what its rows show of their neighbours."""
-    return Prefetch(
-        _accessor(model), queryset=model._default_manager.select_related(*ROW_LISTS[model])
-    )
+    return Prefetch(_accessor(model), queryset=_rows_of(model))
+
+
+def _rows_of(model: type[models.Model]) -> QuerySet[Any]:
+    """The rows of ``model`` with the neighbours its list shows (``ROW_LISTS``). Never
+    ``select_related()`` without names: that follows every non-null foreign key, the plan and
+    its team and people for each row."""
+    queryset = model._default_manager.all()
+    if related := ROW_LISTS[model]:
+        queryset = queryset.select_related(*related)
+    return queryset
 
 
 def _accessor(model: type[models.Model]) -> str:
@@ -113,7 +121,7 @@ def _row_list(*, key: tuple[type[models.Model], int | None], plan_id: int) -> Qu
     sliced ``Prefetch`` asks for the same rows with ``ROW_NUMBER()`` in a subquery, which Django
     takes several times longer to build than PostgreSQL to run."""
     model, rows = key
-    queryset = model._default_manager.filter(plan_id=plan_id).select_related(*ROW_LISTS[model])
+    queryset = _rows_of(model).filter(plan_id=plan_id)
     if rows is None:
         return queryset
     total = models.Window(Count("pk"))
@@ -126,16 +134,24 @@ _ROW_LISTS = Precompiled(_row_list)
 
 
 def _load_first_rows(
-    plan: PilotPlan, *, rows: int, expanded: Collection[type[models.Model]] = ()
-) -> PilotPlan:
+    plan: PilotPlan,
+    *,
+    rows: int,
+    expanded: Collection[type[models.Model]] = (),
+    also: tuple[Bound, ...] = (),
+) -> list[list[Any]]:
     """Of each row list of ``plan``, its first ``rows`` rows with the list's total (see
     ``_row_list``), every row of the lists in ``expanded``, filed where a prefetch files them
-    (``plan.<list>.all()`` reads them without a query)."""
-    for model in ROW_LISTS:
-        shown = None if model in expanded else rows
-        loaded = _ROW_LISTS.run(key=(model, shown), plan_id=plan.pk)
-        _file_prefetched(plan, _accessor(model), loaded)
-    return plan
+    (``plan.<list>.all()`` reads them without a query). The lists are read in one round trip
+    (``run_together``), with the queries in ``also``, whose rows this returns."""
+    lists = [
+        _ROW_LISTS.bind(key=(model, None if model in expanded else rows), plan_id=plan.pk)
+        for model in ROW_LISTS
+    ]
+    loaded = run_together(*lists, *also)
+    for model, found in zip(ROW_LISTS, loaded, strict=False):
+        _file_prefetched(plan, _accessor(model), found)
+    return loaded[len(lists) :]
 
 
 def _file_prefetched(owner: models.Model, accessor: str, rows: list[Any]) -> None:
@@ -144,7 +160,11 @@ def _file_prefetched(owner: models.Model, accessor: str, rows: list[Any]) -> Non
     manager = getattr(owner, accessor)
     for row in rows:
         setattr(row, manager.field.name, owner)  # each row knows its owner without a query
-    queryset = manager.model._default_manager.filter(**{manager.field.name: owner})
+    # The filter is built only if someone narrows the list (as Django's related managers defer
+    # theirs): building it cost more than reading the rows.
+    queryset = manager.model._default_manager.all()
+    queryset._defer_next_filter = True
+    queryset = queryset.filter(**{manager.field.name: owner})
     queryset._result_cache = rows
     queryset._prefetch_done = True
     owner.__dict__.setdefault("_prefetched_objects_cache", {})[accessor] = queryset
@@ -244,7 +264,8 @@ def plan_detail(*, user: User, plan_id: int, perm: Perm = Perm.PLAN_VIEW) -> Pil
 def plan_document(*, user: User, plan_id: int, rows: int) -> PilotPlan:
     """The plan for its API document: ``plan_detail`` with the first ``rows`` rows of each list."""
     plan = plan_for_user(user=user, plan_id=plan_id, queryset=plan_first_rows_queryset())
-    return _load_first_rows(plan, rows=rows)
+    _load_first_rows(plan, rows=rows)
+    return plan
 
 
 def _plan_page_plan(*, plan_id: int) -> QuerySet[PilotPlan]:
@@ -283,9 +304,15 @@ def plan_page_prefetch(
 ) -> PilotPlan:
     """The sections and shown rows of a plan loaded with ``plan_page(prefetch=False)``: the same
     queries the plan page's own load would have run (``_plan_sections``' prefetches)."""
-    _file_prefetched(plan, "sections", _SECTIONS.run(plan_id=plan.pk))
-    _file_prefetched(plan.team, "holidays", _HOLIDAYS.run(team_id=plan.team_id))
-    return _load_first_rows(plan, rows=ROWS_SHOWN + 1, expanded=expanded)
+    sections, holidays = _load_first_rows(
+        plan,
+        rows=ROWS_SHOWN + 1,
+        expanded=expanded,
+        also=(_SECTIONS.bind(plan_id=plan.pk), _HOLIDAYS.bind(team_id=plan.team_id)),
+    )
+    _file_prefetched(plan, "sections", sections)
+    _file_prefetched(plan.team, "holidays", holidays)
+    return plan
 
 
 _SECTIONS = Precompiled(lambda *, plan_id: PlanSection.objects.filter(plan_id=plan_id))

@@ -34,6 +34,7 @@ _SETTINGS_VARS = {
     "SECURE_SSL_REDIRECT",
     "SECURE_HSTS_SECONDS",
     "DATABASE_CONN_MAX_AGE",
+    "DATABASE_PREPARED_STATEMENTS",
     "CELERY_TASK_TIME_LIMIT",
     "CELERY_TASK_SOFT_TIME_LIMIT",
     "HEALTHZ_HEARTBEAT_MAX_AGE",
@@ -80,6 +81,23 @@ def test_valid_production_environment_starts():
     result = django_setup(**production_env())
 
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(("raw", "threshold"), [(None, "5"), ("false", "None")])
+def test_prepared_statements_can_be_turned_off(raw, threshold):
+    variables = {"DATABASE_PREPARED_STATEMENTS": raw} if raw else {}
+    env = {k: v for k, v in os.environ.items() if k not in _SETTINGS_VARS}
+    env.update(production_env(), DJANGO_SETTINGS_MODULE="pilotplan.settings", **variables)
+    read = "from django.conf import settings as s; print(s.DATABASES['default']['OPTIONS']"
+    result = subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {read}['prepare_threshold'])"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.strip() == threshold, result.stderr
 
 
 def test_debug_that_is_not_a_boolean_is_refused():

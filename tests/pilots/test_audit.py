@@ -55,3 +55,27 @@ def test_an_edit_through_the_browser_is_attributed_to_the_logged_in_user(team, p
     event = Events.objects.references(plan).filter(pgh_model="pilots.PilotPlanEvent").last()
     assert event.pgh_diff["change_control"][1] == "Findings become backlog items weekly"
     assert event.pgh_context["user"] == po.pk
+
+
+def test_reading_a_page_carries_no_audit_context_and_changing_one_does(team, po, client_for):
+    """GETs change nothing, so the audit context's wrapper (which reads every query's text) is
+    left off them; a POST still records who made its change."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    plan = PilotPlanFactory(team=team, owner=po)
+    client = client_for(po)
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(reverse("pilots:plan_detail", args=[plan.pk])).status_code == 200
+    assert queries.captured_queries
+    assert not [q for q in queries.captured_queries if "pghistory.context" in q["sql"]]
+
+    version = plan.sections.get(key="change_control").version
+    with CaptureQueriesContext(connection) as queries:
+        client.post(
+            reverse("pilots:section", args=[plan.pk, "change_control"]),
+            {"version": version, "change_control": "Weekly"},
+        )
+    assert [q for q in queries.captured_queries if "pghistory.context" in q["sql"]]
+    event = Events.objects.references(plan).filter(pgh_model="pilots.PilotPlanEvent").last()
+    assert event.pgh_context["user"] == po.pk
