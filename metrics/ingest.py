@@ -35,9 +35,12 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import repeat
+from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import numpy as np
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -49,7 +52,12 @@ from catalogue.models import MetricDefinition
 from core.queue import enqueue_on_commit
 from metrics.failures import failure_words
 from metrics.models import IngestBatch
-from metrics.rollups import ADD_INTO_BUCKET_SQL, rollups_add, rollups_rebuild
+from metrics.rollups import (
+    ADD_INTO_BUCKET_SQL,
+    rollups_add,
+    rollups_add_columns,
+    rollups_rebuild,
+)
 from metrics.slots import PlanWindowError, plan_window
 from pilots.models import PilotPlan
 
@@ -65,6 +73,11 @@ DEFAULT_SOURCE = "api"
 # precision; PostgreSQL refuses a result beyond ~1.8e308 ("value out of range: overflow"), so
 # values are bounded well below the square root of that, with room for a whole pilot's sums.
 MAX_ABS_VALUE = 1e12
+# The smallest magnitude a value other than 0 may have: PostgreSQL refuses a product that
+# underflows too ("value out of range: underflow"), and the square of anything below ~1e-154
+# does, so a check over such a sample would fail. Far below any measurement.
+MIN_ABS_VALUE = 1e-100
+_TOO_SMALL = f"is too close to zero: send 0, or a value of at least {MIN_ABS_VALUE:g} in size."
 # Samples are taken while the pilot runs and while its results are being evaluated (late data).
 INGESTING = frozenset({PilotPlan.Status.RUNNING, PilotPlan.Status.EVALUATING})
 
@@ -186,6 +199,8 @@ def _number(raw: object) -> tuple[float | None, str]:
         return None, "must be a finite number (not NaN or Infinity)."
     if abs(value) > MAX_ABS_VALUE:
         return None, f"is too large: keep it between -{MAX_ABS_VALUE:g} and {MAX_ABS_VALUE:g}."
+    if value and abs(value) < MIN_ABS_VALUE:
+        return None, _TOO_SMALL
     return value, ""
 
 
@@ -251,7 +266,8 @@ def _text(
 
 
 _MISSING = object()
-_PLAIN_KEYS = frozenset({"metric", "observed_at", "value"})
+_PLAIN_FIELDS = itemgetter("metric", "observed_at", "value")
+_NUMBER_TYPES = frozenset({int, float})
 
 
 def _plainly_valid(
@@ -262,46 +278,63 @@ def _plainly_valid(
 ) -> list[tuple[int, int, dt.datetime, float, str, str]] | None:
     """The rows as tuples when every one is a plainly valid ``{metric, observed_at, value}``
     for one plan (what clients send nearly always), else None: then :func:`_validate`'s full
-    checks run and say what is wrong. One tight loop with the same rules, no error bookkeeping:
-    a 5,000-sample batch in about a third of the time."""
+    checks run and say what is wrong. The same rules, checked column by column (the columns
+    taken out with ``itemgetter``, the numbers checked with NumPy, each distinct metric and
+    timestamp once): a 5,000-sample batch in about a fifth of the time of a loop over rows."""
     assert rules.start is not None and rules.end is not None
     start, end = rules.start, min(rules.end, latest + _TICK)  # observed_at <= latest
-    plan_id, parse = rules.plan_id, dt.datetime.fromisoformat
+    # Exactly the three fields: three items, and each of the three names among them.
+    if set(map(type, rows)) != {dict} or set(map(len, rows)) != {3}:
+        return None
+    try:
+        keys, stamps, raw_values = zip(*map(_PLAIN_FIELDS, rows), strict=True)
+    except KeyError:
+        return None
+    if set(map(type, keys)) != {str} or set(map(type, stamps)) != {str}:
+        return None
+    if not set(map(type, raw_values)) <= _NUMBER_TYPES:  # never a bool, a string or None
+        return None
+    if not set(keys) <= metrics.keys():
+        return None
+    try:
+        values = np.array(raw_values, dtype=np.float64)
+    except OverflowError:  # an integer beyond any float
+        return None
+    sizes = np.abs(values)
+    # NaN fails every comparison, ±inf the bounds; a count is a whole number, never negative.
+    if not (sizes <= MAX_ABS_VALUE).all() or not ((sizes >= MIN_ABS_VALUE) | (values == 0)).all():
+        return None
+    counted = [key for key in set(keys) if metrics[key][1]]
+    if counted:
+        is_count = np.fromiter(map({k: k in counted for k in set(keys)}.__getitem__, keys), bool)
+        counts = values[is_count]
+        if (counts < 0).any() or (counts != np.floor(counts)).any():
+            return None
     # Each timestamp string parsed and checked once: a client pushing several metrics a minute
     # sends each minute's timestamp once per metric.
     moments: dict[str, dt.datetime] = {}
-    valid = []
-    append = valid.append
-    for row in rows:
-        if type(row) is not dict or row.keys() != _PLAIN_KEYS:
-            return None
-        key, value, at = row["metric"], row["value"], row["observed_at"]
-        kind = type(value)
-        if type(key) is not str or type(at) is not str or (kind is not float and kind is not int):
-            return None
-        metric = metrics.get(key)
-        if metric is None:
-            return None
+    parse = dt.datetime.fromisoformat
+    for at in set(stamps):
         try:
-            value = float(value)
-        except OverflowError:  # an integer beyond any float
+            moment = parse(at)
+        except (ValueError, OverflowError):
             return None
-        # NaN fails every comparison, ±inf the bounds; a count is a whole number, never negative.
-        if not -MAX_ABS_VALUE <= value <= MAX_ABS_VALUE or (
-            metric[1] and (value < 0 or not value.is_integer())
-        ):
+        if moment.tzinfo is None or moment.utcoffset() is None or not start <= moment < end:
             return None
-        moment = moments.get(at)
-        if moment is None:
-            try:
-                moment = parse(at)
-            except (ValueError, OverflowError):
-                return None
-            if moment.tzinfo is None or moment.utcoffset() is None or not start <= moment < end:
-                return None
-            moments[at] = moment
-        append((plan_id, metric[0], moment, value, DEFAULT_SOURCE, ""))
-    return valid
+        moments[at] = moment
+    ids = {key: metric[0] for key, metric in metrics.items()}
+    n = len(rows)
+    return list(
+        zip(
+            repeat(rules.plan_id, n),
+            map(ids.__getitem__, keys),
+            map(moments.__getitem__, stamps),
+            values.tolist(),
+            repeat(DEFAULT_SOURCE, n),
+            repeat("", n),
+            strict=True,
+        )
+    )
 
 
 # The smallest step of a datetime: ``t <= latest`` is ``t < latest + _TICK``.
@@ -539,16 +572,82 @@ def _store_new(cursor: Any, rows: list[Row], batch_id: int | None) -> dict[int, 
     in the natural key's order, the order every writer takes its unique-index locks in. Their
     hour and day buckets are computed from the same rows in Python and upserted by
     ``rollups_add``: no staging copy of the rows, no per-sample binning in the database."""
+    copy_sql = f"COPY metrics_sample ({_SAMPLE_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+    if len({row[4] for row in rows}) == 1 and len({row[5] for row in rows}) == 1:
+        # One source and one id for the whole batch (what the API's clients send): the rows
+        # as NumPy columns, sorted and written as one binary COPY buffer.
+        plans, metrics, micros, values = _columns(rows)
+        with cursor.copy(copy_sql) as copy:
+            copy.write(_binary_copy(plans, metrics, micros, values, rows[0][4:6], batch_id))
+        seconds = micros // 1_000_000 + _PG_EPOCH_SECONDS
+        rollups_add_columns(plans=plans, metrics=metrics, seconds=seconds, values=values)
+        return dict(Counter(plans.tolist()))  # every row was new: stored per plan
     rows = sorted(rows, key=_natural_order)  # stable: of two equal keys, the first one first
     # Binary COPY: the server reads numbers and timestamps as they are, no text to parse (a
     # fifth of the time of a text COPY for a 10,000-sample batch, measured).
-    with cursor.copy(f"COPY metrics_sample ({_SAMPLE_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
+    with cursor.copy(copy_sql) as copy:
         copy.set_types(_SAMPLE_TYPES)
         write = copy.write_row
         for row in rows:
             write((*row, batch_id))
     rollups_add(rows=rows)
     return dict(Counter(row[0] for row in rows))  # every row was new: stored per plan
+
+
+# PostgreSQL's binary COPY format: a signature, flags and header extension (both empty), then
+# per row its number of fields and each field as its byte length (-1: NULL) and its bytes, all
+# big-endian; timestamps are microseconds since 2000-01-01 UTC; -1 as a field count ends it.
+_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+_COPY_TRAILER = b"\xff\xff"
+_PG_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+_PG_EPOCH_SECONDS = int(_PG_EPOCH.timestamp())
+_MICROSECOND = dt.timedelta(microseconds=1)
+
+
+def _columns(rows: list[Row]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Plan ids, metric ids, timestamps (microseconds since 2000 UTC) and values of rows of one
+    source, in the natural key's order (a stable sort: of two equal keys the first first)."""
+    n = len(rows)
+    plans = np.fromiter(map(itemgetter(0), rows), dtype=np.int64, count=n)
+    metrics = np.fromiter(map(itemgetter(1), rows), dtype=np.int64, count=n)
+    moments = list(map(itemgetter(2), rows))
+    # Each distinct moment once: a batch repeats each minute once per metric.
+    micros_of = {moment: (moment - _PG_EPOCH) // _MICROSECOND for moment in set(moments)}
+    micros = np.fromiter(map(micros_of.__getitem__, moments), dtype=np.int64, count=n)
+    values = np.fromiter(map(itemgetter(3), rows), dtype=np.float64, count=n)
+    order = np.lexsort((micros, metrics, plans))
+    return plans[order], metrics[order], micros[order], values[order]
+
+
+def _binary_copy(
+    plans: np.ndarray,
+    metrics: np.ndarray,
+    micros: np.ndarray,
+    values: np.ndarray,
+    texts: tuple[str, str],
+    batch_id: int | None,
+) -> bytes:
+    """The binary COPY data of ``_SAMPLE_COLUMNS`` for these columns, every row with the same
+    ``(source, external_id)`` and batch: one NumPy record per row, no Python per row."""
+    source, external_id = (text.encode() for text in texts)
+    fields: list[tuple[str, str]] = [("fields", ">i2")]
+    for name, kind in (("plan", ">i8"), ("metric", ">i8"), ("at", ">i8"), ("value", ">f8")):
+        fields += [(f"{name}_length", ">i4"), (name, kind)]
+    for name, text in (("source", source), ("external_id", external_id)):
+        fields += [(f"{name}_length", ">i4")] + ([(name, f"S{len(text)}")] if text else [])
+    fields += [("batch_length", ">i4")] + ([("batch", ">i8")] if batch_id is not None else [])
+    table = np.empty(len(plans), dtype=np.dtype(fields))
+    table["fields"] = 7
+    for name, column in (("plan", plans), ("metric", metrics), ("at", micros), ("value", values)):
+        table[f"{name}_length"], table[name] = 8, column
+    for name, text in (("source", source), ("external_id", external_id)):
+        table[f"{name}_length"] = len(text)
+        if text:
+            table[name] = text
+    table["batch_length"] = -1 if batch_id is None else 8
+    if batch_id is not None:
+        table["batch"] = batch_id
+    return _COPY_SIGNATURE + table.tobytes() + _COPY_TRAILER
 
 
 def _store_merging(cursor: Any, rows: list[Row], batch_id: int | None) -> dict[int, int]:

@@ -219,12 +219,23 @@ def rollups_add(*, rows: Sequence[tuple[int, int, dt.datetime, float, Any, Any]]
     # object when it comes from the API's validation).
     stamps = {moment: moment.timestamp() for moment in set(moments)}
     seconds = np.floor(np.array([stamps[m] for m in moments], dtype=np.float64))
-    seconds = seconds.astype(np.int64)
     value_array = np.fromiter(map(itemgetter(3), rows), dtype=np.float64, count=n)
-    keys = sketch.keys(value_array)
+    rollups_add_columns(
+        plans=plans, metrics=metrics, seconds=seconds.astype(np.int64), values=value_array
+    )
+
+
+def rollups_add_columns(
+    *, plans: np.ndarray, metrics: np.ndarray, seconds: np.ndarray, values: np.ndarray
+) -> None:
+    """:func:`rollups_add` of samples given as columns (``seconds``: whole epoch seconds), as
+    ingestion has them already."""
+    if not len(values):
+        return
+    keys = sketch.keys(values)
     params = []
     for width in (HOUR, DAY):
-        params += _buckets(plans, metrics, seconds // width * width, value_array, keys)
+        params += _buckets(plans, metrics, seconds // width * width, values, keys)
     with connection.cursor() as cursor:
         cursor.execute(_ADD_SQL, [_array_text(column) for column in params])
 

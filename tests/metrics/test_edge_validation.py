@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.api_keys import api_key_create
-from metrics.ingest import MAX_ABS_VALUE, IngestRejected, samples_ingest
+from metrics.ingest import MAX_ABS_VALUE, MIN_ABS_VALUE, IngestRejected, samples_ingest
 from metrics.models import Sample
 from tests.factories import running_plan
 
@@ -99,6 +99,39 @@ def test_the_bound_itself_is_accepted_and_rolls_up(plan, key):
     response = push_samples(plan, key, sample(value=MAX_ABS_VALUE), sample(value=-MAX_ABS_VALUE))
     assert response.status_code == 201
     assert Sample.objects.count() == 2
+
+
+@pytest.mark.parametrize("value", [1e-101, -5e-324, "1e-200"])
+def test_a_value_too_close_to_zero_is_refused_not_a_failed_check(plan, key, value):
+    """Squared in the rollups and checks, it would underflow, which PostgreSQL refuses."""
+    error = only_error(push(plan, key, json.dumps({"samples": [sample(value=value)]})))
+
+    assert error["field"] == "value"
+    assert f"{MIN_ABS_VALUE:g}" in error["message"]
+
+
+def test_zero_and_the_smallest_size_are_accepted_and_checked(plan, key):
+    from metrics.evaluation import window_moments
+
+    values = (0, -0.0, MIN_ABS_VALUE, -MIN_ABS_VALUE)
+    now = timezone.now()
+    response = push_samples(
+        plan,
+        key,
+        *(
+            sample(value=v, observed_at=(now - dt.timedelta(minutes=1 + i)).isoformat())
+            for i, v in enumerate(values)
+        ),
+    )
+    assert response.status_code == 201, response.content
+    stored = Sample.objects.get(value=MIN_ABS_VALUE)
+    moments = window_moments(
+        plan_id=plan.pk,
+        metric_ids=[stored.metric_id],
+        start=stored.observed_at - dt.timedelta(hours=1),
+        end=stored.observed_at + dt.timedelta(hours=1),
+    )
+    assert moments[stored.metric_id].n == len(values)
 
 
 @pytest.mark.parametrize("raw", ['"NaN"', "NaN", "Infinity", "-Infinity", "true"])

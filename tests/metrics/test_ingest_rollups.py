@@ -5,6 +5,7 @@ hour and day sketches stay exactly what the samples give, whatever overlaps and 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import random
 
 import pytest
@@ -219,3 +220,34 @@ def test_a_metric_with_samples_cannot_be_deleted_and_a_plan_takes_its_rollups_al
     for model in (HourRollup, DayRollup):
         assert not model.objects.exists()
     own.delete()  # nothing refers to it any more
+
+
+def test_a_one_source_batch_is_stored_exactly_as_sent(plan, metrics):
+    """A batch of one source (what API clients send) is written as one binary COPY buffer built
+    with NumPy: every column arrives as sent (microseconds, -0.0 and the validated range's ends
+    included), and its rollups and sketches equal the samples'."""
+    rng = random.Random(7)
+    keys = ["p95_latency", "error_rate", "csat"]
+    moments = rng.sample(range(0, 2 * 86_400 * 10**6), 2_500)
+    rows = [
+        (plan.pk, metrics[keys[i % 3]], NOW - dt.timedelta(microseconds=m), value, "grafana", "")
+        for i, (m, value) in enumerate(zip(moments, _values(rng, 2_500), strict=True))
+    ]
+    rows[:4] = [(*row[:3], value, *row[4:]) for row, value in
+                zip(rows[:4], [-0.0, 1e-100, -1e12, 0.1 + 0.2], strict=True)]  # fmt: skip
+    lone = (plan.pk, metrics["csat"], NOW, 4.0, "survey", "response-17")
+
+    assert samples_store(rows=rows[:1_200]) == 1_200
+    assert samples_store(rows=rows[1_200:], batch_id=4242) == 1_300
+    assert samples_store(rows=[lone], batch_id=4243) == 1
+
+    stored = sorted(
+        Sample.objects.values_list(
+            "plan_id", "metric_id", "observed_at", "value", "source", "external_id", "batch_id"
+        )
+    )
+    sent = [(*row, None) for row in rows[:1_200]] + [(*row, 4242) for row in rows[1_200:]]
+    assert stored == sorted([*sent, (*lone, 4243)])
+    assert [math.copysign(1, v) for *_, v, _s, _e, _b in stored if v == 0].count(-1) >= 1
+    _assert_rollups_equal_the_samples()
+    _assert_sketches_match_python()
