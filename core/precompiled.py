@@ -10,6 +10,11 @@ learnt about its columns, and runs that SQL with the call's values through Djang
 ``ModelIterable``: the rows come back as the queryset would give them (model instances, their
 ``select_related`` neighbours, their annotations, the same converters).
 
+The SQL runs as a prepared statement (PostgreSQL plans it once per connection: planning the
+plan page's query took 4 of its 4.5 ms), and independent queries can be sent together in one
+round trip with :func:`run_together` (psycopg's pipeline mode). Both go through Django's cursor
+wrappers, so queries are logged and counted as any other.
+
 The builder must be *pure*: the queryset may depend only on its arguments, never on the clock,
 settings or the request (a ``timezone.now()`` inside would be frozen at the first call). The
 first call builds the queryset twice with different placeholders and refuses a builder whose
