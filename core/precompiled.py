@@ -122,6 +122,8 @@ def run_together(*queries: Bound) -> list[list[Any]]:
         return []
     connection = connections[queries[0].compiled.queryset.db]
     preparing = _Preparing(connection)
+    # The connection checked and opened before the pipeline, not inside it.
+    connection.close_if_health_check_failed()
     connection.ensure_connection()
     cursors = []
     with connection.wrap_database_errors, connection.connection.pipeline():
