@@ -52,12 +52,7 @@ from catalogue.models import MetricDefinition
 from core.queue import enqueue_on_commit
 from metrics.failures import failure_words
 from metrics.models import IngestBatch
-from metrics.rollups import (
-    ADD_INTO_BUCKET_SQL,
-    rollups_add,
-    rollups_add_columns,
-    rollups_rebuild,
-)
+from metrics.rollups import ADD_INTO_BUCKET_SQL, rollups_add, rollups_rebuild
 from metrics.slots import PlanWindowError, plan_window
 from pilots.models import PilotPlan
 
@@ -294,7 +289,8 @@ def _plainly_valid(
         return None
     if not set(map(type, raw_values)) <= _NUMBER_TYPES:  # never a bool, a string or None
         return None
-    if not set(keys) <= metrics.keys():
+    names = set(keys)
+    if not names <= metrics.keys():
         return None
     try:
         values = np.array(raw_values, dtype=np.float64)
@@ -304,10 +300,9 @@ def _plainly_valid(
     # NaN fails every comparison, ±inf the bounds; a count is a whole number, never negative.
     if not (sizes <= MAX_ABS_VALUE).all() or not ((sizes >= MIN_ABS_VALUE) | (values == 0)).all():
         return None
-    counted = [key for key in set(keys) if metrics[key][1]]
-    if counted:
-        is_count = np.fromiter(map({k: k in counted for k in set(keys)}.__getitem__, keys), bool)
-        counts = values[is_count]
+    counting = {name: metrics[name][1] for name in names}
+    if any(counting.values()):
+        counts = values[np.fromiter(map(counting.__getitem__, keys), dtype=bool, count=len(keys))]
         if (counts < 0).any() or (counts != np.floor(counts)).any():
             return None
     # Each timestamp string parsed and checked once: a client pushing several metrics a minute
@@ -572,26 +567,21 @@ def _store_new(cursor: Any, rows: list[Row], batch_id: int | None) -> dict[int, 
     in the natural key's order, the order every writer takes its unique-index locks in. Their
     hour and day buckets are computed from the same rows in Python and upserted by
     ``rollups_add``: no staging copy of the rows, no per-sample binning in the database."""
-    copy_sql = f"COPY metrics_sample ({_SAMPLE_COLUMNS}) FROM STDIN (FORMAT BINARY)"
-    if len({row[4] for row in rows}) == 1 and len({row[5] for row in rows}) == 1:
-        # One source and one id for the whole batch (what the API's clients send): the rows
-        # as NumPy columns, sorted and written as one binary COPY buffer.
-        plans, metrics, micros, values = _columns(rows)
-        with cursor.copy(copy_sql) as copy:
+    plans, metrics, micros, values = _columns(rows)
+    with cursor.copy(f"COPY metrics_sample ({_SAMPLE_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
+        if len({row[4] for row in rows}) == 1 and len({row[5] for row in rows}) == 1:
+            # One source and one id for the whole batch (what the API's clients send): the
+            # columns written as one binary COPY buffer, no Python per row.
             copy.write(_binary_copy(plans, metrics, micros, values, rows[0][4:6], batch_id))
-        seconds = micros // 1_000_000 + _PG_EPOCH_SECONDS
-        rollups_add_columns(plans=plans, metrics=metrics, seconds=seconds, values=values)
-        return dict(Counter(plans.tolist()))  # every row was new: stored per plan
-    rows = sorted(rows, key=_natural_order)  # stable: of two equal keys, the first one first
-    # Binary COPY: the server reads numbers and timestamps as they are, no text to parse (a
-    # fifth of the time of a text COPY for a 10,000-sample batch, measured).
-    with cursor.copy(copy_sql) as copy:
-        copy.set_types(_SAMPLE_TYPES)
-        write = copy.write_row
-        for row in rows:
-            write((*row, batch_id))
-    rollups_add(rows=rows)
-    return dict(Counter(row[0] for row in rows))  # every row was new: stored per plan
+        else:
+            # Binary COPY row by row: the server reads numbers and timestamps as they are.
+            copy.set_types(_SAMPLE_TYPES)
+            write = copy.write_row
+            for row in sorted(rows, key=_natural_order):  # stable: of two equal keys, the first
+                write((*row, batch_id))
+    seconds = micros // 1_000_000 + _PG_EPOCH_SECONDS
+    rollups_add(plans=plans, metrics=metrics, seconds=seconds, values=values)
+    return dict(Counter(plans.tolist()))  # every row was new: stored per plan
 
 
 # PostgreSQL's binary COPY format: a signature, flags and header extension (both empty), then
@@ -605,8 +595,8 @@ _MICROSECOND = dt.timedelta(microseconds=1)
 
 
 def _columns(rows: list[Row]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Plan ids, metric ids, timestamps (microseconds since 2000 UTC) and values of rows of one
-    source, in the natural key's order (a stable sort: of two equal keys the first first)."""
+    """Plan ids, metric ids, timestamps (microseconds since 2000 UTC) and values of the rows,
+    sorted by plan, metric and time (a stable sort: of two equal keys the first first)."""
     n = len(rows)
     plans = np.fromiter(map(itemgetter(0), rows), dtype=np.int64, count=n)
     metrics = np.fromiter(map(itemgetter(1), rows), dtype=np.int64, count=n)

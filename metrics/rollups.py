@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from operator import itemgetter
-from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -198,38 +196,19 @@ def _array_text(column: list) -> str:
 HOUR, DAY = 3600, 86400
 
 
-def rollups_add(*, rows: Sequence[tuple[int, int, dt.datetime, float, Any, Any]]) -> None:
-    """Add samples just stored, all new to the database and sorted by plan, metric and time,
-    into their hour and day rollups and sketches.
+def rollups_add(
+    *, plans: np.ndarray, metrics: np.ndarray, seconds: np.ndarray, values: np.ndarray
+) -> None:
+    """Add samples just stored, all new to the database, given as columns sorted by plan,
+    metric and time (``seconds``: whole epoch seconds), into their hour and day rollups and
+    sketches.
 
-    The buckets are computed here with NumPy (UTC hours and days as whole epoch seconds, bins
-    by :func:`metrics.sketch.keys`, which gives the database's bins) and sent as one small
+    The buckets are computed here with NumPy (UTC hours and days, bins by
+    :func:`metrics.sketch.keys`, which gives the database's bins) and sent as one small
     statement: a 5,000-sample batch makes about a hundred hour buckets, so the database upserts
     those instead of binning and grouping every sample from a staging copy (about a third of
     what a batch took in the database besides the samples themselves, measured).
     """
-    if not rows:
-        return
-    n = len(rows)
-    plans = np.fromiter(map(itemgetter(0), rows), dtype=np.int64, count=n)
-    metrics = np.fromiter(map(itemgetter(1), rows), dtype=np.int64, count=n)
-    moments = list(map(itemgetter(2), rows))
-    # Whole seconds are enough to find a bucket: floor(t) // 3600 == floor(t / 3600).
-    # Each distinct moment once: a batch repeats each minute once per metric (as the same
-    # object when it comes from the API's validation).
-    stamps = {moment: moment.timestamp() for moment in set(moments)}
-    seconds = np.floor(np.array([stamps[m] for m in moments], dtype=np.float64))
-    value_array = np.fromiter(map(itemgetter(3), rows), dtype=np.float64, count=n)
-    rollups_add_columns(
-        plans=plans, metrics=metrics, seconds=seconds.astype(np.int64), values=value_array
-    )
-
-
-def rollups_add_columns(
-    *, plans: np.ndarray, metrics: np.ndarray, seconds: np.ndarray, values: np.ndarray
-) -> None:
-    """:func:`rollups_add` of samples given as columns (``seconds``: whole epoch seconds), as
-    ingestion has them already."""
     if not len(values):
         return
     keys = sketch.keys(values)
