@@ -29,6 +29,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from accounts.models import ApiKey, Membership, PersonalToken, Team, User
+from core.precompiled import Precompiled
 
 Role = Membership.Role
 
@@ -357,10 +358,17 @@ def role_in_team(*, user: User, team_id: int) -> str | None:
     key = team_key_of(user)
     if key is not None:
         return KeyRole(key.scopes) if key.team_id == team_id else None
-    role = (
-        Membership.objects.filter(user=user, team_id=team_id).values_list("role", flat=True).first()
-    )
-    return held_role(user, role)
+    roles = _MEMBERSHIP_ROLE.run(user_id=user.pk, team_id=team_id)
+    return held_role(user, roles[0] if roles else None)
+
+
+# Asked on nearly every request about a plan or a team: its SQL compiled once per process and
+# run as a prepared statement (core.precompiled). A person is a member of a team at most once.
+_MEMBERSHIP_ROLE = Precompiled(
+    lambda *, user_id, team_id: Membership.objects.filter(
+        user_id=user_id, team_id=team_id
+    ).values_list("role", flat=True)
+)
 
 
 def team_for_member(*, user: User, team_id: int, perm: Perm | None = None) -> tuple[Team, str]:

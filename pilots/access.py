@@ -27,6 +27,7 @@ from accounts.permissions import (
     team_for_member,
     team_key_of,
 )
+from core.precompiled import Precompiled
 from pilots.editable import plan_is_editable, plan_require_editable
 from pilots.models import PilotPlan, PlanGuest
 
@@ -61,9 +62,19 @@ def plan_for_user(
 ) -> PilotPlan:
     """The plan if ``user`` may do ``perm`` on it; 404 if they may not see it, 403 if they see
     it but may not do this. ``queryset`` lets callers add select/prefetch."""
-    base = queryset if queryset is not None else PilotPlan.objects.all()
-    plan = base.filter(pk=plan_id).select_related("team").first()
+    if queryset is None:
+        found = _PLAN_WITH_TEAM.run(plan_id=plan_id)
+        plan = found[0] if found else None
+    else:
+        plan = queryset.filter(pk=plan_id).select_related("team").first()
     return plan_checked_for_user(user=user, plan=plan, plan_id=plan_id, perm=perm)
+
+
+# The plan of most views and API endpoints: compiled once per process, run as a prepared
+# statement (core.precompiled).
+_PLAN_WITH_TEAM = Precompiled(
+    lambda *, plan_id: PilotPlan.objects.filter(pk=plan_id).select_related("team")
+)
 
 
 def plan_checked_for_user(

@@ -14,6 +14,7 @@ import pytest
 from django.db import connection, transaction
 from django.db.models import Count, Sum
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -135,6 +136,31 @@ def test_overlapping_batches_at_once_neither_deadlock_nor_double_count(team, pla
 
     assert sum(r.stored for r in results) == 4_500
     assert Sample.objects.count() == 4_500
+    assert_rollups_match_samples(plan)
+
+
+def test_a_new_batch_needs_no_savepoint_and_an_overlapping_one_is_retried_whole(team, plan):
+    """Outside any transaction of the caller's: an all-new batch is COPYed in its own
+    transaction, without a savepoint; a batch of which some samples are stored already fails
+    that COPY, is rolled back whole (its batch row too) and stored again, new samples only."""
+    with CaptureQueriesContext(connection) as first:
+        a = samples_ingest(team=team, plan=plan, rows=rows(1_000), now=NOW, idempotency_key="a")
+    with CaptureQueriesContext(connection) as second:
+        b = samples_ingest(
+            team=team, plan=plan, rows=rows(1_000, offset=600), now=NOW, idempotency_key="b"
+        )
+
+    assert not [q for q in first.captured_queries if "SAVEPOINT" in q["sql"]]
+    assert not [q for q in second.captured_queries if "SAVEPOINT" in q["sql"]]
+    # The second batch's row was claimed twice: the first claim was rolled back with its COPY.
+    claims = [q for q in second.captured_queries if "INSERT INTO metrics_ingestbatch" in q["sql"]]
+    assert len(claims) == 2
+    assert (a.stored, a.duplicates) == (1_000, 0)
+    assert (b.stored, b.duplicates) == (600, 400)
+    stored = dict(IngestBatch.objects.values_list("idempotency_key", "stored"))
+    assert stored == {"a": 1_000, "b": 600}
+    assert Sample.objects.filter(batch_id=b.batch_id).count() == 600
+    assert Sample.objects.count() == 1_600
     assert_rollups_match_samples(plan)
 
 

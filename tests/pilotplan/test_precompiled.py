@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from django.db import DatabaseError, connection, transaction
+from django.db.models import Q
 from django.http import Http404
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -217,3 +218,48 @@ def test_an_error_in_queries_run_together_is_a_database_error(plans) -> None:  #
     with pytest.raises(DatabaseError), transaction.atomic():
         run_together(good, bad)
     assert len(run_together(good)[0]) == len(selectors._SECTIONS.run(plan_id=plans[0].pk))
+
+
+def test_the_reads_of_every_push_and_plan_request_answer_as_their_plain_querysets(  # type: ignore[no-untyped-def]
+    plans, team, po
+) -> None:
+    """The plan of ``plan_for_user``, the role of ``role_in_team`` and the metric table of
+    ingestion: precompiled because nearly every request about a plan, and every push, asks
+    them."""
+    from accounts import permissions
+    from catalogue.models import MetricDefinition
+    from metrics import ingest
+    from pilots import access
+
+    other = TeamFactory(slug="other")
+    outsider = MembershipFactory(team=other, role=Membership.Role.DEVELOPER).user
+    MetricDefinition.objects.create(
+        team=other, key="their_metric", name="Theirs", kind="count", direction="lower"
+    )
+    MetricDefinition.objects.create(
+        team=team, key="our_metric", name="Ours", kind="gauge", direction="lower"
+    )
+    for plan in plans:
+        (found,) = access._PLAN_WITH_TEAM.run(plan_id=plan.pk)
+        plain = PilotPlan.objects.select_related("team").get(pk=plan.pk)
+        assert {f.attname: getattr(found, f.attname) for f in PilotPlan._meta.concrete_fields} == {
+            f.attname: getattr(plain, f.attname) for f in PilotPlan._meta.concrete_fields
+        }
+        assert found.team == plain.team and found.team.slug == plain.team.slug
+    assert access._PLAN_WITH_TEAM.run(plan_id=plans[-1].pk + 1000) == []
+    for user, team_id in [(po, team.pk), (outsider, other.pk), (outsider, team.pk)]:
+        plain_role = Membership.objects.filter(user=user, team_id=team_id).values_list(
+            "role", flat=True
+        )
+        assert permissions._MEMBERSHIP_ROLE.run(user_id=user.pk, team_id=team_id) == list(
+            plain_role
+        )
+    assert permissions.role_in_team(user=outsider, team_id=team.pk) is None
+    for of in (team, other):
+        table = ingest._metric_table(of)
+        plain_keys = MetricDefinition.objects.filter(Q(team=of) | Q(team__isnull=True)).values_list(
+            "key", flat=True
+        )
+        assert set(table) == set(plain_keys)
+    assert "our_metric" in ingest._metric_table(team)
+    assert "their_metric" not in ingest._metric_table(team)
