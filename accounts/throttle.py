@@ -34,6 +34,7 @@ from rest_framework.throttling import BaseThrottle
 
 from accounts.models import ApiKey, PersonalToken
 from core.ratelimit import Limit, digest, rate_limits_hit
+from core.redis_client import redis_client
 
 security_log = logging.getLogger("pilotplan.security")
 
@@ -98,20 +99,13 @@ def _log_locked_out(
 # --- API keys ------------------------------------------------------------------------------------
 
 
-def _redis() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
-
-
 def api_key_blocked_for(address: str) -> int:
     """Seconds ``address`` must still wait before a key is checked again (0: not blocked)."""
     key = _failures_key(address)
     try:
-        client = _redis()
-        try:
-            failures = int(client.get(key) or 0)
-            return max(1, client.ttl(key)) if failures >= settings.API_KEY_FAILURE_LIMIT else 0
-        finally:
-            client.close()
+        client = redis_client()
+        failures = int(client.get(key) or 0)
+        return max(1, client.ttl(key)) if failures >= settings.API_KEY_FAILURE_LIMIT else 0
     except redis.RedisError:
         security_log.warning("API key throttle: Redis unreachable, not applied", exc_info=True)
         return 0
@@ -122,14 +116,10 @@ def api_key_failure_record(address: str, reason: str) -> None:
     security_log.warning("API key refused: address=%s reason=%s", address, reason)
     key = _failures_key(address)
     try:
-        client = _redis()
-        try:
-            with client.pipeline() as pipe:
-                pipe.incr(key)
-                pipe.expire(key, settings.API_KEY_FAILURE_WINDOW, nx=True)
-                failures, _ = pipe.execute()
-        finally:
-            client.close()
+        with redis_client().pipeline() as pipe:
+            pipe.incr(key)
+            pipe.expire(key, settings.API_KEY_FAILURE_WINDOW, nx=True)
+            failures, _ = pipe.execute()
     except redis.RedisError:
         security_log.warning("API key throttle: Redis unreachable, not applied", exc_info=True)
         return
@@ -144,13 +134,10 @@ def api_key_failure_record(address: str, reason: str) -> None:
 def api_key_failures_reset() -> None:
     """Forget every address's count (tests; or an operator after an incident)."""
     try:
-        client = _redis()
-        try:
-            keys = list(client.scan_iter(_failures_key("*")))
-            if keys:
-                client.delete(*keys)
-        finally:
-            client.close()
+        client = redis_client()
+        keys = list(client.scan_iter(_failures_key("*")))
+        if keys:
+            client.delete(*keys)
     except redis.RedisError:
         pass
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import redis
 from django.conf import settings
 
+from core.redis_client import redis_client
+
 log = logging.getLogger(__name__)
 
 # KEYS: the counters; ARGV: limit and window per key, in the same order. Returns
@@ -55,14 +57,9 @@ class Refusal:
 
 
 @functools.cache
-def _client(url: str) -> redis.Redis:
-    # One pool per process: a public endpoint under a burst must not open a connection per hit.
-    return redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
-
-
-@functools.cache
 def _script(url: str):  # type: ignore[no-untyped-def]
-    return _client(url).register_script(_SCRIPT)
+    # The process's client (core.redis_client): a burst must not open a connection per hit.
+    return redis_client(url).register_script(_SCRIPT)
 
 
 def rate_limits_hit(limits: Sequence[Limit]) -> Refusal | None:
@@ -85,7 +82,7 @@ def rate_limits_hit(limits: Sequence[Limit]) -> Refusal | None:
 def rate_limits_reset(prefix: str) -> None:
     """Forget every counter under ``prefix`` (tests; an operator after an incident)."""
     try:
-        client = _client(settings.REDIS_URL)
+        client = redis_client()
         keys = list(client.scan_iter(f"{prefix}:*"))
         if keys:
             client.delete(*keys)

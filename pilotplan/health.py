@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from core.redis_client import redis_client
 from metrics.models import Heartbeat
 from metrics.selectors import heartbeat_get
 
@@ -30,25 +31,9 @@ def _database_ok() -> bool:
         return False
 
 
-# One client per broker URL for the life of the process: its pool keeps the connection open
-# between probes (a load balancer probes every few seconds; a new TCP connection and Redis client
-# per probe showed up in the broker's connection churn). A broken connection is dropped by the
-# pool and the next probe connects again. Keyed by URL so a changed setting (tests) gets its own.
-_BROKER_CLIENTS: dict[str, redis.Redis] = {}
-
-
-def _broker_client(url: str) -> redis.Redis:
-    client = _BROKER_CLIENTS.get(url)
-    if client is None:
-        client = _BROKER_CLIENTS[url] = redis.Redis.from_url(
-            url, socket_connect_timeout=1, socket_timeout=1
-        )
-    return client
-
-
 def _broker_ok() -> bool:
     try:
-        return bool(_broker_client(settings.REDIS_URL).ping())
+        return bool(redis_client().ping())
     except redis.RedisError:
         logger.warning("healthz: broker check failed", exc_info=True)
         return False
