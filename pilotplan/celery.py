@@ -1,6 +1,5 @@
 """The Celery application. Settings come from Django's settings under the ``CELERY_`` namespace."""
 
-import gc
 import os
 
 from celery import Celery
@@ -16,7 +15,9 @@ app.autodiscover_tasks()
 @worker_process_init.connect
 def freeze_start_up_objects(**kwargs: object) -> None:
     """Each worker process, once started: what it loaded so far (Django, apps, tasks) lives as
-    long as the process, so leave it out of the cyclic collector's full collections, as the web
-    process does in pilotplan/wsgi.py (docs/operations.md, "Database and process settings")."""
-    gc.collect()
-    gc.freeze()
+    long as the process, so leave it out of the cyclic collector's full collections, with the
+    collector's thresholds of the web process (pilotplan.collector, docs/operations.md, "The
+    collector")."""
+    from pilotplan.collector import collector_settle
+
+    collector_settle()

@@ -1,4 +1,3 @@
-import gc
 import os
 
 from django.core.wsgi import get_wsgi_application
@@ -7,6 +6,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pilotplan.settings")
 
 application = get_wsgi_application()
 
-# Everything loaded so far (Django, apps, URL and template caches) lives as long as the process;
-# moving it out of the cyclic collector's reach keeps full collections short in each worker.
-gc.freeze()
+# Everything loaded so far lives as long as the process: out of the cyclic collector's reach,
+# and the collector's thresholds set for requests that build large batches (pilotplan.collector).
+from pilotplan.collector import collector_settle  # noqa: E402
+
+collector_settle()
