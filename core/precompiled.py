@@ -35,6 +35,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 
 from django.db import connections, models
 from django.db.backends.postgresql.base import CursorDebugWrapper, ServerBindingCursor
+from django.db.backends.utils import CursorWrapper
 from django.db.models import Lookup
 from django.db.models.sql.compiler import SQLCompiler
 
@@ -180,14 +181,28 @@ class _LoggedPreparedCursor(CursorDebugWrapper):
             return self._execute_with_wrappers(sql, params, many=False, executor=self._execute)
 
 
+class _BareCursor(CursorWrapper):
+    """Runs a statement without the connection's execute wrappers (see ``prepared_cursor``)."""
+
+    def execute(self, sql: Any, params: Any = None) -> Any:
+        return self._execute(sql, params)
+
+
+class _LoggedBareCursor(CursorDebugWrapper):
+    def execute(self, sql: Any, params: Any = None) -> Any:
+        with self.debug_sql(self.db.ops.compose_sql(sql, params)):
+            return self._execute(sql, params)
+
+
 class _Preparing:
     """A database connection whose ``cursor()`` is a ``_PreparedCursor``, wrapped as Django
-    wraps every cursor (query logging, ``execute_wrapper`` hooks, error translation)."""
+    wraps every cursor (query logging, ``execute_wrapper`` hooks, error translation), or with
+    ``hooks=False`` without the ``execute_wrapper`` hooks."""
 
     def __init__(self, connection: Any) -> None:
         self._connection = connection
 
-    def cursor(self) -> Any:
+    def cursor(self, *, hooks: bool = True) -> Any:
         connection = self._connection
         connection.close_if_health_check_failed()
         connection.ensure_connection()
@@ -195,11 +210,24 @@ class _Preparing:
         with connection.wrap_database_errors:
             cursor = _PreparedCursor(connection.connection)
         if connection.queries_logged:
-            return _LoggedPreparedCursor(cursor, connection)
-        return connection.make_cursor(cursor)
+            return (_LoggedPreparedCursor if hooks else _LoggedBareCursor)(cursor, connection)
+        return connection.make_cursor(cursor) if hooks else _BareCursor(cursor, connection)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._connection, name)
+
+
+def prepared_cursor(using: str = "default") -> Any:
+    """A cursor of Django's connection that binds values on the server and prepares what it
+    runs: for a statement of a fixed text run on every request with large parameters, such as
+    ingestion's rollup upsert with its columns as binary arrays (``core.arrays``). Logged and
+    counted as any other cursor, and its errors are Django's.
+
+    It runs its statements without the connection's ``execute_wrapper`` hooks: django-pghistory
+    puts the audit context in front of every statement that is not a SELECT as a second
+    statement, and a statement bound on the server must be one statement. So only statements
+    that write no audited table (``pghistory`` events) belong here."""
+    return _Preparing(connections[using]).cursor(hooks=False)
 
 
 class AnyOf(Lookup):

@@ -65,7 +65,10 @@ def keys(values: np.ndarray) -> np.ndarray:
     out += OFFSET
     out = np.where(values < 0, -out, out).astype(np.int64)
     out[magnitude < ZERO] = 0
-    for i in np.flatnonzero(np.abs(ratio - np.rint(ratio)) < 1e-9):
+    # ±1 lies on a bin's edge exactly (ln 1 is 0 in every C library), and counts and scores
+    # send it often: its bin is already right.
+    near = (np.abs(ratio - np.rint(ratio)) < 1e-9) & (magnitude != 1.0)
+    for i in np.flatnonzero(near):
         out[i] = key(float(values[i]))
     return out
 
