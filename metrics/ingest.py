@@ -49,7 +49,7 @@ from psycopg.errors import UniqueViolation
 from accounts.models import Team, User
 from accounts.ui import plural
 from catalogue.models import MetricDefinition
-from core.precompiled import Precompiled
+from core.precompiled import Precompiled, prepared_cursor
 from core.queue import enqueue_on_commit
 from metrics.failures import failure_words
 from metrics.models import IngestBatch
@@ -858,8 +858,9 @@ def _batch_claim(
     that goes with it), so the nearly universal all-new batch needs no second write of its
     row; :func:`samples_ingest` corrects both when some samples were stored already. Nobody
     sees the row before the transaction commits: a concurrent request with the same key waits
-    for it and reads the final values."""
-    with connection.cursor() as cursor:
+    for it and reads the final values. A prepared statement (``prepared_cursor``): the same
+    text for every batch."""
+    with prepared_cursor() as cursor:
         cursor.execute(
             "WITH new AS (SELECT nextval(pg_get_serial_sequence('metrics_ingestbatch', 'id')) "
             "AS id) "

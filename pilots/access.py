@@ -14,7 +14,7 @@ know which credential a request used.
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, Subquery
 from django.http import Http404
 
 from accounts.models import Membership, Team, User
@@ -27,7 +27,7 @@ from accounts.permissions import (
     team_for_member,
     team_key_of,
 )
-from core.precompiled import Precompiled
+from core.precompiled import Precompiled, run_together
 from pilots.editable import plan_is_editable, plan_require_editable
 from pilots.models import PilotPlan, PlanGuest
 
@@ -62,18 +62,36 @@ def plan_for_user(
 ) -> PilotPlan:
     """The plan if ``user`` may do ``perm`` on it; 404 if they may not see it, 403 if they see
     it but may not do this. ``queryset`` lets callers add select/prefetch."""
-    if queryset is None:
-        found = _PLAN_WITH_TEAM.run(plan_id=plan_id)
-        plan = found[0] if found else None
-    else:
+    if queryset is not None:
         plan = queryset.filter(pk=plan_id).select_related("team").first()
-    return plan_checked_for_user(user=user, plan=plan, plan_id=plan_id, perm=perm)
+        return plan_checked_for_user(user=user, plan=plan, plan_id=plan_id, perm=perm)
+    if team_key_of(user) is not None or user.pk is None:
+        found = _PLAN_WITH_TEAM.run(plan_id=plan_id)
+        return plan_checked_for_user(
+            user=user, plan=found[0] if found else None, plan_id=plan_id, perm=perm
+        )
+    # A person: the plan and their role in its team in one round trip.
+    plans, roles = run_together(
+        _PLAN_WITH_TEAM.bind(plan_id=plan_id),
+        _ROLE_IN_PLANS_TEAM.bind(user_id=user.pk, plan_id=plan_id),
+    )
+    if not plans:
+        raise Http404("No such plan")
+    return _plan_checked(
+        user=user, plan=plans[0], perm=perm, role=held_role(user, roles[0] if roles else None)
+    )
 
 
-# The plan of most views and API endpoints: compiled once per process, run as a prepared
-# statement (core.precompiled).
+# The plan of most views and API endpoints, and the person's role in its team: compiled once
+# per process, run as prepared statements (core.precompiled).
 _PLAN_WITH_TEAM = Precompiled(
     lambda *, plan_id: PilotPlan.objects.filter(pk=plan_id).select_related("team")
+)
+_ROLE_IN_PLANS_TEAM = Precompiled(
+    lambda *, user_id, plan_id: Membership.objects.filter(
+        user_id=user_id,
+        team_id=Subquery(PilotPlan.objects.filter(pk=plan_id).values("team_id")),
+    ).values_list("role", flat=True)
 )
 
 
@@ -85,6 +103,12 @@ def plan_checked_for_user(
     if plan is None or not key_reaches_plan(user=user, plan_id=plan_id):
         raise Http404("No such plan")
     role = role_in_team(user=user, team_id=plan.team_id)
+    return _plan_checked(user=user, plan=plan, perm=perm, role=role)
+
+
+def _plan_checked(*, user: User, plan: PilotPlan, perm: Perm, role: str | None) -> PilotPlan:
+    """The rule once the plan is known to be reachable and ``role`` is the user's role in its
+    team (None: not a member)."""
     guest = role is None and is_guest(user=user, plan_id=plan.pk)
     if guest:
         # Invited to this one plan: reads it like a team stakeholder.

@@ -255,6 +255,14 @@ def test_the_reads_of_every_push_and_plan_request_answer_as_their_plain_queryset
             plain_role
         )
     assert permissions.role_in_team(user=outsider, team_id=team.pk) is None
+    for user in (po, outsider):
+        for plan in plans:
+            assert access._ROLE_IN_PLANS_TEAM.run(user_id=user.pk, plan_id=plan.pk) == list(
+                Membership.objects.filter(user=user, team_id=plan.team_id).values_list(
+                    "role", flat=True
+                )
+            )
+        assert access._ROLE_IN_PLANS_TEAM.run(user_id=user.pk, plan_id=plans[-1].pk + 1000) == []
     for of in (team, other):
         table = ingest._metric_table(of)
         plain_keys = MetricDefinition.objects.filter(Q(team=of) | Q(team__isnull=True)).values_list(
