@@ -35,6 +35,7 @@ from rest_framework.request import Request
 from accounts.credentials import BearerAuthentication, find, issue, mark_used, refuse_inactive
 from accounts.models import ApiKey, Team, User
 from accounts.permissions import Perm, require, role_in_team
+from core.precompiled import Precompiled
 
 KEY_PREFIX = "pp"
 # The longest grace a rotation may leave the old key (a forgotten old key is a liability).
@@ -168,14 +169,18 @@ def api_keys_of_team(*, team: Team) -> QuerySet[ApiKey]:
     return team.api_keys.select_related("created_by").order_by("-created_at", "-pk")
 
 
+# Every request with a key looks it up by its prefix (unique): compiled once per process.
+_KEYS_BY_PREFIX = Precompiled(
+    lambda *, prefix: ApiKey.objects.select_related("team", "principal").filter(prefix=prefix)
+)
+
+
 def api_key_authenticate(
     *, plaintext: str, now: dt.datetime | None = None, address: str | None = None
 ) -> ApiKey | None:
     """The active key ``plaintext`` names, or None (unknown, wrong secret). Raises
     ``exceptions.AuthenticationFailed`` for a revoked or expired key, so the client learns why."""
-    key = find(
-        ApiKey.objects.select_related("team", "principal"), plaintext, KEY_PREFIX, "key_sha256"
-    )
+    key = find(_KEYS_BY_PREFIX, plaintext, KEY_PREFIX, "key_sha256")
     if key is None:
         return None
     now = now or timezone.now()
@@ -192,9 +197,7 @@ class ApiKeyAuthentication(BearerAuthentication):
     what = "API key"
 
     def lookup(self, token: str) -> ApiKey | None:
-        return find(  # type: ignore[return-value]
-            ApiKey.objects.select_related("team", "principal"), token, KEY_PREFIX, "key_sha256"
-        )
+        return find(_KEYS_BY_PREFIX, token, KEY_PREFIX, "key_sha256")  # type: ignore[return-value]
 
     def user_of(self, row: Any) -> User:
         return row.principal

@@ -27,13 +27,14 @@ import ipaddress
 import secrets
 from typing import Any
 
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from accounts.models import ApiKey, PersonalToken, User
 from accounts.throttle import api_key_blocked_for, api_key_failure_record, client_address
+from core.precompiled import Precompiled
 
 # 12 hex characters (48 random bits) find the row; 32 random bytes are the secret.
 PREFIX_BYTES = 6
@@ -74,14 +75,14 @@ def issue(build: Any, kind: str) -> tuple[Any, str]:
     raise RuntimeError("could not draw a unique credential prefix")
 
 
-def find(
-    queryset: models.QuerySet, plaintext: str, kind: str, digest_field: str
-) -> Credential | None:
-    """The row ``plaintext`` names (whatever its state), or None."""
+def find(rows: Precompiled[Any], plaintext: str, kind: str, digest_field: str) -> Credential | None:
+    """The row ``plaintext`` names (whatever its state), or None. ``rows`` finds the rows of a
+    prefix (``rows.run(prefix=…)``): precompiled, as every request with a credential asks it."""
     parsed = parse(plaintext, kind)
     if parsed is None:
         return None
-    row = queryset.filter(prefix=parsed[0]).first()
+    found = rows.run(prefix=parsed[0])
+    row = found[0] if found else None
     # Compare even when no row matched, so timing does not tell a known prefix from an unknown.
     expected = getattr(row, digest_field) if row is not None else "0" * 64
     if not hmac.compare_digest(expected, sha256(plaintext)) or row is None:

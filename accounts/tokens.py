@@ -27,6 +27,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from accounts.credentials import BearerAuthentication, find, issue
 from accounts.models import PersonalToken, User
 from accounts.permissions import credential_of
+from core.precompiled import Precompiled
 
 TOKEN_PREFIX = "ppu"  # noqa: S105  # the kind of credential, not a secret
 # Tokens live at most a year: a script that outlives that gets a new one.
@@ -97,6 +98,12 @@ def personal_tokens_of(*, user: User) -> QuerySet[PersonalToken]:
     return PersonalToken.objects.filter(user=user).order_by("-created_at", "-pk")
 
 
+# Every request with a token looks it up by its prefix (unique): compiled once per process.
+_TOKENS_BY_PREFIX = Precompiled(
+    lambda *, prefix: PersonalToken.objects.select_related("user").filter(prefix=prefix)
+)
+
+
 class PersonalTokenAuthentication(BearerAuthentication):
     """``Authorization: Bearer ppu_<prefix>_<secret>``: the request acts as the token's person
     (``request.user``), ``request.auth`` is the :class:`PersonalToken`. An inactive person's
@@ -106,9 +113,7 @@ class PersonalTokenAuthentication(BearerAuthentication):
     what = "personal access token"
 
     def lookup(self, token: str) -> PersonalToken | None:
-        row = find(
-            PersonalToken.objects.select_related("user"), token, TOKEN_PREFIX, "token_sha256"
-        )
+        row = find(_TOKENS_BY_PREFIX, token, TOKEN_PREFIX, "token_sha256")
         if row is not None and not row.user.is_active:  # type: ignore[union-attr]
             return None
         return row  # type: ignore[return-value]

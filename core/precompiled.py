@@ -96,7 +96,9 @@ class Precompiled(Generic[M]):
         (sql, params), (other_sql, other_params) = statements
         slots: dict[int, str] = {}
         for index, (value, other) in enumerate(zip(params, other_params, strict=True)):
-            names_here = [n for n in names if first[n] == value and second[n] == other]
+            names_here = [
+                n for n in names if _stands_for(first[n], value) and _stands_for(second[n], other)
+            ]
             if names_here:
                 slots[index] = names_here[0]
             elif value != other:
@@ -106,6 +108,12 @@ class Precompiled(Generic[M]):
         if missing := set(names) - set(slots.values()):
             raise PrecompileError(f"Not a parameter of the query's SQL: {sorted(missing)}.")
         return _Compiled(compiled[0], slots, tuple(params))
+
+
+def _stands_for(placeholder: int, value: Any) -> bool:
+    """Whether a parameter of the built SQL is ``placeholder``: as it is, or as a text field
+    prepares it (``str``), for a builder argument compared with a text column."""
+    return value == placeholder or value == str(placeholder)
 
 
 class Bound(NamedTuple):

@@ -271,3 +271,31 @@ def test_the_reads_of_every_push_and_plan_request_answer_as_their_plain_queryset
         assert set(table) == set(plain_keys)
     assert "our_metric" in ingest._metric_table(team)
     assert "their_metric" not in ingest._metric_table(team)
+
+
+def test_a_text_value_is_a_parameter_too_the_credential_lookups(team, po) -> None:  # type: ignore[no-untyped-def]
+    """A builder argument compared with a text column (a credential's prefix) is carried as a
+    parameter as an integer one is: the key and token lookups of every request with a
+    credential answer as their plain querysets, for any prefix."""
+    from accounts import api_keys, tokens
+    from accounts.models import ApiKey, PersonalToken
+
+    key, _plaintext = api_keys.api_key_create(
+        team=team, name="exporter", scopes=["ingest"], created_by=po
+    )
+    token, _plaintext = tokens.personal_token_create(
+        user=po, name="laptop", scopes=["read"], expires_at=timezone.now() + dt.timedelta(days=30)
+    )
+    for prefix in (key.prefix, token.prefix, "000000000000", "'; --", ""):
+        assert api_keys._KEYS_BY_PREFIX.run(prefix=prefix) == list(
+            ApiKey.objects.filter(prefix=prefix)
+        )
+        assert tokens._TOKENS_BY_PREFIX.run(prefix=prefix) == list(
+            PersonalToken.objects.filter(prefix=prefix)
+        )
+    (found,) = api_keys._KEYS_BY_PREFIX.run(prefix=key.prefix)
+    with CaptureQueriesContext(connection) as queries:
+        assert (found.team.slug, found.principal.pk) == (team.slug, key.principal_id)
+    assert len(queries) == 0
+    (found,) = tokens._TOKENS_BY_PREFIX.run(prefix=token.prefix)
+    assert found.user == po
