@@ -133,18 +133,19 @@ ADD_INTO_BUCKET_SQL = """    ON CONFLICT (plan_id, metric_id, bucket) DO UPDATE 
 # Upserts the hour and day buckets :func:`rollups_add` computed, each bucket once, in one
 # statement: a new bucket is inserted, an existing one gets the batch's part added (the same
 # arithmetic as the ingestion statement of ``metrics.ingest`` and as a rebuild). A bucket's sketch
-# is built from its bins (bucket, key, count) by ``metrics_sketch_of``, as a rebuild builds it.
-# Each table's rows in key order, the order every writer takes the buckets' row locks in.
+# is built by ``metrics_sketch_of`` from its bins, as a rebuild builds it: the bins of all buckets
+# come as two arrays (keys, counts) in bucket order, and each bucket names its slice of them
+# (``first``, ``last``), so no bin becomes a row to group. Each table's rows in key order, the
+# order every writer takes the buckets' row locks in.
 _ADD_ONE_SQL = """{name} AS (
     INSERT INTO {table} AS r
         (plan_id, metric_id, bucket, "count", "sum", sum_sq, "min", "max", sketch, updated_at)
-    SELECT b.plan_id, b.metric_id, to_timestamp(b.at), b.n, b.s, b.sq, b.lo, b.hi, x.sketch, now()
+    SELECT b.plan_id, b.metric_id, to_timestamp(b.at), b.n, b.s, b.sq, b.lo, b.hi,
+           metrics_sketch_of(x.keys[b.first:b.last], x.counts[b.first:b.last]), now()
     FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::integer[], %s::float8[],
-                %s::float8[], %s::float8[], %s::float8[])
-         WITH ORDINALITY AS b(plan_id, metric_id, at, n, s, sq, lo, hi, i)
-    JOIN (SELECT i, metrics_sketch_of(array_agg(k), array_agg(c)) AS sketch
-          FROM unnest(%s::bigint[], %s::integer[], %s::integer[]) AS x(i, k, c)
-          GROUP BY i) AS x USING (i)
+                %s::float8[], %s::float8[], %s::float8[], %s::integer[], %s::integer[])
+         AS b(plan_id, metric_id, at, n, s, sq, lo, hi, first, last),
+         (SELECT %s::integer[] AS keys, %s::integer[] AS counts) AS x
     ORDER BY 1, 2, 3
 """
 _ADD_ONE_SQL += ADD_INTO_BUCKET_SQL
@@ -162,16 +163,19 @@ def _buckets(
 ) -> list[Int8Array | Int4Array | Float8Array]:
     """One array per parameter of ``_ADD_ONE_SQL``: every (plan, metric, bucket) of rows sorted
     by plan, metric and time, where ``at`` is each row's bucket in epoch seconds (so a bucket's
-    rows are consecutive), then the bins of their sketches as (bucket's 1-based position, bin
-    key, count)."""
+    rows are consecutive), with the 1-based first and last position of its bins in the bins'
+    arrays; then the bins of every bucket in bucket order as (key, count), each key once per
+    bucket, ascending."""
     change = (plans[1:] != plans[:-1]) | (metrics[1:] != metrics[:-1]) | (at[1:] != at[:-1])
     starts = np.flatnonzero(np.concatenate(([True], change)))
     ends = np.append(starts[1:], len(values))
-    # Each row's bucket (1-based) and bin as one number, counted once per distinct bin.
-    bucket = np.cumsum(np.concatenate(([1], change)))
+    # Each row's bucket (0-based) and bin as one number, counted once per distinct bin.
+    bucket = np.cumsum(np.concatenate(([0], change)))
     lowest = int(keys.min())
     span = int(keys.max()) - lowest + 1
     bins, counts = np.unique(bucket * span + (keys - lowest), return_counts=True)
+    of_bucket = bins // span
+    buckets = np.arange(len(starts))
     return [
         Int8Array(plans[starts]),
         Int8Array(metrics[starts]),
@@ -181,7 +185,8 @@ def _buckets(
         Float8Array(np.add.reduceat(values * values, starts)),
         Float8Array(np.minimum.reduceat(values, starts)),
         Float8Array(np.maximum.reduceat(values, starts)),
-        Int8Array(bins // span),
+        Int4Array(np.searchsorted(of_bucket, buckets, side="left") + 1),
+        Int4Array(np.searchsorted(of_bucket, buckets, side="right")),
         Int4Array(bins % span + lowest),
         Int4Array(counts),
     ]
