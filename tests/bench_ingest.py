@@ -5,8 +5,13 @@ what a million samples cost on disk. Called by ``tests.bench`` on its database.
 * ``ingest_api_5000_samples_per_s`` — 5,000-sample batches through the HTTP API, pushed with a
   team API key as machines push: authentication, rate limits, JSON, validation, the sample
   insert, hour/day rollups and sketches, the commit and the trigger evaluation it queues;
-  ``copy_5000_samples_per_s`` the same rows COPYed into ``metrics_sample``; ``ingest_vs_copy``
-  their ratio (target ≥ 0.8).
+  ``copy_5000_samples_per_s`` the same rows COPYed into ``metrics_sample`` right after each
+  push; ``ingest_vs_copy`` the median over those pairs of COPY time / push time (target ≥ 0.8),
+  and ``ingest_vs_copy_of_totals`` the same ratio of the summed times. The median is the
+  target's figure: a pause of the shared machine (a checkpoint, a neighbour's burst) adds
+  40–70 ms to whichever side of a pair it lands on, and a handful of them moved the ratio of
+  totals between 0.75 and 0.89 from one run of the same code to the next (measured); the
+  median of the pairs stays with the typical pair.
 * ``ingest_10m_s`` — ``BENCH_SAMPLES`` samples (default 10 million: 10 plans × 8 metrics × about
   87 days per minute) in batches of 10,000 through ``metrics.ingest.samples_store``, and
   ``ingest_10m_vs_copy`` against COPY of the same rows (target ≥ 0.6).
@@ -20,6 +25,7 @@ import datetime as dt
 import io
 import json
 import os
+import statistics
 import time
 
 import numpy as np
@@ -28,8 +34,8 @@ from django.test import Client
 from django.utils import timezone
 
 API_BATCH = 5_000
-# Enough batches that the machine's noise (±10 % from one batch to the next) averages out.
-API_BATCHES = 24
+# Enough pairs for a steady median on a noisy machine (±10 % from one batch to the next).
+API_BATCHES = 40
 BATCH = 10_000
 SAMPLES = int(os.environ.get("BENCH_SAMPLES", "10000000"))
 PLANS = 10
@@ -109,7 +115,8 @@ def _api(*, po, team, metric_ids: dict[str, int], figures: dict[str, float]) -> 
     rng = np.random.default_rng(15)
     keys = METRICS
     key_of = {metric_ids[key]: key for key in keys}
-    api_seconds = copy_seconds = 0.0
+    api_times: list[float] = []
+    copy_times: list[float] = []
     for i in range(API_BATCHES + 1):  # the first pair warms up and is not counted
         # 8 metrics × 625 consecutive minutes, the next batch the 625 minutes before.
         base = now - dt.timedelta(hours=3, minutes=625 * (i + 1))
@@ -136,12 +143,17 @@ def _api(*, po, team, metric_ids: dict[str, int], figures: dict[str, float]) -> 
         assert response.json()["stored"] == API_BATCH, response.json()
         copied = _copy(data)
         if i:
-            api_seconds += took
-            copy_seconds += copied
+            api_times.append(took)
+            copy_times.append(copied)
     total = API_BATCH * API_BATCHES
-    figures["ingest_api_5000_samples_per_s"] = total / api_seconds
-    figures["copy_5000_samples_per_s"] = total / copy_seconds
-    figures["ingest_vs_copy"] = copy_seconds / api_seconds
+    figures["ingest_api_5000_samples_per_s"] = total / sum(api_times)
+    figures["copy_5000_samples_per_s"] = total / sum(copy_times)
+    figures["ingest_api_5000_ms_p50"] = statistics.median(api_times) * 1000
+    figures["copy_5000_ms_p50"] = statistics.median(copy_times) * 1000
+    figures["ingest_vs_copy"] = statistics.median(
+        c / a for a, c in zip(api_times, copy_times, strict=True)
+    )
+    figures["ingest_vs_copy_of_totals"] = sum(copy_times) / sum(api_times)
 
 
 def _bulk(*, po, team, metric_ids: dict[str, int], figures: dict[str, float]) -> None:

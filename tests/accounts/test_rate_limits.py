@@ -86,6 +86,21 @@ def test_pushes_are_limited_sooner_than_reads(settings, team, po, key):
     assert client.get(ME).status_code == 200  # reading is not a push
 
 
+def test_pushes_count_against_the_apis_own_limits_too(settings, team, po, key):
+    """The push's throttle counts the API's limits and its own in one round trip: a push
+    uses the credential's allowance as a read does."""
+    settings.API_RATE_PER_CREDENTIAL = 3
+    settings.API_RATE_INGEST = 100
+    plan = PilotPlanFactory(team=team, owner=po)
+    client = _bearer(key)
+    url = f"/api/v1/plans/{plan.pk}/samples"
+    for _ in range(2):
+        assert client.post(url, {"samples": []}, "application/json").status_code == 400
+    assert client.get(ME).status_code == 200
+    _assert_throttled(client.post(url, {"samples": []}, "application/json"))
+    _assert_throttled(client.get(ME))
+
+
 def test_refused_credentials_block_the_address_whatever_their_kind(settings, team, po, key):
     settings.API_KEY_FAILURE_LIMIT = 3
     for bad in ("pp_000000000000_nope", "ppu_000000000000_nope", "pp_111111111111_nope"):
