@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -171,6 +172,33 @@ def login(live_server):  # type: ignore[no-untyped-def]
 
 
 # --- data that migrations seed -------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _live_server_idle_before_flush(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A browser test ends by emptying every table (``TRUNCATE``); a request the live server is
+    still answering (an HTMX swap or a poll the test did not wait for, or one a closed page left
+    behind: the server finishes it anyway) holds locks that deadlock with it, and the next test
+    starts from a database that was not emptied. Set up before the browser fixtures and after
+    the database, so torn down between them: wait until no other session on the test database
+    is busy."""
+    if "live_server" not in request.fixturenames:
+        yield
+        return
+    request.getfixturevalue("transactional_db")
+    yield
+    from django.db import connection
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND state IN ('active', 'idle in transaction')"
+            )
+            if cursor.fetchone()[0] == 0:
+                return
+        time.sleep(0.05)
 
 
 @pytest.fixture(autouse=True)
