@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_process_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pilotplan.settings")
 
@@ -21,3 +21,12 @@ def freeze_start_up_objects(**kwargs: object) -> None:
     from pilotplan.collector import collector_settle
 
     collector_settle()
+
+
+@worker_process_shutdown.connect
+def publish_what_is_held(**kwargs: object) -> None:
+    """A worker process that ends sends what its publisher thread still holds first (a pool
+    process may end without running ``atexit``; core.queue)."""
+    from core.queue import flush
+
+    flush()

@@ -304,11 +304,12 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # A late-acked task whose worker died is redelivered after this many seconds.
     "visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60),
-    # Publishing must not hang a web request when Redis is unreachable.
+    # A publish gives up on an unreachable or silent Redis (core.queue).
     "socket_connect_timeout": 2,
     "socket_timeout": 5,
-    # Publishing gives up at once when Redis is down (pilotplan/queue.py leaves the work to the
-    # tick); without this kombu retries the connection for seconds inside the request.
+    # Publishing gives up at once when Redis is down (core/queue.py leaves the work to the
+    # tick); without this kombu retries the connection for seconds, holding up the messages
+    # queued behind it.
     "max_retries": 0,
 }
 CELERY_ACCEPT_CONTENT = ["json"]

@@ -27,6 +27,7 @@ from accounts.services import (
     notify,
 )
 from accounts.tasks import notifications_email
+from core.queue import flush
 from metrics.tasks import tick
 from tests.metrics.test_ingest_redis import broker, own_redis  # noqa: F401 - fixtures
 
@@ -44,6 +45,7 @@ class Published:
         self.seen: list[list[int]] = []
 
     def _drain(self) -> list[list[int]]:
+        assert flush()  # what the publisher thread was handed has reached the broker
         # kombu's Redis transport LPUSHes a message and workers BRPOP: the oldest is rightmost.
         while (raw := self.client.rpop("celery")) is not None:
             message = json.loads(raw)
@@ -245,7 +247,9 @@ def test_the_sweep_takes_a_bounded_batch_oldest_first_in_small_tasks(po, publish
 
 
 def _published_messages(server) -> list[tuple[str, list[object]]]:  # type: ignore[no-untyped-def]
-    """The (task name, args) of every message waiting in the broker's default queue."""
+    """The (task name, args) of every message waiting in the broker's default queue, once the
+    publisher thread has sent what it was handed."""
+    assert flush()
     messages = []
     for raw in server.client().lrange("celery", 0, -1):
         message = json.loads(raw)

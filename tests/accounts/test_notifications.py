@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from accounts.models import Notification, User
 from accounts.services import notification_emails_send, notify
+from core.queue import flush
 from tests.metrics.test_ingest_redis import broker, own_redis  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.django_db
@@ -223,6 +224,7 @@ def test_users_who_turned_email_off_get_none(
         notes = notify(users=[po, sm], kind=KIND, message="Please review", actor=None)
 
     # What notify() published to the (test's own, real) broker.
+    assert flush()
     client = broker.client()
     queued = [
         json.loads(base64.b64decode(m["body"]))[0][0]

@@ -14,6 +14,7 @@ from django.db.models.functions import Trunc
 from accounts.models import Membership
 from catalogue.models import MetricDefinition
 from catalogue.services import metric_create
+from core.queue import flush
 from metrics.ingest import (
     FUTURE_SKEW,
     MAX_BATCH,
@@ -430,7 +431,9 @@ def queue(broker):  # noqa: F811  (the imported fixture)
 
 
 def _published(client, queue: str = "triggers") -> list[tuple[str, list]]:
-    """The tasks waiting in ``queue`` (trigger evaluation has a queue of its own)."""
+    """The tasks waiting in ``queue`` (trigger evaluation has a queue of its own), once the
+    publisher thread has sent what it was handed."""
+    assert flush()
     messages = [json.loads(m) for m in client.lrange(queue, 0, -1)]
     out = []
     for m in messages:
