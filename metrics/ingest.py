@@ -10,7 +10,8 @@ simulator): :func:`samples_ingest`. It
    refused whole with ``{row, field, message}`` per problem and nothing is stored;
 3. stores the rows in one transaction through :func:`samples_store`: an all-new batch (nearly
    every one) is COPYed in binary straight into ``metrics_sample`` and its hour and day buckets,
-   computed from the same rows with NumPy, are upserted by ``metrics.rollups.rollups_add``; a
+   computed from the same rows with NumPy while the server reads them, are upserted by
+   ``metrics.rollups.rollup_buckets_add``; a
    batch with a row already stored goes through the staging
    table and one statement that inserts only the samples new to ``metrics_sample`` (``ON
    CONFLICT DO NOTHING`` on the natural key and on the client's sample id) and adds exactly
@@ -53,7 +54,12 @@ from core.precompiled import Precompiled, prepared_cursor
 from core.queue import enqueue_on_commit
 from metrics.failures import failure_words
 from metrics.models import IngestBatch
-from metrics.rollups import ADD_INTO_BUCKET_SQL, rollups_add, rollups_rebuild
+from metrics.rollups import (
+    ADD_INTO_BUCKET_SQL,
+    rollup_buckets,
+    rollup_buckets_add,
+    rollups_rebuild,
+)
 from metrics.slots import PlanWindowError, plan_window
 from pilots.models import PilotPlan
 
@@ -669,7 +675,11 @@ def _store_new(columns: Columns, batch_id: int | None) -> dict[int, int]:
     time, where ``INSERT … SELECT`` writes row by row: about 40 % less for the sample table),
     in the natural key's order, the order every writer takes its unique-index locks in. Their
     hour and day buckets are computed from the same columns in Python and upserted by
-    ``rollups_add``: no staging copy of the rows, no per-sample binning in the database."""
+    ``rollup_buckets_add``: no staging copy of the rows, no per-sample binning in the
+    database. The buckets are computed once the rows are sent, while the server is still
+    reading them (psycopg sends what ``copy.write`` is given at once, and waits for the
+    server at the end of the block): that Python time, ~0.8 ms of a 5,000-sample batch, is
+    then no longer added to the request's."""
     plans, metrics, micros, values = columns[:4]
     with (
         connection.cursor() as cursor,
@@ -686,11 +696,14 @@ def _store_new(columns: Columns, batch_id: int | None) -> dict[int, int]:
             assert columns.rows is not None
             for row in sorted(columns.rows, key=_natural_order):  # stable: the first first
                 write((*row, batch_id))
-    seconds = micros // 1_000_000 + _PG_EPOCH_SECONDS
-    rollups_add(plans=plans, metrics=metrics, seconds=seconds, values=values)
-    if plans[0] == plans[-1]:  # sorted by plan: one plan
-        return {int(plans[0]): len(plans)}
-    return dict(Counter(plans.tolist()))  # every row was new: stored per plan
+        seconds = micros // 1_000_000 + _PG_EPOCH_SECONDS
+        buckets = rollup_buckets(plans=plans, metrics=metrics, seconds=seconds, values=values)
+        if plans[0] == plans[-1]:  # sorted by plan: one plan
+            per_plan = {int(plans[0]): len(plans)}
+        else:
+            per_plan = dict(Counter(plans.tolist()))  # every row was new: stored per plan
+    rollup_buckets_add(buckets)
+    return per_plan
 
 
 def _binary_copy(columns: Columns, batch_id: int | None) -> bytes:

@@ -130,7 +130,7 @@ ADD_INTO_BUCKET_SQL = """    ON CONFLICT (plan_id, metric_id, bucket) DO UPDATE 
 )"""
 
 
-# Upserts the hour and day buckets :func:`rollups_add` computed, each bucket once, in one
+# Upserts the hour and day buckets :func:`rollup_buckets` computed, each bucket once, in one
 # statement: a new bucket is inserted, an existing one gets the batch's part added (the same
 # arithmetic as the ingestion statement of ``metrics.ingest`` and as a rebuild). A bucket's sketch
 # is built by ``metrics_sketch_of`` from its bins, as a rebuild builds it: the bins of all buckets
@@ -195,30 +195,34 @@ def _buckets(
 HOUR, DAY = 3600, 86400
 
 
-def rollups_add(
-    *, plans: np.ndarray, metrics: np.ndarray, seconds: np.ndarray, values: np.ndarray
-) -> None:
-    """Add samples just stored, all new to the database, given as columns sorted by plan,
-    metric and time (``seconds``: whole epoch seconds), into their hour and day rollups and
-    sketches.
+Buckets = list[Int8Array | Int4Array | Float8Array]
 
-    The buckets are computed here with NumPy (UTC hours and days, bins by
-    :func:`metrics.sketch.keys`, which gives the database's bins) and sent as one small
-    statement: a 5,000-sample batch makes about a hundred hour buckets, so the database upserts
-    those instead of binning and grouping every sample from a staging copy (about a third of
-    what a batch took in the database besides the samples themselves, measured). The
-    statement is prepared, and its columns go as binary arrays (``core.arrays``): writing
-    and reading back their ~6,600 numbers as text, and planning the statement, took longer
-    than running it.
-    """
-    if not len(values):
-        return
+
+def rollup_buckets(
+    *, plans: np.ndarray, metrics: np.ndarray, seconds: np.ndarray, values: np.ndarray
+) -> Buckets:
+    """The hour and day buckets of samples given as columns sorted by plan, metric and time
+    (``seconds``: whole epoch seconds), for :func:`rollup_buckets_add`.
+
+    Computed with NumPy (UTC hours and days, bins by :func:`metrics.sketch.keys`, which gives
+    the database's bins): a 5,000-sample batch makes about a hundred hour buckets, so the
+    database upserts those instead of binning and grouping every sample from a staging copy
+    (about a third of what a batch took in the database besides the samples themselves,
+    measured)."""
     keys = sketch.keys(values)
-    params = []
+    buckets: Buckets = []
     for width in (HOUR, DAY):
-        params += _buckets(plans, metrics, seconds // width * width, values, keys)
+        buckets += _buckets(plans, metrics, seconds // width * width, values, keys)
+    return buckets
+
+
+def rollup_buckets_add(buckets: Buckets) -> None:
+    """Add :func:`rollup_buckets` of samples just stored, all new to the database, into their
+    hour and day rollups and sketches: one small statement, prepared, its columns sent as
+    binary arrays (``core.arrays``): writing and reading back their ~6,600 numbers as text,
+    and planning the statement, took longer than running it."""
     with prepared_cursor() as cursor:
-        cursor.execute(_ADD_SQL, params)
+        cursor.execute(_ADD_SQL, buckets)
 
 
 # --- pruning -------------------------------------------------------------------------------
