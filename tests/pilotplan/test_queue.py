@@ -140,13 +140,20 @@ def test_past_the_limit_new_messages_are_dropped_and_logged(silent_broker, monke
     caplog.set_level(logging.WARNING, logger="core.queue")
     monkeypatch.setattr(core_queue, "MAX_PENDING", 3)
     publisher = Publisher()
-    for i in range(10):
+    publisher.put(TASK, (0,))
+    # The thread takes it and waits on the silent broker.
+    deadline = time.monotonic() + 10
+    while publisher._queue.qsize() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    for i in range(1, 10):
         publisher.put(TASK, (i,))
     dropped = [
         r.getMessage() for r in caplog.records if "messages wait for the broker" in r.getMessage()
     ]
-    # One message is being sent (the thread took it), three wait, the other six are dropped.
-    assert 5 <= len(dropped) <= 6, dropped
+    # One message is being sent, three wait, the other six are dropped.
+    assert [m.split("triggers_evaluate")[1] for m in dropped] == [
+        f"(({i},)) left to the sweep" for i in range(4, 10)
+    ]
     assert publisher.flush(timeout=30)
 
 
