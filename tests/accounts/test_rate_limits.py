@@ -75,14 +75,20 @@ def test_every_credential_from_one_address_shares_its_allowance(settings, team, 
     assert _bearer(keys[4]).get(ME, REMOTE_ADDR="10.0.0.9").status_code == 200
 
 
-def test_pushes_are_limited_sooner_than_reads(settings, team, po, key):
-    settings.API_RATE_INGEST = 2
+def _pusher(team, po, key):  # type: ignore[no-untyped-def]
+    """The key's client and ``push()``: an empty push with ``key`` to a plan of the team (a 400 unless throttled)."""
     plan = PilotPlanFactory(team=team, owner=po)
     client = _bearer(key)
     url = f"/api/v1/plans/{plan.pk}/samples"
+    return client, lambda: client.post(url, {"samples": []}, "application/json")
+
+
+def test_pushes_are_limited_sooner_than_reads(settings, team, po, key):
+    settings.API_RATE_INGEST = 2
+    client, push = _pusher(team, po, key)
     for _ in range(2):
-        assert client.post(url, {"samples": []}, "application/json").status_code == 400
-    _assert_throttled(client.post(url, {"samples": []}, "application/json"))
+        assert push().status_code == 400
+    _assert_throttled(push())
     assert client.get(ME).status_code == 200  # reading is not a push
 
 
@@ -91,13 +97,11 @@ def test_pushes_count_against_the_apis_own_limits_too(settings, team, po, key):
     uses the credential's allowance as a read does."""
     settings.API_RATE_PER_CREDENTIAL = 3
     settings.API_RATE_INGEST = 100
-    plan = PilotPlanFactory(team=team, owner=po)
-    client = _bearer(key)
-    url = f"/api/v1/plans/{plan.pk}/samples"
+    client, push = _pusher(team, po, key)
     for _ in range(2):
-        assert client.post(url, {"samples": []}, "application/json").status_code == 400
+        assert push().status_code == 400
     assert client.get(ME).status_code == 200
-    _assert_throttled(client.post(url, {"samples": []}, "application/json"))
+    _assert_throttled(push())
     _assert_throttled(client.get(ME))
 
 
