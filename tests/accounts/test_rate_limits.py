@@ -76,7 +76,8 @@ def test_every_credential_from_one_address_shares_its_allowance(settings, team, 
 
 
 def _pusher(team, po, key):  # type: ignore[no-untyped-def]
-    """The key's client and ``push()``: an empty push with ``key`` to a plan of the team (a 400 unless throttled)."""
+    """The key's client and ``push()``: an empty push with ``key`` to a plan of the team (a 400
+    unless throttled)."""
     plan = PilotPlanFactory(team=team, owner=po)
     client = _bearer(key)
     url = f"/api/v1/plans/{plan.pk}/samples"
